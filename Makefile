@@ -1,0 +1,32 @@
+# `make demo` and `make test` set themselves up: they create .venv and install the
+# package with its test extras the first time.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+$(VENV)/installed: setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+.PHONY: install demo test test-slow bench clean
+install: $(VENV)/installed
+
+demo: $(VENV)/installed
+	$(PY) -m data_prep.build_records --input_dir=examples/kodak \
+	    --output_dir=out/demo_records --frame_size=256 --workers=1
+
+test: $(VENV)/installed
+	$(PY) -m pytest -q
+
+test-slow: $(VENV)/installed
+	$(PY) -m pytest -q -m slow
+
+bench: $(VENV)/installed
+	$(PY) bench/build_records.py
+	$(PY) bench/train.py
+
+clean:
+	rm -rf out

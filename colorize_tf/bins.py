@@ -1,0 +1,260 @@
+"""The colour discretizer: chroma grid, counting, top-n bins, lookup table, weights.
+
+A grid of equal square cells covers the chroma plane (UV or ab). Over the training
+set we count the pixels per cell, keep the n most frequent cells as the bins
+(ColorUNet, n = 32 for YUV; Zhang et al. keep every in-gamut ab cell, 313 for step
+10), and map every grid cell to its nearest kept bin, so a chroma -> bin lookup is
+one gather. A bin's colour (its centre) is the mean chroma of the training pixels
+that fell in it. Rebalancing weights follow Zhang et al. eq. 4:
+w ~ ((1 - lambda) P + lambda / n)^-1, scaled so that sum_b P(b) w_b = 1.
+
+The fitted bins are one small JSON artifact (`bins.json`) with a fingerprint that
+training and export use to check that records, bins and models belong together.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import color
+
+ARTIFACT_NAME = "bins.json"
+ARTIFACT_VERSION = 1
+DEFAULT_NUM_BINS = 32  # ColorUNet paper, YUV
+DEFAULT_REBALANCE_LAMBDA = 0.2  # ColorUNet code; Zhang et al. use 0.5
+DEFAULT_SOFT_K = 5  # Zhang et al. 2016, section 3.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """Equal cells over the chroma plane: cells[0] along chroma 0, cells[1] along chroma 1."""
+    color_space: str
+    low: tuple
+    high: tuple
+    cells: tuple
+
+    @property
+    def cell_size(self):
+        return tuple((h - l) / c for l, h, c in zip(self.low, self.high, self.cells))
+
+    @property
+    def num_cells(self):
+        return self.cells[0] * self.cells[1]
+
+    def cell_centres(self):
+        """[num_cells, 2] float64 centres, cell index = i0 * cells[1] + i1."""
+        axes = [l + (np.arange(c) + 0.5) * s
+                for l, c, s in zip(self.low, self.cells, self.cell_size)]
+        c0, c1 = np.meshgrid(axes[0], axes[1], indexing="ij")
+        return np.stack([c0.ravel(), c1.ravel()], axis=-1)
+
+
+# ColorUNet code: 10 x 10 cells over U in [-0.45, 0.45], V in [-0.65, 0.65].
+# Zhang et al.: grid step 10 over a, b in [-110, 110].
+DEFAULT_GRIDS = {
+    color.YUV: Grid(color.YUV, (-0.45, -0.65), (0.45, 0.65), (10, 10)),
+    color.LAB: Grid(color.LAB, (-110.0, -110.0), (110.0, 110.0), (22, 22)),
+}
+
+
+def default_soft_sigma(grid):
+    """Half a cell: Zhang's sigma = 5 for Lab cells of 10; the same ratio for YUV."""
+    return 0.5 * float(np.mean(grid.cell_size))
+
+
+def cell_index(chroma, grid):
+    """chroma [..., 2] -> int32 grid cell index [...]; values off the grid clamp to the edge.
+
+    Works on tf tensors and numpy arrays (returns a tf tensor).
+    """
+    chroma = tf.convert_to_tensor(chroma, tf.float32)
+    low = tf.constant(grid.low, tf.float32)
+    size = tf.constant(grid.cell_size, tf.float32)
+    ij = tf.cast(tf.floor((chroma - low) / size), tf.int32)
+    ij = tf.clip_by_value(ij, 0, tf.constant(grid.cells, tf.int32) - 1)
+    return ij[..., 0] * grid.cells[1] + ij[..., 1]
+
+
+class ChromaHistogram:
+    """Pixel counts and chroma sums per grid cell, accumulated over many images."""
+
+    def __init__(self, grid):
+        self.grid = grid
+        self.counts = np.zeros(grid.num_cells, np.float64)
+        self.sums = np.zeros((grid.num_cells, 2), np.float64)
+
+    def add(self, chroma, mask=None):
+        """chroma [H, W, 2] (numpy or tf), mask [H, W] of valid pixels (None: all)."""
+        chroma = np.asarray(chroma, np.float64).reshape(-1, 2)
+        cells = cell_index(chroma, self.grid).numpy()
+        if mask is not None:
+            keep = np.asarray(mask).reshape(-1).astype(bool)
+            chroma, cells = chroma[keep], cells[keep]
+        n = self.grid.num_cells
+        self.counts += np.bincount(cells, minlength=n)
+        self.sums[:, 0] += np.bincount(cells, weights=chroma[:, 0], minlength=n)
+        self.sums[:, 1] += np.bincount(cells, weights=chroma[:, 1], minlength=n)
+
+    def merge(self, other):
+        if other.grid != self.grid:
+            raise ValueError("cannot merge histograms over different grids")
+        self.counts += other.counts
+        self.sums += other.sums
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class Bins:
+    """The n kept chroma bins of a training set, most frequent first.
+
+    kept_cells[b]: grid cell of bin b; centres[b]: its mean chroma; counts[b]:
+    training pixels in it; cell_to_bin[c]: the bin that grid cell c maps to.
+    """
+    grid: Grid
+    kept_cells: tuple
+    centres: tuple
+    counts: tuple
+    cell_to_bin: tuple
+    rebalance_lambda: float
+
+    @property
+    def num_bins(self):
+        return len(self.kept_cells)
+
+    @property
+    def prior(self):
+        """P(b), [n] float64, sums to 1."""
+        counts = np.asarray(self.counts, np.float64)
+        return counts / counts.sum()
+
+    @property
+    def weights(self):
+        """Rebalancing weights [n]: ((1 - lambda) P + lambda / n)^-1 with sum P w = 1."""
+        prior = self.prior
+        lam = self.rebalance_lambda
+        weights = 1.0 / ((1.0 - lam) * prior + lam / self.num_bins)
+        return weights / np.sum(prior * weights)
+
+    @property
+    def fingerprint(self):
+        """sha256 over everything that defines the classes and their weights."""
+        return hashlib.sha256(_canonical_json(self._identity()).encode()).hexdigest()[:16]
+
+    def _identity(self):
+        return {
+            "grid": dataclasses.asdict(self.grid),
+            "kept_cells": list(self.kept_cells),
+            "centres": [[round(float(v), 6) for v in c] for c in self.centres],
+            "counts": [float(c) for c in self.counts],
+            "rebalance_lambda": float(self.rebalance_lambda),
+        }
+
+    def to_dict(self):
+        return {
+            "version": ARTIFACT_VERSION,
+            "fingerprint": self.fingerprint,
+            "color_space": self.grid.color_space,
+            "num_bins": self.num_bins,
+            **self._identity(),
+            "cell_to_bin": list(self.cell_to_bin),
+            "prior": self.prior.tolist(),
+            "weights": self.weights.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data):
+        if data.get("version") != ARTIFACT_VERSION:
+            raise ValueError(f"bins artifact version {data.get('version')!r} is not "
+                             f"{ARTIFACT_VERSION}; rebuild it with data_prep.build_records")
+        g = data["grid"]
+        bins = cls(grid=Grid(g["color_space"], tuple(g["low"]), tuple(g["high"]),
+                             tuple(g["cells"])),
+                   kept_cells=tuple(data["kept_cells"]),
+                   centres=tuple(tuple(c) for c in data["centres"]),
+                   counts=tuple(data["counts"]),
+                   cell_to_bin=tuple(data["cell_to_bin"]),
+                   rebalance_lambda=float(data["rebalance_lambda"]))
+        if bins.fingerprint != data["fingerprint"]:
+            raise ValueError("bins artifact fingerprint does not match its content "
+                             "(edited by hand or corrupted)")
+        return bins
+
+    def save(self, path):
+        """Writes the JSON artifact atomically (temp file, then rename)."""
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path):
+        if os.path.isdir(path):
+            path = os.path.join(path, ARTIFACT_NAME)
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
+
+
+def _canonical_json(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def fit_bins(histogram, num_bins=DEFAULT_NUM_BINS, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
+    """Keeps the num_bins most frequent occupied cells (0: all occupied) -> Bins."""
+    if not 0.0 <= rebalance_lambda <= 1.0:
+        raise ValueError(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
+    counts = histogram.counts
+    occupied = int(np.count_nonzero(counts))
+    if occupied == 0:
+        raise ValueError("the chroma histogram is empty: no training pixels were counted")
+    keep = occupied if num_bins <= 0 else min(num_bins, occupied)
+    order = np.argsort(-counts, kind="stable")[:keep]
+    centres = histogram.sums[order] / counts[order, None]
+    # Every cell maps to the kept bin whose centre is nearest to the cell's centre;
+    # a kept cell always maps to its own bin.
+    cell_centres = histogram.grid.cell_centres()
+    distances = np.sum((cell_centres[:, None, :] - centres[None, :, :]) ** 2, axis=-1)
+    cell_to_bin = np.argmin(distances, axis=1)
+    cell_to_bin[order] = np.arange(keep)
+    return Bins(grid=histogram.grid,
+                kept_cells=tuple(int(c) for c in order),
+                centres=tuple((float(a), float(b)) for a, b in centres),
+                counts=tuple(float(c) for c in counts[order]),
+                cell_to_bin=tuple(int(b) for b in cell_to_bin),
+                rebalance_lambda=float(rebalance_lambda))
+
+
+def encode_hard(chroma, bins):
+    """chroma [..., 2] -> int32 bin index [...] through the cell lookup table (a gather)."""
+    table = tf.constant(bins.cell_to_bin, tf.int32)
+    return tf.gather(table, cell_index(chroma, bins.grid))
+
+
+def bin_weights(bin_index, bins):
+    """int bin index [...] -> float32 rebalancing weight [...]."""
+    return tf.gather(tf.constant(bins.weights, tf.float32), bin_index)
+
+
+def bin_centres(bins):
+    """[n, 2] float32 constant of the bins' mean chroma."""
+    return tf.constant(bins.centres, tf.float32)
+
+
+def encode_soft(chroma, bins, k=DEFAULT_SOFT_K, sigma=None):
+    """chroma [..., 2] -> soft target [..., n]: Gaussian weights on the k nearest bins.
+
+    Zhang et al. 2016, section 3.1: weights exp(-d^2 / (2 sigma^2)) on the k nearest
+    kept bin centres, normalised to sum 1. sigma defaults to half a grid cell
+    (5 Lab units for Zhang's grid).
+    """
+    sigma = default_soft_sigma(bins.grid) if sigma is None else sigma
+    k = min(k, bins.num_bins)
+    chroma = tf.convert_to_tensor(chroma, tf.float32)
+    d2 = tf.reduce_sum(tf.square(chroma[..., None, :] - bin_centres(bins)), axis=-1)
+    neg_d2, nearest = tf.math.top_k(-d2, k=k)
+    # Subtracting the nearest distance keeps exp() away from underflow far off the grid.
+    gauss = tf.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * sigma ** 2))
+    gauss = gauss / tf.reduce_sum(gauss, axis=-1, keepdims=True)
+    return tf.reduce_sum(tf.one_hot(nearest, bins.num_bins) * gauss[..., None], axis=-2)

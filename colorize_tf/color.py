@@ -1,0 +1,119 @@
+"""Colour spaces in core TF ops: sRGB <-> YUV and sRGB <-> CIE Lab (D65).
+
+All functions take float tensors of any shape [..., 3] and are graph-safe, so the
+same code runs eagerly, inside tf.data and inside an exported SavedModel.
+RGB is sRGB in [0, 1]. YUV uses the analogue BT.601 matrix (Y in [0, 1],
+U in [-0.436, 0.436], V in [-0.615, 0.615]), as the ColorUNet code does.
+Lab is CIE 1976 L*a*b* with the D65 white point (L in [0, 100], a, b roughly
+in [-110, 110]), as in Zhang et al. 2016.
+
+tensorflow-io would offer these conversions, but its last release cannot load
+its native ops under TF 2.21, so they are written here with plain tf ops.
+"""
+import tensorflow as tf
+
+YUV = "yuv"
+LAB = "lab"
+COLOR_SPACES = (YUV, LAB)
+
+# BT.601 analogue YUV, rows give Y, U, V from R, G, B.
+_RGB_TO_YUV = [
+    [0.299, 0.587, 0.114],
+    [-0.14714119, -0.28886916, 0.43601035],
+    [0.61497538, -0.51496512, -0.10001026],
+]
+# sRGB (linear) -> XYZ, IEC 61966-2-1.
+_RGB_TO_XYZ = [
+    [0.4124564, 0.3575761, 0.1804375],
+    [0.2126729, 0.7151522, 0.0721750],
+    [0.0193339, 0.1191920, 0.9503041],
+]
+# D65 reference white (X, Y, Z) with Y = 1.
+D65_WHITE = (0.95047, 1.0, 1.08883)
+_LAB_EPSILON = 216.0 / 24389.0  # (6/29)^3, CIE's exact form
+_LAB_KAPPA = 24389.0 / 27.0
+LAB_L_MAX = 100.0
+
+
+def _apply_matrix(x, matrix):
+    """x [..., 3] times matrix^T, i.e. out_i = sum_j matrix[i][j] * x_j."""
+    m = tf.constant(matrix, dtype=x.dtype)
+    return tf.tensordot(x, tf.transpose(m), axes=1)
+
+
+def rgb_to_yuv(rgb):
+    """sRGB [..., 3] in [0, 1] -> YUV [..., 3]."""
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    return _apply_matrix(rgb, _RGB_TO_YUV)
+
+
+def yuv_to_rgb(yuv):
+    """YUV [..., 3] -> sRGB [..., 3] (not clipped)."""
+    yuv = tf.convert_to_tensor(yuv, tf.float32)
+    inverse = tf.linalg.inv(tf.constant(_RGB_TO_YUV, tf.float64))
+    return _apply_matrix(yuv, tf.cast(inverse, tf.float32))
+
+
+def srgb_to_linear(rgb):
+    """Undo the sRGB transfer curve (IEC 61966-2-1)."""
+    rgb = tf.clip_by_value(rgb, 0.0, 1.0)
+    return tf.where(rgb <= 0.04045, rgb / 12.92, tf.pow((rgb + 0.055) / 1.055, 2.4))
+
+
+def linear_to_srgb(linear):
+    """Apply the sRGB transfer curve; clips to [0, 1]."""
+    linear = tf.clip_by_value(linear, 0.0, 1.0)
+    return tf.where(linear <= 0.0031308, linear * 12.92,
+                    1.055 * tf.pow(tf.maximum(linear, 0.0031308), 1.0 / 2.4) - 0.055)
+
+
+def rgb_to_lab(rgb):
+    """sRGB [..., 3] in [0, 1] -> CIE Lab (D65) [..., 3]."""
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    xyz = _apply_matrix(srgb_to_linear(rgb), _RGB_TO_XYZ) / tf.constant(D65_WHITE)
+    f = tf.where(xyz > _LAB_EPSILON, tf.pow(tf.maximum(xyz, _LAB_EPSILON), 1.0 / 3.0),
+                 (_LAB_KAPPA * xyz + 16.0) / 116.0)
+    fx, fy, fz = tf.unstack(f, axis=-1)
+    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb(lab):
+    """CIE Lab (D65) [..., 3] -> sRGB [..., 3] in [0, 1] (out-of-gamut colours clipped)."""
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    l, a, b = tf.unstack(lab, axis=-1)
+    fy = (l + 16.0) / 116.0
+    f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+    xyz = tf.where(f ** 3 > _LAB_EPSILON, f ** 3, (116.0 * f - 16.0) / _LAB_KAPPA)
+    xyz = xyz * tf.constant(D65_WHITE)
+    inverse = tf.linalg.inv(tf.constant(_RGB_TO_XYZ, tf.float64))
+    return linear_to_srgb(_apply_matrix(xyz, tf.cast(inverse, tf.float32)))
+
+
+def rgb_to_luma_chroma(rgb, color_space):
+    """sRGB [..., 3] in [0, 1] -> (luma [..., 1] in [0, 1], chroma [..., 2]).
+
+    Luma is Y for YUV and L / 100 for Lab, so the model always sees [0, 1].
+    """
+    if color_space == YUV:
+        converted = rgb_to_yuv(rgb)
+        return converted[..., :1], converted[..., 1:]
+    if color_space == LAB:
+        converted = rgb_to_lab(rgb)
+        return converted[..., :1] / LAB_L_MAX, converted[..., 1:]
+    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+
+
+def rgb_to_luma(rgb, color_space):
+    """sRGB [..., 3] in [0, 1] -> luma [..., 1] in [0, 1]."""
+    return rgb_to_luma_chroma(rgb, color_space)[0]
+
+
+def luma_chroma_to_rgb(luma, chroma, color_space):
+    """(luma [..., 1] in [0, 1], chroma [..., 2]) -> sRGB [..., 3] clipped to [0, 1]."""
+    luma = tf.convert_to_tensor(luma, tf.float32)
+    chroma = tf.convert_to_tensor(chroma, tf.float32)
+    if color_space == YUV:
+        return tf.clip_by_value(yuv_to_rgb(tf.concat([luma, chroma], -1)), 0.0, 1.0)
+    if color_space == LAB:
+        return lab_to_rgb(tf.concat([luma * LAB_L_MAX, chroma], -1))
+    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")

@@ -1,0 +1,174 @@
+"""tf.data input pipeline: records -> (luma, targets) batches for ColorUNet.
+
+Per epoch e the order and the augmentation are functions of (seed, e) only: the
+shards are shuffled statelessly, the example shuffle buffer is seeded with
+(seed, e), and every random op is stateless, seeded with (seed, e, index). A run
+resumed at epoch e therefore sees exactly the data an uninterrupted run sees.
+
+Targets are packed into one tensor per pixel so a plain Keras loss can read them:
+one-hot: [..., 5] = (bin index, chroma (2), rebalancing weight, mask);
+soft:    [..., n + 4] = (soft target over n bins, chroma (2), weight of the nearest
+bin, mask). The true chroma rides along for the chroma-error metric.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import color
+from colorize_tf import records
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """crop_size: training side (px, divisible by 8); crop_scale: side of the random
+    square crop as a fraction of the photo's shorter side (paper 3.2); noise_stddev:
+    max standard deviation of Gaussian noise added to the input luma, drawn
+    uniformly per image from [0, noise_stddev]."""
+    crop_size: int = 128
+    mirror: bool = True
+    random_crop: bool = True
+    crop_scale: tuple = (0.7, 1.0)
+    noise_stddev: float = 0.03
+    soft_targets: bool = False
+    soft_k: int = bins_lib.DEFAULT_SOFT_K
+    soft_sigma: float = 0.0  # 0: half a grid cell
+    regression_target: bool = False
+    scene_target: bool = False
+    shuffle_buffer: int = 2048
+    cache: bool = False
+    deterministic: bool = True
+    seed: int = 0
+
+
+def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
+                 soft_sigma=None):
+    """chroma [..., 2], mask [..., 1] -> packed target (see module doc)."""
+    index = bins_lib.encode_hard(chroma, bins)
+    weight = bins_lib.bin_weights(index, bins)[..., None]
+    if soft:
+        target = bins_lib.encode_soft(chroma, bins, soft_k, soft_sigma or None)
+    else:
+        target = tf.cast(index, tf.float32)[..., None]
+    return tf.concat([target, chroma, weight, mask], axis=-1)
+
+
+def random_square_crop(rgb, mask, box, seed, scale, size):
+    """A square crop inside the photo's box, side = U(scale) * shorter side, resized to size.
+
+    Only valid pixels are cropped, so the mask of the result is all ones.
+    """
+    box = tf.cast(box, tf.int32)
+    height, width = box[2] - box[0], box[3] - box[1]
+    shorter = tf.cast(tf.minimum(height, width), tf.float32)
+    fraction = tf.random.stateless_uniform([], seed, scale[0], scale[1])
+    side = tf.maximum(1, tf.cast(tf.round(fraction * shorter), tf.int32))
+    offset_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+    offsets = tf.random.stateless_uniform([2], offset_seed, 0.0, 1.0)
+    top = box[0] + tf.cast(offsets[0] * tf.cast(height - side + 1, tf.float32), tf.int32)
+    left = box[1] + tf.cast(offsets[1] * tf.cast(width - side + 1, tf.float32), tf.int32)
+    top = tf.minimum(top, box[2] - side)
+    left = tf.minimum(left, box[3] - side)
+    crop = tf.image.crop_to_bounding_box(rgb, top, left, side, side)
+    crop = tf.image.resize(crop, [size, size], method="bilinear", antialias=True)
+    del mask
+    return tf.clip_by_value(crop, 0.0, 1.0), tf.ones([size, size, 1], tf.float32)
+
+
+def resize_frame(rgb, mask, size):
+    """The whole frame to [size, size] (identity when it already is that size)."""
+    rgb = tf.image.resize(rgb, [size, size], method="bilinear", antialias=True)
+    mask = tf.image.resize(mask, [size, size], method="nearest")
+    return tf.clip_by_value(rgb, 0.0, 1.0), mask
+
+
+def example_to_inputs(example, seed, bins, config, training):
+    """One parsed example -> (luma [S, S, 1], targets) for the model.
+
+    seed: int [2] for the stateless random ops (ignored when not training).
+    """
+    rgb, mask = records.decode_frame(example)
+    size = config.crop_size
+    if training and config.random_crop:
+        rgb, mask = random_square_crop(rgb, mask, example[records.MASK_BOX], seed,
+                                       config.crop_scale, size)
+    else:
+        rgb, mask = resize_frame(rgb, mask, size)
+    if training and config.mirror:
+        flip = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(
+            seed, 2)) < 0.5
+        rgb = tf.cond(flip, lambda: tf.image.flip_left_right(rgb), lambda: rgb)
+        mask = tf.cond(flip, lambda: tf.image.flip_left_right(mask), lambda: mask)
+    luma, chroma = color.rgb_to_luma_chroma(rgb, bins.grid.color_space)
+    if training and config.noise_stddev > 0:
+        noise_seed = tf.random.experimental.stateless_fold_in(seed, 3)
+        stddev = tf.random.stateless_uniform([], noise_seed, 0.0, config.noise_stddev)
+        noise = tf.random.stateless_normal(
+            tf.shape(luma), tf.random.experimental.stateless_fold_in(seed, 4), stddev=stddev)
+        luma = tf.clip_by_value(luma + noise, 0.0, 1.0)
+    packed = pack_targets(chroma, mask, bins, config.soft_targets, config.soft_k,
+                          config.soft_sigma)
+    if not (config.regression_target or config.scene_target):
+        return luma, packed
+    targets = {"logits": packed}
+    if config.regression_target:
+        targets["chroma"] = tf.concat([chroma, mask], axis=-1)
+    if config.scene_target:
+        targets["scene"] = example[records.LABEL]
+    return luma, targets
+
+
+def _example_dataset(files, training, config, epoch):
+    """Parsed examples of one pass over the files; shuffled by (seed, epoch) if training."""
+    files = tf.constant(files)
+    if training:
+        files = tf.random.experimental.stateless_shuffle(files, seed=[config.seed, epoch])
+    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=4, block_length=16,
+        num_parallel_calls=AUTOTUNE, deterministic=config.deterministic)
+    if training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed * 100003 + epoch)
+    return dataset.batch(256).map(records.parse_examples, num_parallel_calls=AUTOTUNE).unbatch()
+
+
+def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig(),
+                 epochs=1, initial_epoch=0, steps_per_epoch=None):
+    """Batches of (luma [B, S, S, 1], targets) from TFRecord shards.
+
+    training: shuffle, augment, drop the last partial batch, and chain epochs
+    [initial_epoch, epochs), each of steps_per_epoch batches (None: one pass).
+    Not training: one deterministic pass, no augmentation.
+    """
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    if not files:
+        raise FileNotFoundError(f"no TFRecord shards match {file_pattern!r}")
+    cached = None
+    if config.cache:  # the parsed examples, one order, shared by all epochs
+        cached = _example_dataset(files, False, config, 0).cache()
+
+    def one_epoch(epoch):
+        if cached is not None:
+            examples = cached.shuffle(config.shuffle_buffer, seed=config.seed * 100003 + epoch) \
+                if training else cached
+        else:
+            examples = _example_dataset(files, training, config, epoch)
+
+        def to_inputs(index, example):
+            seed = tf.stack([tf.constant(config.seed * 100003 + epoch, tf.int64), index])
+            return example_to_inputs(example, seed, bins, config, training)
+
+        dataset = examples.enumerate().map(to_inputs, num_parallel_calls=AUTOTUNE,
+                                           deterministic=config.deterministic)
+        dataset = dataset.batch(batch_size, drop_remainder=training)
+        if training and steps_per_epoch:  # a short set repeats its epoch's order
+            dataset = dataset.repeat().take(steps_per_epoch)
+        return dataset
+
+    if not training:
+        return one_epoch(0).prefetch(AUTOTUNE)
+    dataset = one_epoch(initial_epoch)
+    for epoch in range(initial_epoch + 1, epochs):
+        dataset = dataset.concatenate(one_epoch(epoch))
+    return dataset.prefetch(AUTOTUNE)

@@ -1,0 +1,110 @@
+"""The TFRecord schema: one tf.train.Example per photo, written by data prep, read by training.
+
+Keys follow tensorflow/models' `image/*` convention. The frame is lossless PNG RGB,
+the valid pixels are a content box inside it (the photo is placed at the top-left
+corner and the rest is padding), so the mask costs four ints.
+"""
+import numpy as np
+import tensorflow as tf
+
+ENCODED = "image/encoded"
+FORMAT = "image/format"
+HEIGHT = "image/height"
+WIDTH = "image/width"
+MASK_BOX = "image/mask/box"  # [ymin, xmin, ymax, xmax), pixels, end exclusive
+ORIGINAL_HEIGHT = "image/original/height"
+ORIGINAL_WIDTH = "image/original/width"
+SOURCE_ID = "image/source_id"
+LABEL = "image/class/label"  # -1 when the photo has no class
+LABEL_TEXT = "image/class/text"
+
+PNG = b"png"
+NO_LABEL = -1
+
+FEATURES = {
+    ENCODED: tf.io.FixedLenFeature([], tf.string),
+    FORMAT: tf.io.FixedLenFeature([], tf.string, default_value=PNG),
+    HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+    WIDTH: tf.io.FixedLenFeature([], tf.int64),
+    MASK_BOX: tf.io.FixedLenFeature([4], tf.int64),
+    ORIGINAL_HEIGHT: tf.io.FixedLenFeature([], tf.int64),
+    ORIGINAL_WIDTH: tf.io.FixedLenFeature([], tf.int64),
+    SOURCE_ID: tf.io.FixedLenFeature([], tf.string),
+    LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=NO_LABEL),
+    LABEL_TEXT: tf.io.FixedLenFeature([], tf.string, default_value=b""),
+}
+
+
+def shard_name(split, index, num_shards):
+    """train-00000-of-00004.tfrecord"""
+    return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def shard_pattern(records_dir, split):
+    return f"{records_dir}/{split}-?????-of-?????.tfrecord"
+
+
+def _bytes(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
+
+
+def make_example(png_bytes, frame_shape, mask_box, original_shape, source_id,
+                 label=NO_LABEL, label_text=""):
+    """Serialized tf.train.Example for one framed photo.
+
+    png_bytes: PNG of the RGB frame; frame_shape: (height, width); mask_box:
+    (ymin, xmin, ymax, xmax) of the photo inside the frame; original_shape:
+    (height, width) of the file as decoded.
+    """
+    feature = {
+        ENCODED: _bytes(png_bytes),
+        FORMAT: _bytes(PNG),
+        HEIGHT: _ints([frame_shape[0]]),
+        WIDTH: _ints([frame_shape[1]]),
+        MASK_BOX: _ints(mask_box),
+        ORIGINAL_HEIGHT: _ints([original_shape[0]]),
+        ORIGINAL_WIDTH: _ints([original_shape[1]]),
+        SOURCE_ID: _bytes(source_id.encode("utf-8")),
+        LABEL: _ints([label]),
+        LABEL_TEXT: _bytes(label_text.encode("utf-8")),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def parse_examples(serialized):
+    """Batch of serialized examples [B] -> dict of feature tensors (see FEATURES)."""
+    return tf.io.parse_example(serialized, FEATURES)
+
+
+def box_to_mask(box, height, width):
+    """[ymin, xmin, ymax, xmax) -> float32 mask [height, width, 1], 1 inside the box."""
+    box = tf.cast(box, tf.int32)
+    rows = tf.range(height)[:, None]
+    cols = tf.range(width)[None, :]
+    inside = (rows >= box[0]) & (rows < box[2]) & (cols >= box[1]) & (cols < box[3])
+    return tf.cast(inside, tf.float32)[..., None]
+
+
+def decode_frame(example):
+    """One parsed example -> (rgb float32 [H, W, 3] in [0, 1], mask float32 [H, W, 1])."""
+    rgb = tf.io.decode_png(example[ENCODED], channels=3)
+    rgb.set_shape([None, None, 3])
+    shape = tf.shape(rgb)
+    mask = box_to_mask(example[MASK_BOX], shape[0], shape[1])
+    return tf.image.convert_image_dtype(rgb, tf.float32), mask
+
+
+def read_examples(path):
+    """All examples of one shard, parsed, as a list of numpy dicts (for tests and tools)."""
+    dataset = tf.data.TFRecordDataset(path).batch(256).map(parse_examples)
+    out = []
+    for batch in dataset:
+        batch = {k: v.numpy() for k, v in batch.items()}
+        for i in range(len(batch[ENCODED])):
+            out.append({k: (v[i] if not isinstance(v[i], np.ndarray) else v[i].copy())
+                        for k, v in batch.items()})
+    return out

@@ -1,0 +1,346 @@
+r"""Train a ColorUNet on records written by data_prep.build_records.
+
+    python -m colorize_tf.train --flagfile=colorize_tf/configs/landscapes_cpu.flags
+
+Any flag of the flagfile can be overridden after it on the command line. The run
+lives in --model_dir:
+    flags.json          effective flags          model_config.json   architecture
+    bins.json           the bins it was trained with (export embeds them)
+    checkpoints/last.keras, best.keras (with optimizer state)
+    backup/             BackupAndRestore state: rerun the same command to resume
+    logs/               TensorBoard (scalars + colorized val images)
+    history.csv         one row per epoch
+"""
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("records_dir", None, "Output of data_prep.build_records.")
+flags.DEFINE_string("bins", None, "Bins artifact; default: <records_dir>/bins.json.")
+flags.DEFINE_string("model_dir", None, "Where the run lives (checkpoints, logs, configs).")
+flags.DEFINE_integer("epochs", 10, "Epochs to train in total (a resumed run continues).")
+flags.DEFINE_integer("steps_per_epoch", 0, "Batches per epoch; 0: one pass over train.")
+flags.DEFINE_integer("validation_steps", 0, "Val batches per epoch; 0: the whole val split.")
+flags.DEFINE_integer("batch_size", 16, "Global batch size.")
+flags.DEFINE_integer("crop_size", 128, "Training side in px (divisible by 2^depth).")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (stage 1).")
+flags.DEFINE_enum("lr_schedule", "two_stage", ["two_stage", "cosine", "step", "constant"],
+                  "two_stage: the paper's drop once, at --lr_decay_epoch; step: every "
+                  "--lr_decay_epoch epochs; cosine: to 0 over the run.")
+flags.DEFINE_integer("lr_decay_epoch", 0, "Epoch of the drop (two_stage) or the period "
+                     "(step); 0: two thirds of --epochs.")
+flags.DEFINE_float("lr_decay_factor", 0.1, "Factor of each drop.")
+flags.DEFINE_integer("base_filters", 16, "Filters of the first cell, doubled per level.")
+flags.DEFINE_integer("depth", 3, "DownConv cells.")
+flags.DEFINE_bool("soft_targets", False, "Zhang's soft encoding instead of one-hot.")
+flags.DEFINE_integer("soft_k", 5, "Nearest bins of the soft encoding.")
+flags.DEFINE_float("soft_sigma", 0.0, "Gaussian sigma of the soft encoding; 0: half a cell.")
+flags.DEFINE_bool("augment", True, "Master switch of the augmentations below.")
+flags.DEFINE_bool("mirror", True, "Random horizontal mirror.")
+flags.DEFINE_bool("random_crop", True, "Random square crops.")
+flags.DEFINE_float("crop_scale_min", 0.7, "Smallest crop side / shorter photo side.")
+flags.DEFINE_float("noise_stddev", 0.03, "Max std of Gaussian noise on the input luma.")
+flags.DEFINE_float("regression_weight", 0.0, "> 0 adds the chroma regression head.")
+flags.DEFINE_float("scene_weight", 0.0, "> 0 adds the scene classification head.")
+flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
+                  "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
+flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices "
+                     "(to exercise --strategy=mirrored without GPUs).")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+                  "Keras dtype policy.")
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
+flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
+flags.DEFINE_bool("cache", False, "Keep parsed records in memory.")
+flags.DEFINE_bool("deterministic", True, "Keep tf.data order deterministic.")
+flags.DEFINE_integer("shuffle_buffer", 2048, "Examples in the shuffle buffer.")
+flags.DEFINE_integer("num_log_images", 4, "Val images colorized into TensorBoard per epoch.")
+flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+
+FLAGS_NAME = "flags.json"
+MODEL_CONFIG_NAME = "model_config.json"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
+BACKUP_DIR = "backup"
+
+
+class UsageError(Exception):
+    """A refusal with one clear line (missing records, mismatched bins, ...)."""
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_json(path, obj):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load_records_and_bins(records_dir, bins_path=None):
+    """-> (bins, report); refuses missing records and bins that do not belong to them."""
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import records
+    from data_prep import build_records
+    if not records_dir or not os.path.isdir(records_dir):
+        raise UsageError(f"--records_dir {records_dir!r} does not exist; "
+                         "run python -m data_prep.build_records first")
+    import tensorflow as tf
+    if not tf.io.gfile.glob(records.shard_pattern(records_dir, build_records.TRAIN)):
+        raise UsageError(f"no train shards in {records_dir!r}")
+    report_path = os.path.join(records_dir, build_records.REPORT_NAME)
+    if not os.path.exists(report_path):
+        raise UsageError(f"{report_path} is missing: {records_dir!r} is not a "
+                         "complete build_records output")
+    report = _read_json(report_path)
+    bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
+    try:
+        bins = bins_lib.Bins.load(bins_path)
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"cannot load bins {bins_path!r}: {e}")
+    if bins.fingerprint != report["bins"]["fingerprint"]:
+        raise UsageError(f"bins {bins_path!r} (fingerprint {bins.fingerprint}) were not "
+                         f"learned from the records in {records_dir!r} (fingerprint "
+                         f"{report['bins']['fingerprint']})")
+    return bins, report
+
+
+def _learning_rate(base, schedule, epochs, steps_per_epoch, decay_epoch, factor):
+    import keras
+    decay_epoch = decay_epoch or max(1, (2 * epochs) // 3)
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(base, epochs * steps_per_epoch)
+    boundaries = [decay_epoch * steps_per_epoch]
+    if schedule == "step":
+        boundaries = [e * steps_per_epoch for e in range(decay_epoch, epochs, decay_epoch)]
+    if not boundaries:
+        return base
+    values = [base * factor ** i for i in range(len(boundaries) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def _make_strategy(name, logical_cpus):
+    import tensorflow as tf
+    if logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def _initial_epoch(model_dir):
+    """Epochs already done, from BackupAndRestore's metadata (0 for a new run)."""
+    path = os.path.join(model_dir, BACKUP_DIR, "training_metadata.json")
+    return int(_read_json(path)["epoch"]) if os.path.exists(path) else 0
+
+
+def _check_model_dir(model_dir, model_config, bins):
+    """Refuses a model_dir that holds a run of another architecture or other bins."""
+    path = os.path.join(model_dir, MODEL_CONFIG_NAME)
+    wanted = {"model": dataclasses.asdict(model_config), "bins_fingerprint": bins.fingerprint}
+    if os.path.exists(path):
+        found = _read_json(path)
+        if found != wanted:
+            raise UsageError(f"--model_dir {model_dir!r} holds a run with another "
+                             f"configuration ({found} != {wanted}); use a new --model_dir")
+    return wanted
+
+
+def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoch,
+                    batch_size, epochs):
+    import keras
+    import tensorflow as tf
+    from colorize_tf import color
+    from colorize_tf import decoding
+
+    checkpoints = os.path.join(model_dir, CHECKPOINT_DIR)
+    os.makedirs(checkpoints, exist_ok=True)
+    monitor = "val_loss" if val_dataset is not None else "loss"
+
+    class EpochSummary(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.time() - self.start
+            rate = steps_per_epoch * batch_size / max(seconds, 1e-9)
+            values = " ".join(f"{k} {v:.4g}" for k, v in sorted((logs or {}).items()))
+            print(f"epoch {epoch + 1}/{epochs}: {values} | {seconds:.0f} s, "
+                  f"{rate:.1f} images/s", flush=True)
+
+    class ColorizedImages(keras.callbacks.Callback):
+        """A few val images (gray input | prediction | truth) into TensorBoard."""
+
+        def __init__(self):
+            super().__init__()
+            self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs", "images"))
+            self.batch = next(iter(val_dataset.unbatch().batch(num_log_images)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            luma, packed = self.batch
+            if isinstance(packed, dict):
+                packed = packed["logits"]
+            logits = self.model(luma, training=False)
+            if isinstance(logits, dict):
+                logits = logits["logits"]
+            space = bins.grid.color_space
+            chroma = decoding.annealed_mean(logits, bins.centres)
+            truth = color.luma_chroma_to_rgb(luma, packed[..., -4:-2], space)
+            gray = tf.image.grayscale_to_rgb(luma)
+            predicted = color.luma_chroma_to_rgb(luma, chroma, space)
+            with self.writer.as_default():
+                tf.summary.image("val/gray_predicted_truth",
+                                 tf.concat([gray, predicted, truth], axis=2), step=epoch,
+                                 max_outputs=num_log_images)
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP_DIR),
+                                         delete_checkpoint=False),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, LAST_CHECKPOINT)),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, BEST_CHECKPOINT),
+                                        monitor=monitor, save_best_only=True),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
+        EpochSummary(),
+    ]
+    if val_dataset is not None and num_log_images > 0:
+        callbacks.append(ColorizedImages())
+    return callbacks
+
+
+def run(flag_values, extra_callbacks=()):
+    """Trains as the flags say; returns the keras History (None if nothing was left to do)."""
+    f = flag_values
+    if not f["model_dir"]:
+        raise UsageError("--model_dir is required")
+    bins, report = load_records_and_bins(f["records_dir"], f["bins"])
+
+    import keras
+    import tensorflow as tf
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import input_pipeline
+    from colorize_tf import losses
+    from colorize_tf import metrics
+    from colorize_tf import model as model_lib
+    from colorize_tf import records
+    from data_prep import build_records
+
+    if f["crop_size"] % 2 ** f["depth"]:
+        raise UsageError(f"--crop_size {f['crop_size']} is not divisible by 2^depth "
+                         f"= {2 ** f['depth']}")
+    strategy = _make_strategy(f["strategy"], f["logical_cpus"])
+    keras.utils.set_random_seed(f["seed"])
+    keras.mixed_precision.set_global_policy(
+        "float32" if f["mixed_precision"] == "none" else f["mixed_precision"])
+
+    num_scenes = len(report["classes"]) if f["scene_weight"] > 0 else 0
+    if f["scene_weight"] > 0 and num_scenes < 2:
+        raise UsageError("--scene_weight needs records with at least two classes")
+    model_config = model_lib.ModelConfig(
+        num_bins=bins.num_bins, base_filters=f["base_filters"], depth=f["depth"],
+        regression_head=f["regression_weight"] > 0, num_scenes=num_scenes)
+    os.makedirs(f["model_dir"], exist_ok=True)
+    run_config = _check_model_dir(f["model_dir"], model_config, bins)
+    _write_json(os.path.join(f["model_dir"], MODEL_CONFIG_NAME), run_config)
+    _write_json(os.path.join(f["model_dir"], FLAGS_NAME), f)
+    bins.save(os.path.join(f["model_dir"], bins_lib.ARTIFACT_NAME))
+
+    augment = f["augment"]
+    pipeline = input_pipeline.PipelineConfig(
+        crop_size=f["crop_size"], mirror=augment and f["mirror"],
+        random_crop=augment and f["random_crop"], crop_scale=(f["crop_scale_min"], 1.0),
+        noise_stddev=f["noise_stddev"] if augment else 0.0,
+        soft_targets=f["soft_targets"], soft_k=f["soft_k"], soft_sigma=f["soft_sigma"],
+        regression_target=model_config.regression_head, scene_target=num_scenes > 0,
+        shuffle_buffer=f["shuffle_buffer"], cache=f["cache"],
+        deterministic=f["deterministic"], seed=f["seed"])
+    train_count = report["written"][build_records.TRAIN]
+    steps_per_epoch = f["steps_per_epoch"] or max(1, train_count // f["batch_size"])
+    initial_epoch = _initial_epoch(f["model_dir"])
+    if initial_epoch >= f["epochs"]:
+        print(f"train: {f['model_dir']} already has {initial_epoch} of {f['epochs']} epochs; "
+              "nothing to do (raise --epochs to continue)")
+        return None
+    train_dataset = input_pipeline.make_dataset(
+        records.shard_pattern(f["records_dir"], build_records.TRAIN), bins, f["batch_size"],
+        True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch)
+    val_dataset = None
+    if report["written"][build_records.VAL] > 0:
+        val_dataset = input_pipeline.make_dataset(
+            records.shard_pattern(f["records_dir"], build_records.VAL), bins,
+            f["batch_size"], False, pipeline)
+        if f["validation_steps"]:
+            val_dataset = val_dataset.take(f["validation_steps"])
+
+    with strategy.scope():
+        model = model_lib.build_colorunet(model_config)
+        learning_rate = _learning_rate(f["learning_rate"], f["lr_schedule"], f["epochs"],
+                                       steps_per_epoch, f["lr_decay_epoch"],
+                                       f["lr_decay_factor"])
+        bin_metrics = [metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5),
+                       metrics.MaskedChromaError(bins.centres)]
+        bin_loss = losses.MaskedRebalancedCrossEntropy(soft=f["soft_targets"])
+        if model_config.has_heads:
+            loss, weights, metric = {"logits": bin_loss}, {"logits": 1.0}, {"logits": bin_metrics}
+            if model_config.regression_head:
+                loss["chroma"] = losses.MaskedChromaMSE()
+                weights["chroma"] = f["regression_weight"]
+            if num_scenes:
+                loss["scene"] = losses.scene_loss()
+                weights["scene"] = f["scene_weight"]
+        else:
+            loss, weights, metric = bin_loss, None, bin_metrics
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                      loss_weights=weights, metrics=metric, jit_compile=f["jit_compile"])
+    print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
+          f"({bins.grid.color_space}), {train_count} train images, {steps_per_epoch} steps "
+          f"x {f['batch_size']} per epoch, epochs {initial_epoch + 1}..{f['epochs']}, "
+          f"strategy {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas)",
+          flush=True)
+    callbacks = _make_callbacks(f["model_dir"], val_dataset, bins, f["num_log_images"],
+                                steps_per_epoch, f["batch_size"], f["epochs"])
+    history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
+                        validation_data=val_dataset,
+                        callbacks=callbacks + list(extra_callbacks), verbose=f["verbose"])
+    if any(not __import__("math").isfinite(v) for v in history.history.get("loss", [0.0])):
+        raise UsageError("training stopped: the loss became NaN or infinite")
+    return history
+
+
+def flag_dict():
+    """The effective value of every flag this module defines."""
+    return {name: FLAGS[name].value for name in FLAGS.get_key_flags_for_module(sys.modules[__name__])
+            for name in [name.name]}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        run(flag_dict())
+    except UsageError as e:
+        print(f"train: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,436 @@
+r"""Photos -> sharded TFRecords + colour bins + report.
+
+    python -m data_prep.build_records --input_dir=../shared/data/landscapes/train \
+        --output_dir=/tmp/records/landscapes --frame_size=150 --workers=2
+
+Inputs: a folder (recursive; a photo's class is its first sub-folder's name), a
+file list, or a TFDS dataset already prepared on disk (read offline). Every file
+is hashed first (duplicates dropped, train/val assigned by a stable content hash),
+then decoded, checked and framed by worker processes, and written in order to
+shards (temp name, then rename). The chroma histogram of the train split is
+counted in the same pass and turned into `bins.json`; `report.json` says what
+happened to every input.
+"""
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import color
+from colorize_tf import records
+from data_prep import prepare
+
+REPORT_NAME = "report.json"
+TRAIN = "train"
+VAL = "val"
+SPLITS = (TRAIN, VAL)
+_CHUNK = 32  # photos per worker task: small enough for smooth progress
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input photo. data is set for in-memory sources (TFDS), else read from path."""
+    source_id: str
+    path: str = ""
+    label_text: str = ""
+    data: bytes = None
+
+    def read(self):
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as f:
+            return f.read()
+
+
+class InputError(Exception):
+    """The input as a whole is unusable (missing, empty): one line, exit code 2."""
+
+
+def list_dir_sources(input_dir):
+    """Recursive walk -> (sources sorted by id, skipped [(id, reason, detail)], ignored ids)."""
+    if not os.path.isdir(input_dir):
+        raise InputError(f"--input_dir {input_dir!r} does not exist or is not a directory")
+    sources, skipped, ignored = [], [], []
+    for root, dirs, files in os.walk(input_dir):
+        dirs.sort()
+        rel_root = os.path.relpath(root, input_dir)
+        for name in dirs:
+            if name.lower().endswith(prepare.IMAGE_EXTENSIONS):
+                skipped.append((os.path.normpath(os.path.join(rel_root, name)),
+                                prepare.UNREADABLE, "a directory named like an image"))
+        for name in sorted(files):
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            if name.startswith("."):
+                continue
+            if not name.lower().endswith(prepare.IMAGE_EXTENSIONS):
+                ignored.append(rel)
+                continue
+            parts = rel.split(os.sep)
+            label = parts[0] if len(parts) > 1 else ""
+            sources.append(Source(rel, os.path.join(root, name), label))
+    return sources, skipped, ignored
+
+
+def list_file_sources(file_list):
+    """A text file with one path per line (optional ' label' after a tab)."""
+    if not os.path.isfile(file_list):
+        raise InputError(f"--file_list {file_list!r} does not exist")
+    base = os.path.dirname(os.path.abspath(file_list))
+    sources, skipped = [], []
+    with open(file_list) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            path, _, label = line.partition("\t")
+            full = path if os.path.isabs(path) else os.path.join(base, path)
+            if os.path.isdir(full):
+                skipped.append((path, prepare.UNREADABLE, "is a directory, not a file"))
+            else:
+                sources.append(Source(path, full, label.strip()))
+    return sources, skipped, []
+
+
+def list_tfds_sources(name, split, data_dir):
+    """A TFDS dataset prepared on disk, read offline with the images still encoded."""
+    import tensorflow_datasets as tfds  # only this input needs it
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        dataset = builder.as_dataset(split=split,
+                                     decoders={"image": tfds.decode.SkipDecoding()})
+    except Exception as e:  # TFDS raises several types for "not prepared"
+        raise InputError(f"TFDS dataset {name!r} split {split!r} is not readable from "
+                         f"{data_dir!r} (prepare it first; nothing is downloaded): {e}")
+    label_feature = builder.info.features.get("label") if hasattr(
+        builder.info.features, "get") else None
+    sources = []
+    for i, example in enumerate(dataset.as_numpy_iterator()):
+        label = ""
+        if label_feature is not None and "label" in example:
+            label = label_feature.int2str(int(example["label"]))
+        sources.append(Source(f"tfds:{name}/{split}/{i:08d}", label_text=label,
+                              data=bytes(example["image"])))
+    return sources, [], []
+
+
+def split_of(digest, val_fraction):
+    """Stable train/val assignment from a content hash (same file, same split)."""
+    return VAL if int(digest[:8], 16) / 2 ** 32 < val_fraction else TRAIN
+
+
+def plan_splits(sources, val_fraction):
+    """Hashes every source -> ({split: [Source]}, skipped): drops unreadable and duplicates."""
+    plan, skipped, first_by_digest = {TRAIN: [], VAL: []}, [], {}
+    for source in sorted(sources, key=lambda s: s.source_id):
+        try:
+            digest = hashlib.sha256(source.read()).hexdigest()
+        except OSError as e:
+            skipped.append((source.source_id, prepare.UNREADABLE, e.strerror or str(e)))
+            continue
+        if digest in first_by_digest:
+            skipped.append((source.source_id, prepare.DUPLICATE,
+                            f"same bytes as {first_by_digest[digest]}"))
+            continue
+        first_by_digest[digest] = source.source_id
+        plan[split_of(digest, val_fraction)].append(source)
+    return plan, skipped
+
+
+def _prepare_chunk(args):
+    """Worker task: [(Source, split)] -> [(source_id, example | None, skip, hist, notes)]."""
+    chunk, config, grid, class_ids = args
+    out = []
+    for source, split in chunk:
+        try:
+            prepared = prepare.prepare_image(source.read(), config, source.source_id)
+        except prepare.SkipImage as e:
+            out.append((source.source_id, None, (e.reason, e.detail), None, []))
+            continue
+        except OSError as e:
+            out.append((source.source_id, None, (prepare.UNREADABLE, str(e)), None, []))
+            continue
+        example = records.make_example(
+            prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
+            source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
+            source.label_text)
+        histogram = None
+        if split == TRAIN:  # the bins are learned from the train split only
+            histogram = bins_lib.ChromaHistogram(grid)
+            histogram.add(prepared.chroma)
+            histogram = (histogram.counts, histogram.sums)
+        out.append((source.source_id, example, None, histogram, prepared.notes))
+    return out
+
+
+class _ShardWriter:
+    """Writes examples to a split's shards in order; each shard is a temp file until done."""
+
+    def __init__(self, output_dir, split, num_examples, num_shards):
+        import tensorflow as tf
+        self._tf = tf
+        self.output_dir, self.split = output_dir, split
+        self.num_examples, self.num_shards = num_examples, num_shards
+        self.index, self.written, self.shards = -1, 0, []
+        self._writer = None
+        self._shard_count = 0
+
+    def write(self, position, example):
+        """position: index of the source in the split (sets its shard even when some skip)."""
+        shard = position * self.num_shards // max(self.num_examples, 1)
+        while self.index < shard:
+            self._next_shard()
+        self._writer.write(example)
+        self._shard_count += 1
+        self.written += 1
+
+    def _next_shard(self):
+        self._close_current()
+        self.index += 1
+        name = records.shard_name(self.split, self.index, self.num_shards)
+        self._tmp = os.path.join(self.output_dir, f".{name}.tmp-{os.getpid()}")
+        self._final = os.path.join(self.output_dir, name)
+        self._writer = self._tf.io.TFRecordWriter(self._tmp)
+        self._shard_count = 0
+
+    def _close_current(self):
+        if self._writer is None:
+            return
+        self._writer.close()
+        os.replace(self._tmp, self._final)
+        with open(self._final, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        self.shards.append({"file": os.path.basename(self._final), "examples": self._shard_count,
+                            "bytes": os.path.getsize(self._final), "sha256": digest})
+        self._writer = None
+
+    def close(self):
+        while self.index < self.num_shards - 1:  # every shard exists, even if empty
+            self._next_shard()
+        self._close_current()
+        return self.shards
+
+
+def _num_shards(count, images_per_shard, num_shards):
+    if num_shards > 0:
+        return num_shards
+    return max(1, -(-count // images_per_shard))
+
+
+def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BINS,
+                  rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA, val_fraction=0.1,
+                  images_per_shard=1000, num_shards=0, workers=1, listing_skipped=(),
+                  ignored=(), progress_every=500, log=print):
+    """Writes shards, bins.json and report.json to output_dir; returns the report dict.
+
+    num_shards (train; 0 = from images_per_shard), workers: processes (1: in-process).
+    """
+    start = time.time()
+    if not sources and not listing_skipped:
+        raise InputError("no input photos found")
+    os.makedirs(output_dir, exist_ok=True)
+    for name in os.listdir(output_dir):  # leftovers of a killed run
+        if name.startswith(".") and ".tmp-" in name:
+            os.remove(os.path.join(output_dir, name))
+    plan, skipped = plan_splits(sources, val_fraction)
+    skipped = list(listing_skipped) + skipped
+    classes = sorted({s.label_text for s in sources if s.label_text})
+    class_ids = {name: i for i, name in enumerate(classes)}
+    grid = bins_lib.DEFAULT_GRIDS[config.color_space]
+    histogram = bins_lib.ChromaHistogram(grid)
+    total = sum(len(v) for v in plan.values())
+    log(f"build_records: {len(sources)} inputs, {total} unique to prepare "
+        f"({len(plan[TRAIN])} train, {len(plan[VAL])} val), {workers} worker(s)")
+
+    tasks, writers = [], {}
+    for split in SPLITS:
+        count = len(plan[split])
+        shards = _num_shards(count, images_per_shard, num_shards if split == TRAIN else 0)
+        writers[split] = _ShardWriter(output_dir, split, count, shards)
+        items = [(s, split) for s in plan[split]]
+        for i in range(0, len(items), _CHUNK):
+            tasks.append((items[i:i + _CHUNK], config, grid, class_ids))
+    positions = {s.source_id: (split, i) for split in SPLITS for i, s in enumerate(plan[split])}
+
+    done = last_report = 0
+    notes = []
+    with _task_runner(workers) as run:
+        for results in run(_prepare_chunk, tasks):
+            for source_id, example, skip, hist, source_notes in results:
+                notes.extend((source_id, note) for note in source_notes)
+                split, position = positions[source_id]
+                if example is None:
+                    skipped.append((source_id, *skip))
+                else:
+                    writers[split].write(position, example)
+                if hist is not None:
+                    histogram.counts += hist[0]
+                    histogram.sums += hist[1]
+                done += 1
+            if done - last_report >= progress_every or done == total:
+                last_report = done
+                rate = done / max(time.time() - start, 1e-9)
+                log(f"  {done}/{total} photos, {rate:.0f} photos/s, {len(skipped)} skipped")
+    shards = {split: writers[split].close() for split in SPLITS}
+    _remove_stale_shards(output_dir, shards)
+
+    written = {split: writers[split].written for split in SPLITS}
+    if written[TRAIN] == 0:
+        raise InputError("no usable training photos: every input was skipped "
+                         f"(see reasons below)\n{_format_skipped(skipped)}")
+    fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
+    fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
+    elapsed = time.time() - start
+    report = {
+        "inputs_seen": len(sources) + len(listing_skipped),
+        "written": written,
+        "skipped_count": {r: sum(1 for s in skipped if s[1] == r) for r in prepare.SKIP_REASONS},
+        "skipped": [{"source": s, "reason": r, "detail": d} for s, r, d in sorted(skipped)],
+        "notes": [{"source": s, "note": n} for s, n in sorted(notes)],
+        "ignored_non_image_files": list(ignored),
+        "classes": classes,
+        "shards": shards,
+        "settings": {**dataclasses.asdict(config), "num_bins": num_bins,
+                     "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
+                     "workers": workers},
+        "bins": {"file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
+                 "num_bins": fitted.num_bins,
+                 "table": [{"bin": b, "centre": list(c), "prior": float(p), "weight": float(w)}
+                           for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,
+                                                             fitted.weights))]},
+        "elapsed_seconds": round(elapsed, 2),
+        "photos_per_second": round(total / max(elapsed, 1e-9), 1),
+    }
+    tmp = os.path.join(output_dir, f".{REPORT_NAME}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1)
+    os.replace(tmp, os.path.join(output_dir, REPORT_NAME))
+    return report
+
+
+class _task_runner:
+    """Context manager giving run(fn, tasks) -> ordered results, in-process or in a pool.
+
+    Worker processes are spawned, not forked: forking after TensorFlow started can deadlock.
+    """
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.pool = None
+
+    def __enter__(self):
+        if self.workers <= 1:
+            return lambda fn, tasks: map(fn, tasks)
+        self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
+        return lambda fn, tasks: self.pool.imap(fn, tasks)
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.terminate() if exc[0] else self.pool.close()
+            self.pool.join()
+
+
+def _remove_stale_shards(output_dir, shards):
+    keep = {s["file"] for split in shards.values() for s in split}
+    for name in os.listdir(output_dir):
+        if name.endswith(".tfrecord") and name not in keep:
+            os.remove(os.path.join(output_dir, name))
+
+
+def _format_skipped(skipped, limit=20):
+    lines = [f"    {s}: {r} ({d})" for s, r, d in sorted(skipped)[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"    ... and {len(skipped) - limit} more (see report.json)")
+    return "\n".join(lines)
+
+
+def summary(report, output_dir):
+    """The short human summary printed at the end."""
+    counts = ", ".join(f"{r} {n}" for r, n in report["skipped_count"].items() if n)
+    lines = [
+        f"wrote {report['written'][TRAIN]} train + {report['written'][VAL]} val photos "
+        f"in {report['elapsed_seconds']} s ({report['photos_per_second']} photos/s)",
+        f"skipped {len(report['skipped'])}" + (f": {counts}" if counts else ""),
+    ]
+    if report["skipped"]:
+        lines.append(_format_skipped([(s["source"], s["reason"], s["detail"])
+                                      for s in report["skipped"]]))
+    if report["notes"]:
+        lines.append(f"written with notes {len(report['notes'])}:")
+        lines += [f"    {n['source']}: {n['note']}" for n in report["notes"][:20]]
+    lines += [
+        f"bins: {report['bins']['num_bins']} bins, fingerprint {report['bins']['fingerprint']}",
+        f"records: {os.path.abspath(output_dir)}",
+        f"report:  {os.path.abspath(os.path.join(output_dir, REPORT_NAME))}",
+    ]
+    return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_dir", None, "Folder of photos, read recursively; the first "
+                    "sub-folder's name is the photo's class.")
+flags.DEFINE_string("file_list", None, "Text file: one photo path per line "
+                    "(relative to the list), optionally a tab and a class name.")
+flags.DEFINE_string("tfds_name", None, "TFDS dataset name (read offline, never downloaded).")
+flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
+flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir holding the prepared dataset.")
+flags.DEFINE_string("output_dir", None, "Where shards, bins.json and report.json go.")
+flags.DEFINE_integer("frame_size", 256, "Side of the square frame (px); larger photos "
+                     "are shrunk with antialiased Lanczos, smaller ones padded.")
+flags.DEFINE_enum("color_space", color.YUV, list(color.COLOR_SPACES), "Chroma space of the bins.")
+flags.DEFINE_integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
+                     "Bins kept (most frequent first); 0 keeps every occupied cell.")
+flags.DEFINE_float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
+                   "lambda of the rebalancing weights, in [0, 1].")
+flags.DEFINE_float("val_fraction", 0.1, "Fraction of photos in the val split.")
+flags.DEFINE_integer("num_shards", 0, "Train shards; 0 derives it from --images_per_shard.")
+flags.DEFINE_integer("images_per_shard", 1000, "Target photos per shard.")
+flags.DEFINE_integer("workers", max(1, min(os.cpu_count() or 1, 8)), "Worker processes.")
+flags.DEFINE_float("grayscale_threshold", 0.01, "Photos whose YUV chroma standard "
+                   "deviation is below this are skipped as gray or single-tint.")
+flags.DEFINE_integer("min_size", 32, "Photos whose shorter side is below this are skipped.")
+flags.DEFINE_enum("alpha_background", "white", ["white", "black"],
+                  "What transparent pixels are composited over.")
+flags.DEFINE_integer("png_compression", 1, "PNG level 0-9 of the stored frames.")
+
+
+def main(argv):
+    del argv
+    chosen = [n for n in ("input_dir", "file_list", "tfds_name") if FLAGS[n].value]
+    try:
+        if len(chosen) != 1:
+            raise InputError("give exactly one of --input_dir, --file_list, --tfds_name")
+        if not FLAGS.output_dir:
+            raise InputError("--output_dir is required")
+        if FLAGS.input_dir:
+            sources, skipped, ignored = list_dir_sources(FLAGS.input_dir)
+        elif FLAGS.file_list:
+            sources, skipped, ignored = list_file_sources(FLAGS.file_list)
+        else:
+            sources, skipped, ignored = list_tfds_sources(
+                FLAGS.tfds_name, FLAGS.tfds_split, FLAGS.tfds_data_dir)
+        if not sources:
+            where = FLAGS.input_dir or FLAGS.file_list or FLAGS.tfds_name
+            raise InputError(f"no image files found in {where!r}")
+        config = prepare.PrepConfig(
+            frame_size=FLAGS.frame_size, color_space=FLAGS.color_space,
+            min_size=FLAGS.min_size, grayscale_threshold=FLAGS.grayscale_threshold,
+            alpha_background=FLAGS.alpha_background, png_compression=FLAGS.png_compression)
+        report = build_records(
+            sources, FLAGS.output_dir, config, FLAGS.num_bins, FLAGS.rebalance_lambda,
+            FLAGS.val_fraction, FLAGS.images_per_shard, FLAGS.num_shards, FLAGS.workers,
+            listing_skipped=skipped, ignored=ignored)
+    except InputError as e:
+        print(f"build_records: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(summary(report, FLAGS.output_dir))
+
+
+if __name__ == "__main__":
+    app.run(main)

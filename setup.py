@@ -1,0 +1,4 @@
+"""colorize_tf: see setup.cfg for the metadata."""
+from setuptools import setup
+
+setup()
