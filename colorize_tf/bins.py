@@ -141,13 +141,15 @@ class Bins:
     @property
     def fingerprint(self):
         """sha256 over everything that defines the classes and their weights."""
-        return hashlib.sha256(_canonical_json(self._identity()).encode()).hexdigest()[:16]
+        identity = self._identity()
+        identity["centres"] = [[round(v, 6) for v in c] for c in identity["centres"]]
+        return hashlib.sha256(_canonical_json(identity).encode()).hexdigest()[:16]
 
     def _identity(self):
         return {
             "grid": dataclasses.asdict(self.grid),
             "kept_cells": list(self.kept_cells),
-            "centres": [[round(float(v), 6) for v in c] for c in self.centres],
+            "centres": [[float(v) for v in c] for c in self.centres],
             "counts": [float(c) for c in self.counts],
             "rebalance_lambda": float(self.rebalance_lambda),
         }

@@ -72,7 +72,8 @@ def make_example(png_bytes, frame_shape, mask_box, original_shape, source_id,
         LABEL: _ints([label]),
         LABEL_TEXT: _bytes(label_text.encode("utf-8")),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
+        deterministic=True)  # map order fixed: re-runs give identical shards
 
 
 def parse_examples(serialized):

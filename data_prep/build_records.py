@@ -108,8 +108,8 @@ def list_tfds_sources(name, split, data_dir):
     except Exception as e:  # TFDS raises several types for "not prepared"
         raise InputError(f"TFDS dataset {name!r} split {split!r} is not readable from "
                          f"{data_dir!r} (prepare it first; nothing is downloaded): {e}")
-    label_feature = builder.info.features.get("label") if hasattr(
-        builder.info.features, "get") else None
+    features = builder.info.features
+    label_feature = features["label"] if "label" in features.keys() else None
     sources = []
     for i, example in enumerate(dataset.as_numpy_iterator()):
         label = ""

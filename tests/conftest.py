@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny generated photos and records, built in a temp dir."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+def make_photo(height, width, seed=0):
+    """A colourful RGB uint8 photo: smooth random colour blobs, so chroma varies."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(4, 4, 3)).astype(np.float32)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 255) \
+        .astype(np.uint8)
+
+
+def write_png(path, rgb):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(path, rgb[..., ::-1].copy())
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory):
+    """8 photos in two classes -> records (frame 32, YUV, 8 bins) with a val split."""
+    from data_prep import build_records
+    from data_prep import prepare
+    root = tmp_path_factory.mktemp("tiny")
+    photos = root / "photos"
+    for i in range(8):
+        write_png(str(photos / ("red" if i % 2 else "blue") / f"{i}.png"),
+                  make_photo(40 + 4 * i, 48, seed=i))
+    sources, skipped, ignored = build_records.list_dir_sources(str(photos))
+    out = str(root / "records")
+    build_records.build_records(sources, out, prepare.PrepConfig(frame_size=32, min_size=8),
+                                num_bins=8, val_fraction=0.3, images_per_shard=3,
+                                log=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip("../shared/data is not beside this checkout")
+    return SHARED_DATA

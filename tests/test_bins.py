@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import color
+
+# 2 x 2 cells of side 1 over [0, 2]^2: cell = i0 * 2 + i1.
+GRID = bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 2.0), (2, 2))
+
+
+def _histogram():
+    hist = bins_lib.ChromaHistogram(GRID)
+    chroma = np.array([[[0.5, 0.5], [0.25, 0.25]], [[0.75, 0.75], [1.9, 1.9]]])
+    hist.add(chroma)
+    return hist
+
+
+def test_counting_and_top_n():
+    hist = _histogram()
+    np.testing.assert_array_equal(hist.counts, [3, 0, 0, 1])
+    one = bins_lib.fit_bins(hist, num_bins=1, rebalance_lambda=0.5)
+    assert one.kept_cells == (0,)
+    assert one.cell_to_bin == (0, 0, 0, 0)
+    np.testing.assert_allclose(one.centres, [[0.5, 0.5]])
+
+
+def test_centres_prior_and_weights_by_hand():
+    fitted = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=0.5)
+    assert fitted.kept_cells == (0, 3)
+    np.testing.assert_allclose(fitted.centres, [[0.5, 0.5], [1.9, 1.9]])
+    np.testing.assert_allclose(fitted.prior, [0.75, 0.25])
+    # raw w = 1 / (0.5 P + 0.5 / 2) = [1.6, 2.6667]; sum P w = 1.8667.
+    np.testing.assert_allclose(fitted.weights, [0.857142857, 1.428571429], rtol=1e-6)
+    assert np.sum(fitted.prior * fitted.weights) == pytest.approx(1.0)
+    # Empty cells 1 (centre 0.5, 1.5) and 2 (1.5, 0.5) are nearer to bin 0.
+    assert fitted.cell_to_bin == (0, 0, 0, 1)
+
+
+def test_lambda_one_gives_uniform_weights():
+    fitted = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=1.0)
+    np.testing.assert_allclose(fitted.weights, [1.0, 1.0])
+
+
+def test_mask_excludes_pixels():
+    hist = bins_lib.ChromaHistogram(GRID)
+    hist.add(np.array([[[0.5, 0.5], [1.5, 1.5]]]), mask=np.array([[1, 0]]))
+    np.testing.assert_array_equal(hist.counts, [1, 0, 0, 0])
+
+
+def _random_bins(space, seed=0):
+    grid = bins_lib.DEFAULT_GRIDS[space]
+    rng = np.random.default_rng(seed)
+    hist = bins_lib.ChromaHistogram(grid)
+    scale = np.array(grid.high) * 0.5
+    hist.add(rng.normal(0, 1, (200, 200, 2)) * scale * 0.4)
+    return bins_lib.fit_bins(hist, num_bins=32), rng, scale
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_lookup_equals_brute_force(space):
+    fitted, rng, scale = _random_bins(space)
+    chroma = rng.uniform(-1.2, 1.2, (5000, 2)) * scale * 2
+    got = bins_lib.encode_hard(chroma, fitted).numpy()
+    cells = bins_lib.cell_index(chroma, fitted.grid).numpy()
+    centres = np.array(fitted.centres)
+    cell_centres = fitted.grid.cell_centres()
+    kept = {c: b for b, c in enumerate(fitted.kept_cells)}
+    for chroma_i, cell, bin_i in zip(chroma, cells, got):
+        if cell in kept:
+            expected = kept[cell]
+        else:
+            expected = int(np.argmin(np.sum((centres - cell_centres[cell]) ** 2, axis=1)))
+        assert bin_i == expected
+
+
+def test_soft_encoding_is_gaussian_on_k_nearest():
+    fitted, rng, scale = _random_bins(color.LAB)
+    chroma = rng.normal(0, 1, (50, 2)) * scale * 0.3
+    soft = bins_lib.encode_soft(chroma, fitted, k=5, sigma=5.0).numpy()
+    centres = np.array(fitted.centres)
+    for c, row in zip(chroma, soft):
+        d2 = np.sum((centres - c) ** 2, axis=1)
+        nearest = np.argsort(d2)[:5]
+        expected = np.zeros(fitted.num_bins)
+        expected[nearest] = np.exp(-d2[nearest] / 50.0)
+        np.testing.assert_allclose(row, expected / expected.sum(), atol=1e-5)
+        assert np.count_nonzero(row > 1e-9) <= 5
+
+
+def test_artifact_round_trip_and_fingerprint(tmp_path):
+    fitted, _, _ = _random_bins(color.YUV)
+    path = str(tmp_path / "bins.json")
+    fitted.save(path)
+    loaded = bins_lib.Bins.load(path)
+    assert loaded == fitted and loaded.fingerprint == fitted.fingerprint
+    other = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=0.2)
+    assert other.fingerprint != fitted.fingerprint
+
+
+def test_edited_artifact_is_refused(tmp_path):
+    import json
+    fitted, _, _ = _random_bins(color.YUV)
+    data = fitted.to_dict()
+    data["counts"][0] += 1
+    with pytest.raises(ValueError, match="fingerprint"):
+        bins_lib.Bins.from_dict(json.loads(json.dumps(data)))
+
+
+def test_encode_inside_tf_data_equals_eager():
+    fitted, rng, scale = _random_bins(color.YUV)
+    chroma = (rng.normal(0, 1, (3, 8, 8, 2)) * scale).astype(np.float32)
+    eager = bins_lib.encode_hard(chroma, fitted).numpy()
+    mapped = tf.data.Dataset.from_tensor_slices(chroma).map(
+        lambda c: bins_lib.encode_hard(c, fitted))
+    np.testing.assert_array_equal(np.stack(list(mapped.as_numpy_iterator())), eager)

@@ -1,0 +1,261 @@
+"""Data prep: geometry, the bad-input corpus, idempotence, killed runs, TFDS input."""
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import records
+from data_prep import build_records
+from data_prep import prepare
+from tests.conftest import make_photo, write_png
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("shape,frame,expected", [
+    ((3000, 2000), 256, (256, 171)),   # portrait
+    ((2000, 3000), 256, (171, 256)),   # landscape
+    ((512, 512), 256, (256, 256)),     # square
+    ((100, 60), 256, (100, 60)),       # smaller: never enlarged
+])
+def test_fitted_size(shape, frame, expected):
+    assert prepare.fitted_size(*shape, frame) == expected
+
+
+def test_fit_into_frame_places_top_left_with_box():
+    image = make_photo(300, 150)
+    frame, box = prepare.fit_into_frame(image, 64)
+    assert frame.shape == (64, 64, 3) and box == (0, 0, 64, 32)
+    assert frame[:, 32:].max() == 0
+    # Antialiased: shrinking a fine checkerboard gives flat gray, not aliasing.
+    checker = (np.indices((256, 256)).sum(0) % 2 * 255).astype(np.uint8)
+    small, _ = prepare.fit_into_frame(np.repeat(checker[..., None], 3, 2), 64)
+    assert abs(float(small.mean()) - 127.5) < 2 and small.std() < 3
+
+
+def _jpeg(rgb, quality=90):
+    ok, data = cv2.imencode(".jpg", rgb[..., ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return data.tobytes()
+
+
+def _with_exif_orientation(jpeg, orientation):
+    """Inserts an APP1 EXIF segment with the given orientation tag after SOI."""
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + \
+        struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def _make_bad_corpus(root):
+    from PIL import Image
+    photos = os.path.join(root, "photos")
+    os.makedirs(photos)
+
+    def put(name, data):
+        path = os.path.join(photos, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    good = make_photo(60, 80, seed=1)
+    put("good.png", cv2.imencode(".png", good[..., ::-1].copy())[1].tobytes())
+    put("zero.jpg", b"")
+    put("text.jpg", b"this is not an image\n" * 10)
+    put("truncated.jpg", _jpeg(make_photo(200, 200, seed=2))[:1500])
+    gif = make_photo(50, 50, seed=3)
+    with open(os.path.join(photos, "gif_named.jpg"), "wb") as f:
+        Image.fromarray(gif).save(f, format="GIF")
+    put("png_named.jpg", cv2.imencode(".png", make_photo(50, 50, seed=4)[..., ::-1].copy())[1]
+        .tobytes())
+    rgba = np.concatenate([make_photo(50, 50, seed=5)[..., ::-1],
+                           np.full((50, 50, 1), 128, np.uint8)], axis=2)
+    put("rgba.png", cv2.imencode(".png", rgba)[1].tobytes())
+    deep = (make_photo(50, 50, seed=6).astype(np.uint16) * 257)[..., ::-1].copy()
+    put("sixteen.png", cv2.imencode(".png", deep)[1].tobytes())
+    put("single.png", cv2.imencode(".png", make_photo(50, 50, seed=7)[..., 0])[1].tobytes())
+    put("tiny.png", cv2.imencode(".png", make_photo(1, 1, seed=8))[1].tobytes())
+    put("huge.jpg", _jpeg(make_photo(4000, 6000, seed=9), quality=50))
+    cmyk = Image.fromarray(make_photo(50, 50, seed=10)).convert("CMYK")
+    with open(os.path.join(photos, "cmyk.jpg"), "wb") as f:
+        cmyk.save(f, format="JPEG")
+    # EXIF orientation 6 (rotate 90 clockwise): stored 40 x 80 (h x w), shown 80 x 40.
+    put("rotated.jpg", _with_exif_orientation(_jpeg(make_photo(40, 80, seed=11)), 6))
+    put("dup_a.jpg", _jpeg(make_photo(50, 50, seed=12)))
+    put("dup_b.jpg", _jpeg(make_photo(50, 50, seed=12)))
+    gray = np.repeat(make_photo(50, 50, seed=13)[..., :1], 3, axis=2)
+    put("gray.png", cv2.imencode(".png", gray)[1].tobytes())
+    locked = put("locked.jpg", _jpeg(make_photo(50, 50, seed=14)))
+    os.chmod(locked, 0)
+    os.makedirs(os.path.join(photos, "folder.jpg"))
+    put("notes.txt", b"not a photo")
+    return photos
+
+
+def _run(photos, out, workers=1, **kwargs):
+    sources, skipped, ignored = build_records.list_dir_sources(photos)
+    return build_records.build_records(
+        sources, out, prepare.PrepConfig(frame_size=256, min_size=8), num_bins=8,
+        val_fraction=0.0, workers=workers, listing_skipped=skipped, ignored=ignored,
+        log=lambda *_: None, **kwargs)
+
+
+def test_bad_input_corpus_every_file_reported(tmp_path):
+    photos = _make_bad_corpus(str(tmp_path))
+    out = str(tmp_path / "out")
+    report = _run(photos, out)
+    reasons = {s["source"]: s["reason"] for s in report["skipped"]}
+    expected = {
+        "zero.jpg": "not_an_image", "text.jpg": "not_an_image",
+        "truncated.jpg": "truncated", "tiny.png": "too_small", "dup_b.jpg": "duplicate",
+        "gray.png": "grayscale", "single.png": "grayscale", "folder.jpg": "unreadable",
+    }
+    if os.geteuid() != 0:  # root reads files whatever their permissions
+        expected["locked.jpg"] = "unreadable"
+    for name, reason in expected.items():
+        assert reasons.get(name) == reason, (name, reasons.get(name))
+    written = {e[records.SOURCE_ID].decode(): e for path in
+               glob.glob(os.path.join(out, "train-*.tfrecord"))
+               for e in records.read_examples(path)}
+    for name in ["good.png", "gif_named.jpg", "png_named.jpg", "rgba.png", "sixteen.png",
+                 "huge.jpg", "cmyk.jpg", "rotated.jpg", "dup_a.jpg"]:
+        assert name in written, name
+    assert len(written) + len(report["skipped"]) == report["inputs_seen"]
+    notes = {(n["source"], n["note"]) for n in report["notes"]}
+    assert ("gif_named.jpg", "GIF data in a .jpg file") in notes
+    assert ("png_named.jpg", "PNG data in a .jpg file") in notes
+    assert any(s == "rgba.png" and "composited over white" in n for s, n in notes)
+    assert any(s == "sixteen.png" and "uint16" in n for s, n in notes)
+    assert report["ignored_non_image_files"] == ["notes.txt"]
+    rotated = written["rotated.jpg"]
+    assert (rotated[records.ORIGINAL_HEIGHT], rotated[records.ORIGINAL_WIDTH]) == (80, 40)
+    huge = written["huge.jpg"]
+    assert list(huge[records.MASK_BOX]) == [0, 0, 171, 256]
+    # 16-bit input scaled to 8 bits keeps its colours.
+    frame = cv2.imdecode(np.frombuffer(written["sixteen.png"][records.ENCODED], np.uint8),
+                         cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_allclose(frame[:50, :50], make_photo(50, 50, seed=6), atol=1)
+    bins = bins_lib.Bins.load(out)
+    assert bins.fingerprint == report["bins"]["fingerprint"]
+
+
+def test_rerun_is_idempotent_and_parallel_matches(tmp_path):
+    photos = str(tmp_path / "photos")
+    for i in range(12):
+        write_png(os.path.join(photos, f"c{i % 3}", f"{i}.png"), make_photo(30, 40, seed=i))
+    first = _run(photos, str(tmp_path / "a"), images_per_shard=4)
+    again = _run(photos, str(tmp_path / "a"), images_per_shard=4)
+    parallel = _run(photos, str(tmp_path / "b"), workers=2, images_per_shard=4)
+    for other in (again, parallel):
+        assert other["shards"] == first["shards"]
+        assert other["bins"] == first["bins"]
+    assert first["written"]["train"] == 12
+    assert [s["file"] for s in first["shards"]["train"]] == [
+        records.shard_name("train", i, 3) for i in range(3)]
+
+
+def test_split_is_stable_and_by_content():
+    digest = "0" * 8 + "f" * 56
+    assert build_records.split_of(digest, 0.1) == "val"
+    assert build_records.split_of("f" * 64, 0.1) == "train"
+
+
+def test_killed_run_leaves_no_partial_shard(tmp_path, monkeypatch):
+    photos = str(tmp_path / "photos")
+    for i in range(40):  # two worker tasks of 32 photos
+        write_png(os.path.join(photos, f"{i:02d}.png"), make_photo(30, 40, seed=i))
+    out = str(tmp_path / "out")
+    calls = {"n": 0}
+    real = prepare.prepare_image
+
+    def dying(data, config, name=""):
+        calls["n"] += 1
+        if calls["n"] == 35:
+            raise KeyboardInterrupt  # the process is stopped mid-shard
+        return real(data, config, name)
+
+    monkeypatch.setattr(prepare, "prepare_image", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(photos, out, images_per_shard=8)
+    # Photos 0-31 were written: shards 0-2 are closed and complete, shard 3 was still
+    # open and exists only under a hidden temp name.
+    finished = sorted(glob.glob(os.path.join(out, "*.tfrecord")))
+    assert [os.path.basename(p) for p in finished] == [
+        records.shard_name("train", i, 5) for i in range(3)]
+    assert all(len(records.read_examples(p)) == 8 for p in finished)
+    assert [n for n in os.listdir(out) if ".tmp-" in n]
+    assert not os.path.exists(os.path.join(out, build_records.REPORT_NAME))
+    monkeypatch.setattr(prepare, "prepare_image", real)
+    report = _run(photos, out, images_per_shard=8)
+    assert report["written"]["train"] == 40
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]
+
+
+def _cli(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "data_prep.build_records", *args],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_missing_and_empty_input_exit_2(tmp_path):
+    missing = _cli(f"--input_dir={tmp_path}/nope", f"--output_dir={tmp_path}/out")
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+    assert len([l for l in missing.stderr.splitlines() if "build_records: error" in l]) == 1
+    os.makedirs(tmp_path / "empty")
+    empty = _cli(f"--input_dir={tmp_path}/empty", f"--output_dir={tmp_path}/out")
+    assert empty.returncode == 2 and "no image files found" in empty.stderr
+
+
+def test_cli_file_list_prints_summary(tmp_path):
+    photo = write_png(str(tmp_path / "a.png"), make_photo(40, 40, seed=1))
+    write_png(str(tmp_path / "b.png"), make_photo(40, 40, seed=2))
+    (tmp_path / "list.txt").write_text(f"{photo}\tsea\nb.png\tforest\n")
+    result = _cli(f"--file_list={tmp_path}/list.txt", f"--output_dir={tmp_path}/out",
+                  "--frame_size=32", "--val_fraction=0", "--workers=1")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 2 train + 0 val" in result.stdout
+    assert f"report:  {tmp_path}/out/report.json" in result.stdout
+    report = json.load(open(tmp_path / "out" / "report.json"))
+    assert report["classes"] == ["forest", "sea"]
+
+
+def test_tfds_dataset_read_offline(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow as tf
+    images = np.stack([make_photo(32, 32, seed=i) for i in range(4)])
+    features = tfds.features.FeaturesDict({
+        "image": tfds.features.Image(shape=(32, 32, 3)),
+        "label": tfds.features.ClassLabel(names=["sea", "forest"])})
+    data_dir = str(tmp_path / "tfds")
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="tiny_photos", version="1.0.0", features=features,
+        split_datasets={"train": tf.data.Dataset.from_tensor_slices(
+            {"image": images, "label": np.array([0, 1, 0, 1])})},
+        data_dir=data_dir)
+    sources, _, _ = build_records.list_tfds_sources("tiny_photos", "train", data_dir)
+    assert len(sources) == 4 and {s.label_text for s in sources} == {"sea", "forest"}
+    report = build_records.build_records(sources, str(tmp_path / "out"),
+                                         prepare.PrepConfig(frame_size=32, min_size=8),
+                                         val_fraction=0.0, log=lambda *_: None)
+    assert report["written"]["train"] == 4
+    with pytest.raises(build_records.InputError, match="not readable"):
+        build_records.list_tfds_sources("not_there", "train", data_dir)
+
+
+def test_weather_mixed_oddities_reported(shared_data, tmp_path):
+    photos = os.path.join(shared_data, "weather_mixed")
+    report = _run(photos, str(tmp_path / "out"), workers=1)
+    notes = {(n["source"], n["note"]) for n in report["notes"]}
+    assert ("rain141.jpg", "GIF data in a .jpg file") in notes
+    assert ("shine131.jpg", "GIF data in a .jpg file") in notes
+    assert any(s == "shine127.jpg" and "alpha" in n for s, n in notes)
+    duplicates = {s["source"] for s in report["skipped"] if s["reason"] == "duplicate"}
+    assert duplicates & {"rain26.jpg", "rain136.jpg"}

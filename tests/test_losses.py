@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import losses
+from colorize_tf import metrics
+
+
+def _packed(indices, weights, mask, chroma=None):
+    """[1, 2, 2, 5] packed one-hot targets from per-pixel lists (row-major)."""
+    chroma = np.zeros((4, 2)) if chroma is None else np.asarray(chroma)
+    rows = [[i, c[0], c[1], w, m] for i, c, w, m in zip(indices, chroma, weights, mask)]
+    return tf.constant(np.array(rows, np.float32).reshape(1, 2, 2, 5))
+
+
+def test_uniform_logits_golden_value():
+    # 2 x 2 image, 3 bins, uniform logits: CE = ln 3 everywhere. True bins 0, 1, 2, 0 with
+    # weights 0.5, 1, 2, 0.5; the last pixel is padding. Loss = ln3 * 3.5 / 3.
+    y_true = _packed([0, 1, 2, 0], [0.5, 1.0, 2.0, 0.5], [1, 1, 1, 0])
+    loss = losses.MaskedRebalancedCrossEntropy()
+    per_image = loss.call(y_true, tf.zeros([1, 2, 2, 3]))
+    assert float(per_image[0]) == np.float32(math.log(3) * 3.5 / 3)
+    assert float(loss(y_true, tf.zeros([1, 2, 2, 3]))) == np.float32(math.log(3) * 3.5 / 3)
+
+
+def test_divides_by_valid_pixels_not_all():
+    logits = np.log(np.array([0.25, 0.5, 0.25], np.float32)) * np.ones([1, 2, 2, 3], np.float32)
+    one_valid = _packed([1, 0, 0, 0], [1.0] * 4, [1, 0, 0, 0])
+    # softmax = (0.25, 0.5, 0.25): CE of bin 1 = ln 2, mean over the single valid pixel.
+    value = float(losses.MaskedRebalancedCrossEntropy().call(one_valid, logits)[0])
+    assert abs(value - math.log(2)) < 1e-6
+
+
+def test_soft_targets_golden_value():
+    logits = np.log(np.array([0.25, 0.5, 0.25], np.float32)) * np.ones([1, 2, 2, 3], np.float32)
+    soft = np.tile(np.array([0.5, 0.5, 0.0, 0, 0, 2.0, 1.0], np.float32), (1, 2, 2, 1))
+    # CE = -(0.5 ln 0.25 + 0.5 ln 0.5) = 1.5 ln 2, weight 2.
+    value = float(losses.MaskedRebalancedCrossEntropy(soft=True).call(soft, logits)[0])
+    assert abs(value - 2 * 1.5 * math.log(2)) < 1e-6
+
+
+def test_empty_mask_gives_zero_not_nan():
+    y_true = _packed([0, 1, 2, 0], [1.0] * 4, [0, 0, 0, 0])
+    assert float(losses.MaskedRebalancedCrossEntropy().call(y_true, tf.zeros([1, 2, 2, 3]))[0]) == 0
+
+
+def test_chroma_mse_head():
+    y_true = tf.constant([[[[1.0, 2.0, 1.0], [0.0, 0.0, 0.0]]]])  # second pixel masked
+    value = losses.MaskedChromaMSE().call(y_true, tf.constant([[[[0.0, 0.0], [5.0, 5.0]]]]))
+    assert float(value[0]) == 5.0
+
+
+def test_masked_accuracy_and_chroma_error():
+    centres = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    logits = np.zeros([1, 2, 2, 3], np.float32)
+    logits[..., 1] = 10.0  # predicts bin 1 everywhere, decisively
+    y_true = _packed([1, 1, 2, 0], [1.0] * 4, [1, 1, 1, 0],
+                     chroma=[[1, 0], [1, 0], [0, 1], [0, 0]])
+    top1 = metrics.MaskedTopKAccuracy(1)
+    top1.update_state(y_true, logits)
+    assert abs(float(top1.result()) - 2 / 3) < 1e-6
+    top2 = metrics.MaskedTopKAccuracy(3)
+    top2.update_state(y_true, logits)
+    assert float(top2.result()) == 1.0
+    error = metrics.MaskedChromaError(centres, temperature=0.01)
+    error.update_state(y_true, logits)
+    # Prediction (1, 0) everywhere: errors 0, 0, 2 over three valid pixels.
+    assert abs(float(error.result()) - 2 / 3) < 1e-4

@@ -1,0 +1,42 @@
+import keras
+import numpy as np
+import pytest
+
+from colorize_tf import model as model_lib
+
+
+def test_logits_shape_any_size_divisible_by_8():
+    model = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=7, base_filters=4))
+    for h, w in [(16, 24), (40, 8)]:
+        out = model(np.zeros((2, h, w, 1), np.float32))
+        assert out.shape == (2, h, w, 7)
+    assert model.output.dtype == "float32"
+
+
+def test_every_layer_named_and_paper_skips():
+    model = model_lib.build_colorunet(model_lib.ModelConfig())
+    names = [layer.name for layer in model.layers]
+    assert "up2_skip" in names and "up3_skip" in names and "up1_skip" not in names
+    assert names[-1] == "logits"
+    assert not any(n.startswith(("conv2d", "batch_normalization")) for n in names)
+    # 16/32/64 filters: a few hundred thousand parameters, as the paper's ~142k-387k.
+    assert 100_000 < model.count_params() < 500_000
+
+
+def test_heads():
+    model = model_lib.build_colorunet(model_lib.ModelConfig(
+        num_bins=5, base_filters=4, regression_head=True, num_scenes=3))
+    out = model(np.zeros((1, 16, 16, 1), np.float32))
+    assert out["logits"].shape == (1, 16, 16, 5)
+    assert out["chroma"].shape == (1, 16, 16, 2)
+    assert out["scene"].shape == (1, 3)
+
+
+def test_mixed_precision_keeps_float32_logits():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4))
+        assert model(np.zeros((1, 16, 16, 1), np.float32)).dtype == "float32"
+        assert model.get_layer("down1_a_conv").compute_dtype == "float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
