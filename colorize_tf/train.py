@@ -17,50 +17,54 @@ import os
 import sys
 import time
 
-from absl import app
-from absl import flags
+from colorize_tf import cli
+from colorize_tf.cli import UsageError
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("records_dir", None, "Output of data_prep.build_records.")
-flags.DEFINE_string("bins", None, "Bins artifact; default: <records_dir>/bins.json.")
-flags.DEFINE_string("model_dir", None, "Where the run lives (checkpoints, logs, configs).")
-flags.DEFINE_integer("epochs", 10, "Epochs to train in total (a resumed run continues).")
-flags.DEFINE_integer("steps_per_epoch", 0, "Batches per epoch; 0: one pass over train.")
-flags.DEFINE_integer("validation_steps", 0, "Val batches per epoch; 0: the whole val split.")
-flags.DEFINE_integer("batch_size", 16, "Global batch size.")
-flags.DEFINE_integer("crop_size", 128, "Training side in px (divisible by 2^depth).")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (stage 1).")
-flags.DEFINE_enum("lr_schedule", "two_stage", ["two_stage", "cosine", "step", "constant"],
-                  "two_stage: the paper's drop once, at --lr_decay_epoch; step: every "
-                  "--lr_decay_epoch epochs; cosine: to 0 over the run.")
-flags.DEFINE_integer("lr_decay_epoch", 0, "Epoch of the drop (two_stage) or the period "
-                     "(step); 0: two thirds of --epochs.")
-flags.DEFINE_float("lr_decay_factor", 0.1, "Factor of each drop.")
-flags.DEFINE_integer("base_filters", 16, "Filters of the first cell, doubled per level.")
-flags.DEFINE_integer("depth", 3, "DownConv cells.")
-flags.DEFINE_bool("soft_targets", False, "Zhang's soft encoding instead of one-hot.")
-flags.DEFINE_integer("soft_k", 5, "Nearest bins of the soft encoding.")
-flags.DEFINE_float("soft_sigma", 0.0, "Gaussian sigma of the soft encoding; 0: half a cell.")
-flags.DEFINE_bool("augment", True, "Master switch of the augmentations below.")
-flags.DEFINE_bool("mirror", True, "Random horizontal mirror.")
-flags.DEFINE_bool("random_crop", True, "Random square crops.")
-flags.DEFINE_float("crop_scale_min", 0.7, "Smallest crop side / shorter photo side.")
-flags.DEFINE_float("noise_stddev", 0.03, "Max std of Gaussian noise on the input luma.")
-flags.DEFINE_float("regression_weight", 0.0, "> 0 adds the chroma regression head.")
-flags.DEFINE_float("scene_weight", 0.0, "> 0 adds the scene classification head.")
-flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
-                  "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
-flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into N logical devices "
-                     "(to exercise --strategy=mirrored without GPUs).")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy.")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
-flags.DEFINE_integer("seed", 0, "Seed of weights, data order and augmentation.")
-flags.DEFINE_bool("cache", False, "Keep parsed records in memory.")
-flags.DEFINE_bool("deterministic", True, "Keep tf.data order deterministic.")
-flags.DEFINE_integer("shuffle_buffer", 2048, "Examples in the shuffle buffer.")
-flags.DEFINE_integer("num_log_images", 4, "Val images colorized into TensorBoard per epoch.")
-flags.DEFINE_integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+
+def define_flags(fv):
+    """Defines this entry point's flags on the FlagValues fv."""
+    d = cli.definer(fv)
+    d.string("records_dir", None, "Output of data_prep.build_records.")
+    d.string("bins", None, "Bins artifact; default: <records_dir>/bins.json.")
+    d.string("model_dir", None, "Where the run lives (checkpoints, logs, configs).")
+    d.integer("epochs", 10, "Epochs to train in total (a resumed run continues).")
+    d.integer("steps_per_epoch", 0, "Batches per epoch; 0: one pass over train.")
+    d.integer("validation_steps", 0, "Val batches per epoch; 0: the whole val split.")
+    d.integer("batch_size", 16, "Global batch size.")
+    d.integer("crop_size", 128, "Training side in px (divisible by 2^depth).")
+    d.float("learning_rate", 1e-3, "Adam learning rate (stage 1).")
+    d.enum("lr_schedule", "two_stage", ["two_stage", "cosine", "step", "constant"],
+            "two_stage: the paper's drop once, at --lr_decay_epoch; step: every "
+            "--lr_decay_epoch epochs; cosine: to 0 over the run.")
+    d.integer("lr_decay_epoch", 0, "Epoch of the drop (two_stage) or the period "
+            "(step); 0: two thirds of --epochs.")
+    d.float("lr_decay_factor", 0.1, "Factor of each drop.")
+    d.integer("base_filters", 16, "Filters of the first cell, doubled per level.")
+    d.integer("depth", 3, "DownConv cells.")
+    d.bool("soft_targets", False, "Zhang's soft encoding instead of one-hot.")
+    d.integer("soft_k", 5, "Nearest bins of the soft encoding.")
+    d.float("soft_sigma", 0.0, "Gaussian sigma of the soft encoding; 0: half a cell.")
+    d.bool("augment", True, "Master switch of the augmentations below.")
+    d.bool("mirror", True, "Random horizontal mirror.")
+    d.bool("random_crop", True, "Random square crops.")
+    d.float("crop_scale_min", 0.7, "Smallest crop side / shorter photo side.")
+    d.float("noise_stddev", 0.03, "Max std of Gaussian noise on the input luma.")
+    d.float("regression_weight", 0.0, "> 0 adds the chroma regression head.")
+    d.float("scene_weight", 0.0, "> 0 adds the scene classification head.")
+    d.enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
+            "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
+    d.integer("logical_cpus", 0, "Split the CPU into N logical devices "
+            "(to exercise --strategy=mirrored without GPUs).")
+    d.enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+            "Keras dtype policy.")
+    d.bool("jit_compile", False, "XLA-compile the train step.")
+    d.integer("seed", 0, "Seed of weights, data order and augmentation.")
+    d.bool("cache", False, "Keep parsed records in memory.")
+    d.bool("deterministic", True, "Keep tf.data order deterministic.")
+    d.integer("shuffle_buffer", 2048, "Examples in the shuffle buffer.")
+    d.integer("num_log_images", 4, "Val images colorized into TensorBoard per epoch.")
+    d.integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
+
 
 FLAGS_NAME = "flags.json"
 MODEL_CONFIG_NAME = "model_config.json"
@@ -68,10 +72,6 @@ CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 BACKUP_DIR = "backup"
-
-
-class UsageError(Exception):
-    """A refusal with one clear line (missing records, mismatched bins, ...)."""
 
 
 def _read_json(path):
@@ -326,21 +326,13 @@ def run(flag_values, extra_callbacks=()):
     return history
 
 
-def flag_dict():
-    """The effective value of every flag this module defines."""
-    return {name: FLAGS[name].value for name in FLAGS.get_key_flags_for_module(sys.modules[__name__])
-            for name in [name.name]}
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main(argv=None):
+    values, _ = cli.parse(define_flags, argv)
     try:
-        run(flag_dict())
+        run(values)
     except UsageError as e:
-        print(f"train: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("train", e)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main()

@@ -19,10 +19,8 @@ import os
 import sys
 import time
 
-from absl import app
-from absl import flags
-
 from colorize_tf import bins as bins_lib
+from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import records
 from data_prep import prepare
@@ -372,65 +370,67 @@ def summary(report, output_dir):
     return "\n".join(lines)
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("input_dir", None, "Folder of photos, read recursively; the first "
-                    "sub-folder's name is the photo's class.")
-flags.DEFINE_string("file_list", None, "Text file: one photo path per line "
-                    "(relative to the list), optionally a tab and a class name.")
-flags.DEFINE_string("tfds_name", None, "TFDS dataset name (read offline, never downloaded).")
-flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
-flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir holding the prepared dataset.")
-flags.DEFINE_string("output_dir", None, "Where shards, bins.json and report.json go.")
-flags.DEFINE_integer("frame_size", 256, "Side of the square frame (px); larger photos "
-                     "are shrunk with antialiased Lanczos, smaller ones padded.")
-flags.DEFINE_enum("color_space", color.YUV, list(color.COLOR_SPACES), "Chroma space of the bins.")
-flags.DEFINE_integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
-                     "Bins kept (most frequent first); 0 keeps every occupied cell.")
-flags.DEFINE_float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
-                   "lambda of the rebalancing weights, in [0, 1].")
-flags.DEFINE_float("val_fraction", 0.1, "Fraction of photos in the val split.")
-flags.DEFINE_integer("num_shards", 0, "Train shards; 0 derives it from --images_per_shard.")
-flags.DEFINE_integer("images_per_shard", 1000, "Target photos per shard.")
-flags.DEFINE_integer("workers", max(1, min(os.cpu_count() or 1, 8)), "Worker processes.")
-flags.DEFINE_float("grayscale_threshold", 0.01, "Photos whose YUV chroma standard "
-                   "deviation is below this are skipped as gray or single-tint.")
-flags.DEFINE_integer("min_size", 32, "Photos whose shorter side is below this are skipped.")
-flags.DEFINE_enum("alpha_background", "white", ["white", "black"],
-                  "What transparent pixels are composited over.")
-flags.DEFINE_integer("png_compression", 1, "PNG level 0-9 of the stored frames.")
+def define_flags(fv):
+    """Defines this entry point's flags on the FlagValues fv."""
+    d = cli.definer(fv)
+    d.string("input_dir", None, "Folder of photos, read recursively; the first "
+            "sub-folder's name is the photo's class.")
+    d.string("file_list", None, "Text file: one photo path per line "
+            "(relative to the list), optionally a tab and a class name.")
+    d.string("tfds_name", None, "TFDS dataset name (read offline, never downloaded).")
+    d.string("tfds_split", "train", "TFDS split to read.")
+    d.string("tfds_data_dir", None, "TFDS data_dir holding the prepared dataset.")
+    d.string("output_dir", None, "Where shards, bins.json and report.json go.")
+    d.integer("frame_size", 256, "Side of the square frame (px); larger photos "
+            "are shrunk with antialiased Lanczos, smaller ones padded.")
+    d.enum("color_space", color.YUV, list(color.COLOR_SPACES), "Chroma space of the bins.")
+    d.integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
+            "Bins kept (most frequent first); 0 keeps every occupied cell.")
+    d.float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
+            "lambda of the rebalancing weights, in [0, 1].")
+    d.float("val_fraction", 0.1, "Fraction of photos in the val split.")
+    d.integer("num_shards", 0, "Train shards; 0 derives it from --images_per_shard.")
+    d.integer("images_per_shard", 1000, "Target photos per shard.")
+    d.integer("workers", max(1, min(os.cpu_count() or 1, 8)), "Worker processes.")
+    d.float("grayscale_threshold", 0.01, "Photos whose YUV chroma standard "
+            "deviation is below this are skipped as gray or single-tint.")
+    d.integer("min_size", 32, "Photos whose shorter side is below this are skipped.")
+    d.enum("alpha_background", "white", ["white", "black"],
+            "What transparent pixels are composited over.")
+    d.integer("png_compression", 1, "PNG level 0-9 of the stored frames.")
 
 
-def main(argv):
-    del argv
-    chosen = [n for n in ("input_dir", "file_list", "tfds_name") if FLAGS[n].value]
+
+def main(argv=None):
+    f, _ = cli.parse(define_flags, argv)
+    chosen = [n for n in ("input_dir", "file_list", "tfds_name") if f[n]]
     try:
         if len(chosen) != 1:
             raise InputError("give exactly one of --input_dir, --file_list, --tfds_name")
-        if not FLAGS.output_dir:
+        if not f["output_dir"]:
             raise InputError("--output_dir is required")
-        if FLAGS.input_dir:
-            sources, skipped, ignored = list_dir_sources(FLAGS.input_dir)
-        elif FLAGS.file_list:
-            sources, skipped, ignored = list_file_sources(FLAGS.file_list)
+        if f["input_dir"]:
+            sources, skipped, ignored = list_dir_sources(f["input_dir"])
+        elif f["file_list"]:
+            sources, skipped, ignored = list_file_sources(f["file_list"])
         else:
             sources, skipped, ignored = list_tfds_sources(
-                FLAGS.tfds_name, FLAGS.tfds_split, FLAGS.tfds_data_dir)
+                f["tfds_name"], f["tfds_split"], f["tfds_data_dir"])
         if not sources:
-            where = FLAGS.input_dir or FLAGS.file_list or FLAGS.tfds_name
+            where = f["input_dir"] or f["file_list"] or f["tfds_name"]
             raise InputError(f"no image files found in {where!r}")
         config = prepare.PrepConfig(
-            frame_size=FLAGS.frame_size, color_space=FLAGS.color_space,
-            min_size=FLAGS.min_size, grayscale_threshold=FLAGS.grayscale_threshold,
-            alpha_background=FLAGS.alpha_background, png_compression=FLAGS.png_compression)
+            frame_size=f["frame_size"], color_space=f["color_space"], min_size=f["min_size"],
+            grayscale_threshold=f["grayscale_threshold"],
+            alpha_background=f["alpha_background"], png_compression=f["png_compression"])
         report = build_records(
-            sources, FLAGS.output_dir, config, FLAGS.num_bins, FLAGS.rebalance_lambda,
-            FLAGS.val_fraction, FLAGS.images_per_shard, FLAGS.num_shards, FLAGS.workers,
+            sources, f["output_dir"], config, f["num_bins"], f["rebalance_lambda"],
+            f["val_fraction"], f["images_per_shard"], f["num_shards"], f["workers"],
             listing_skipped=skipped, ignored=ignored)
     except InputError as e:
-        print(f"build_records: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(summary(report, FLAGS.output_dir))
+        cli.fail("build_records", e)
+    print(summary(report, f["output_dir"]))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main()
