@@ -10,6 +10,7 @@ in [-110, 110]), as in Zhang et al. 2016.
 tensorflow-io would offer these conversions, but its last release cannot load
 its native ops under TF 2.21, so they are written here with plain tf ops.
 """
+import numpy as np
 import tensorflow as tf
 
 YUV = "yuv"
@@ -28,6 +29,9 @@ _RGB_TO_XYZ = [
     [0.2126729, 0.7151522, 0.0721750],
     [0.0193339, 0.1191920, 0.9503041],
 ]
+# The inverses, computed once in float64 (they become graph constants).
+_YUV_TO_RGB = np.linalg.inv(np.array(_RGB_TO_YUV, np.float64)).tolist()
+_XYZ_TO_RGB = np.linalg.inv(np.array(_RGB_TO_XYZ, np.float64)).tolist()
 # D65 reference white (X, Y, Z) with Y = 1.
 D65_WHITE = (0.95047, 1.0, 1.08883)
 _LAB_EPSILON = 216.0 / 24389.0  # (6/29)^3, CIE's exact form
@@ -37,8 +41,7 @@ LAB_L_MAX = 100.0
 
 def _apply_matrix(x, matrix):
     """x [..., 3] times matrix^T, i.e. out_i = sum_j matrix[i][j] * x_j."""
-    m = tf.constant(matrix, dtype=x.dtype)
-    return tf.tensordot(x, tf.transpose(m), axes=1)
+    return tf.tensordot(x, tf.constant(np.transpose(matrix), dtype=x.dtype), axes=1)
 
 
 def rgb_to_yuv(rgb):
@@ -50,8 +53,7 @@ def rgb_to_yuv(rgb):
 def yuv_to_rgb(yuv):
     """YUV [..., 3] -> sRGB [..., 3] (not clipped)."""
     yuv = tf.convert_to_tensor(yuv, tf.float32)
-    inverse = tf.linalg.inv(tf.constant(_RGB_TO_YUV, tf.float64))
-    return _apply_matrix(yuv, tf.cast(inverse, tf.float32))
+    return _apply_matrix(yuv, _YUV_TO_RGB)
 
 
 def srgb_to_linear(rgb):
@@ -85,8 +87,7 @@ def lab_to_rgb(lab):
     f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
     xyz = tf.where(f ** 3 > _LAB_EPSILON, f ** 3, (116.0 * f - 16.0) / _LAB_KAPPA)
     xyz = xyz * tf.constant(D65_WHITE)
-    inverse = tf.linalg.inv(tf.constant(_RGB_TO_XYZ, tf.float64))
-    return linear_to_srgb(_apply_matrix(xyz, tf.cast(inverse, tf.float32)))
+    return linear_to_srgb(_apply_matrix(xyz, _XYZ_TO_RGB))
 
 
 def rgb_to_luma_chroma(rgb, color_space):

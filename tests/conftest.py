@@ -47,3 +47,26 @@ def shared_data():
     if not os.path.isdir(SHARED_DATA):
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_records, tmp_path_factory):
+    """A one-epoch smoke training run on tiny_records (model_dir path)."""
+    from colorize_tf import cli
+    from colorize_tf import train
+    model_dir = str(tmp_path_factory.mktemp("run") / "smoke")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={repo}/colorize_tf/configs/smoke.flags",
+        f"--records_dir={tiny_records}", f"--model_dir={model_dir}", "--epochs=1",
+        "--num_log_images=0", "--verbose=0"])
+    train.run(values)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_saved_model(tiny_run, tmp_path_factory):
+    """tiny_run exported with a 32 px working size: (version dir, model base dir)."""
+    from colorize_tf import export
+    base = str(tmp_path_factory.mktemp("saved_models") / "tiny")
+    return export.export(tiny_run, base, work_size=32), base

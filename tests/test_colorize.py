@@ -1,0 +1,89 @@
+"""colorize: the Python API, folders with bad files, videos, --work_size."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from colorize_tf import colorize
+from colorize_tf import decoding
+from tests.conftest import make_photo, write_png
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_python_api(tiny_saved_model):
+    colorizer = colorize.Colorizer(tiny_saved_model[1])  # base dir: highest version
+    gray = make_photo(30, 45, seed=1)[..., 0]
+    rgb, confidence = colorizer.colorize(gray, temperature=0.38, confidence=True)
+    assert rgb.shape == (30, 45, 3) and rgb.dtype == np.uint8
+    assert confidence.shape == (30, 45) and 0 <= confidence.min() <= confidence.max() <= 1
+    # --work_size path (colorize_luma + the same steps here) agrees with the graph.
+    same = colorizer.colorize(gray, temperature=0.38, work_size=32)
+    assert np.abs(same.astype(int) - rgb.astype(int)).mean() < 1.0
+    with pytest.raises(ValueError, match="expected a uint8 image"):
+        colorizer.colorize(np.zeros((4, 4, 2), np.uint8))
+
+
+def test_cli_folder_with_bad_file(tiny_saved_model, tmp_path):
+    photos = tmp_path / "in"
+    write_png(str(photos / "a.png"), make_photo(20, 30, seed=1))
+    write_png(str(photos / "sub" / "b.png"), np.repeat(make_photo(25, 25, seed=2)[..., :1], 3, 2))
+    (photos / "broken.jpg").write_bytes(b"not a jpeg at all")
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.colorize", str(photos), f"--output_dir={tmp_path}/out",
+         f"--saved_model={tiny_saved_model[0]}", "--confidence", "--batch_size=2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "colorized 2, failed 1" in result.stdout
+    assert "broken.jpg: not an image" in result.stderr
+    assert "a.png: colour input: colorized from its luma" in result.stdout
+    assert "b.png: colour input" not in result.stdout
+    out = cv2.imread(str(tmp_path / "out" / "in" / "sub" / "b.png"))
+    assert out.shape == (25, 25, 3)
+    assert (tmp_path / "out" / "in" / "a.confidence.png").exists()
+
+
+def _write_video(path, frames=6, size=(40, 32)):
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.roll(make_photo(size[1], size[0], seed=0), i, axis=1)[..., ::-1].copy())
+    writer.release()
+
+
+def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
+    src = str(tmp_path / "clip.avi")
+    _write_video(src)
+    colorizer = colorize.Colorizer(tiny_saved_model[0])
+    out = str(tmp_path / "out.avi")
+    seen = []
+    count = colorize.colorize_video(colorizer, src, out, 0.38,
+                                    progress=lambda n, total: seen.append(n))
+    assert count == 6 and seen == [1, 2, 3, 4, 5, 6]
+    capture = cv2.VideoCapture(out)
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (40, 32)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    capture.release()
+    with pytest.raises(ValueError, match="cannot open"):
+        colorize.colorize_video(colorizer, str(tmp_path / "missing.avi"), out, 0.38)
+
+
+def test_smoothed_first_frame_equals_unsmoothed(tiny_saved_model):
+    colorizer = colorize.Colorizer(tiny_saved_model[0])
+    frame = make_photo(24, 24, seed=3)
+    plain = colorizer.colorize(frame, 0.5, work_size=32)
+    smoothed = colorizer.colorize(frame, 0.5, work_size=32, smoother=decoding.TemporalSmoother())
+    assert np.abs(plain.astype(int) - smoothed.astype(int)).max() <= 1
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path), f"--output_dir={tmp_path}",
+         f"--saved_model={tmp_path}/none"], cwd=REPO, capture_output=True, text=True,
+        timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 2 and "no SavedModel at" in result.stderr

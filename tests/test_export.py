@@ -1,0 +1,163 @@
+"""The SavedModel: signatures, reload and compare with in-process decoding, errors."""
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import cli
+from colorize_tf import color
+from colorize_tf import decoding
+from colorize_tf import export
+from tests.conftest import make_photo
+
+
+def _png(rgb):
+    return cv2.imencode(".png", rgb[..., ::-1].copy())[1].tobytes()
+
+
+def _jpeg(rgb):
+    return cv2.imencode(".jpg", rgb[..., ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def _serve(path, images, temperature=(0.38,)):
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant(images),
+                                               temperature=tf.constant(temperature, tf.float32))
+    return [tf.io.decode_png(p, channels=3).numpy() for p in out["colorized_png_bytes"].numpy()], \
+        [tf.io.decode_png(p).numpy() for p in out["confidence_png_bytes"].numpy()]
+
+
+def _in_process(model_dir, rgb, temperature):
+    """What the graph should compute for an image no larger than the working size."""
+    model, bins, _ = export.load_trained_model(model_dir)
+    luma = color.rgb_to_luma(tf.constant(rgb, tf.float32) / 255.0, bins.grid.color_space)
+    h, w = rgb.shape[:2]
+    padded = tf.pad(luma[None], [[0, 0], [0, -h % 8], [0, -w % 8], [0, 0]])
+    logits = model(padded, training=False)[:, :h, :w]
+    chroma = decoding.annealed_mean(logits, bins.centres, temperature)[0]
+    out = color.luma_chroma_to_rgb(luma, chroma, bins.grid.color_space)
+    return tf.image.convert_image_dtype(out, tf.uint8, saturate=True).numpy()
+
+
+def test_layout_signatures_assets(tiny_saved_model):
+    path, base = tiny_saved_model
+    assert os.path.basename(path) == "1" and not [n for n in os.listdir(base) if "tmp" in n]
+    loaded = tf.saved_model.load(path)
+    assert set(loaded.signatures) == {"serving_default", "colorize_luma"}
+    serving = loaded.signatures["serving_default"]
+    assert set(serving.structured_input_signature[1]) == {"image_bytes", "temperature"}
+    assert set(serving.structured_outputs) == {"colorized_png_bytes", "confidence_png_bytes"}
+    assets = os.path.join(path, "assets")
+    assert {"bins.json", "flags.json", "model_config.json", "export.json"} <= set(
+        os.listdir(assets))
+    info = json.load(open(os.path.join(assets, "export.json")))
+    assert info["bins_fingerprint"] == bins_lib.Bins.load(assets).fingerprint
+
+
+def test_saved_model_cli_shows_signatures(tiny_saved_model):
+    cli_path = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli_path):
+        pytest.skip("saved_model_cli is not installed beside this python")
+    shown = subprocess.run([cli_path, "show", "--dir", tiny_saved_model[0], "--all"],
+                           capture_output=True, text=True, timeout=120).stdout
+    for name in ["serving_default", "colorize_luma", "image_bytes", "colorized_png_bytes"]:
+        assert name in shown
+
+
+@pytest.mark.parametrize("encode", [_png, _jpeg])
+def test_matches_in_process_decoding(tiny_run, tiny_saved_model, encode):
+    rgb = make_photo(27, 21, seed=4)  # odd size, under the 32 px working size
+    data = encode(rgb)
+    decoded = tf.io.decode_image(data, channels=3).numpy()
+    (served,), (confidence,) = _serve(tiny_saved_model[0], [data], (0.3,))
+    assert served.shape == (27, 21, 3) and confidence.shape == (27, 21, 1)
+    expected = _in_process(tiny_run, decoded, 0.3)
+    assert np.abs(served.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_large_input_keeps_size_and_luma(tiny_saved_model):
+    rgb = np.repeat(make_photo(90, 130, seed=5)[..., :1], 3, axis=2)  # a gray photo
+    (served,), _ = _serve(tiny_saved_model[0], [_png(rgb)])
+    assert served.shape == (90, 130, 3)
+    space = bins_lib.Bins.load(os.path.join(tiny_saved_model[0], "assets")).grid.color_space
+    luma_in = color.rgb_to_luma(rgb / 255.0, space).numpy()
+    luma_out = color.rgb_to_luma(served / 255.0, space).numpy()
+    # Full-resolution luma is kept (up to 8-bit rounding and gamut clipping).
+    assert np.mean(np.abs(luma_in - luma_out)) < 0.01
+
+
+def test_batch_and_per_image_temperature(tiny_saved_model):
+    images = [_png(make_photo(16, 24, seed=i)) for i in range(3)]
+    batch, _ = _serve(tiny_saved_model[0], images, (0.38,))
+    single, _ = _serve(tiny_saved_model[0], images[1:2], (0.38,))
+    np.testing.assert_array_equal(batch[1], single[0])
+    per_image, _ = _serve(tiny_saved_model[0], images, (0.38, 1.0, 0.38))
+    np.testing.assert_array_equal(per_image[0], batch[0])
+
+
+@pytest.mark.parametrize("data,temperature,message", [
+    (b"", 0.38, "image_bytes is empty"),
+    (b"definitely not an image", 0.38, "Unknown image file format"),
+    (None, 0.0, "temperature must be > 0"),
+])
+def test_bad_requests_are_invalid_argument(tiny_saved_model, data, temperature, message):
+    data = _png(make_photo(8, 8)) if data is None else data
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        _serve(tiny_saved_model[0], [data], (temperature,))
+
+
+def test_pixel_limit(tiny_run, tmp_path):
+    path = export.export(tiny_run, str(tmp_path / "limited"), work_size=32, max_pixels=1000)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="larger than the limit"):
+        _serve(path, [_png(make_photo(40, 40))])
+    _serve(path, [_png(make_photo(20, 20))])
+
+
+def test_colorize_luma_signature(tiny_saved_model):
+    loaded = tf.saved_model.load(tiny_saved_model[0])
+    out = loaded.signatures["colorize_luma"](luma=tf.zeros([2, 13, 17, 1]),
+                                             temperature=tf.constant([0.38]))
+    assert out["chroma"].shape == (2, 13, 17, 2)
+    assert out["confidence"].shape == (2, 13, 17)
+    np.testing.assert_allclose(tf.reduce_sum(out["probabilities"], -1).numpy(), 1.0, atol=1e-5)
+
+
+def test_tfsm_layer(tiny_saved_model):
+    # Keras calls endpoints positionally, so it uses the module's functions (serve,
+    # luma_to_chroma); the signatures of the same functions take keywords only.
+    luma = keras.layers.TFSMLayer(tiny_saved_model[0], call_endpoint="luma_to_chroma")
+    out = luma(tf.zeros([1, 8, 8, 1]), temperature=tf.constant([0.38]))
+    assert out["chroma"].shape == (1, 8, 8, 2)
+    serve = keras.layers.TFSMLayer(tiny_saved_model[0], call_endpoint="serve")
+    out = serve(tf.constant([_png(make_photo(9, 11))]), temperature=tf.constant([0.38]))
+    assert tf.io.decode_png(out["colorized_png_bytes"][0]).shape == (9, 11, 3)
+
+
+def test_versions_and_refusals(tiny_run, tmp_path):
+    base = str(tmp_path / "m")
+    assert export.export(tiny_run, base, work_size=32).endswith("/1")
+    assert export.export(tiny_run, base, work_size=32).endswith("/2")
+    with pytest.raises(cli.UsageError, match="never overwritten"):
+        export.export(tiny_run, base, version=2)
+    with pytest.raises(cli.UsageError, match="no checkpoint"):
+        export.export(str(tmp_path), base)
+
+
+def test_warmup_requests(tiny_saved_model):
+    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    path = os.path.join(tiny_saved_model[0], "assets.extra", export.WARMUP_FILE)
+    (record,) = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
+    request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+    assert request.model_spec.signature_name == "serving_default"
+    assert request.model_spec.name == "tiny"
+    images = tf.make_ndarray(request.inputs["image_bytes"])
+    served, _ = _serve(tiny_saved_model[0], list(images),
+                       tf.make_ndarray(request.inputs["temperature"]))
+    assert served[0].shape == (48, 64, 3)
