@@ -100,28 +100,36 @@ class Colorizer:
         return self._colorize_frame(image, temperature, confidence,
                                     work_size or self.export_info["work_size"], smoother)
 
-    def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
-        """The serving graph's steps, with optional temporal smoothing of probabilities."""
+    def predict_probabilities(self, rgb_uint8, work_size=None):
+        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n] at
+        the working size): the serving graph's steps up to the softmax."""
         rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
         luma = color.rgb_to_luma(rgb, self.color_space)
         size = tf.shape(luma)[:2]
-        work = export.working_size(size[0], size[1], work_size)
+        work = export.working_size(size[0], size[1], work_size or self.export_info["work_size"])
         small = tf.clip_by_value(tf.image.resize(luma, work, method="lanczos3", antialias=True),
                                  0.0, 1.0)
-        out = self._luma(luma=small[None], temperature=tf.constant([temperature]))
-        if smoother is None:
-            chroma, top1 = out["chroma"][0], out["confidence"][0]
-        else:
-            probabilities = smoother(out["probabilities"][0].numpy())
-            chroma = decoding.annealed_mean_of_probabilities(
-                probabilities, self.bins.centres, temperature)
-            top1 = decoding.confidence_maps(probabilities)[0]
+        out = self._luma(luma=small[None], temperature=tf.constant([1.0]))
+        return luma, out["probabilities"][0].numpy()
+
+    def render(self, luma, probabilities, temperature):
+        """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]):
+        annealed mean, chroma upsampled to the luma's size, recombined."""
+        size = tf.shape(luma)[:2]
+        chroma = decoding.annealed_mean_of_probabilities(probabilities, self.bins.centres,
+                                                         temperature)
         chroma = tf.image.resize(chroma, size, method="bilinear")
         result = color.luma_chroma_to_rgb(luma, chroma, self.color_space)
-        result = tf.image.convert_image_dtype(result, tf.uint8, saturate=True).numpy()
-        if confidence:
-            return result, tf.image.resize(top1[..., None], size)[..., 0].numpy()
-        return result
+        top1 = decoding.confidence_maps(probabilities)[0]
+        return (tf.image.convert_image_dtype(result, tf.uint8, saturate=True).numpy(),
+                tf.image.resize(top1[..., None], size)[..., 0].numpy())
+
+    def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
+        luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
+        if smoother is not None:
+            probabilities = smoother(probabilities)
+        result, top1 = self.render(luma, probabilities, temperature)
+        return (result, top1) if confidence else result
 
 
 def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,

@@ -79,3 +79,78 @@ class MaskedChromaError(_MaskedMean):
     def get_config(self):
         return {**super().get_config(), "centres": self.centres,
                 "temperature": self.temperature}
+
+
+# ---------------------------------------------------------------------------
+# Image metrics for evaluation (numpy / eager TF on single images).
+
+AUC_THRESHOLDS = np.arange(0, 151)  # Zhang et al. 2016, section 3.1: 0 to 150 in ab units
+
+
+def psnr(predicted, truth):
+    """PSNR in dB of two uint8 RGB images [H, W, 3] (peak 255)."""
+    return float(tf.image.psnr(tf.constant(predicted), tf.constant(truth), max_val=255))
+
+
+def ssim(predicted, truth):
+    """SSIM of two uint8 RGB images [H, W, 3] (Gaussian window 11, sigma 1.5)."""
+    size = min(predicted.shape[0], predicted.shape[1], 11)
+    return float(tf.image.ssim(tf.constant(predicted), tf.constant(truth), max_val=255,
+                               filter_size=size))
+
+
+def colourfulness(rgb):
+    """Hasler and Suesstrunk 2003: std + 0.3 mean of the opponent colours rg, yb (0-255)."""
+    rgb = np.asarray(rgb, np.float64)
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 +
+                                                                         yb.mean() ** 2))
+
+
+class ErrorCurve:
+    """Cumulative per-pixel ab-error curve (Zhang et al.'s raw accuracy) and its AuC.
+
+    Pixels are grouped by the Lab grid cell of their true colour, so that the
+    class-rebalanced AuC can weigh every colour class equally (inverse frequency).
+    """
+
+    def __init__(self, num_classes, thresholds=AUC_THRESHOLDS):
+        self.thresholds = np.asarray(thresholds, np.float64)
+        self.within = np.zeros((num_classes, len(self.thresholds)), np.float64)
+        self.pixels = np.zeros(num_classes, np.float64)
+
+    def add(self, error, true_class):
+        """error [N] ab distances (Lab units), true_class [N] int classes."""
+        error = np.asarray(error, np.float64).reshape(-1)
+        true_class = np.asarray(true_class).reshape(-1)
+        np.add.at(self.pixels, true_class, 1.0)
+        # within[c, t] += number of class-c pixels with error <= threshold t.
+        index = np.searchsorted(self.thresholds, error, side="left")
+        hist = np.zeros_like(self.within)
+        np.add.at(hist, (true_class, np.minimum(index, len(self.thresholds) - 1)),
+                  (index < len(self.thresholds)).astype(np.float64))
+        self.within += np.cumsum(hist, axis=1)
+
+    def curve(self):
+        """Fraction of all pixels within each threshold."""
+        return self.within.sum(0) / max(self.pixels.sum(), 1.0)
+
+    def rebalanced_curve(self):
+        """Mean over the colour classes present of each class's fraction within."""
+        present = self.pixels > 0
+        return (self.within[present] / self.pixels[present, None]).mean(0)
+
+    def auc(self):
+        return float(self.curve().mean())
+
+    def rebalanced_auc(self):
+        return float(self.rebalanced_curve().mean())
+
+
+def kl_divergence(p, q, epsilon=1e-8):
+    """KL(p || q) of two histograms (normalised here), in nats."""
+    p = np.asarray(p, np.float64) + epsilon
+    q = np.asarray(q, np.float64) + epsilon
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sum(p * np.log(p / q)))

@@ -1,0 +1,211 @@
+r"""Evaluate a SavedModel on colour photos the way the colorization literature does.
+
+    python -m colorize_tf.evaluate --saved_model=saved_models/colorunet_landscapes \
+        --images_dir=../shared/data/landscapes/test --output_dir=out/eval
+
+Each photo is reduced to its luma, colorized (one forward pass, then the annealed
+mean at every temperature), and compared with the original: PSNR and SSIM on RGB,
+MSE on Lab ab, AuC of the cumulative ab-error curve over 0-150 (Zhang et al. 2016)
+raw and class-rebalanced (classes: Lab ab cells of side 10, the true colour's),
+colourfulness (Hasler and Suesstrunk 2003) against the truth's, and the histogram
+of predicted vs true bins with its KL divergence (ColorUNet figure 9). Baselines in
+the same table: gray (chroma 0) and the training set's mean chroma.
+Writes metrics.json, report.md and figures (temperature strips, confidence maps,
+bin histograms, AuC curves).
+"""
+import json
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import cli
+from colorize_tf import color
+from colorize_tf import colorize
+from colorize_tf import decoding
+from colorize_tf import figures
+from colorize_tf import metrics
+
+GRAY = "gray"
+MEAN = "mean chroma"
+_LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
+
+
+def list_images(images_dir, max_images=0):
+    paths = []
+    for root, dirs, files in os.walk(images_dir):
+        dirs.sort()
+        paths += [os.path.join(root, n) for n in sorted(files)
+                  if n.lower().endswith(colorize.IMAGE_EXTENSIONS)]
+    if max_images and len(paths) > max_images:  # an even spread over sub-folders
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
+    return paths
+
+
+class _MethodScores:
+    def __init__(self, num_bins):
+        self.values = {"psnr": [], "ssim": [], "mse_ab": [], "colourfulness": []}
+        self.curve = metrics.ErrorCurve(_LAB_CLASSES.num_cells)
+        self.bin_counts = np.zeros(num_bins)
+
+    def add(self, result, truth, truth_ab, truth_class, bins, space):
+        result_f = result.astype(np.float32) / 255.0
+        ab = color.rgb_to_lab(result_f).numpy()[..., 1:]
+        error = np.sqrt(np.sum((ab - truth_ab) ** 2, axis=-1))
+        self.values["psnr"].append(metrics.psnr(result, truth))
+        self.values["ssim"].append(metrics.ssim(result, truth))
+        self.values["mse_ab"].append(float(np.mean((ab - truth_ab) ** 2)))
+        self.values["colourfulness"].append(metrics.colourfulness(result))
+        self.curve.add(error, truth_class)
+        chroma = color.rgb_to_luma_chroma(result_f, space)[1]
+        predicted = bins_lib.encode_hard(chroma, bins).numpy().reshape(-1)
+        self.bin_counts += np.bincount(predicted, minlength=len(self.bin_counts))
+
+    def summary(self, truth_colourfulness, truth_bins):
+        out = {k: float(np.mean(v)) for k, v in self.values.items()}
+        out["auc"] = self.curve.auc()
+        out["auc_rebalanced"] = self.curve.rebalanced_auc()
+        out["colourfulness_ratio"] = out["colourfulness"] / max(truth_colourfulness, 1e-9)
+        out["kl_bins"] = metrics.kl_divergence(truth_bins, self.bin_counts)
+        return out
+
+
+def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=print):
+    """Runs every photo through the model; writes metrics.json, report.md, figures."""
+    import keras
+    bins, space = colorizer.bins, colorizer.color_space
+    mean_chroma = np.sum(np.asarray(bins.centres) * bins.prior[:, None], axis=0)
+    names = [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
+    scores = {n: _MethodScores(bins.num_bins) for n in names}
+    truth_bins = np.zeros(bins.num_bins)
+    truth_colourfulness, failed = [], []
+    figure_dir = os.path.join(output_dir, "figures")
+    os.makedirs(figure_dir, exist_ok=True)
+    bar = keras.utils.Progbar(len(paths), unit_name="photo")
+    start = time.time()
+    for i, path in enumerate(paths):
+        truth = cv2.imread(path, cv2.IMREAD_COLOR)
+        if truth is None:
+            failed.append({"file": path, "reason": "OpenCV cannot decode it"})
+            bar.update(i + 1)
+            continue
+        truth = np.ascontiguousarray(truth[..., ::-1])
+        truth_f = truth.astype(np.float32) / 255.0
+        truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
+        truth_class = bins_lib.cell_index(truth_ab, _LAB_CLASSES).numpy()
+        truth_chroma = color.rgb_to_luma_chroma(truth_f, space)[1]
+        truth_bins += np.bincount(bins_lib.encode_hard(truth_chroma, bins).numpy().reshape(-1),
+                                  minlength=bins.num_bins)
+        truth_colourfulness.append(metrics.colourfulness(truth))
+        luma, probabilities = colorizer.predict_probabilities(truth)
+        results = {
+            GRAY: color.luma_chroma_to_rgb(luma, tf.zeros_like(truth_chroma), space),
+            MEAN: color.luma_chroma_to_rgb(
+                luma, tf.broadcast_to(tf.constant(mean_chroma, tf.float32),
+                                      truth_chroma.shape), space)}
+        results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True).numpy()
+                   for k, v in results.items()}
+        confidence = None
+        for t, name in zip(temperatures, names[2:]):
+            results[name], top1 = colorizer.render(luma, probabilities, t)
+            if confidence is None or abs(t - decoding.DEFAULT_TEMPERATURE) < 1e-6:
+                confidence = top1
+        for name in names:
+            scores[name].add(results[name], truth, truth_ab, truth_class, bins, space)
+        if i < num_figures:
+            stem = os.path.splitext(os.path.basename(path))[0]
+            figures.save_png(os.path.join(figure_dir, f"strip_{i:02d}_{stem}.png"),
+                             figures.labelled_strip([results[GRAY]] + [results[n] for n in
+                                                    names[2:]] + [truth],
+                                                    ["gray"] + names[2:] + ["truth"]))
+            heat = cv2.applyColorMap(np.round(confidence * 255).astype(np.uint8),
+                                     cv2.COLORMAP_VIRIDIS)[..., ::-1]
+            figures.save_png(os.path.join(figure_dir, f"confidence_{i:02d}_{stem}.png"),
+                             figures.labelled_strip([results[GRAY], heat, truth],
+                                                    ["gray", "confidence (top-1 p)", "truth"]))
+        bar.update(i + 1)
+    done = len(paths) - len(failed)
+    if done == 0:
+        raise cli.UsageError("no photo could be evaluated")
+    truth_c = float(np.mean(truth_colourfulness))
+    summary = {n: scores[n].summary(truth_c, truth_bins) for n in names}
+    result = {
+        "images": done, "failed": failed, "saved_model": colorizer.path,
+        "color_space": space, "num_bins": bins.num_bins, "temperatures": list(temperatures),
+        "ground_truth": {"colourfulness": truth_c}, "methods": summary,
+        "seconds": round(time.time() - start, 1)}
+    default = min(names[2:], key=lambda n: abs(float(n[2:]) - decoding.DEFAULT_TEMPERATURE))
+    figures.save_png(os.path.join(figure_dir, "bin_histogram.png"), figures.bar_plot(
+        {"truth": truth_bins / truth_bins.sum(),
+         f"predicted ({default})": scores[default].bin_counts / scores[default].bin_counts.sum()},
+        "bin frequencies: truth vs predicted", "bin (most frequent first)"))
+    thresholds = metrics.AUC_THRESHOLDS
+    figures.save_png(os.path.join(figure_dir, "auc_curve.png"), figures.line_plot(
+        {n: (thresholds, scores[n].curve.rebalanced_curve()) for n in [GRAY, MEAN, default]},
+        "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    with open(os.path.join(output_dir, "report.md"), "w") as f:
+        f.write(report_markdown(result))
+    return result
+
+
+def report_markdown(result):
+    rows = [
+        f"Evaluated {result['images']} photos ({len(result['failed'])} failed); "
+        f"{result['num_bins']} bins in {result['color_space'].upper()}; ground-truth "
+        f"colourfulness {result['ground_truth']['colourfulness']:.1f}.",
+        "",
+        "| method | PSNR dB | SSIM | MSE ab | AuC | AuC rebal. | colourfulness (ratio) | KL bins |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in result["methods"].items():
+        rows.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['mse_ab']:.1f} | "
+                    f"{m['auc']:.4f} | {m['auc_rebalanced']:.4f} | {m['colourfulness']:.1f} "
+                    f"({m['colourfulness_ratio']:.2f}) | {m['kl_bins']:.3f} |")
+    return "\n".join(rows) + "\n"
+
+
+def define_flags(fv):
+    """Defines this entry point's flags on the FlagValues fv."""
+    d = cli.definer(fv)
+    d.string("saved_model", colorize.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
+    d.string("images_dir", None, "Folder of colour photos (recursive).")
+    d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
+    d.list("temperatures", ["0.2", "0.38", "0.6", "1.0"], "Annealed-mean temperatures.")
+    d.integer("max_images", 0, "Evaluate at most this many photos (evenly spread); 0: all.")
+    d.integer("num_figures", 6, "Photos drawn as temperature strips and confidence maps.")
+    d.string("training_history", None, "A run's history.csv: also draws "
+             "figures/training_curve.png.")
+
+
+def main(argv=None):
+    f, _ = cli.parse(define_flags, argv)
+    try:
+        if not f["images_dir"] or not f["output_dir"]:
+            raise cli.UsageError("--images_dir and --output_dir are required")
+        temperatures = [float(t) for t in f["temperatures"]]
+        if min(temperatures) <= 0:
+            raise cli.UsageError("temperatures must be > 0")
+        paths = list_images(f["images_dir"], f["max_images"])
+        if not paths:
+            raise cli.UsageError(f"no photos in {f['images_dir']!r}")
+        result = evaluate(colorize.Colorizer(f["saved_model"]), paths, temperatures,
+                          f["output_dir"], f["num_figures"])
+        if f["training_history"]:
+            figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
+                             figures.training_curves(f["training_history"]))
+    except cli.UsageError as e:
+        cli.fail("evaluate", e)
+    print(report_markdown(result))
+    for failure in result["failed"]:
+        print(f"failed: {failure['file']}: {failure['reason']}", file=sys.stderr)
+    print(f"wrote {os.path.join(f['output_dir'], 'metrics.json')} and report.md, figures/")
+
+
+if __name__ == "__main__":
+    main()
