@@ -143,9 +143,26 @@ def lanczos_resize(image, size):
     tf.image.resize(antialias=True) low-pass filters when shrinking (OpenCV's
     INTER_LANCZOS4 does not), and the serving graph uses the same op.
     """
+    return _lanczos_resize_graph(image, tf.constant(size, tf.int32)).numpy()
+
+
+# Data prep calls these once per photo: as graphs they cost one dispatch instead of
+# dozens of eager ops (measured: ~3x faster per photo on 150 px landscapes).
+@tf.function(reduce_retracing=True)
+def _lanczos_resize_graph(image, size):
     resized = tf.image.resize(tf.cast(image, tf.float32), size, method="lanczos3",
                               antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+@tf.function(reduce_retracing=True)
+def _yuv_and_space_chroma(content, color_space):
+    """uint8 [h, w, 3] -> (YUV chroma [h, w, 2], chroma in color_space [h, w, 2])."""
+    rgb = tf.cast(content, tf.float32) / 255.0
+    yuv = color.rgb_to_luma_chroma(rgb, color.YUV)[1]
+    if color_space == color.YUV:
+        return yuv, yuv
+    return yuv, color.rgb_to_luma_chroma(rgb, color_space)[1]
 
 
 def fit_into_frame(image, frame_size):
@@ -186,15 +203,13 @@ def prepare_image(data, config, name=""):
         raise SkipImage(TOO_SMALL, f"{original_shape[1]}x{original_shape[0]} px, "
                                    f"shorter side under {config.min_size}")
     frame, box = fit_into_frame(image, config.frame_size)
-    content = frame[box[0]:box[2], box[1]:box[3]].astype(np.float32) / 255.0
+    content = frame[box[0]:box[2], box[1]:box[3]]
     # The gray test is in YUV whatever the bins' space, so one threshold fits both.
-    yuv_chroma = color.rgb_to_luma_chroma(content, color.YUV)[1].numpy()
+    yuv_chroma, chroma = (c.numpy() for c in _yuv_and_space_chroma(content, config.color_space))
     spread = chroma_spread(yuv_chroma)
     if spread < config.grayscale_threshold:
         raise SkipImage(GRAYSCALE, f"chroma spread {spread:.4f} < threshold "
                                    f"{config.grayscale_threshold} (gray or single tint)")
-    chroma = (yuv_chroma if config.color_space == color.YUV
-              else color.rgb_to_luma_chroma(content, config.color_space)[1].numpy())
     ok, png = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]),
                            [cv2.IMWRITE_PNG_COMPRESSION, config.png_compression])
     if not ok:
