@@ -1,0 +1,129 @@
+r"""Training throughput vs the machine's matmul rate, and input pipeline vs training step.
+
+    python bench/train.py [--batch_size=32] [--crop_size=96] [--base_filters=16]
+
+Prints: the model's FLOPs per image (counted layer by layer from the built model:
+2 * output pixels * kernel area * in * out for each convolution; a training step is
+counted as 3x the forward pass), training images/s of the Keras train step, the
+achieved FLOP/s next to a float32 matmul's FLOP/s measured in the same run (goal:
+>= 50%), and the input pipeline's images/s next to the training step's (goal: >= 5x).
+The pipeline reads records built from ../shared/data/landscapes (or generated photos).
+"""
+import argparse
+import functools
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import glob  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench import common  # noqa: E402
+
+print = functools.partial(print, flush=True)  # progress shows when piped
+
+
+def conv_flops(model, height, width):
+    """Forward FLOPs of the convolutions for one [height, width] image."""
+    import keras
+    total = 0
+    probe = keras.Model(model.input, [layer.output for layer in model.layers
+                                      if isinstance(layer, (keras.layers.Conv2D,
+                                                            keras.layers.Conv2DTranspose))])
+    outputs = probe(np.zeros((1, height, width, 1), np.float32))
+    convs = [l for l in model.layers if isinstance(l, (keras.layers.Conv2D,
+                                                       keras.layers.Conv2DTranspose))]
+    for layer, out in zip(convs, outputs):
+        kh, kw, cin, cout = layer.kernel.shape
+        pixels = out.shape[1] * out.shape[2]
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            cin, cout = cout, cin  # kernel is [kh, kw, out, in]
+            pixels //= layer.strides[0] * layer.strides[1]  # each input pixel is scattered
+        total += 2 * pixels * kh * kw * cin * cout
+    return total
+
+
+def matmul_flops_per_second(n=2048, repeats=10):
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    step = tf.function(lambda: tf.matmul(a, b))
+    step().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = step()
+    out.numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def _records(tmp):
+    from data_prep import build_records
+    from data_prep import prepare
+    from tests.conftest import make_photo, write_png
+    paths = sorted(glob.glob(os.path.join(common.LANDSCAPES, "*", "*.jpg")))[:800]
+    if not paths:
+        paths = [write_png(os.path.join(tmp, "photos", f"{i}.png"), make_photo(150, 150, i))
+                 for i in range(300)]
+    sources = [build_records.Source(p, p) for p in paths]
+    out = os.path.join(tmp, "records")
+    build_records.build_records(sources, out, prepare.PrepConfig(frame_size=128),
+                                val_fraction=0.0, workers=1, log=lambda *_: None)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--crop_size", type=int, default=96)
+    parser.add_argument("--base_filters", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=20)
+    args = parser.parse_args()
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import input_pipeline
+    from colorize_tf import losses
+    from colorize_tf import model as model_lib
+    import keras
+
+    size, batch = args.crop_size, args.batch_size
+    model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters))
+    flops = conv_flops(model, size, size)
+    print(f"ColorUNet {model.count_params():,} params; forward {flops / 1e9:.3f} GFLOP per "
+          f"{size}x{size} image, training step ~{3 * flops / 1e9:.3f} GFLOP per image")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=losses.MaskedRebalancedCrossEntropy())
+    luma = tf.random.uniform([batch, size, size, 1])
+    target = tf.concat([tf.cast(tf.random.uniform([batch, size, size, 1], 0, 32, tf.int32),
+                                tf.float32), tf.zeros([batch, size, size, 2]),
+                        tf.ones([batch, size, size, 2])], axis=-1)
+    data = tf.data.Dataset.from_tensors((luma, target)).repeat()
+    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    train_rate = args.steps * batch / (time.perf_counter() - start)
+    matmul = matmul_flops_per_second()
+    common.line("training step", train_rate, "images/s")
+    common.line("training FLOP/s (GFLOP/s)", 3 * flops * train_rate / 1e9, "GFLOP/s",
+                "fp32 matmul", matmul / 1e9)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        records_dir = _records(tmp)
+        bins = bins_lib.Bins.load(records_dir)
+        dataset = input_pipeline.make_dataset(
+            f"{records_dir}/train-*", bins, batch, True,
+            input_pipeline.PipelineConfig(crop_size=size), epochs=5, steps_per_epoch=10)
+        iterator = iter(dataset)
+        next(iterator)
+        start = time.perf_counter()
+        for _ in range(40):
+            next(iterator)
+        pipeline_rate = 40 * batch / (time.perf_counter() - start)
+    common.line("input pipeline", pipeline_rate, "images/s", "training step", train_rate)
+
+
+if __name__ == "__main__":
+    main()
