@@ -11,10 +11,17 @@ $(VENV)/installed: setup.cfg setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo records-demo test test-slow bench clean
 install: $(VENV)/installed
 
+# Colorizes the example photos (pre-1929 black-and-white, and Kodak colour photos
+# taken as gray) with the shipped model.
 demo: $(VENV)/installed
+	$(PY) -m colorize_tf.colorize examples/old_photos examples/kodak \
+	    --output_dir=out/demo --confidence
+
+# Data prep on the example photos: records, bins and report in out/demo_records.
+records-demo: $(VENV)/installed
 	$(PY) -m data_prep.build_records --input_dir=examples/kodak \
 	    --output_dir=out/demo_records --frame_size=256 --workers=1
 
@@ -27,6 +34,7 @@ test-slow: $(VENV)/installed
 bench: $(VENV)/installed
 	$(PY) bench/build_records.py
 	$(PY) bench/train.py
+	$(PY) bench/colorize.py
 
 clean:
 	rm -rf out
