@@ -29,6 +29,7 @@ from colorize_tf import colorize
 from colorize_tf import decoding
 from colorize_tf import figures
 from colorize_tf import metrics
+from data_prep import prepare
 
 GRAY = "gray"
 MEAN = "mean chroma"
@@ -74,7 +75,8 @@ class _MethodScores:
         return out
 
 
-def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=print):
+def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
+             gray_threshold=prepare.PrepConfig.grayscale_threshold):
     """Runs every photo through the model; writes metrics.json, report.md, figures."""
     import keras
     bins, space = colorizer.bins, colorizer.color_space
@@ -82,7 +84,7 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=prin
     names = [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
     scores = {n: _MethodScores(bins.num_bins) for n in names}
     truth_bins = np.zeros(bins.num_bins)
-    truth_colourfulness, failed = [], []
+    truth_colourfulness, left_out = [], []
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
     bar = keras.utils.Progbar(len(paths), unit_name="photo")
@@ -90,11 +92,17 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=prin
     for i, path in enumerate(paths):
         truth = cv2.imread(path, cv2.IMREAD_COLOR)
         if truth is None:
-            failed.append({"file": path, "reason": "OpenCV cannot decode it"})
+            left_out.append({"file": path, "reason": "OpenCV cannot decode it"})
             bar.update(i + 1)
             continue
         truth = np.ascontiguousarray(truth[..., ::-1])
         truth_f = truth.astype(np.float32) / 255.0
+        spread = prepare.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
+        if spread < gray_threshold:  # nothing to compare (and gray PSNR would be infinite)
+            left_out.append({"file": path, "reason": f"ground truth is gray or single-tint "
+                                                   f"(chroma spread {spread:.4f})"})
+            bar.update(i + 1)
+            continue
         truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
         truth_class = bins_lib.cell_index(truth_ab, _LAB_CLASSES).numpy()
         truth_chroma = color.rgb_to_luma_chroma(truth_f, space)[1]
@@ -128,13 +136,13 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=prin
                              figures.labelled_strip([results[GRAY], heat, truth],
                                                     ["gray", "confidence (top-1 p)", "truth"]))
         bar.update(i + 1)
-    done = len(paths) - len(failed)
+    done = len(paths) - len(left_out)
     if done == 0:
         raise cli.UsageError("no photo could be evaluated")
     truth_c = float(np.mean(truth_colourfulness))
     summary = {n: scores[n].summary(truth_c, truth_bins) for n in names}
     result = {
-        "images": done, "failed": failed, "saved_model": colorizer.path,
+        "images": done, "left_out": left_out, "saved_model": colorizer.path,
         "color_space": space, "num_bins": bins.num_bins, "temperatures": list(temperatures),
         "ground_truth": {"colourfulness": truth_c}, "methods": summary,
         "seconds": round(time.time() - start, 1)}
@@ -156,7 +164,8 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6, log=prin
 
 def report_markdown(result):
     rows = [
-        f"Evaluated {result['images']} photos ({len(result['failed'])} failed); "
+        f"Evaluated {result['images']} photos ({len(result['left_out'])} left out: unreadable, "
+        "or gray ground truth); "
         f"{result['num_bins']} bins in {result['color_space'].upper()}; ground-truth "
         f"colourfulness {result['ground_truth']['colourfulness']:.1f}.",
         "",
@@ -202,8 +211,8 @@ def main(argv=None):
     except cli.UsageError as e:
         cli.fail("evaluate", e)
     print(report_markdown(result))
-    for failure in result["failed"]:
-        print(f"failed: {failure['file']}: {failure['reason']}", file=sys.stderr)
+    for failure in result["left_out"]:
+        print(f"left out: {failure['file']}: {failure['reason']}", file=sys.stderr)
     print(f"wrote {os.path.join(f['output_dir'], 'metrics.json')} and report.md, figures/")
 
 

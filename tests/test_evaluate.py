@@ -24,7 +24,7 @@ def test_evaluate_cli_writes_metrics_report_figures(tiny_saved_model, tiny_run, 
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.load(open(out / "metrics.json"))
-    assert metrics["images"] == 3 and metrics["failed"][0]["file"].endswith("bad.png")
+    assert metrics["images"] == 3 and metrics["left_out"][0]["file"].endswith("bad.png")
     methods = metrics["methods"]
     assert set(methods) == {"gray", "mean chroma", "T=0.38", "T=1"}
     assert methods["gray"]["colourfulness"] == 0.0
