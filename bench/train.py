@@ -2,7 +2,8 @@ r"""Training throughput vs the machine's matmul rate, and input pipeline vs trai
 
     python bench/train.py [--batch_size=32] [--crop_size=96] [--base_filters=16]
 
-Prints: the model's FLOPs per image (counted layer by layer from the built model:
+Prints: where the step's time goes (forward only vs the whole step: backward and
+Adam should cost about twice the forward), the model's FLOPs per image (counted layer by layer from the built model:
 2 * output pixels * kernel area * in * out for each convolution; a training step is
 counted as 3x the forward pass), training images/s of the Keras train step, the
 achieved FLOP/s next to a float32 matmul's FLOP/s measured in the same run (goal:
@@ -105,8 +106,12 @@ def main():
     start = time.perf_counter()
     model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
     train_rate = args.steps * batch / (time.perf_counter() - start)
+    forward = tf.function(lambda x: model(x, training=False))
+    forward_rate = common.rate(lambda: [forward(luma) for _ in range(5)][-1].numpy(), 5 * batch)
     matmul = matmul_flops_per_second()
-    common.line("training step", train_rate, "images/s")
+    common.line("forward pass only", forward_rate, "images/s")
+    common.line("training step", train_rate, "images/s", "3 x forward time",
+                forward_rate / 3)
     common.line("training FLOP/s (GFLOP/s)", 3 * flops * train_rate / 1e9, "GFLOP/s",
                 "fp32 matmul", matmul / 1e9)
 
