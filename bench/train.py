@@ -2,13 +2,14 @@ r"""Training throughput vs the machine's matmul rate, and input pipeline vs trai
 
     python bench/train.py [--batch_size=32] [--crop_size=96] [--base_filters=16]
 
-Prints: where the step's time goes (forward only vs the whole step: backward and
-Adam should cost about twice the forward), the model's FLOPs per image (counted layer by layer from the built model:
-2 * output pixels * kernel area * in * out for each convolution; a training step is
-counted as 3x the forward pass), training images/s of the Keras train step, the
-achieved FLOP/s next to a float32 matmul's FLOP/s measured in the same run (goal:
->= 50%), and the input pipeline's images/s next to the training step's (goal: >= 5x).
-The pipeline reads records built from ../shared/data/landscapes (or generated photos).
+Prints where the step's time goes (forward only vs the whole step: backward and Adam
+should cost about twice the forward), the model's FLOPs per image (counted layer by
+layer from the built model: 2 * output pixels * kernel area * in * out for each
+convolution; a training step is counted as 3x the forward pass), training images/s
+of the Keras train step, the achieved FLOP/s next to a float32 matmul's FLOP/s
+measured in the same run (goal: >= 50%), and the input pipeline's images/s next to
+the training step's (goal: >= 5x). The pipeline reads records built from
+../shared/data/landscapes (or generated photos).
 """
 import argparse
 import functools

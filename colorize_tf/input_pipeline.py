@@ -55,7 +55,7 @@ def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
     return tf.concat([target, chroma, weight, mask], axis=-1)
 
 
-def random_square_crop(rgb, mask, box, seed, scale, size):
+def random_square_crop(rgb, box, seed, scale, size):
     """A square crop inside the photo's box, side = U(scale) * shorter side, resized to size.
 
     Only valid pixels are cropped, so the mask of the result is all ones.
@@ -73,7 +73,6 @@ def random_square_crop(rgb, mask, box, seed, scale, size):
     left = tf.minimum(left, box[3] - side)
     crop = tf.image.crop_to_bounding_box(rgb, top, left, side, side)
     crop = tf.image.resize(crop, [size, size], method="bilinear", antialias=True)
-    del mask
     return tf.clip_by_value(crop, 0.0, 1.0), tf.ones([size, size, 1], tf.float32)
 
 
@@ -92,7 +91,7 @@ def example_to_inputs(example, seed, bins, config, training):
     rgb, mask = records.decode_frame(example)
     size = config.crop_size
     if training and config.random_crop:
-        rgb, mask = random_square_crop(rgb, mask, example[records.MASK_BOX], seed,
+        rgb, mask = random_square_crop(rgb, example[records.MASK_BOX], seed,
                                        config.crop_scale, size)
     else:
         rgb, mask = resize_frame(rgb, mask, size)

@@ -13,6 +13,7 @@ lives in --model_dir:
 """
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -321,7 +322,7 @@ def run(flag_values, extra_callbacks=()):
     history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
                         validation_data=val_dataset,
                         callbacks=callbacks + list(extra_callbacks), verbose=f["verbose"])
-    if any(not __import__("math").isfinite(v) for v in history.history.get("loss", [0.0])):
+    if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise UsageError("training stopped: the loss became NaN or infinite")
     return history
 

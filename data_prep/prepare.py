@@ -111,9 +111,8 @@ def decode_image(data, alpha_background="white", name=""):
     if channels == 1:
         notes.append("single-channel image")
         return np.repeat(image, 3, axis=2), notes
-    if channels == 2:  # gray + alpha
-        image = cv2.cvtColor(image[..., :1], cv2.COLOR_GRAY2BGR), image[..., 1:]
-        image = np.concatenate(image, axis=2)
+    if channels == 2:  # gray + alpha -> BGRA
+        image = np.concatenate([np.repeat(image[..., :1], 3, axis=2), image[..., 1:]], axis=2)
     if image.shape[2] == 4:
         if kind != "gif":
             notes.append(f"alpha channel dropped, transparent pixels composited over "

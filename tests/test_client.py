@@ -105,5 +105,6 @@ def test_cli(server, tmp_path):
          "--confidence"], cwd=REPO, capture_output=True, text=True, timeout=120,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 1
-    assert (tmp_path / "out" / "p.png").exists() and (tmp_path / "out" / "p.confidence.png").exists()
+    assert (tmp_path / "out" / "p.png").exists()
+    assert (tmp_path / "out" / "p.confidence.png").exists()
     assert "missing.jpg" in result.stderr

@@ -66,7 +66,8 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
     assert count == 6 and seen == [1, 2, 3, 4, 5, 6]
     capture = cv2.VideoCapture(out)
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
-    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (40, 32)
+    size = (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    assert size == (40, 32)
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     capture.release()
     with pytest.raises(ValueError, match="cannot open"):

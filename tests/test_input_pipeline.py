@@ -58,7 +58,7 @@ def test_random_crop_only_takes_valid_pixels():
     rgb = tf.pad(rgb, [[0, 12], [0, 0], [0, 0]])
     for i in range(10):
         crop, mask = input_pipeline.random_square_crop(
-            rgb, None, tf.constant([0, 0, 20, 10]), tf.constant([i, 0], tf.int64),
+            rgb, tf.constant([0, 0, 20, 10]), tf.constant([i, 0], tf.int64),
             (0.7, 1.0), 8)
         assert float(tf.reduce_min(crop)) > 0.99  # never the zero padding
         assert float(tf.reduce_min(mask)) == 1.0

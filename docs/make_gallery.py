@@ -1,0 +1,48 @@
+r"""Side-by-side gallery (input | colorized) of photos, downsized for the docs.
+
+    python docs/make_gallery.py ../shared/data/old_photos/*.jpg --output_dir=docs/gallery
+
+Each photo is colorized with the shipped model (or --saved_model) at the default
+temperature and written as NAME.jpg, at most --width px wide.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2  # noqa: E402
+
+from colorize_tf import colorize  # noqa: E402
+from colorize_tf import decoding  # noqa: E402
+from colorize_tf import figures  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("photos", nargs="+")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--saved_model", default=colorize.DEFAULT_SAVED_MODEL)
+    parser.add_argument("--temperature", type=float, default=decoding.DEFAULT_TEMPERATURE)
+    parser.add_argument("--width", type=int, default=720)
+    args = parser.parse_args()
+    colorizer = colorize.Colorizer(args.saved_model)
+    os.makedirs(args.output_dir, exist_ok=True)
+    for path in args.photos:
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"skipped {path}: not readable")
+            continue
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        result = colorizer.colorize(gray, temperature=args.temperature)
+        height = max(1, round(args.width / 2 * gray.shape[0] / gray.shape[1]))
+        strip = figures.labelled_strip(
+            [gray, result], ["input", f"colorized, T={args.temperature:g}"], height=height)
+        out = os.path.join(args.output_dir, os.path.splitext(os.path.basename(path))[0] + ".jpg")
+        cv2.imwrite(out, strip[..., ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        print(out)
+
+
+if __name__ == "__main__":
+    main()
