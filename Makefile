@@ -11,7 +11,7 @@ $(VENV)/installed: setup.cfg setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: install demo records-demo test test-slow bench clean
+.PHONY: install demo records-demo test bench clean
 install: $(VENV)/installed
 
 # Colorizes the example photos (pre-1929 black-and-white, and Kodak colour photos
@@ -27,9 +27,6 @@ records-demo: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q
-
-test-slow: $(VENV)/installed
-	$(PY) -m pytest -q -m slow
 
 bench: $(VENV)/installed
 	$(PY) bench/build_records.py
