@@ -4,7 +4,9 @@ Each entry point defines its flags in `define_flags(flag_values)` on a FlagValue
 its own, so several entry points can be imported in one process (tests, tools) and
 a flagfile can be parsed without running anything.
 """
+import os
 import sys
+import tempfile
 
 from absl import flags
 
@@ -48,3 +50,38 @@ class definer:
     def __getattr__(self, kind):
         define = getattr(flags, f"DEFINE_{kind}")
         return lambda *args, **kwargs: define(*args, flag_values=self._fv, **kwargs)
+
+
+def display_path(path):
+    """A path as printable text: names that are not valid UTF-8 (bytes kept by Python
+    as surrogate escapes) are shown with U+FFFD instead of crashing print()."""
+    text = os.fsencode(path).decode("utf-8", "replace")
+    return text
+
+
+VERBOSE_LOGS_ENV = "COLORIZE_TF_TF_LOGS"
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow (and Keras) with their start-up lines on stderr hidden: ~20
+    lines of oneDNN, CUDA stub, cuInit and absl notices that are not for users. Set
+    COLORIZE_TF_TF_LOGS=1 to see them; an import that fails shows them anyway."""
+    if "tensorflow" in sys.modules or os.environ.get(VERBOSE_LOGS_ENV):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices()  # cuInit and device notices happen here
+            import keras  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

@@ -14,7 +14,13 @@ Python API:
     from colorize_tf import Colorizer
     rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
 """
+from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+if __name__ == "__main__":
+    cli.quiet_tensorflow()
+import collections
+import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -24,15 +30,14 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
-from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import decoding
 from colorize_tf import export
+from colorize_tf import image_files
+from colorize_tf import safe_write
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SAVED_MODEL = os.path.join(PACKAGE_ROOT, "saved_models", "colorunet_landscapes")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
@@ -134,7 +139,7 @@ class Colorizer:
 
 def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
                    frames=decoding.SMOOTHING_FRAMES, alpha=decoding.SMOOTHING_ALPHA,
-                   progress=None):
+                   progress=None, max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Reads a video with OpenCV, colorizes every frame with temporal smoothing, writes
     the same fps and size. Returns the number of frames. The audio is not carried."""
     capture = cv2.VideoCapture(in_path)
@@ -144,101 +149,184 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    if width * height > max_pixels:
+        capture.release()
+        raise ValueError(f"{width}x{height} px frames are larger than the limit of "
+                         f"{max_pixels} pixels (raise --max_pixels to allow it)")
     extension = os.path.splitext(out_path)[1].lower()
-    tmp = f"{out_path}.tmp-{os.getpid()}{extension}"
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC.get(extension, "mp4v")),
-                             fps, (width, height))
     smoother = decoding.TemporalSmoother(frames, alpha)
     count = 0
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            rgb = colorizer.colorize(frame[..., ::-1], temperature, work_size=work_size,
-                                     smoother=smoother)
-            writer.write(np.ascontiguousarray(rgb[..., ::-1]))
-            count += 1
-            if progress:
-                progress(count, total)
+        with safe_write.replacing(out_path) as tmp:
+            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC.get(extension, "mp4v")),
+                                     fps, (width, height))
+            if not writer.isOpened():
+                raise OSError(f"OpenCV cannot write a {extension} video here")
+            try:
+                while True:
+                    ok, frame = capture.read()
+                    if not ok:
+                        break
+                    rgb = colorizer.colorize(frame[..., ::-1], temperature, work_size=work_size,
+                                             smoother=smoother)
+                    writer.write(np.ascontiguousarray(rgb[..., ::-1]))
+                    count += 1
+                    if progress:
+                        progress(count, total)
+            finally:
+                writer.release()
+            if count == 0:
+                raise ValueError("the video has no readable frames")
     finally:
         capture.release()
-        writer.release()
-    if count == 0:
-        os.remove(tmp)
-        raise ValueError("the video has no readable frames")
-    os.replace(tmp, out_path)
     return count
 
 
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One input and where its result goes."""
+    path: str
+    output: str
+    kind: str  # "image" or "video"
+
+    @property
+    def confidence_output(self):
+        return self.output[:-len(".png")] + ".confidence.png"
+
+
 def list_inputs(paths):
-    """Paths (files or folders, recursive) -> [(input path, output relative path, kind)]."""
+    """Paths (files or folders, recursive) -> ([(input path, output relative path, kind)],
+    hidden files and folders left out)."""
+    files, hidden = image_files.list_files(
+        paths, image_files.IMAGE_EXTENSIONS + image_files.VIDEO_EXTENSIONS)
     found = []
-    for path in paths:
-        if os.path.isdir(path):
-            base = os.path.basename(os.path.normpath(path))
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for name in sorted(files):
-                    ext = os.path.splitext(name)[1].lower()
-                    if ext in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
-                        rel = os.path.join(base, os.path.relpath(os.path.join(root, name), path))
-                        found.append((os.path.join(root, name), rel,
-                                      "video" if ext in VIDEO_EXTENSIONS else "image"))
+    for path, folder in files:
+        if folder is None:
+            rel = os.path.basename(path)
         else:
-            ext = os.path.splitext(path)[1].lower()
-            found.append((path, os.path.basename(path),
-                          "video" if ext in VIDEO_EXTENSIONS else "image"))
-    return found
+            rel = os.path.join(os.path.basename(os.path.normpath(folder)),
+                               os.path.relpath(path, folder))
+        found.append((path, rel, "video" if image_files.has_video_extension(path) else "image"))
+    return found, hidden
 
 
-def _output_path(output_dir, rel, kind):
-    stem, ext = os.path.splitext(rel)
-    path = os.path.join(output_dir, stem + (ext if kind == "video" else ".png"))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path
+def _inside(path, folder):
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _write_atomically(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+def plan_jobs(inputs, output_dir, overwrite=False, confidence=False):
+    """Decides every result's name before anything is written.
+
+    -> (jobs [Job], refused [(input path, reason)], hidden [path]). Never plans a
+    write over an input, never two results to one name (photo.jpg beside photo.png
+    gives photo.jpg.png), and replaces an existing file only with overwrite=True and
+    only when it is an earlier colorize_tf result (a PNG carrying its mark).
+    Raises UsageError when results would land inside an input folder.
+    """
+    for path in inputs:
+        if os.path.isdir(path):
+            target = os.path.join(output_dir, os.path.basename(os.path.normpath(path)))
+            if _inside(output_dir, path) or _inside(target, path):
+                raise cli.UsageError(
+                    f"--output_dir {output_dir!r} would put results inside the input folder "
+                    f"{path!r}; choose an output folder outside it")
+    items, hidden = list_inputs(inputs)
+    input_paths = {os.path.realpath(path) for path, _, _ in items}
+    by_name = collections.defaultdict(list)
+    for path, rel, kind in items:
+        stem, ext = os.path.splitext(rel)
+        by_name[(stem + (ext if kind == "video" else ".png")).lower()].append((path, rel, kind))
+    jobs, refused, taken = [], [], set()
+    for path, rel, kind in items:
+        stem, ext = os.path.splitext(rel)
+        name = stem + (ext if kind == "video" else ".png")
+        if len(by_name[name.lower()]) > 1 and ext.lower() != ".png" and kind == "image":
+            name = rel + ".png"  # photo.jpg beside photo.png -> photo.jpg.png
+        out = os.path.join(output_dir, name)
+        count = 1
+        while out.lower() in taken:
+            count += 1
+            out = os.path.join(output_dir, f"{os.path.splitext(name)[0]}-{count}.png")
+        taken.add(out.lower())
+        job = Job(path, out, kind)
+        reason = None
+        for target in [out] + ([job.confidence_output] if confidence and kind == "image"
+                               else []):
+            if os.path.realpath(target) in input_paths:
+                reason = (f"the result would replace the input {cli.display_path(target)}; "
+                          "choose another --output_dir")
+            elif os.path.lexists(target) and not (
+                    overwrite and (kind == "video" or image_files.is_marked_png(target))):
+                reason = (f"{cli.display_path(target)} exists and was not replaced "
+                          "(--overwrite replaces earlier colorize_tf results only)")
+            if reason:
+                break
+        if reason:
+            refused.append((path, reason))
+        else:
+            jobs.append(job)
+    return jobs, refused, hidden
+
+
+def _read_checked(path, max_pixels):
+    """-> file bytes; raises ImageRejected for empty files and decompression bombs."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise image_files.ImageRejected("empty file (0 bytes)")
+    image_files.check_pixels(data, max_pixels)
+    return data
+
+
+def _is_colour_file(data):
+    """True when the photo has colour (read at 1/8 scale: cheap, and bombs are refused
+    before this)."""
+    try:
+        small = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
+    except cv2.error:
+        return False
+    return small is not None and not is_gray(small)
 
 
 def run(inputs, output_dir, saved_model, temperature, confidence, work_size, batch_size,
-        log=print):
-    """Colorizes everything; returns (done, failed [(path, reason)], notes [(path, note)])."""
+        max_pixels=image_files.DEFAULT_MAX_PIXELS, overwrite=False, log=print):
+    """Colorizes everything; returns (done [(input, output)], failed [(path, reason)],
+    notes [(path, note)])."""
     import keras
-    colorizer = Colorizer(saved_model)
-    items = list_inputs(inputs)
-    if not items:
+    jobs, failed, hidden = plan_jobs(inputs, output_dir, overwrite, confidence)
+    if not jobs and not failed:
         raise cli.UsageError(f"no photos or videos found in {inputs}")
-    images = [i for i in items if i[2] == "image"]
-    videos = [i for i in items if i[2] == "video"]
-    done, failed, notes = 0, [], []
+    notes = [(path, "hidden: left out") for path in hidden]
+    done = []
+    if not jobs:
+        return done, failed, notes
+    colorizer = Colorizer(saved_model)
+    images = [j for j in jobs if j.kind == "image"]
+    videos = [j for j in jobs if j.kind == "video"]
     bar = keras.utils.Progbar(len(images), unit_name="photo") if images else None
 
-    def save(item, colorized, conf):
-        path = _output_path(output_dir, item[1], "image")
-        _write_atomically(path, colorized)
+    def save(job, colorized, conf):
+        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+        safe_write.write_bytes(job.output, image_files.mark_png(colorized))
         if confidence:
-            _write_atomically(path[:-4] + ".confidence.png", conf)
+            safe_write.write_bytes(job.confidence_output, image_files.mark_png(conf))
+        done.append((job.path, job.output))
 
     for start in range(0, len(images), batch_size):
         batch, datas = [], []
-        for item in images[start:start + batch_size]:
+        for job in images[start:start + batch_size]:
             try:
-                with open(item[0], "rb") as f:
-                    data = f.read()
+                data = _read_checked(job.path, max_pixels)
             except OSError as e:
-                failed.append((item[0], e.strerror or str(e)))
+                failed.append((job.path, e.strerror or str(e)))
                 continue
-            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) \
-                if data else None
-            if decoded is not None and not is_gray(decoded):
-                notes.append((item[0], "colour input: colorized from its luma"))
-            batch.append(item)
+            except image_files.ImageRejected as e:
+                failed.append((job.path, str(e)))
+                continue
+            if _is_colour_file(data):
+                notes.append((job.path, "colour input: colorized from its luma"))
+            batch.append(job)
             datas.append(data)
         results = None
         if batch and not work_size:
@@ -246,27 +334,29 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
                 results = colorizer.colorize_bytes(datas, temperature)
             except tf.errors.InvalidArgumentError:
                 results = None  # one bad file fails the batch: retry one by one
-        for i, (item, data) in enumerate(zip(batch, datas)):
+        for i, (job, data) in enumerate(zip(batch, datas)):
             try:
                 if results is not None:
-                    save(item, *results[i])
+                    save(job, *results[i])
                 elif not work_size:
-                    save(item, *colorizer.colorize_bytes([data], temperature)[0])
+                    save(job, *colorizer.colorize_bytes([data], temperature)[0])
                 else:
                     rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
                     if rgb is None:
-                        raise ValueError("not a readable image")
+                        raise ValueError("not an image OpenCV can decode")
                     out, conf = colorizer.colorize(rgb[..., ::-1], temperature, True, work_size)
-                    save(item, cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
+                    save(job, cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
                          cv2.imencode(".png", np.round(conf * 255).astype(np.uint8))[1]
                          .tobytes())
-                done += 1
-            except (tf.errors.InvalidArgumentError, ValueError) as e:
-                failed.append((item[0], _short_error(e)))
+            except (tf.errors.InvalidArgumentError, ValueError, cv2.error) as e:
+                failed.append((job.path, _short_error(e)))
+            except OSError as e:
+                failed.append((job.path, f"cannot write {cli.display_path(job.output)}: "
+                                         f"{e.strerror or e}"))
         if bar:
             bar.update(min(start + batch_size, len(images)))
-    for item in videos:
-        out_path = _output_path(output_dir, item[1], "video")
+    for job in videos:
+        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
         video_bar = [None]
 
         def progress(count, total):
@@ -274,12 +364,16 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
                 video_bar[0] = keras.utils.Progbar(total or None, unit_name="frame")
             video_bar[0].update(count)
         try:
-            frames = colorize_video(colorizer, item[0], out_path, temperature, work_size or None,
-                                    progress=progress)
-            log(f"{item[0]}: {frames} frames -> {out_path} (audio not carried over)")
-            done += 1
-        except (ValueError, tf.errors.InvalidArgumentError) as e:
-            failed.append((item[0], _short_error(e)))
+            frames = colorize_video(colorizer, job.path, job.output, temperature,
+                                    work_size or None, progress=progress,
+                                    max_pixels=max_pixels)
+            notes.append((job.path, f"{frames} frames (audio not carried over)"))
+            done.append((job.path, job.output))
+        except (ValueError, tf.errors.InvalidArgumentError, cv2.error) as e:
+            failed.append((job.path, _short_error(e)))
+        except OSError as e:
+            failed.append((job.path, f"cannot write {cli.display_path(job.output)}: "
+                                     f"{e.strerror or e}"))
     return done, failed, notes
 
 
@@ -297,7 +391,8 @@ def _short_error(error):
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
-    d.string("output_dir", None, "Where results go (inputs' names are kept).")
+    d.string("output_dir", None, "Where results go (inputs' names are kept, as .png for "
+             "photos); never an input folder.")
     d.string("saved_model", DEFAULT_SAVED_MODEL, "SavedModel version dir or model base dir "
              "(its highest version).")
     d.float("temperature", decoding.DEFAULT_TEMPERATURE, "Annealed-mean temperature in "
@@ -305,28 +400,53 @@ def define_flags(fv):
     d.bool("confidence", False, "Also write NAME.confidence.png (top-1 bin probability).")
     d.integer("work_size", 0, "Longest side the model sees; 0: the exported one.")
     d.integer("batch_size", 8, "Photos per SavedModel call.")
+    d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos (and video frames) "
+              "with more pixels are refused before decoding.")
+    d.bool("overwrite", False, "Replace results of an earlier colorize run (files this tool "
+           "wrote); other existing files are never replaced.")
+
+
+def check_flags(f, inputs):
+    """Refuses bad flags before any work (UsageError)."""
+    if not inputs:
+        raise cli.UsageError("give photos, folders or videos to colorize")
+    if not f["output_dir"]:
+        raise cli.UsageError("--output_dir is required")
+    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
+        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
+    if not f["temperature"] > 0 or not math.isfinite(f["temperature"]):
+        raise cli.UsageError("--temperature must be > 0 (e.g. 0.38)")
+    if f["batch_size"] < 1:
+        raise cli.UsageError(f"--batch_size must be >= 1, got {f['batch_size']}")
+    if f["work_size"] < 0:
+        raise cli.UsageError(f"--work_size must be >= 0 (0: the exported one), got "
+                             f"{f['work_size']}")
+    if f["max_pixels"] < 1:
+        raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
+    missing = [p for p in inputs if not os.path.exists(p)]
+    if missing:
+        raise cli.UsageError(f"no such file or folder: {cli.display_path(missing[0])}")
+    resolve_saved_model(f["saved_model"])
 
 
 def main(argv=None):
     f, inputs = cli.parse(define_flags, argv, positional=True)
     start = time.time()
     try:
-        if not inputs:
-            raise cli.UsageError("give photos, folders or videos to colorize")
-        if not f["output_dir"]:
-            raise cli.UsageError("--output_dir is required")
-        if f["temperature"] <= 0:
-            raise cli.UsageError("--temperature must be > 0")
+        check_flags(f, inputs)
         done, failed, notes = run(inputs, f["output_dir"], f["saved_model"], f["temperature"],
-                                  f["confidence"], f["work_size"], f["batch_size"])
+                                  f["confidence"], f["work_size"], f["batch_size"],
+                                  f["max_pixels"], f["overwrite"])
     except cli.UsageError as e:
         cli.fail("colorize", e)
+    for path, output in done:
+        print(f"{cli.display_path(path)} -> {cli.display_path(output)}")
     for path, note in notes:
-        print(f"note: {path}: {note}")
+        print(f"note: {cli.display_path(path)}: {note}")
     for path, reason in failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
-    print(f"colorized {done}, failed {len(failed)} in {time.time() - start:.1f} s "
-          f"-> {os.path.abspath(f['output_dir'])}")
+        print(f"failed: {cli.display_path(path)}: {reason}", file=sys.stderr)
+    print(f"colorized {len(done)}, failed {len(failed)} in {time.time() - start:.1f} s "
+          f"-> {cli.display_path(os.path.abspath(f['output_dir']))}")
     sys.exit(1 if failed else 0)
 
 

@@ -13,7 +13,9 @@ the same table: gray (chroma 0) and the training set's mean chroma.
 Writes metrics.json, report.md and figures (temperature strips, confidence maps,
 bin histograms, AuC curves).
 """
-import json
+from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+if __name__ == "__main__":
+    cli.quiet_tensorflow()
 import os
 import sys
 import time
@@ -23,12 +25,13 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
-from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import colorize
 from colorize_tf import decoding
 from colorize_tf import figures
+from colorize_tf import image_files
 from colorize_tf import metrics
+from colorize_tf import safe_write
 from data_prep import prepare
 
 GRAY = "gray"
@@ -37,14 +40,31 @@ _LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
 
 
 def list_images(images_dir, max_images=0):
-    paths = []
-    for root, dirs, files in os.walk(images_dir):
-        dirs.sort()
-        paths += [os.path.join(root, n) for n in sorted(files)
-                  if n.lower().endswith(colorize.IMAGE_EXTENSIONS)]
+    files, _ = image_files.list_files([images_dir], image_files.IMAGE_EXTENSIONS)
+    paths = [path for path, _ in files]
     if max_images and len(paths) > max_images:  # an even spread over sub-folders
         paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
     return paths
+
+
+def read_ground_truth(path, max_pixels=image_files.DEFAULT_MAX_PIXELS):
+    """A colour photo -> BGR uint8 [H, W, 3] (EXIF orientation applied); ImageRejected
+    for what cannot serve as a ground truth (bombs, truncated JPEGs, undecodable)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise image_files.ImageRejected("empty file (0 bytes)")
+    image_files.check_pixels(data, max_pixels)
+    if data[:2] == b"\xff\xd8" and not image_files.jpeg_is_complete(data):
+        raise image_files.ImageRejected("truncated JPEG (no end-of-image marker): its "
+                                        "missing part would count as gray")
+    try:
+        truth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        truth = None
+    if truth is None:
+        raise image_files.ImageRejected("OpenCV cannot decode it")
+    return truth
 
 
 class _MethodScores:
@@ -76,7 +96,8 @@ class _MethodScores:
 
 
 def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
-             gray_threshold=prepare.PrepConfig.grayscale_threshold):
+             gray_threshold=prepare.PrepConfig.grayscale_threshold,
+             max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Runs every photo through the model; writes metrics.json, report.md, figures."""
     import keras
     bins, space = colorizer.bins, colorizer.color_space
@@ -90,16 +111,18 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
     bar = keras.utils.Progbar(len(paths), unit_name="photo")
     start = time.time()
     for i, path in enumerate(paths):
-        truth = cv2.imread(path, cv2.IMREAD_COLOR)
-        if truth is None:
-            left_out.append({"file": path, "reason": "OpenCV cannot decode it"})
+        try:
+            truth = read_ground_truth(path, max_pixels)
+        except (OSError, image_files.ImageRejected) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            left_out.append({"file": cli.display_path(path), "reason": reason})
             bar.update(i + 1)
             continue
         truth = np.ascontiguousarray(truth[..., ::-1])
         truth_f = truth.astype(np.float32) / 255.0
         spread = prepare.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
         if spread < gray_threshold:  # nothing to compare (and gray PSNR would be infinite)
-            left_out.append({"file": path, "reason": f"ground truth is gray or single-tint "
+            left_out.append({"file": cli.display_path(path), "reason": f"ground truth is gray or single-tint "
                                                    f"(chroma spread {spread:.4f})"})
             bar.update(i + 1)
             continue
@@ -155,10 +178,8 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
     figures.save_png(os.path.join(figure_dir, "auc_curve.png"), figures.line_plot(
         {n: (thresholds, scores[n].curve.rebalanced_curve()) for n in [GRAY, MEAN, default]},
         "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with open(os.path.join(output_dir, "report.md"), "w") as f:
-        f.write(report_markdown(result))
+    safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
+    safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
 
 
@@ -190,26 +211,51 @@ def define_flags(fv):
     d.integer("num_figures", 6, "Photos drawn as temperature strips and confidence maps.")
     d.string("training_history", None, "A run's history.csv: also draws "
              "figures/training_curve.png.")
+    d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels are "
+              "left out before decoding.")
+
+
+def check_flags(f):
+    """-> temperatures [float]; refuses bad flags before any work (UsageError)."""
+    if not f["images_dir"] or not f["output_dir"]:
+        raise cli.UsageError("--images_dir and --output_dir are required")
+    if not os.path.isdir(f["images_dir"]):
+        raise cli.UsageError(f"--images_dir {cli.display_path(f['images_dir'])!r} is not a "
+                             "folder")
+    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
+        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
+    try:
+        temperatures = [float(t) for t in f["temperatures"]]
+    except ValueError:
+        raise cli.UsageError(f"--temperatures must be numbers, got {f['temperatures']}")
+    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
+        raise cli.UsageError("--temperatures must be > 0 (e.g. 0.2,0.38,1)")
+    for name in ("max_images", "num_figures"):
+        if f[name] < 0:
+            raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")
+    if f["max_pixels"] < 1:
+        raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
+    if f["training_history"] and not os.path.isfile(f["training_history"]):
+        raise cli.UsageError(f"--training_history {f['training_history']!r} does not exist")
+    return temperatures
 
 
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
-        if not f["images_dir"] or not f["output_dir"]:
-            raise cli.UsageError("--images_dir and --output_dir are required")
-        temperatures = [float(t) for t in f["temperatures"]]
-        if min(temperatures) <= 0:
-            raise cli.UsageError("temperatures must be > 0")
+        temperatures = check_flags(f)
         paths = list_images(f["images_dir"], f["max_images"])
         if not paths:
             raise cli.UsageError(f"no photos in {f['images_dir']!r}")
         result = evaluate(colorize.Colorizer(f["saved_model"]), paths, temperatures,
-                          f["output_dir"], f["num_figures"])
+                          f["output_dir"], f["num_figures"], max_pixels=f["max_pixels"])
         if f["training_history"]:
             figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))
     except cli.UsageError as e:
         cli.fail("evaluate", e)
+    except OSError as e:
+        cli.fail("evaluate", f"cannot write to {f['output_dir']!r}: {e.strerror or e}")
     print(report_markdown(result))
     for failure in result["left_out"]:
         print(f"left out: {failure['file']}: {failure['reason']}", file=sys.stderr)

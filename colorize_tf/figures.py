@@ -3,6 +3,8 @@ labels, line plots (training curves), grouped bar plots (bin histograms)."""
 import cv2
 import numpy as np
 
+from colorize_tf import safe_write
+
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
@@ -84,8 +86,10 @@ def bar_plot(groups, title, x_label="", width=900, height=360):
 
 
 def save_png(path, rgb):
-    if not cv2.imwrite(path, np.ascontiguousarray(rgb[..., ::-1])):
-        raise OSError(f"cannot write {path}")
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    if not ok:
+        raise ValueError(f"cannot PNG-encode an image of shape {rgb.shape}")
+    safe_write.write_bytes(path, png.tobytes())
 
 
 def training_curves(history_csv):

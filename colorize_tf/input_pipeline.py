@@ -119,43 +119,63 @@ def example_to_inputs(example, seed, bins, config, training):
     return luma, targets
 
 
-def _example_dataset(files, training, config, epoch):
-    """Parsed examples of one pass over the files; shuffled by (seed, epoch) if training."""
+def _serialized_records(files, training, config, epoch):
+    """Serialized examples of one pass over the files, shard order shuffled by
+    (seed, epoch) if training. epoch: int64 scalar tensor."""
     files = tf.constant(files)
     if training:
-        files = tf.random.experimental.stateless_shuffle(files, seed=[config.seed, epoch])
-    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        files = tf.random.experimental.stateless_shuffle(
+            files, seed=tf.stack([tf.constant(config.seed, tf.int64), epoch]))
+    return tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=4, block_length=16,
         num_parallel_calls=AUTOTUNE, deterministic=config.deterministic)
-    if training:
-        dataset = dataset.shuffle(config.shuffle_buffer, seed=config.seed * 100003 + epoch)
-    return dataset.batch(256).map(records.parse_examples, num_parallel_calls=AUTOTUNE).unbatch()
+
+
+def _block_shuffle(serialized, config, epoch):
+    """Shuffles within consecutive blocks of config.shuffle_buffer examples, each block
+    by a stateless seed (seed, epoch, block). Dataset.shuffle cannot take the epoch
+    as a tensor seed (with global seed 0 its seed check turns the tensor into a bool)."""
+    def shuffle_block(block_index, block):
+        seed = tf.stack([_epoch_seed(config, epoch), block_index])
+        return tf.random.experimental.stateless_shuffle(block, seed=seed)
+    return serialized.batch(config.shuffle_buffer).enumerate().map(shuffle_block).unbatch()
+
+
+def _parsed(serialized):
+    return serialized.batch(256).map(records.parse_examples,
+                                     num_parallel_calls=AUTOTUNE).unbatch()
+
+
+def _epoch_seed(config, epoch):
+    return tf.constant(config.seed * 100003, tf.int64) + epoch
 
 
 def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig(),
                  epochs=1, initial_epoch=0, steps_per_epoch=None):
     """Batches of (luma [B, S, S, 1], targets) from TFRecord shards.
 
-    training: shuffle, augment, drop the last partial batch, and chain epochs
-    [initial_epoch, epochs), each of steps_per_epoch batches (None: one pass).
+    training: shuffle, augment, drop the last partial batch, and run the epochs
+    [initial_epoch, epochs), each of steps_per_epoch batches (None: one pass); the
+    epoch index is a tensor that seeds the order and the augmentation, so the
+    pipeline has the same size for 10 or 10,000 epochs.
     Not training: one deterministic pass, no augmentation.
     """
     files = sorted(tf.io.gfile.glob(file_pattern))
     if not files:
         raise FileNotFoundError(f"no TFRecord shards match {file_pattern!r}")
     cached = None
-    if config.cache:  # the parsed examples, one order, shared by all epochs
-        cached = _example_dataset(files, False, config, 0).cache()
+    if config.cache:  # the serialized records in one order, kept for all epochs
+        cached = _serialized_records(files, False, config, tf.constant(0, tf.int64)).cache()
 
     def one_epoch(epoch):
-        if cached is not None:
-            examples = cached.shuffle(config.shuffle_buffer, seed=config.seed * 100003 + epoch) \
-                if training else cached
-        else:
-            examples = _example_dataset(files, training, config, epoch)
+        serialized = cached if cached is not None else _serialized_records(
+            files, training, config, epoch)
+        if training:
+            serialized = _block_shuffle(serialized, config, epoch)
+        examples = _parsed(serialized)
 
         def to_inputs(index, example):
-            seed = tf.stack([tf.constant(config.seed * 100003 + epoch, tf.int64), index])
+            seed = tf.stack([_epoch_seed(config, epoch), index])
             return example_to_inputs(example, seed, bins, config, training)
 
         dataset = examples.enumerate().map(to_inputs, num_parallel_calls=AUTOTUNE,
@@ -166,8 +186,6 @@ def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig
         return dataset
 
     if not training:
-        return one_epoch(0).prefetch(AUTOTUNE)
-    dataset = one_epoch(initial_epoch)
-    for epoch in range(initial_epoch + 1, epochs):
-        dataset = dataset.concatenate(one_epoch(epoch))
+        return one_epoch(tf.constant(0, tf.int64)).prefetch(AUTOTUNE)
+    dataset = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
     return dataset.prefetch(AUTOTUNE)

@@ -4,6 +4,9 @@ Keys follow tensorflow/models' `image/*` convention. The frame is lossless PNG R
 the valid pixels are a content box inside it (the photo is placed at the top-left
 corner and the rest is padding), so the mask costs four ints.
 """
+import hashlib
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -42,6 +45,39 @@ def shard_name(split, index, num_shards):
 
 def shard_pattern(records_dir, split):
     return f"{records_dir}/{split}-?????-of-?????.tfrecord"
+
+
+def file_sha256(path):
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_shards(records_dir, split, listed):
+    """Checks a split's shards on disk against what build_records listed for it
+    ([{"file", "examples", "bytes", "sha256"}]); returns the number of examples.
+
+    Raises ValueError naming the first difference: a missing, extra, resized or
+    changed shard (a build killed half-way, files copied in from another build).
+    """
+    found = {os.path.basename(p) for p in tf.io.gfile.glob(shard_pattern(records_dir, split))}
+    expected = {shard["file"] for shard in listed}
+    if found - expected:
+        raise ValueError(f"{sorted(found - expected)[0]} is not listed in the report")
+    if expected - found:
+        raise ValueError(f"{sorted(expected - found)[0]} is missing")
+    for shard in listed:
+        path = os.path.join(records_dir, shard["file"])
+        if os.path.getsize(path) != shard["bytes"]:
+            raise ValueError(f"{shard['file']} has {os.path.getsize(path)} bytes, the report "
+                             f"says {shard['bytes']}")
+        if file_sha256(path) != shard["sha256"]:
+            raise ValueError(f"{shard['file']} differs from the one the report lists "
+                             "(sha256)")
+    return sum(shard["examples"] for shard in listed)
 
 
 def _bytes(value):

@@ -19,6 +19,7 @@ import sys
 import time
 
 from colorize_tf import cli
+from colorize_tf import safe_write
 from colorize_tf.cli import UsageError
 
 
@@ -62,29 +63,53 @@ def define_flags(fv):
     d.integer("seed", 0, "Seed of weights, data order and augmentation.")
     d.bool("cache", False, "Keep parsed records in memory.")
     d.bool("deterministic", True, "Keep tf.data order deterministic.")
-    d.integer("shuffle_buffer", 2048, "Examples in the shuffle buffer.")
+    d.integer("shuffle_buffer", 2048, "Examples shuffled together (consecutive blocks, after "
+              "the shard order is shuffled).")
     d.integer("num_log_images", 4, "Val images colorized into TensorBoard per epoch.")
     d.integer("verbose", 1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
 
 
-FLAGS_NAME = "flags.json"
-MODEL_CONFIG_NAME = "model_config.json"
-CHECKPOINT_DIR = "checkpoints"
-LAST_CHECKPOINT = "last.keras"
-BEST_CHECKPOINT = "best.keras"
-BACKUP_DIR = "backup"
+def check_flags(f):
+    """Refuses flags that cannot make a sensible run, before any work (UsageError)."""
+    for name in ("records_dir", "model_dir"):
+        if not f[name]:
+            raise UsageError(f"--{name} is required")
+    if os.path.exists(f["model_dir"]) and not os.path.isdir(f["model_dir"]):
+        raise UsageError(f"--model_dir {f['model_dir']!r} is a file, not a folder")
+    at_least = {"epochs": 1, "batch_size": 1, "crop_size": 8, "base_filters": 1, "depth": 1,
+                "soft_k": 1, "shuffle_buffer": 1, "steps_per_epoch": 0,
+                "validation_steps": 0, "lr_decay_epoch": 0, "logical_cpus": 0,
+                "num_log_images": 0, "seed": 0}
+    for name, low in at_least.items():
+        if f[name] < low:
+            raise UsageError(f"--{name} must be >= {low}, got {f[name]}")
+    if f["depth"] > 6:
+        raise UsageError(f"--depth must be <= 6, got {f['depth']}")
+    if f["crop_size"] % 2 ** f["depth"]:
+        raise UsageError(f"--crop_size {f['crop_size']} is not divisible by 2^depth "
+                         f"= {2 ** f['depth']}")
+    if f["verbose"] not in (0, 1, 2):
+        raise UsageError(f"--verbose must be 0, 1 or 2, got {f['verbose']}")
+    positive = ("learning_rate", "lr_decay_factor")
+    non_negative = ("soft_sigma", "noise_stddev", "regression_weight", "scene_weight")
+    for name in positive + non_negative + ("crop_scale_min",):
+        if not math.isfinite(f[name]):
+            raise UsageError(f"--{name} must be a finite number, got {f[name]}")
+    for name in positive:
+        if f[name] <= 0:
+            raise UsageError(f"--{name} must be > 0, got {f[name]}")
+    for name in non_negative:
+        if f[name] < 0:
+            raise UsageError(f"--{name} must be >= 0, got {f[name]}")
+    if not 0 < f["crop_scale_min"] <= 1:
+        raise UsageError(f"--crop_scale_min must be in (0, 1], got {f['crop_scale_min']}")
+    if f["lr_decay_factor"] > 1:
+        raise UsageError(f"--lr_decay_factor must be in (0, 1], got {f['lr_decay_factor']}")
 
 
 def _read_json(path):
     with open(path) as f:
         return json.load(f)
-
-
-def _write_json(path, obj):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def load_records_and_bins(records_dir, bins_path=None):
@@ -101,8 +126,26 @@ def load_records_and_bins(records_dir, bins_path=None):
     report_path = os.path.join(records_dir, build_records.REPORT_NAME)
     if not os.path.exists(report_path):
         raise UsageError(f"{report_path} is missing: {records_dir!r} is not a "
-                         "complete build_records output")
-    report = _read_json(report_path)
+                         "complete build_records output (was it killed? run it again)")
+    try:
+        report = _read_json(report_path)
+        listed = report["shards"]
+        written = report["written"]
+        report["bins"]["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"{report_path} is not a build_records report ({e}); run "
+                         "python -m data_prep.build_records again")
+    for split in build_records.SPLITS:
+        try:
+            count = records.verify_shards(records_dir, split, listed.get(split, []))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"the records in {records_dir!r} do not match their report: "
+                             f"{e}; run python -m data_prep.build_records again")
+        if count != written.get(split):
+            raise UsageError(f"{report_path} says {written.get(split)} {split} examples but "
+                             f"its shards hold {count}")
+    if not written.get(build_records.TRAIN):
+        raise UsageError(f"{records_dir!r} holds no training photos (see {report_path})")
     bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
     try:
         bins = bins_lib.Bins.load(bins_path)
@@ -146,18 +189,28 @@ def _make_strategy(name, logical_cpus):
     return tf.distribute.get_strategy()
 
 
-def _initial_epoch(model_dir):
-    """Epochs already done, from BackupAndRestore's metadata (0 for a new run)."""
-    path = os.path.join(model_dir, BACKUP_DIR, "training_metadata.json")
-    return int(_read_json(path)["epoch"]) if os.path.exists(path) else 0
+def _trim_history(path, epochs_done):
+    """Keeps the header and the first epochs_done rows of history.csv: a run killed
+    after logging an epoch but before committing it redoes that epoch."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = f.read().splitlines()
+    kept = lines[:1 + epochs_done] if lines else []
+    if kept != lines:
+        safe_write.write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
 
 def _check_model_dir(model_dir, model_config, bins):
     """Refuses a model_dir that holds a run of another architecture or other bins."""
-    path = os.path.join(model_dir, MODEL_CONFIG_NAME)
+    from colorize_tf import training_state
+    path = os.path.join(model_dir, training_state.MODEL_CONFIG_NAME)
     wanted = {"model": dataclasses.asdict(model_config), "bins_fingerprint": bins.fingerprint}
     if os.path.exists(path):
-        found = _read_json(path)
+        try:
+            found = _read_json(path)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"{path} cannot be read ({e}); use a new --model_dir")
         if found != wanted:
             raise UsageError(f"--model_dir {model_dir!r} holds a run with another "
                              f"configuration ({found} != {wanted}); use a new --model_dir")
@@ -171,8 +224,7 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
     from colorize_tf import color
     from colorize_tf import decoding
 
-    checkpoints = os.path.join(model_dir, CHECKPOINT_DIR)
-    os.makedirs(checkpoints, exist_ok=True)
+    from colorize_tf import training_state
     monitor = "val_loss" if val_dataset is not None else "loss"
 
     class EpochSummary(keras.callbacks.Callback):
@@ -212,13 +264,12 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
                                  max_outputs=num_log_images)
 
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, BACKUP_DIR),
-                                         delete_checkpoint=False),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, LAST_CHECKPOINT)),
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, BEST_CHECKPOINT),
-                                        monitor=monitor, save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+        # The CSV row first: a kill before the state's commit leaves an extra row,
+        # which the resume trims (_trim_history).
+        keras.callbacks.CSVLogger(os.path.join(model_dir, training_state.HISTORY_NAME),
+                                  append=True),
+        training_state.TrainingState(model_dir, monitor),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
         EpochSummary(),
     ]
@@ -230,23 +281,26 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
 def run(flag_values, extra_callbacks=()):
     """Trains as the flags say; returns the keras History (None if nothing was left to do)."""
     f = flag_values
-    if not f["model_dir"]:
-        raise UsageError("--model_dir is required")
+    check_flags(f)
     bins, report = load_records_and_bins(f["records_dir"], f["bins"])
 
     import keras
     import tensorflow as tf
     from colorize_tf import bins as bins_lib
     from colorize_tf import input_pipeline
+    from colorize_tf import training_state
     from colorize_tf import losses
     from colorize_tf import metrics
     from colorize_tf import model as model_lib
     from colorize_tf import records
     from data_prep import build_records
 
-    if f["crop_size"] % 2 ** f["depth"]:
-        raise UsageError(f"--crop_size {f['crop_size']} is not divisible by 2^depth "
-                         f"= {2 ** f['depth']}")
+    if f["soft_targets"] and f["soft_k"] > bins.num_bins:
+        raise UsageError(f"--soft_k {f['soft_k']} is more than the {bins.num_bins} bins")
+    train_count = report["written"][build_records.TRAIN]
+    if f["batch_size"] > train_count:
+        raise UsageError(f"--batch_size {f['batch_size']} is larger than the {train_count} "
+                         "training photos: no full batch, no training step")
     strategy = _make_strategy(f["strategy"], f["logical_cpus"])
     keras.utils.set_random_seed(f["seed"])
     keras.mixed_precision.set_global_policy(
@@ -260,9 +314,15 @@ def run(flag_values, extra_callbacks=()):
         regression_head=f["regression_weight"] > 0, num_scenes=num_scenes)
     os.makedirs(f["model_dir"], exist_ok=True)
     run_config = _check_model_dir(f["model_dir"], model_config, bins)
-    _write_json(os.path.join(f["model_dir"], MODEL_CONFIG_NAME), run_config)
-    _write_json(os.path.join(f["model_dir"], FLAGS_NAME), f)
+    state, messages = training_state.read_state(f["model_dir"])
+    for message in messages:
+        print(f"train: {message}")
+    initial_epoch = state["epoch"] if state else 0
+    safe_write.write_json(os.path.join(f["model_dir"], training_state.MODEL_CONFIG_NAME),
+                          run_config)
+    safe_write.write_json(os.path.join(f["model_dir"], training_state.FLAGS_NAME), f)
     bins.save(os.path.join(f["model_dir"], bins_lib.ARTIFACT_NAME))
+    _trim_history(os.path.join(f["model_dir"], training_state.HISTORY_NAME), initial_epoch)
 
     augment = f["augment"]
     pipeline = input_pipeline.PipelineConfig(
@@ -273,9 +333,7 @@ def run(flag_values, extra_callbacks=()):
         regression_target=model_config.regression_head, scene_target=num_scenes > 0,
         shuffle_buffer=f["shuffle_buffer"], cache=f["cache"],
         deterministic=f["deterministic"], seed=f["seed"])
-    train_count = report["written"][build_records.TRAIN]
     steps_per_epoch = f["steps_per_epoch"] or max(1, train_count // f["batch_size"])
-    initial_epoch = _initial_epoch(f["model_dir"])
     if initial_epoch >= f["epochs"]:
         print(f"train: {f['model_dir']} already has {initial_epoch} of {f['epochs']} epochs; "
               "nothing to do (raise --epochs to continue)")
@@ -284,13 +342,18 @@ def run(flag_values, extra_callbacks=()):
         records.shard_pattern(f["records_dir"], build_records.TRAIN), bins, f["batch_size"],
         True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch)
-    val_dataset = None
-    if report["written"][build_records.VAL] > 0:
+    val_dataset, validation_steps = None, None
+    val_count = report["written"][build_records.VAL]
+    if val_count > 0:
+        # The same batches every epoch: one pass (or its first --validation_steps
+        # batches), repeated, with the step count given to Keras so that it never
+        # reads past the end (which it reports as "input ran out of data").
+        validation_steps = math.ceil(val_count / f["batch_size"])
+        if f["validation_steps"]:
+            validation_steps = min(validation_steps, f["validation_steps"])
         val_dataset = input_pipeline.make_dataset(
             records.shard_pattern(f["records_dir"], build_records.VAL), bins,
-            f["batch_size"], False, pipeline)
-        if f["validation_steps"]:
-            val_dataset = val_dataset.take(f["validation_steps"])
+            f["batch_size"], False, pipeline).take(validation_steps).repeat()
 
     with strategy.scope():
         model = model_lib.build_colorunet(model_config)
@@ -320,18 +383,28 @@ def run(flag_values, extra_callbacks=()):
     callbacks = _make_callbacks(f["model_dir"], val_dataset, bins, f["num_log_images"],
                                 steps_per_epoch, f["batch_size"], f["epochs"])
     history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
-                        validation_data=val_dataset,
+                        initial_epoch=initial_epoch, validation_data=val_dataset,
+                        validation_steps=validation_steps, shuffle=False,
                         callbacks=callbacks + list(extra_callbacks), verbose=f["verbose"])
     if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
-        raise UsageError("training stopped: the loss became NaN or infinite")
+        raise UsageError("training stopped: the loss became NaN or infinite (nothing saved "
+                         "from that epoch; try a lower --learning_rate)")
+    if not history.epoch or model.optimizer.iterations.numpy() == 0:
+        raise UsageError("no training step ran: the training data gave no batch")
     return history
 
 
 def main(argv=None):
     values, _ = cli.parse(define_flags, argv)
     try:
-        run(values)
+        check_flags(values)
     except UsageError as e:
+        cli.fail("train", e)
+    cli.quiet_tensorflow()
+    from colorize_tf import training_state
+    try:
+        run(values)
+    except (UsageError, training_state.StateError) as e:
         cli.fail("train", e)
 
 

@@ -11,6 +11,9 @@ shards (temp name, then rename). The chroma histogram of the train split is
 counted in the same pass and turned into `bins.json`; `report.json` says what
 happened to every input.
 """
+from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+if __name__ == "__main__":
+    cli.quiet_tensorflow()
 import dataclasses
 import hashlib
 import json
@@ -20,7 +23,6 @@ import sys
 import time
 
 from colorize_tf import bins as bins_lib
-from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import records
 from data_prep import prepare

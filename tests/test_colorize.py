@@ -84,7 +84,7 @@ def test_smoothed_first_frame_equals_unsmoothed(tiny_saved_model):
 
 def test_missing_model_is_a_clear_error(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path), f"--output_dir={tmp_path}",
-         f"--saved_model={tmp_path}/none"], cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path),
+         f"--output_dir={tmp_path}_out", f"--saved_model={tmp_path}/none"], cwd=REPO, capture_output=True, text=True,
         timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 2 and "no SavedModel at" in result.stderr

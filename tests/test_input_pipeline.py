@@ -93,3 +93,34 @@ def test_missing_shards_are_refused(tmp_path, tiny_records):
     bins = bins_lib.Bins.load(tiny_records)
     with pytest.raises(FileNotFoundError, match="no TFRecord shards"):
         input_pipeline.make_dataset(str(tmp_path / "x-*.tfrecord"), bins, 2, True)
+
+
+def test_pipeline_size_does_not_grow_with_epochs(tiny_records):
+    # One epoch's pipeline, with the epoch index as a tensor: 1,000 epochs build the
+    # same graph as 10 (chaining one dataset per epoch grew to GBs), and cost no more
+    # memory to build or to start.
+    bins = bins_lib.Bins.load(tiny_records)
+    sizes = []
+    for epochs in (10, 1000):
+        dataset = input_pipeline.make_dataset(_pattern(tiny_records), bins, 2, True, CONFIG,
+                                              epochs=epochs, steps_per_epoch=1)
+        sizes.append(len(dataset._as_serialized_graph().numpy()))
+        assert dataset.cardinality().numpy() in (epochs, tf.data.UNKNOWN_CARDINALITY)
+    assert sizes[1] < sizes[0] * 1.01  # (a few bytes: the constant 1000 vs 10)
+    # ... and the 1,000 epochs are all there, each of one batch.
+    many = input_pipeline.make_dataset(_pattern(tiny_records), bins, 2, True, CONFIG,
+                                       epochs=1000, initial_epoch=995, steps_per_epoch=1)
+    assert sum(1 for _ in many) == 5
+
+
+def test_cached_pipeline_differs_per_epoch_and_resumes(tiny_records):
+    bins = bins_lib.Bins.load(tiny_records)
+    config = input_pipeline.PipelineConfig(**{**CONFIG.__dict__, "cache": True})
+    kwargs = dict(file_pattern=_pattern(tiny_records), bins=bins, batch_size=2,
+                  training=True, config=config, steps_per_epoch=2)
+    full = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, **kwargs)]
+    resumed = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, initial_epoch=2,
+                                                                  **kwargs)]
+    for a, b in zip(full[4:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0], full[2])

@@ -41,7 +41,7 @@ def _smoke(records_dir, model_dir, *extra):
 
 
 def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     result = subprocess.run(
         [sys.executable, "-m", "colorize_tf.train",
          "--flagfile=colorize_tf/configs/smoke.flags", f"--records_dir={tiny_records}",
@@ -52,8 +52,11 @@ def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):
     run = tmp_path / "run"
     for name in ["flags.json", "model_config.json", "bins.json", "history.csv",
                  "checkpoints/last.keras", "checkpoints/best.keras",
-                 "backup/training_metadata.json"]:
+                 "backup/state.json"]:
         assert (run / name).exists(), name
+    # Quiet by default: no TF start-up notices, no Keras "ran out of data" warning.
+    for noise in ("oneDNN", "cuda", "absl::InitializeLog", "ran out of data"):
+        assert noise not in result.stderr + result.stdout, noise
     assert json.load(open(run / "flags.json"))["records_dir"] == tiny_records
     assert len(open(run / "history.csv").read().strip().splitlines()) == 3
     assert glob.glob(str(run / "logs" / "images" / "events.*"))
@@ -133,12 +136,19 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_records, tmp_path):
     train.run(_smoke(tiny_records, tmp_path / "straight", *args))
     with pytest.raises(KeyboardInterrupt):
         train.run(_smoke(tiny_records, tmp_path / "killed", *args), extra_callbacks=[_Interrupt()])
-    meta = json.load(open(tmp_path / "killed" / "backup" / "training_metadata.json"))
+    meta = json.load(open(tmp_path / "killed" / "backup" / "state.json"))
     assert meta["epoch"] == 1
     history = train.run(_smoke(tiny_records, tmp_path / "killed", *args))
     assert history.epoch == [1]
     for a, b in zip(_weights(tmp_path / "straight"), _weights(tmp_path / "killed")):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # The history has one row per epoch, and the best value is the best of both parts.
+    rows = open(tmp_path / "killed" / "history.csv").read().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+    val_losses = [float(dict(zip(rows[0].split(","), r.split(",")))["val_loss"])
+                  for r in rows[1:]]
+    state = json.load(open(tmp_path / "killed" / "backup" / "state.json"))
+    assert state["epoch"] == 2 and state["best"] == pytest.approx(min(val_losses))
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tiny_records, tmp_path):

@@ -1,0 +1,95 @@
+"""Crash-safe checkpoints: the best value survives a resume, damaged state falls back."""
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from colorize_tf import training_state
+
+
+def _model(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _epoch(callback, model, epoch, val_loss):
+    model.get_layer("dense").kernel.assign(np.full((3, 2), float(epoch + 1), np.float32))
+    callback.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+
+
+def _kernel(path):
+    return keras.models.load_model(path, compile=False).get_layer("dense").kernel.numpy()[0, 0]
+
+
+def _start(model_dir, model):
+    callback = training_state.TrainingState(str(model_dir), "val_loss", log=lambda *_: None)
+    callback.set_model(model)
+    callback.on_train_begin()
+    return callback
+
+
+def test_resume_keeps_the_best_so_far(tmp_path):
+    model = _model()
+    first = _start(tmp_path, model)
+    _epoch(first, model, 0, val_loss=1.0)  # best: epoch 1 (kernel 1)
+    _epoch(first, model, 1, val_loss=3.0)
+    # Killed here; a new process resumes from the state on disk.
+    resumed_model = _model(seed=1)
+    second = _start(tmp_path, resumed_model)
+    assert second.restored_epoch == 2 and second.best == 1.0
+    np.testing.assert_array_equal(resumed_model.get_layer("dense").kernel.numpy(), 2.0)
+    _epoch(second, resumed_model, 2, val_loss=2.0)  # worse than epoch 1: best stays
+    assert _kernel(tmp_path / "checkpoints" / "best.keras") == 1.0
+    assert _kernel(tmp_path / "checkpoints" / "last.keras") == 3.0
+    _epoch(second, resumed_model, 3, val_loss=0.5)
+    assert _kernel(tmp_path / "checkpoints" / "best.keras") == 4.0
+    # Only the current and the previous epoch's weights are kept; no temp files.
+    assert sorted(os.listdir(tmp_path / "backup")) == [
+        "epoch-00003.weights.h5", "epoch-00004.weights.h5", "state.json", "state.prev.json"]
+
+
+def test_damaged_state_falls_back_one_epoch(tmp_path):
+    model = _model()
+    callback = _start(tmp_path, model)
+    for epoch in range(3):
+        _epoch(callback, model, epoch, val_loss=1.0 - 0.1 * epoch)
+    (tmp_path / "backup" / "state.json").write_text("")  # torn by a crash
+    messages = []
+    resumed = training_state.TrainingState(str(tmp_path), "val_loss", log=messages.append)
+    resumed_model = _model(seed=1)
+    resumed.set_model(resumed_model)
+    resumed.on_train_begin()
+    assert resumed.restored_epoch == 2
+    assert any("damaged" in m for m in messages)
+    assert any("previous state" in m for m in messages)
+    np.testing.assert_array_equal(resumed_model.get_layer("dense").kernel.numpy(), 2.0)
+
+
+def test_unusable_state_is_one_clear_error(tmp_path):
+    model = _model()
+    callback = _start(tmp_path, model)
+    _epoch(callback, model, 0, val_loss=1.0)
+    weights = tmp_path / "backup" / "epoch-00001.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    with pytest.raises(training_state.StateError, match="cannot load epoch-00001"):
+        _start(tmp_path, _model())
+    (tmp_path / "backup" / "state.json").write_text("{")
+    with pytest.raises(training_state.StateError, match="no usable resume state"):
+        training_state.read_state(str(tmp_path))
+
+
+def test_stale_temp_files_are_removed_and_nan_epochs_not_saved(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    stale = tmp_path / "checkpoints" / ".last.keras.tmp-999999999.keras"
+    stale.write_bytes(b"half")
+    model = _model()
+    callback = _start(tmp_path, model)
+    assert not stale.exists()
+    callback.on_epoch_end(0, {"loss": float("nan"), "val_loss": 1.0})
+    assert not (tmp_path / "backup" / "state.json").exists()
+    assert json.loads(json.dumps(training_state.read_state(str(tmp_path))[0])) is None
