@@ -104,7 +104,8 @@ def make_example(png_bytes, frame_shape, mask_box, original_shape, source_id,
         MASK_BOX: _ints(mask_box),
         ORIGINAL_HEIGHT: _ints([original_shape[0]]),
         ORIGINAL_WIDTH: _ints([original_shape[1]]),
-        SOURCE_ID: _bytes(source_id.encode("utf-8")),
+        # surrogateescape keeps a file name that is not valid UTF-8 as its exact bytes
+        SOURCE_ID: _bytes(source_id.encode("utf-8", "surrogateescape")),
         LABEL: _ints([label]),
         LABEL_TEXT: _bytes(label_text.encode("utf-8")),
     }

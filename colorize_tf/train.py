@@ -131,7 +131,6 @@ def load_records_and_bins(records_dir, bins_path=None):
         report = _read_json(report_path)
         listed = report["shards"]
         written = report["written"]
-        report["bins"]["fingerprint"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{report_path} is not a build_records report ({e}); run "
                          "python -m data_prep.build_records again")
@@ -144,7 +143,7 @@ def load_records_and_bins(records_dir, bins_path=None):
         if count != written.get(split):
             raise UsageError(f"{report_path} says {written.get(split)} {split} examples but "
                              f"its shards hold {count}")
-    if not written.get(build_records.TRAIN):
+    if not written.get(build_records.TRAIN) or not report.get("bins"):
         raise UsageError(f"{records_dir!r} holds no training photos (see {report_path})")
     bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
     try:

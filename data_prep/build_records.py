@@ -24,7 +24,9 @@ import time
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import color
+from colorize_tf import image_files
 from colorize_tf import records
+from colorize_tf import safe_write
 from data_prep import prepare
 
 REPORT_NAME = "report.json"
@@ -54,23 +56,28 @@ class InputError(Exception):
 
 
 def list_dir_sources(input_dir):
-    """Recursive walk -> (sources sorted by id, skipped [(id, reason, detail)], ignored ids)."""
+    """Recursive walk -> (sources sorted by id, skipped [(id, reason, detail)],
+    ignored [(id, why)]): non-image files and hidden files and folders are ignored
+    (and listed in the report), never read."""
     if not os.path.isdir(input_dir):
         raise InputError(f"--input_dir {input_dir!r} does not exist or is not a directory")
     sources, skipped, ignored = [], [], []
     for root, dirs, files in os.walk(input_dir):
-        dirs.sort()
         rel_root = os.path.relpath(root, input_dir)
-        for name in dirs:
-            if name.lower().endswith(prepare.IMAGE_EXTENSIONS):
-                skipped.append((os.path.normpath(os.path.join(rel_root, name)),
-                                prepare.UNREADABLE, "a directory named like an image"))
+        for name in sorted(dirs):
+            rel = os.path.normpath(os.path.join(rel_root, name))
+            if image_files.is_hidden(name):
+                ignored.append((rel, "hidden folder"))
+            elif image_files.has_image_extension(name):
+                skipped.append((rel, prepare.UNREADABLE, "a directory named like an image"))
+        dirs[:] = sorted(d for d in dirs if not image_files.is_hidden(d))
         for name in sorted(files):
             rel = os.path.normpath(os.path.join(rel_root, name))
-            if name.startswith("."):
+            if image_files.is_hidden(name):
+                ignored.append((rel, "hidden file"))
                 continue
-            if not name.lower().endswith(prepare.IMAGE_EXTENSIONS):
-                ignored.append(rel)
+            if not image_files.has_image_extension(name):
+                ignored.append((rel, "not an image file name"))
                 continue
             parts = rel.split(os.sep)
             label = parts[0] if len(parts) > 1 else ""
@@ -84,7 +91,7 @@ def list_file_sources(file_list):
         raise InputError(f"--file_list {file_list!r} does not exist")
     base = os.path.dirname(os.path.abspath(file_list))
     sources, skipped = [], []
-    with open(file_list) as f:
+    with open(file_list, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
             line = line.strip()
             if not line or line.startswith("#"):
@@ -194,8 +201,8 @@ class _ShardWriter:
         self._close_current()
         self.index += 1
         name = records.shard_name(self.split, self.index, self.num_shards)
-        self._tmp = os.path.join(self.output_dir, f".{name}.tmp-{os.getpid()}")
         self._final = os.path.join(self.output_dir, name)
+        self._tmp = safe_write.temp_path(self._final)
         self._writer = self._tf.io.TFRecordWriter(self._tmp)
         self._shard_count = 0
 
@@ -203,12 +210,22 @@ class _ShardWriter:
         if self._writer is None:
             return
         self._writer.close()
-        os.replace(self._tmp, self._final)
-        with open(self._final, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
-        self.shards.append({"file": os.path.basename(self._final), "examples": self._shard_count,
-                            "bytes": os.path.getsize(self._final), "sha256": digest})
         self._writer = None
+        os.replace(self._tmp, self._final)
+        self.shards.append({"file": os.path.basename(self._final), "examples": self._shard_count,
+                            "bytes": os.path.getsize(self._final),
+                            "sha256": records.file_sha256(self._final)})
+
+    def abort(self):
+        """Closes and removes the shard being written (a failed or interrupted build)."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except Exception:  # a full disk can fail the close too
+                pass
+            self._writer = None
+            if os.path.exists(self._tmp):
+                os.remove(self._tmp)
 
     def close(self):
         while self.index < self.num_shards - 1:  # every shard exists, even if empty
@@ -230,14 +247,19 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     """Writes shards, bins.json and report.json to output_dir; returns the report dict.
 
     num_shards (train; 0 = from images_per_shard), workers: processes (1: in-process).
+    report.json is written last and removed first: it is the mark of a complete
+    build, so a build killed half-way leaves no records that training would accept.
+    When no photo is usable the report is still written (with the reasons), then
+    InputError is raised.
     """
     start = time.time()
     if not sources and not listing_skipped:
         raise InputError("no input photos found")
     os.makedirs(output_dir, exist_ok=True)
-    for name in os.listdir(output_dir):  # leftovers of a killed run
-        if name.startswith(".") and ".tmp-" in name:
+    for name in (REPORT_NAME, bins_lib.ARTIFACT_NAME):  # a complete earlier build's marks
+        if os.path.exists(os.path.join(output_dir, name)):
             os.remove(os.path.join(output_dir, name))
+    safe_write.remove_stale_temps(output_dir)
     plan, skipped = plan_splits(sources, val_fraction)
     skipped = list(listing_skipped) + skipped
     classes = sorted({s.label_text for s in sources if s.label_text})
@@ -260,57 +282,67 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
 
     done = last_report = 0
     notes = []
-    with _task_runner(workers) as run:
-        for results in run(_prepare_chunk, tasks):
-            for source_id, example, skip, hist, source_notes in results:
-                notes.extend((source_id, note) for note in source_notes)
-                split, position = positions[source_id]
-                if example is None:
-                    skipped.append((source_id, *skip))
-                else:
-                    writers[split].write(position, example)
-                if hist is not None:
-                    histogram.counts += hist[0]
-                    histogram.sums += hist[1]
-                done += 1
-            if done - last_report >= progress_every or done == total:
-                last_report = done
-                rate = done / max(time.time() - start, 1e-9)
-                log(f"  {done}/{total} photos, {rate:.0f} photos/s, {len(skipped)} skipped")
-    shards = {split: writers[split].close() for split in SPLITS}
+    try:
+        with _task_runner(workers) as run:
+            for results in run(_prepare_chunk, tasks):
+                for source_id, example, skip, hist, source_notes in results:
+                    notes.extend((source_id, note) for note in source_notes)
+                    split, position = positions[source_id]
+                    if example is None:
+                        skipped.append((source_id, *skip))
+                    else:
+                        writers[split].write(position, example)
+                    if hist is not None:
+                        histogram.counts += hist[0]
+                        histogram.sums += hist[1]
+                    done += 1
+                if done - last_report >= progress_every or done == total:
+                    last_report = done
+                    rate = done / max(time.time() - start, 1e-9)
+                    log(f"  {done}/{total} photos, {rate:.0f} photos/s, {len(skipped)} skipped")
+        shards = {split: writers[split].close() for split in SPLITS}
+    except BaseException as e:
+        for writer in writers.values():
+            writer.abort()
+        if isinstance(e, OSError):
+            raise InputError(f"cannot write to {output_dir!r}: {e.strerror or e} (the "
+                             "shards written so far are not usable; nothing else changed)")
+        raise
     _remove_stale_shards(output_dir, shards)
 
     written = {split: writers[split].written for split in SPLITS}
-    if written[TRAIN] == 0:
-        raise InputError("no usable training photos: every input was skipped "
-                         f"(see reasons below)\n{_format_skipped(skipped)}")
-    fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
-    fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
+    fitted = None
+    if written[TRAIN] > 0:
+        fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
+        fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
     elapsed = time.time() - start
     report = {
         "inputs_seen": len(sources) + len(listing_skipped),
         "written": written,
         "skipped_count": {r: sum(1 for s in skipped if s[1] == r) for r in prepare.SKIP_REASONS},
-        "skipped": [{"source": s, "reason": r, "detail": d} for s, r, d in sorted(skipped)],
-        "notes": [{"source": s, "note": n} for s, n in sorted(notes)],
-        "ignored_non_image_files": list(ignored),
-        "classes": classes,
+        "skipped": [{"source": cli.display_path(s), "reason": r, "detail": d}
+                    for s, r, d in sorted(skipped)],
+        "notes": [{"source": cli.display_path(s), "note": n} for s, n in sorted(notes)],
+        "ignored": [{"source": cli.display_path(s), "why": why} for s, why in ignored],
+        "classes": [cli.display_path(c) for c in classes],
         "shards": shards,
         "settings": {**dataclasses.asdict(config), "num_bins": num_bins,
                      "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
                      "workers": workers},
-        "bins": {"file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
-                 "num_bins": fitted.num_bins,
-                 "table": [{"bin": b, "centre": list(c), "prior": float(p), "weight": float(w)}
-                           for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,
-                                                             fitted.weights))]},
+        "bins": None if fitted is None else {
+            "file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
+            "num_bins": fitted.num_bins,
+            "table": [{"bin": b, "centre": list(c), "prior": float(p), "weight": float(w)}
+                      for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,
+                                                        fitted.weights))]},
         "elapsed_seconds": round(elapsed, 2),
         "photos_per_second": round(total / max(elapsed, 1e-9), 1),
     }
-    tmp = os.path.join(output_dir, f".{REPORT_NAME}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp, os.path.join(output_dir, REPORT_NAME))
+    safe_write.write_json(os.path.join(output_dir, REPORT_NAME), report)
+    if fitted is None:
+        raise InputError("no usable training photos: every input was skipped (reasons "
+                         f"below and in {os.path.join(output_dir, REPORT_NAME)})\n"
+                         f"{_format_skipped(skipped)}")
     return report
 
 
@@ -344,7 +376,7 @@ def _remove_stale_shards(output_dir, shards):
 
 
 def _format_skipped(skipped, limit=20):
-    lines = [f"    {s}: {r} ({d})" for s, r, d in sorted(skipped)[:limit]]
+    lines = [f"    {cli.display_path(s)}: {r} ({d})" for s, r, d in sorted(skipped)[:limit]]
     if len(skipped) > limit:
         lines.append(f"    ... and {len(skipped) - limit} more (see report.json)")
     return "\n".join(lines)
@@ -400,17 +432,46 @@ def define_flags(fv):
     d.enum("alpha_background", "white", ["white", "black"],
             "What transparent pixels are composited over.")
     d.integer("png_compression", 1, "PNG level 0-9 of the stored frames.")
+    d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels (read "
+              "from their header) are skipped before decoding.")
+
+
+def check_flags(f):
+    """Refuses bad flags before any work (InputError)."""
+    chosen = [n for n in ("input_dir", "file_list", "tfds_name") if f[n]]
+    if len(chosen) != 1:
+        raise InputError("give exactly one of --input_dir, --file_list, --tfds_name")
+    if not f["output_dir"]:
+        raise InputError("--output_dir is required")
+    at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
+                "num_bins": 0, "min_size": 1, "png_compression": 0, "max_pixels": 1}
+    for name, low in at_least.items():
+        if f[name] < low:
+            raise InputError(f"--{name} must be >= {low}, got {f[name]}")
+    if f["png_compression"] > 9:
+        raise InputError(f"--png_compression must be 0-9, got {f['png_compression']}")
+    if not 0.0 <= f["rebalance_lambda"] <= 1.0:
+        raise InputError(f"--rebalance_lambda must be in [0, 1], got {f['rebalance_lambda']}")
+    if not 0.0 <= f["val_fraction"] < 1.0:
+        raise InputError(f"--val_fraction must be in [0, 1), got {f['val_fraction']}")
+    if not f["grayscale_threshold"] >= 0.0:
+        raise InputError(f"--grayscale_threshold must be >= 0, got {f['grayscale_threshold']}")
+    out = f["output_dir"]
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"--output_dir {out!r} is a file, not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+        safe_write.write_bytes(os.path.join(out, ".write-test"), b"")
+        os.remove(os.path.join(out, ".write-test"))
+    except OSError as e:
+        raise InputError(f"cannot write to --output_dir {out!r}: {e.strerror or e}")
 
 
 
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
-    chosen = [n for n in ("input_dir", "file_list", "tfds_name") if f[n]]
     try:
-        if len(chosen) != 1:
-            raise InputError("give exactly one of --input_dir, --file_list, --tfds_name")
-        if not f["output_dir"]:
-            raise InputError("--output_dir is required")
+        check_flags(f)
         if f["input_dir"]:
             sources, skipped, ignored = list_dir_sources(f["input_dir"])
         elif f["file_list"]:
@@ -424,7 +485,8 @@ def main(argv=None):
         config = prepare.PrepConfig(
             frame_size=f["frame_size"], color_space=f["color_space"], min_size=f["min_size"],
             grayscale_threshold=f["grayscale_threshold"],
-            alpha_background=f["alpha_background"], png_compression=f["png_compression"])
+            alpha_background=f["alpha_background"], png_compression=f["png_compression"],
+            max_pixels=f["max_pixels"])
         report = build_records(
             sources, f["output_dir"], config, f["num_bins"], f["rebalance_lambda"],
             f["val_fraction"], f["images_per_shard"], f["num_shards"], f["workers"],

@@ -10,8 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import color
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+from colorize_tf import image_files
 
 # Skip reasons, as they appear in the report.
 UNREADABLE = "unreadable"
@@ -20,7 +19,8 @@ TRUNCATED = "truncated"
 TOO_SMALL = "too_small"
 GRAYSCALE = "grayscale"
 DUPLICATE = "duplicate"
-SKIP_REASONS = (UNREADABLE, NOT_AN_IMAGE, TRUNCATED, TOO_SMALL, GRAYSCALE, DUPLICATE)
+TOO_LARGE = "too_large"
+SKIP_REASONS = (UNREADABLE, NOT_AN_IMAGE, TRUNCATED, TOO_SMALL, TOO_LARGE, GRAYSCALE, DUPLICATE)
 
 _SIGNATURES = (
     (b"\xff\xd8\xff", "jpeg"),
@@ -50,13 +50,16 @@ class PrepConfig:
     """frame_size: side of the square frame (px); min_size: shorter side below which a
     photo is too small (px); grayscale_threshold: chroma standard deviation in YUV
     units below which a photo counts as gray or single-tint (sepia); alpha_background:
-    "white" or "black", what transparent pixels become; png_compression: 0-9."""
+    "white" (as the serving graph does) or "black", what transparent pixels become;
+    png_compression: 0-9; max_pixels: larger photos (by their header) are skipped
+    before decoding."""
     frame_size: int = 256
     color_space: str = color.YUV
     min_size: int = 32
     grayscale_threshold: float = 0.01
     alpha_background: str = "white"
     png_compression: int = 1
+    max_pixels: int = image_files.DEFAULT_MAX_PIXELS
 
 
 def sniff_format(data):
@@ -69,7 +72,8 @@ def sniff_format(data):
     return None
 
 
-def decode_image(data, alpha_background="white", name=""):
+def decode_image(data, alpha_background="white", name="",
+                 max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Encoded bytes -> (RGB uint8 [H, W, 3], notes), or SkipImage.
 
     notes lists what was unusual but handled (a GIF named .jpg, alpha dropped, ...).
@@ -83,7 +87,11 @@ def decode_image(data, alpha_background="white", name=""):
     kind = sniff_format(data)
     if kind is None:
         raise SkipImage(NOT_AN_IMAGE, f"unknown file signature {data[:8]!r}")
-    if kind == "jpeg" and not _jpeg_has_end(data):
+    try:
+        image_files.check_pixels(data, max_pixels)
+    except image_files.ImageRejected as e:
+        raise SkipImage(TOO_LARGE, str(e)) from None
+    if kind == "jpeg" and not image_files.jpeg_is_complete(data):
         raise SkipImage(TRUNCATED, "JPEG data ends before its end-of-image marker")
     notes = []
     extension = os.path.splitext(name)[1].lower().lstrip(".")
@@ -123,11 +131,6 @@ def decode_image(data, alpha_background="white", name=""):
         background = 255.0 if alpha_background == "white" else 0.0
         image = (bgr * alpha + background * (1.0 - alpha) + 0.5).astype(np.uint8)
     return np.ascontiguousarray(image[..., 2::-1]), notes
-
-
-def _jpeg_has_end(data):
-    # A complete JPEG ends with the EOI marker FFD9, possibly followed by padding.
-    return data.rstrip(b"\x00\r\n ")[-2:] == b"\xff\xd9" or b"\xff\xd9" in data[-1024:]
 
 
 def fitted_size(height, width, frame_size):
@@ -196,7 +199,7 @@ class PreparedImage:
 
 def prepare_image(data, config, name=""):
     """File bytes -> PreparedImage, or SkipImage with the reason."""
-    image, notes = decode_image(data, config.alpha_background, name)
+    image, notes = decode_image(data, config.alpha_background, name, config.max_pixels)
     original_shape = image.shape[:2]
     if min(original_shape) < config.min_size:
         raise SkipImage(TOO_SMALL, f"{original_shape[1]}x{original_shape[0]} px, "

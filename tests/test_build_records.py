@@ -133,7 +133,7 @@ def test_bad_input_corpus_every_file_reported(tmp_path):
     assert ("png_named.jpg", "PNG data in a .jpg file") in notes
     assert any(s == "rgba.png" and "composited over white" in n for s, n in notes)
     assert any(s == "sixteen.png" and "uint16" in n for s, n in notes)
-    assert report["ignored_non_image_files"] == ["notes.txt"]
+    assert {"source": "notes.txt", "why": "not an image file name"} in report["ignored"]
     rotated = written["rotated.jpg"]
     assert (rotated[records.ORIGINAL_HEIGHT], rotated[records.ORIGINAL_WIDTH]) == (80, 40)
     huge = written["huge.jpg"]
@@ -185,13 +185,15 @@ def test_killed_run_leaves_no_partial_shard(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _run(photos, out, images_per_shard=8)
     # Photos 0-31 were written: shards 0-2 are closed and complete, shard 3 was still
-    # open and exists only under a hidden temp name.
+    # open: its temp file is removed, and there is no report (the build is incomplete).
     finished = sorted(glob.glob(os.path.join(out, "*.tfrecord")))
     assert [os.path.basename(p) for p in finished] == [
         records.shard_name("train", i, 5) for i in range(3)]
     assert all(len(records.read_examples(p)) == 8 for p in finished)
-    assert [n for n in os.listdir(out) if ".tmp-" in n]
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]
     assert not os.path.exists(os.path.join(out, build_records.REPORT_NAME))
+    # A process killed outright (no cleanup) leaves a temp file: the next run removes it.
+    open(os.path.join(out, ".train-00003-of-00005.tfrecord.tmp-999999999.tfrecord"), "wb").close()
     monkeypatch.setattr(prepare, "prepare_image", real)
     report = _run(photos, out, images_per_shard=8)
     assert report["written"]["train"] == 40
@@ -259,3 +261,59 @@ def test_weather_mixed_oddities_reported(shared_data, tmp_path):
     assert any(s == "shine127.jpg" and "alpha" in n for s, n in notes)
     duplicates = {s["source"] for s in report["skipped"] if s["reason"] == "duplicate"}
     assert duplicates & {"rain26.jpg", "rain136.jpg"}
+
+
+def test_awkward_names_bombs_trailers_hidden(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    good = _jpeg(make_photo(40, 60, seed=1))
+    # A file name that is not valid UTF-8 (bytes from a Latin-1 system).
+    with open(os.path.join(os.fsencode(str(photos)), b"caf\xe9.jpg"), "wb") as f:
+        f.write(good)
+    # Data after the end-of-image marker, as phones write (a valid photo).
+    (photos / "phone.jpg").write_bytes(_jpeg(make_photo(40, 60, seed=2)) + b"\x00" * 3000 +
+                                       b"SEFT trailer" * 100)
+    # A 74-byte PNG whose header claims 100000 x 100000 pixels.
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(
+        ">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    (photos / "bomb.png").write_bytes(header + b"\x00" * 40)
+    (photos / ".hidden.jpg").write_bytes(good)
+    out = str(tmp_path / "out")
+    report = _run(str(photos), out)
+    reasons = {s["source"]: s for s in report["skipped"]}
+    assert reasons["bomb.png"]["reason"] == "too_large"
+    assert "100000x100000" in reasons["bomb.png"]["detail"]
+    assert "phone.jpg" not in reasons and "caf\ufffd.jpg" not in reasons
+    assert report["written"]["train"] == 2
+    assert {"source": ".hidden.jpg", "why": "hidden file"} in report["ignored"]
+    ids = sorted(e[records.SOURCE_ID] for path in glob.glob(os.path.join(out, "train-*"))
+                 for e in records.read_examples(path))
+    assert ids == [b"caf\xe9.jpg", b"phone.jpg"]  # the exact bytes of the name
+
+
+def test_cli_checks_flags_before_any_work(tmp_path):
+    photos = str(tmp_path / "photos")
+    write_png(os.path.join(photos, "a.png"), make_photo(40, 40))
+    (tmp_path / "file").write_text("x")
+    for flag, message in [("--frame_size=0", "--frame_size must be >= 8"),
+                          ("--images_per_shard=0", "--images_per_shard must be >= 1"),
+                          ("--rebalance_lambda=2", "--rebalance_lambda must be in [0, 1]"),
+                          (f"--output_dir={tmp_path}/file", "is a file, not a folder")]:
+        result = _cli(f"--input_dir={photos}", f"--output_dir={tmp_path}/out", flag)
+        assert result.returncode == 2, (flag, result.stderr[-500:])
+        assert message in result.stderr and "Traceback" not in result.stderr, flag
+        assert not os.path.exists(tmp_path / "out" / "report.json")
+
+
+def test_all_skipped_still_reports_and_rerun_removes_stale_report(tmp_path):
+    photos = str(tmp_path / "photos")
+    write_png(os.path.join(photos, "gray.png"), np.full((40, 40, 3), 128, np.uint8))
+    out = str(tmp_path / "out")
+    os.makedirs(out)
+    with open(os.path.join(out, build_records.REPORT_NAME), "w") as f:
+        f.write('{"stale": true}')
+    with pytest.raises(build_records.InputError, match="every input was skipped"):
+        _run(photos, out)
+    report = json.load(open(os.path.join(out, build_records.REPORT_NAME)))
+    assert report["written"] == {"train": 0, "val": 0} and report["bins"] is None
+    assert report["skipped"][0]["reason"] == "grayscale"

@@ -179,3 +179,38 @@ def test_heads_and_soft_targets_train(tiny_records, tmp_path):
                                "--regression_weight=0.5", "--scene_weight=0.1",
                                "--soft_targets", "--num_log_images=1"))
     assert {"logits_loss", "chroma_loss", "scene_loss"} <= set(history.history)
+
+
+def test_records_must_match_their_report(tiny_records, tmp_path):
+    import shutil
+    records_dir = tmp_path / "records"
+    shutil.copytree(tiny_records, records_dir)
+    with pytest.raises(cli.UsageError, match="--batch_size 64 is larger than the 6"):
+        train.run(_smoke(records_dir, tmp_path / "a", "--batch_size=64"))
+    shard = sorted(records_dir.glob("train-*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes() + b"x")
+    with pytest.raises(cli.UsageError, match="do not match their report.*bytes"):
+        train.run(_smoke(records_dir, tmp_path / "b"))
+    shard.write_bytes(shard.read_bytes()[:-1])
+    (records_dir / "train-00009-of-00009.tfrecord").write_bytes(b"")  # from another build
+    with pytest.raises(cli.UsageError, match="not listed in the report"):
+        train.run(_smoke(records_dir, tmp_path / "c"))
+    (records_dir / "train-00009-of-00009.tfrecord").unlink()
+    (records_dir / "report.json").unlink()  # a build killed before its end
+    with pytest.raises(cli.UsageError, match="report.json is missing"):
+        train.run(_smoke(records_dir, tmp_path / "d"))
+
+
+def test_bad_flags_are_one_line_before_any_work(tiny_records, tmp_path):
+    for flag, message in [("--batch_size=0", "--batch_size must be >= 1"),
+                          ("--epochs=0", "--epochs must be >= 1"),
+                          ("--learning_rate=nan", "--learning_rate must be a finite"),
+                          ("--crop_size=30", "not divisible by 2^depth")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "colorize_tf.train",
+             "--flagfile=colorize_tf/configs/smoke.flags", f"--records_dir={tiny_records}",
+             f"--model_dir={tmp_path}/run", flag], cwd=REPO, capture_output=True, text=True,
+            timeout=120)
+        assert result.returncode == 2 and message in result.stderr, (flag, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not os.path.exists(tmp_path / "run")
