@@ -1,5 +1,6 @@
 """Shared fixtures: tiny generated photos and records, built in a temp dir."""
 import os
+import struct
 
 import cv2
 import numpy as np
@@ -22,6 +23,14 @@ def write_png(path, rgb):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     assert cv2.imwrite(path, rgb[..., ::-1].copy())
     return path
+
+
+def with_exif_orientation(jpeg, orientation):
+    """Inserts an APP1 EXIF segment with the given orientation tag after SOI."""
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + \
+        struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from colorize_tf import bins as bins_lib
 from colorize_tf import records
 from data_prep import build_records
 from data_prep import prepare
-from tests.conftest import make_photo, write_png
+from tests.conftest import make_photo, with_exif_orientation, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,14 +44,6 @@ def _jpeg(rgb, quality=90):
     ok, data = cv2.imencode(".jpg", rgb[..., ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
-
-
-def _with_exif_orientation(jpeg, orientation):
-    """Inserts an APP1 EXIF segment with the given orientation tag after SOI."""
-    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + \
-        struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
-    payload = b"Exif\x00\x00" + tiff
-    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
 
 
 def _make_bad_corpus(root):
@@ -87,7 +79,7 @@ def _make_bad_corpus(root):
     with open(os.path.join(photos, "cmyk.jpg"), "wb") as f:
         cmyk.save(f, format="JPEG")
     # EXIF orientation 6 (rotate 90 clockwise): stored 40 x 80 (h x w), shown 80 x 40.
-    put("rotated.jpg", _with_exif_orientation(_jpeg(make_photo(40, 80, seed=11)), 6))
+    put("rotated.jpg", with_exif_orientation(_jpeg(make_photo(40, 80, seed=11)), 6))
     put("dup_a.jpg", _jpeg(make_photo(50, 50, seed=12)))
     put("dup_b.jpg", _jpeg(make_photo(50, 50, seed=12)))
     gray = np.repeat(make_photo(50, 50, seed=13)[..., :1], 3, axis=2)

@@ -88,3 +88,84 @@ def test_missing_model_is_a_clear_error(tmp_path):
          f"--output_dir={tmp_path}_out", f"--saved_model={tmp_path}/none"], cwd=REPO, capture_output=True, text=True,
         timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 2 and "no SavedModel at" in result.stderr
+
+
+def _bytes_of(folder):
+    return {p: open(os.path.join(folder, p), "rb").read() for p in sorted(os.listdir(folder))}
+
+
+def _run(saved_model, inputs, output_dir, **kwargs):
+    args = dict(temperature=0.38, confidence=False, work_size=0, batch_size=4)
+    args.update(kwargs)
+    return colorize.run([str(i) for i in inputs], str(output_dir), saved_model,
+                        log=lambda *_: None, **args)
+
+
+def test_never_writes_over_an_input(tiny_saved_model, tmp_path):
+    folder = tmp_path / "r1"
+    write_png(str(folder / "beach.png"), make_photo(20, 30, seed=1))
+    write_png(str(folder / "lake.png"), make_photo(20, 30, seed=2))
+    before = _bytes_of(folder)
+    done, failed, _ = _run(tiny_saved_model[0], [folder / "beach.png"], folder)
+    assert done == [] and "would replace the input" in failed[0][1]
+    with pytest.raises(colorize.cli.UsageError, match="inside the input folder"):
+        _run(tiny_saved_model[0], [folder], tmp_path)  # -> tmp_path/r1/beach.png
+    with pytest.raises(colorize.cli.UsageError, match="inside the input folder"):
+        _run(tiny_saved_model[0], [folder], folder / "out")
+    assert _bytes_of(folder) == before
+
+
+def test_one_result_per_input_and_overwrite_only_own_results(tiny_saved_model, tmp_path):
+    photos = tmp_path / "in"
+    write_png(str(photos / "photo.png"), make_photo(20, 30, seed=1))
+    ok, jpeg = cv2.imencode(".jpg", make_photo(20, 30, seed=2))
+    (photos / "photo.jpg").write_bytes(jpeg.tobytes())
+    out = tmp_path / "out"
+    done, failed, _ = _run(tiny_saved_model[0], [photos], out)
+    assert failed == [] and len(done) == 2
+    assert sorted(os.listdir(out / "in")) == ["photo.jpg.png", "photo.png"]
+    assert dict(done)[str(photos / "photo.jpg")] == str(out / "in" / "photo.jpg.png")
+    first = _bytes_of(out / "in")
+    # Again: the results exist and are kept ...
+    done, failed, _ = _run(tiny_saved_model[0], [photos], out)
+    assert done == [] and all("exists and was not replaced" in r for _, r in failed)
+    # ... unless --overwrite, which replaces this tool's results only.
+    (out / "in" / "photo.png").write_bytes(open(photos / "photo.png", "rb").read())
+    done, failed, _ = _run(tiny_saved_model[0], [photos], out, overwrite=True)
+    assert [os.path.basename(p) for p, _ in done] == ["photo.jpg"]
+    assert "exists and was not replaced" in failed[0][1]
+    assert _bytes_of(out / "in")["photo.jpg.png"] == first["photo.jpg.png"]
+
+
+def test_bombs_empty_files_and_odd_names_do_not_stop_the_run(tiny_saved_model, tmp_path):
+    import struct
+    photos = tmp_path / "in"
+    write_png(str(photos / "good.png"), make_photo(20, 30, seed=1))
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(
+        ">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    (photos / "bomb.png").write_bytes(header + b"\x00" * 40)
+    (photos / "empty.jpg").write_bytes(b"")
+    with open(os.path.join(os.fsencode(str(photos)), b"caf\xe9.png"), "wb") as f:
+        f.write(open(photos / "good.png", "rb").read())
+    (photos / ".hidden.png").write_bytes(b"")
+    done, failed, notes = _run(tiny_saved_model[0], [photos], tmp_path / "out",
+                               batch_size=3)
+    reasons = {os.path.basename(p): r for p, r in failed}
+    assert "larger than the limit" in reasons["bomb.png"]
+    assert "empty file" in reasons["empty.jpg"]
+    assert len(done) == 2 and len(failed) == 2
+    assert any(".hidden.png" in p for p, _ in notes)
+
+
+def test_cli_refuses_bad_flags_in_one_line(tiny_saved_model, tmp_path):
+    write_png(str(tmp_path / "in" / "a.png"), make_photo(20, 30, seed=1))
+    for flag, message in [("--batch_size=0", "--batch_size must be >= 1"),
+                          ("--batch_size=-1", "--batch_size must be >= 1"),
+                          ("--work_size=-5", "--work_size must be >= 0"),
+                          ("--temperature=nan", "--temperature must be > 0")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path / "in"),
+             f"--output_dir={tmp_path}/out", f"--saved_model={tiny_saved_model[0]}", flag],
+            cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and message in result.stderr, (flag, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -15,7 +15,7 @@ from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import decoding
 from colorize_tf import export
-from tests.conftest import make_photo
+from tests.conftest import make_photo, with_exif_orientation
 
 
 def _png(rgb):
@@ -129,6 +129,58 @@ def test_colorize_luma_signature(tiny_saved_model):
     np.testing.assert_allclose(tf.reduce_sum(out["probabilities"], -1).numpy(), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("luma,message", [
+    (np.full([1, 4, 4, 1], np.nan), "finite and in"),
+    (np.full([1, 4, 4, 1], np.inf), "finite and in"),
+    (np.full([1, 4, 4, 1], 1.5), "finite and in"),
+    (np.full([1, 4, 4, 1], -0.1), "finite and in"),
+    (np.zeros([1, 0, 4, 1]), "luma is empty"),
+])
+def test_colorize_luma_refuses_bad_luma(tiny_saved_model, luma, message):
+    loaded = tf.saved_model.load(tiny_saved_model[0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures["colorize_luma"](luma=tf.constant(luma, tf.float32),
+                                           temperature=tf.constant([0.38]))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_as_opencv_shows_it(orientation):
+    # OpenCV's IMREAD_COLOR applies the EXIF orientation (it is the oracle here).
+    data = with_exif_orientation(_jpeg(make_photo(24, 40, seed=orientation)), orientation)
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    eager = export.decode_rgb(tf.constant(data)).numpy()
+    graph = tf.function(export.decode_rgb)(tf.constant(data)).numpy()
+    for rgb in (eager, graph):
+        assert rgb.shape == expected.shape
+        # libjpeg builds differ by a few levels; a wrong turn differs by ~50 on average.
+        assert np.abs(rgb * 255.0 - expected).mean() < 3.0
+
+
+def test_orientation_of_odd_bytes_is_one():
+    for data in [b"\xff\xd8Exif\x00\x00", b"\xff\xd8Exif\x00\x00II*\x00\xff\xff\xff\xff",
+                 b"\xff\xd8", b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12"]:
+        assert int(export._exif_orientation(tf.constant(data))) == 1
+
+
+def test_alpha_is_composited_over_white_as_in_data_prep():
+    from data_prep import prepare
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[..., 0] = 200  # red, with alpha 0 (left half) and 255 (right half)
+    rgba[:, 3:, 3] = 255
+    png = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])[1].tobytes()
+    served = np.round(export.decode_rgb(tf.constant(png)).numpy() * 255)
+    prepared, _ = prepare.decode_image(png)
+    np.testing.assert_array_equal(served[:, :3], 255)  # transparent -> white
+    np.testing.assert_array_equal(served[:, 3:], np.tile([200, 0, 0], (6, 3, 1)))
+    np.testing.assert_array_equal(served, prepared)
+
+
+def test_served_phone_photo_is_upright(tiny_saved_model):
+    data = with_exif_orientation(_jpeg(make_photo(24, 40, seed=3)), 6)  # stored sideways
+    (out,), _ = _serve(tiny_saved_model[0], [data])
+    assert out.shape == (40, 24, 3)
+
+
 def test_tfsm_layer(tiny_saved_model):
     # Keras calls endpoints positionally, so it uses the module's functions (serve,
     # luma_to_chroma); the signatures of the same functions take keywords only.
@@ -148,6 +200,24 @@ def test_versions_and_refusals(tiny_run, tmp_path):
         export.export(tiny_run, base, version=2)
     with pytest.raises(cli.UsageError, match="no checkpoint"):
         export.export(str(tmp_path), base)
+    for kwargs, message in [({"version": -1}, "--version must be a positive"),
+                            ({"work_size": 5}, "--work_size must be >= 16")]:
+        with pytest.raises(cli.UsageError, match=message):
+            export.export(tiny_run, base, **kwargs)
+    # A killed export's temp dir is removed by the next export; none is left after one.
+    os.makedirs(os.path.join(base, ".3.tmp-999999999"))
+    assert export.export(tiny_run, base, work_size=32).endswith("/3")
+    assert sorted(os.listdir(base)) == ["1", "2", "3"]
+
+
+def test_damaged_checkpoint_is_a_clear_refusal(tiny_run, tmp_path):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    best = run / "checkpoints" / "best.keras"
+    best.write_bytes(best.read_bytes()[:500])
+    with pytest.raises(cli.UsageError, match="cannot load .*try --checkpoint=last"):
+        export.export(str(run), str(tmp_path / "m"))
 
 
 def test_warmup_requests(tiny_saved_model):
