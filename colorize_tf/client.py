@@ -7,55 +7,126 @@ Sends {"signature_name": "serving_default", "inputs": {"image_bytes": [{"b64": .
 "temperature": [T]}} (the columnar format) to /v1/models/NAME:predict. TF Serving
 decodes {"b64": ...} for string inputs and, because the output names end in
 `_bytes`, answers with {"outputs": {"colorized_png_bytes": [{"b64": ...}], ...}}.
+
+One request per photo. Whatever the server or a proxy answers (an error, HTML,
+truncated JSON, nothing at all), that photo gets a one-line reason and the others go
+on. --timeout bounds each request (also a server that trickles bytes), --deadline
+the whole run. Needs no TensorFlow: it starts in a fraction of a second.
 """
 import base64
+import binascii
+import http.client
 import json
 import os
+import socket
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from colorize_tf import cli
-from colorize_tf import decoding
-from colorize_tf import export
+from colorize_tf import image_files
+from colorize_tf import safe_write
+from colorize_tf import serving_api
+
+MAX_RESPONSE_BYTES = 1 << 30  # a colorized 50 Mpx PNG and its confidence fit in this
+
+
+class ServerError(Exception):
+    """What went wrong with one request, as one line."""
 
 
 def build_request(images, temperature):
     """[bytes] -> the JSON body (a dict) of a predict request."""
-    return {"signature_name": export.SERVING_SIGNATURE,
-            "inputs": {export.IMAGE_BYTES: [{"b64": base64.b64encode(d).decode("ascii")}
-                                            for d in images],
-                       export.TEMPERATURE: [float(temperature)]}}
+    return {"signature_name": serving_api.SERVING_SIGNATURE,
+            "inputs": {serving_api.IMAGE_BYTES: [{"b64": base64.b64encode(d).decode("ascii")}
+                                                 for d in images],
+                       serving_api.TEMPERATURE: [float(temperature)]}}
 
 
-def parse_response(body):
-    """The JSON answer (a dict) -> [(colorized PNG bytes, confidence PNG bytes)]."""
+def parse_response(body, count):
+    """The JSON answer (any JSON value) of a request for count photos ->
+    [(colorized PNG bytes, confidence PNG bytes)]; ServerError when it is not that."""
+    if not isinstance(body, dict):
+        raise ServerError(f"the answer is a JSON {type(body).__name__}, not an object")
     if "error" in body:
-        raise RuntimeError(f"server error: {body['error']}")
-    outputs = body["outputs"]
+        raise ServerError(f"server error: {str(body['error'])[:300]}")
+    outputs = body.get("outputs")
+    if not isinstance(outputs, dict):
+        raise ServerError("the answer has no \"outputs\" object")
 
-    def decode(items):
-        return [base64.b64decode(item["b64"]) for item in items]
-    return list(zip(decode(outputs[export.COLORIZED_PNG]),
-                    decode(outputs[export.CONFIDENCE_PNG])))
+    def decode(name):
+        items = outputs.get(name)
+        if not isinstance(items, list) or len(items) != count:
+            raise ServerError(f"the answer's {name!r} is not a list of {count} item(s)")
+        out = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("b64"), str):
+                raise ServerError(f"the answer's {name!r} items are not {{\"b64\": ...}}")
+            try:
+                data = base64.b64decode(item["b64"], validate=True)
+            except (binascii.Error, ValueError):
+                raise ServerError(f"the answer's {name!r} is not valid base64") from None
+            if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+                raise ServerError(f"the answer's {name!r} is not PNG data")
+            out.append(data)
+        return out
+    return list(zip(decode(serving_api.COLORIZED_PNG), decode(serving_api.CONFIDENCE_PNG)))
 
 
-def predict(server, model, images, temperature, version=None, timeout=120):
-    """POSTs one request; returns parse_response of the answer."""
-    path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+def _read_limited(response, deadline):
+    """The body, read in blocks; ServerError past the deadline (a trickling server)
+    or past MAX_RESPONSE_BYTES."""
+    blocks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise ServerError("the server took too long to answer (--timeout)")
+        block = response.read1(1 << 16) if hasattr(response, "read1") else response.read(1 << 16)
+        if not block:
+            return b"".join(blocks)
+        size += len(block)
+        if size > MAX_RESPONSE_BYTES:
+            raise ServerError("the answer is larger than 1 GiB")
+        blocks.append(block)
+
+
+def predict(server, model, images, temperature, version=None, timeout=120.0):
+    """POSTs one request; returns parse_response of the answer. timeout (s) bounds the
+    whole request, however slowly the server sends. ServerError on any failure."""
+    path = f"/v1/models/{urllib.parse.quote(model, safe='')}" + (
+        f"/versions/{int(version)}" if version else "") + ":predict"
     data = json.dumps(build_request(images, temperature)).encode()
     request = urllib.request.Request(server.rstrip("/") + path, data=data,
                                      headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + timeout
+    status = 200
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return parse_response(json.loads(response.read()))
+        # The socket timeout bounds each wait; _read_limited bounds their sum.
+        with urllib.request.urlopen(request, timeout=min(timeout, 10.0)) as response:
+            raw = _read_limited(response, deadline)
     except urllib.error.HTTPError as e:
-        detail = e.read().decode(errors="replace")
+        status = e.code
         try:
-            detail = json.loads(detail).get("error", detail)
-        except ValueError:
-            pass
-        raise RuntimeError(f"HTTP {e.code}: {detail}") from None
+            raw = _read_limited(e, deadline)
+        except (OSError, http.client.HTTPException):
+            raw = b""
+    except urllib.error.URLError as e:
+        raise ServerError(f"cannot reach {server}: {e.reason}") from None
+    except (socket.timeout, TimeoutError):
+        raise ServerError("the server took too long to answer (--timeout)") from None
+    except (OSError, http.client.HTTPException) as e:
+        raise ServerError(f"the connection failed: {type(e).__name__}: {e}") from None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        snippet = raw[:80].decode("utf-8", "replace").replace("\n", " ")
+        what = "HTML (a proxy?)" if raw.lstrip()[:1] == b"<" else "not JSON"
+        raise ServerError(f"HTTP {status}: the answer is {what}: {snippet!r}") from None
+    if status != 200:
+        detail = body.get("error", body) if isinstance(body, dict) else body
+        raise ServerError(f"HTTP {status}: {str(detail)[:300]}")
+    return parse_response(body, len(images))
 
 
 def define_flags(fv):
@@ -64,34 +135,87 @@ def define_flags(fv):
     d.string("server", "http://localhost:8501", "TF Serving REST address.")
     d.string("model", "colorunet_landscapes", "Model name on the server.")
     d.integer("version", 0, "Model version; 0: the server's latest.")
-    d.float("temperature", decoding.DEFAULT_TEMPERATURE, "Annealed-mean temperature.")
+    d.float("temperature", serving_api.DEFAULT_TEMPERATURE, "Annealed-mean temperature.")
     d.string("output_dir", None, "Where NAME.png (and NAME.confidence.png) go.")
     d.bool("confidence", False, "Also write the confidence maps.")
+    d.float("timeout", 120.0, "Seconds one photo's request may take in all.")
+    d.float("deadline", 0.0, "Seconds the whole run may take; 0: no limit. Photos not "
+            "sent by then are reported as not done.")
+    d.bool("overwrite", False, "Replace results of an earlier run (files this tool wrote).")
+
+
+def check_flags(f, images):
+    if not images:
+        raise cli.UsageError("give image files to colorize")
+    if not f["output_dir"]:
+        raise cli.UsageError("--output_dir is required")
+    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
+        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
+    parsed = urllib.parse.urlparse(f["server"])
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise cli.UsageError(f"--server must be an http(s) address, got {f['server']!r}")
+    if not f["temperature"] > 0 or f["temperature"] == float("inf"):
+        raise cli.UsageError("--temperature must be > 0 (e.g. 0.38)")
+    if not f["timeout"] > 0:
+        raise cli.UsageError("--timeout must be > 0")
+    if f["deadline"] < 0 or f["version"] < 0:
+        raise cli.UsageError("--deadline and --version must be >= 0")
+
+
+def _output(output_dir, path, taken):
+    stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
+    name = stem + ".png"
+    if name in taken:  # photo.jpg beside photo.png
+        name = os.path.join(output_dir, os.path.basename(path)) + ".png"
+    taken.add(name)
+    return name
 
 
 def main(argv=None):
     f, images = cli.parse(define_flags, argv, positional=True)
-    if not images or not f["output_dir"]:
-        cli.fail("client", "give image files and --output_dir")
-    os.makedirs(f["output_dir"], exist_ok=True)
-    failed = 0
+    try:
+        check_flags(f, images)
+    except cli.UsageError as e:
+        cli.fail("client", e)
+    inputs = {os.path.realpath(p) for p in images}
+    end = time.monotonic() + f["deadline"] if f["deadline"] else float("inf")
+    done, failed, taken = 0, 0, set()
     for path in images:
+        shown = cli.display_path(path)
+        out = _output(f["output_dir"], path, taken)
+        targets = [out] + ([out[:-4] + ".confidence.png"] if f["confidence"] else [])
         try:
+            for target in targets:
+                if os.path.realpath(target) in inputs:
+                    raise ServerError(f"the result would replace the input "
+                                      f"{cli.display_path(target)}")
+                if os.path.lexists(target) and not (f["overwrite"] and
+                                                    image_files.is_marked_png(target)):
+                    raise ServerError(f"{cli.display_path(target)} exists and was not "
+                                      "replaced (--overwrite replaces earlier results only)")
+            left = end - time.monotonic()
+            if left <= 0:
+                raise ServerError("not sent: the --deadline has passed")
             with open(path, "rb") as fh:
                 data = fh.read()
             (colorized, confidence), = predict(f["server"], f["model"], [data],
-                                               f["temperature"], f["version"] or None)
-        except (OSError, RuntimeError, urllib.error.URLError) as e:
-            print(f"failed: {path}: {e}", file=sys.stderr)
+                                               f["temperature"], f["version"] or None,
+                                               timeout=min(f["timeout"], left))
+            os.makedirs(f["output_dir"], exist_ok=True)
+            safe_write.write_bytes(out, image_files.mark_png(colorized))
+            if f["confidence"]:
+                safe_write.write_bytes(targets[1], image_files.mark_png(confidence))
+        except ServerError as e:
+            print(f"failed: {shown}: {e}", file=sys.stderr)
             failed += 1
             continue
-        stem = os.path.join(f["output_dir"], os.path.splitext(os.path.basename(path))[0])
-        with open(stem + ".png", "wb") as fh:
-            fh.write(colorized)
-        if f["confidence"]:
-            with open(stem + ".confidence.png", "wb") as fh:
-                fh.write(confidence)
-        print(f"{path} -> {stem}.png")
+        except OSError as e:
+            print(f"failed: {shown}: {e.strerror or e}", file=sys.stderr)
+            failed += 1
+            continue
+        done += 1
+        print(f"{shown} -> {cli.display_path(out)}")
+    print(f"colorized {done}, failed {failed}")
     sys.exit(1 if failed else 0)
 
 

@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016, section 3.3
+from colorize_tf.serving_api import DEFAULT_TEMPERATURE  # noqa: F401 (0.38, Zhang 3.3)
+
 MIN_TEMPERATURE = 0.01
 SMOOTHING_FRAMES = 20  # ColorUNet paper, section 4.3: T = 20 frames
 SMOOTHING_ALPHA = 0.2  # ... and alpha = 0.2

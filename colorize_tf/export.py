@@ -30,14 +30,16 @@ from colorize_tf import color
 from colorize_tf import decoding
 from colorize_tf import image_files
 from colorize_tf import safe_write
+from colorize_tf import serving_api
 from colorize_tf import training_state
 
-SERVING_SIGNATURE = "serving_default"
-LUMA_SIGNATURE = "colorize_luma"
-IMAGE_BYTES = "image_bytes"
-TEMPERATURE = "temperature"
-COLORIZED_PNG = "colorized_png_bytes"
-CONFIDENCE_PNG = "confidence_png_bytes"
+# The signature contract lives in serving_api (no TF import, for clients).
+SERVING_SIGNATURE = serving_api.SERVING_SIGNATURE
+LUMA_SIGNATURE = serving_api.LUMA_SIGNATURE
+IMAGE_BYTES = serving_api.IMAGE_BYTES
+TEMPERATURE = serving_api.TEMPERATURE
+COLORIZED_PNG = serving_api.COLORIZED_PNG
+CONFIDENCE_PNG = serving_api.CONFIDENCE_PNG
 DEFAULT_MAX_PIXELS = image_files.DEFAULT_MAX_PIXELS
 WARMUP_FILE = "tf_serving_warmup_requests"
 MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anything

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import re
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -91,7 +93,7 @@ def test_round_trip_through_rest(server, tiny_saved_model):
     direct = loaded.signatures["serving_default"](image_bytes=tf.constant([photo]),
                                                   temperature=tf.constant([0.38]))
     assert colorized == direct["colorized_png_bytes"].numpy()[0]
-    with pytest.raises(RuntimeError, match="(?s)HTTP 400: .*image_bytes is empty"):
+    with pytest.raises(client.ServerError, match="(?s)HTTP 400: .*image_bytes is empty"):
         client.predict(url, "tiny", [b""], 0.38)
 
 
@@ -108,3 +110,93 @@ def test_cli(server, tmp_path):
     assert (tmp_path / "out" / "p.png").exists()
     assert (tmp_path / "out" / "p.confidence.png").exists()
     assert "missing.jpg" in result.stderr
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+GOOD = {"outputs": {"colorized_png_bytes": [{"b64": base64.b64encode(PNG).decode()}],
+                    "confidence_png_bytes": [{"b64": base64.b64encode(PNG).decode()}]}}
+
+
+@pytest.fixture
+def canned_server():
+    """Answers each request with the next canned (status, body bytes, seconds between bytes)."""
+    answers = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, body, trickle = answers.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                if trickle:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        threading.Event().wait(trickle)
+                else:
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", answers
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("status,body,message", [
+    (200, b'{"outputs": {"colorized_png_bytes": [{"b64": "iVBO', "not JSON"),
+    (502, b"<html><body>Bad gateway</body></html>", "HTTP 502: the answer is HTML"),
+    (200, b'{"predictions": []}', 'no "outputs" object'),
+    (200, json.dumps({"outputs": {"colorized_png_bytes": [{"b64": "@@@"}],
+                                  "confidence_png_bytes": [{"b64": "@@@"}]}}).encode(),
+     "not valid base64"),
+    (200, json.dumps({"outputs": {"colorized_png_bytes": [],
+                                  "confidence_png_bytes": []}}).encode(), "not a list of 1"),
+    (500, b"[1, 2, 3]", "HTTP 500: [1, 2, 3]"),
+    (200, b"[]", "JSON list, not an object"),
+    (200, b"", "not JSON"),
+])
+def test_malformed_answers_are_one_line(canned_server, status, body, message):
+    url, answers = canned_server
+    answers.append((status, body, 0))
+    with pytest.raises(client.ServerError, match=re.escape(message)):
+        client.predict(url, "m", [b"x"], 0.38)
+
+
+def test_a_trickling_server_is_cut_at_the_timeout(canned_server):
+    url, answers = canned_server
+    answers.append((200, json.dumps(GOOD).encode(), 0.3))  # one byte every 0.3 s
+    start = time.monotonic()
+    with pytest.raises(client.ServerError, match="took too long"):
+        client.predict(url, "m", [b"x"], 0.38, timeout=1.0)
+    assert time.monotonic() - start < 5.0
+
+
+def test_cli_reports_each_photo_and_goes_on(canned_server, tmp_path):
+    url, answers = canned_server
+    answers += [(200, b"<html>proxy</html>", 0), (200, json.dumps(GOOD).encode(), 0)]
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(PNG)
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.client", f"--server={url}", "--model=m",
+         str(tmp_path / "a.png"), str(tmp_path / "b.png"), f"--output_dir={tmp_path}/out"],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "a.png: HTTP 200: the answer is HTML" in result.stderr
+    assert "colorized 1, failed 1" in result.stdout
+    assert os.listdir(tmp_path / "out") == ["b.png"]
+
+
+def test_client_does_not_load_tensorflow():
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys, colorize_tf.client; "
+         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
