@@ -332,6 +332,8 @@ def run(flag_values, extra_callbacks=()):
         regression_target=model_config.regression_head, scene_target=num_scenes > 0,
         shuffle_buffer=f["shuffle_buffer"], cache=f["cache"],
         deterministic=f["deterministic"], seed=f["seed"])
+    safe_write.write_json(os.path.join(f["model_dir"], training_state.PIPELINE_CONFIG_NAME),
+                          dataclasses.asdict(pipeline))
     steps_per_epoch = f["steps_per_epoch"] or max(1, train_count // f["batch_size"])
     if initial_epoch >= f["epochs"]:
         print(f"train: {f['model_dir']} already has {initial_epoch} of {f['epochs']} epochs; "

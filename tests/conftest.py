@@ -79,3 +79,39 @@ def tiny_saved_model(tiny_run, tmp_path_factory):
     from colorize_tf import export
     base = str(tmp_path_factory.mktemp("saved_models") / "tiny")
     return export.export(tiny_run, base, work_size=32), base
+
+
+def luma_following_model(num_bins, sharpness=0.5):
+    """A hand-set model whose bin follows the luma: logits_b = k (b L - b^2 / 2) with
+    L = luma (n - 1), i.e. softmax over b proportional to exp(-k (b - L)^2 / 2), a
+    Gaussian over the bins centred at L (the b-independent term cancels). Its output
+    clearly depends on the input and on the temperature, unlike a barely trained net."""
+    import keras
+    luma = keras.Input((None, None, 1), name="luma")
+    logits = keras.layers.Conv2D(num_bins, 1, name="logits")(luma)
+    model = keras.Model(luma, logits, name="luma_following")
+    b = np.arange(num_bins, dtype=np.float32)
+    kernel = (sharpness * b * (num_bins - 1)).reshape(1, 1, 1, num_bins)
+    model.get_layer("logits").set_weights([kernel, -sharpness * b ** 2 / 2])
+    return model
+
+
+@pytest.fixture(scope="session")
+def luma_run(tiny_run, tmp_path_factory):
+    """tiny_run with its checkpoints replaced by luma_following_model (model_dir path)."""
+    import shutil
+    from colorize_tf import bins as bins_lib
+    run = str(tmp_path_factory.mktemp("luma_run") / "run")
+    shutil.copytree(tiny_run, run)
+    model = luma_following_model(bins_lib.Bins.load(run).num_bins)
+    for name in ("best.keras", "last.keras"):
+        model.save(os.path.join(run, "checkpoints", name))
+    return run
+
+
+@pytest.fixture(scope="session")
+def luma_saved_model(luma_run, tmp_path_factory):
+    """luma_run exported with a 32 px working size: the version dir."""
+    from colorize_tf import export
+    return export.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
+                         work_size=32)

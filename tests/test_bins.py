@@ -114,3 +114,11 @@ def test_encode_inside_tf_data_equals_eager():
     mapped = tf.data.Dataset.from_tensor_slices(chroma).map(
         lambda c: bins_lib.encode_hard(c, fitted))
     np.testing.assert_array_equal(np.stack(list(mapped.as_numpy_iterator())), eager)
+
+
+def test_cell_index_by_hand_on_a_non_square_grid():
+    # 2 cells along the first chroma axis (side 1 over [0, 2]), 3 along the second
+    # (side 1 over [0, 3]): cell = i0 * 3 + i1.
+    grid = bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 3.0), (2, 3))
+    chroma = [[0.5, 2.5], [1.5, 0.5], [1.5, 1.5], [0.2, 1.2], [-5.0, 9.0]]
+    np.testing.assert_array_equal(bins_lib.cell_index(chroma, grid).numpy(), [2, 3, 4, 1, 2])

@@ -309,3 +309,25 @@ def test_all_skipped_still_reports_and_rerun_removes_stale_report(tmp_path):
     report = json.load(open(os.path.join(out, build_records.REPORT_NAME)))
     assert report["written"] == {"train": 0, "val": 0} and report["bins"] is None
     assert report["skipped"][0]["reason"] == "grayscale"
+
+
+def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
+    # Non-square photos leave zero padding in the frame (outside the mask), and some
+    # photos go to val: neither may be counted in the bins (their counts sum to the
+    # number of valid train pixels, from the examples' boxes).
+    photos = str(tmp_path / "photos")
+    for i in range(10):
+        write_png(os.path.join(photos, f"{i}.png"), make_photo(40 + 8 * (i % 3), 64, seed=i))
+    out = str(tmp_path / "out")
+    report = build_records.build_records(
+        build_records.list_dir_sources(photos)[0], out,
+        prepare.PrepConfig(frame_size=32, min_size=8), num_bins=0, val_fraction=0.4,
+        log=lambda *_: None)
+    assert report["written"]["val"] > 0 and report["written"]["train"] > 0
+    area = 0
+    for path in glob.glob(os.path.join(out, "train-*.tfrecord")):
+        for example in records.read_examples(path):
+            top, left, bottom, right = example[records.MASK_BOX]
+            assert (bottom - top) * (right - left) < 32 * 32  # padding exists
+            area += (bottom - top) * (right - left)
+    assert sum(bins_lib.Bins.load(out).counts) == area

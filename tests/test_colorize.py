@@ -74,12 +74,20 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
         colorize.colorize_video(colorizer, str(tmp_path / "missing.avi"), out, 0.38)
 
 
-def test_smoothed_first_frame_equals_unsmoothed(tiny_saved_model):
-    colorizer = colorize.Colorizer(tiny_saved_model[0])
-    frame = make_photo(24, 24, seed=3)
-    plain = colorizer.colorize(frame, 0.5, work_size=32)
-    smoothed = colorizer.colorize(frame, 0.5, work_size=32, smoother=decoding.TemporalSmoother())
-    assert np.abs(plain.astype(int) - smoothed.astype(int)).max() <= 1
+def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
+    # Bright and dark frames in turn: smoothed, the dark frame borrows the bright
+    # frame's bins (weights 1 and e^-0.2), so its colours move toward the bright one's.
+    colorizer = colorize.Colorizer(luma_saved_model)
+    bright = np.full((16, 16, 3), 180, np.uint8)
+    dark = np.full((16, 16, 3), 90, np.uint8)
+    smoother = decoding.TemporalSmoother()
+    first = colorizer.colorize(bright, 0.5, work_size=32, smoother=smoother)
+    second = colorizer.colorize(dark, 0.5, work_size=32, smoother=smoother)
+    plain_first = colorizer.colorize(bright, 0.5, work_size=32)
+    plain_second = colorizer.colorize(dark, 0.5, work_size=32)
+    assert np.abs(first.astype(int) - plain_first.astype(int)).max() <= 1
+    moved = np.abs(second.astype(int) - plain_second.astype(int)).mean()
+    assert moved > 2.0, moved  # measured 5 levels; 0 without smoothing
 
 
 def test_missing_model_is_a_clear_error(tmp_path):

@@ -45,3 +45,10 @@ def test_auc_perfect_gray_and_rebalanced():
 def test_kl():
     assert metrics.kl_divergence([1, 1], [1, 1]) == pytest.approx(0.0, abs=1e-9)
     assert metrics.kl_divergence([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2), 1e-6)
+
+
+def test_colourfulness_std_term_by_hand():
+    # Two pixels, red (200, 0, 0) and black: rg = [200, 0], yb = [100, 0];
+    # population std (100, 50) and mean (100, 50): sqrt(100^2 + 50^2) * (1 + 0.3).
+    image = np.array([[[200, 0, 0], [0, 0, 0]]])
+    assert metrics.colourfulness(image) == pytest.approx(1.3 * math.sqrt(100 ** 2 + 50 ** 2))

@@ -58,6 +58,9 @@ def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):
     for noise in ("oneDNN", "cuda", "absl::InitializeLog", "ran out of data"):
         assert noise not in result.stderr + result.stdout, noise
     assert json.load(open(run / "flags.json"))["records_dir"] == tiny_records
+    # The effective augmentation (paper section 3.2), on by default.
+    pipeline = json.load(open(run / "pipeline_config.json"))
+    assert pipeline["mirror"] and pipeline["random_crop"] and pipeline["noise_stddev"] > 0
     assert len(open(run / "history.csv").read().strip().splitlines()) == 3
     assert glob.glob(str(run / "logs" / "images" / "events.*"))
     # The same command again finds the run finished and does nothing.
@@ -99,6 +102,8 @@ def test_overfits_six_images(tiny_records, tmp_path):
         "--lr_schedule=cosine", "--shuffle_buffer=6", "--num_log_images=0",
         "--validation_steps=1"))
     assert history.history["loss"][-1] < 0.6  # the mean over all 300 steps; start ~2.1
+    pipeline = json.load(open(tmp_path / "overfit" / "pipeline_config.json"))
+    assert not (pipeline["mirror"] or pipeline["random_crop"] or pipeline["noise_stddev"])
     from colorize_tf import bins as bins_lib
     from colorize_tf import input_pipeline
     model = keras.models.load_model(tmp_path / "overfit" / "checkpoints" / "last.keras",
@@ -179,6 +184,8 @@ def test_heads_and_soft_targets_train(tiny_records, tmp_path):
                                "--regression_weight=0.5", "--scene_weight=0.1",
                                "--soft_targets", "--num_log_images=1"))
     assert {"logits_loss", "chroma_loss", "scene_loss"} <= set(history.history)
+    pipeline = json.load(open(tmp_path / "heads" / "pipeline_config.json"))
+    assert pipeline["soft_targets"] and pipeline["regression_target"] and pipeline["scene_target"]
 
 
 def test_records_must_match_their_report(tiny_records, tmp_path):

@@ -1,0 +1,150 @@
+r"""Mutation check: plants known bugs one at a time in a temporary copy of the
+repository and reports which ones the default test suite catches.
+
+    python bench/mutations.py                 # all mutations
+    python bench/mutations.py --only=uv_swapped,alpha_over_black
+
+A mutation is caught when the tests named for it fail with the bug planted (they
+pass on the unmodified tree: that is checked first, as the baseline). Each mutation
+runs only the test modules that cover the code it changes, so the whole check takes
+minutes, not an hour. Exit status 1 when any mutation survives.
+"""
+import argparse
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple  # test files that should catch it
+
+
+MUTATIONS = (
+    # The five bugs of issue 8, planted by hand in an earlier review.
+    Mutation("uv_swapped", "colorize_tf/color.py",
+             "    [-0.14714119, -0.28886916, 0.43601035],\n"
+             "    [0.61497538, -0.51496512, -0.10001026],\n",
+             "    [0.61497538, -0.51496512, -0.10001026],\n"
+             "    [-0.14714119, -0.28886916, 0.43601035],\n",
+             ("tests/test_color.py",)),
+    Mutation("grid_axes_transposed", "colorize_tf/bins.py",
+             "return ij[..., 0] * grid.cells[1] + ij[..., 1]",
+             "return ij[..., 1] * grid.cells[0] + ij[..., 0]",
+             ("tests/test_bins.py",)),
+    Mutation("first_temperature_for_batch", "colorize_tf/export.py",
+             "return tf.broadcast_to(tf.reshape(temperature, [-1]), [batch])",
+             "return tf.broadcast_to(tf.reshape(temperature, [-1])[:1], [batch])",
+             ("tests/test_export.py",)),
+    Mutation("temperature_ignored", "colorize_tf/export.py",
+             "outputs = self.luma_to_chroma(small[None], temperature[None])",
+             "outputs = self.luma_to_chroma(small[None], tf.constant([0.38]))",
+             ("tests/test_export.py",)),
+    Mutation("colourfulness_without_std", "colorize_tf/metrics.py",
+             "np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3",
+             "0.0 * np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3",
+             ("tests/test_metrics.py",)),
+    # Five more named by the issue.
+    Mutation("mask_ignored_in_histogram", "data_prep/prepare.py",
+             "content = frame[box[0]:box[2], box[1]:box[3]]",
+             "content = frame",
+             ("tests/test_build_records.py",)),
+    Mutation("val_counted_in_bins", "data_prep/build_records.py",
+             "if split == TRAIN:  # the bins are learned from the train split only",
+             "if True:",
+             ("tests/test_build_records.py",)),
+    Mutation("augmentation_off", "colorize_tf/train.py",
+             'augment = f["augment"]', "augment = False",
+             ("tests/test_train.py",)),
+    Mutation("video_smoothing_skipped", "colorize_tf/colorize.py",
+             "probabilities = smoother(probabilities)", "smoother(probabilities)",
+             ("tests/test_colorize.py",)),
+    Mutation("alpha_over_black", "colorize_tf/export.py",
+             "ALPHA_BACKGROUND = 1.0", "ALPHA_BACKGROUND = 0.0",
+             ("tests/test_export.py",)),
+    # Our own: the data-loss and resume bugs this suite exists to prevent.
+    Mutation("best_not_restored_on_resume", "colorize_tf/training_state.py",
+             'self.best = state.get("best")', "self.best = None",
+             ("tests/test_training_state.py",)),
+    Mutation("colorize_overwrites_inputs", "colorize_tf/colorize.py",
+             "if os.path.realpath(target) in input_paths:", "if False:",
+             ("tests/test_colorize.py",)),
+    Mutation("truncated_jpeg_accepted", "colorize_tf/image_files.py",
+             'return data.find(b"\\xff\\xd9", offset + 2 + length) >= 0', "return True",
+             ("tests/test_image_files.py", "tests/test_build_records.py")),
+)
+
+
+def _copy_tree(destination):
+    """Tracked and untracked (not ignored) files of the repository, as CI sees them."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, check=True).stdout.split(b"\0")
+    for rel in filter(None, listed):
+        rel = os.fsdecode(rel)
+        source = os.path.join(REPO, rel)
+        if not os.path.isfile(source):
+            continue
+        target = os.path.join(destination, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def _run_tests(tree, tests):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *tests], cwd=tree,
+                            capture_output=True, text=True, env=env)
+    return result.returncode, result.stdout.strip().splitlines()[-1:] or [""]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated mutation names")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.only or m.name in args.only.split(",")]
+    survived = []
+    with tempfile.TemporaryDirectory(prefix="mutations-") as tree:
+        _copy_tree(tree)
+        tests = sorted({t for m in chosen for t in m.tests})
+        start = time.time()
+        code, last = _run_tests(tree, tests)
+        print(f"baseline (no mutation): {last[0]} in {time.time() - start:.0f} s")
+        if code != 0:
+            print("the unmodified tree fails these tests: fix that first")
+            return 2
+        for mutation in chosen:
+            path = os.path.join(tree, mutation.path)
+            with open(path) as f:
+                original = f.read()
+            if original.count(mutation.old) != 1:
+                print(f"{mutation.name}: its code was not found once in {mutation.path} "
+                      "(update the mutation)")
+                survived.append(mutation.name)
+                continue
+            with open(path, "w") as f:
+                f.write(original.replace(mutation.old, mutation.new))
+            start = time.time()
+            code, last = _run_tests(tree, mutation.tests)
+            with open(path, "w") as f:
+                f.write(original)
+            caught = code != 0
+            if not caught:
+                survived.append(mutation.name)
+            print(f"{mutation.name:32s} {'caught' if caught else 'SURVIVED'} "
+                  f"({last[0]}, {time.time() - start:.0f} s)", flush=True)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutations caught"
+          + (f"; survived: {', '.join(survived)}" if survived else ""))
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
