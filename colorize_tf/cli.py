@@ -7,6 +7,7 @@ a flagfile can be parsed without running anything.
 import os
 import sys
 import tempfile
+import time
 
 from absl import flags
 
@@ -68,7 +69,7 @@ def quiet_tensorflow():
     COLORIZE_TF_TF_LOGS=1 to see them; an import that fails shows them anyway."""
     if "tensorflow" in sys.modules or os.environ.get(VERBOSE_LOGS_ENV):
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # our own messages name each failure
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:
@@ -85,3 +86,31 @@ def quiet_tensorflow():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+class Progress:
+    """A progress line for long jobs: redrawn in place on a terminal; elsewhere (logs,
+    CI, pipes) one plain line every `every` seconds and at the end, never escape codes.
+    update(done) with the number of items done so far."""
+
+    def __init__(self, total, unit, stream=None, every=10.0):
+        self.total, self.unit, self.every = total, unit, every
+        self.stream = stream or sys.stdout
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.monotonic()
+        self.last = -1.0e9
+
+    def update(self, done):
+        now = time.monotonic()
+        finished = self.total is not None and done >= self.total
+        if not finished and now - self.last < (0.2 if self.tty else self.every):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        of = f"/{self.total}" if self.total else ""
+        line = f"{done}{of} {self.unit}s, {rate:.1f} {self.unit}s/s"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if finished else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()

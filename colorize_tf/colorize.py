@@ -35,6 +35,7 @@ from colorize_tf import decoding
 from colorize_tf import export
 from colorize_tf import image_files
 from colorize_tf import safe_write
+from colorize_tf import serving_api
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SAVED_MODEL = os.path.join(PACKAGE_ROOT, "saved_models", "colorunet_landscapes")
@@ -293,7 +294,6 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
         max_pixels=image_files.DEFAULT_MAX_PIXELS, overwrite=False, log=print):
     """Colorizes everything; returns (done [(input, output)], failed [(path, reason)],
     notes [(path, note)])."""
-    import keras
     jobs, failed, hidden = plan_jobs(inputs, output_dir, overwrite, confidence)
     if not jobs and not failed:
         raise cli.UsageError(f"no photos or videos found in {inputs}")
@@ -304,7 +304,7 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
     colorizer = Colorizer(saved_model)
     images = [j for j in jobs if j.kind == "image"]
     videos = [j for j in jobs if j.kind == "video"]
-    bar = keras.utils.Progbar(len(images), unit_name="photo") if images else None
+    bar = cli.Progress(len(images), "photo") if images else None
 
     def save(job, colorized, conf):
         os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
@@ -361,7 +361,7 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
 
         def progress(count, total):
             if video_bar[0] is None:
-                video_bar[0] = keras.utils.Progbar(total or None, unit_name="frame")
+                video_bar[0] = cli.Progress(total or None, "frame")
             video_bar[0].update(count)
         try:
             frames = colorize_video(colorizer, job.path, job.output, temperature,
@@ -378,14 +378,11 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
 
 
 def _short_error(error):
-    """The useful line of a TF error (its message, not the graph trace)."""
-    text = getattr(error, "message", None) or str(error)
-    for marker in ("image_bytes is empty", "larger than the limit", "Unknown image file format",
-                   "temperature must be"):
-        if marker in text:
-            return marker if marker != "Unknown image file format" else \
-                "not an image TensorFlow can decode (JPEG, PNG, GIF, BMP, WebP)"
-    return text.strip().splitlines()[0][:200]
+    """The useful line of an error (a TF error's message, not the graph trace)."""
+    text = serving_api.error_line(getattr(error, "message", None) or str(error))
+    if "Unknown image file format" in text:
+        return "not an image TensorFlow can decode (JPEG, PNG, GIF, BMP, WebP)"
+    return text
 
 
 def define_flags(fv):

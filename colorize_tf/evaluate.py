@@ -99,7 +99,6 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
              gray_threshold=prepare.PrepConfig.grayscale_threshold,
              max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Runs every photo through the model; writes metrics.json, report.md, figures."""
-    import keras
     bins, space = colorizer.bins, colorizer.color_space
     mean_chroma = np.sum(np.asarray(bins.centres) * bins.prior[:, None], axis=0)
     names = [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
@@ -108,7 +107,7 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
     truth_colourfulness, left_out = [], []
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
-    bar = keras.utils.Progbar(len(paths), unit_name="photo")
+    bar = cli.Progress(len(paths), "photo")
     start = time.time()
     for i, path in enumerate(paths):
         try:

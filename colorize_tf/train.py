@@ -383,10 +383,12 @@ def run(flag_values, extra_callbacks=()):
           flush=True)
     callbacks = _make_callbacks(f["model_dir"], val_dataset, bins, f["num_log_images"],
                                 steps_per_epoch, f["batch_size"], f["epochs"])
+    # Keras' live progress bar is for terminals; in a log or a pipe, one line per epoch.
+    verbose = 2 if f["verbose"] == 1 and not sys.stdout.isatty() else f["verbose"]
     history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
                         initial_epoch=initial_epoch, validation_data=val_dataset,
                         validation_steps=validation_steps, shuffle=False,
-                        callbacks=callbacks + list(extra_callbacks), verbose=f["verbose"])
+                        callbacks=callbacks + list(extra_callbacks), verbose=verbose)
     if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise UsageError("training stopped: the loss became NaN or infinite (nothing saved "
                          "from that epoch; try a lower --learning_rate)")

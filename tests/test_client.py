@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import client
+from colorize_tf import serving_api
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +58,8 @@ def server(tiny_saved_model):
             try:
                 answer, code = rest_predict(loaded, body), 200
             except tf.errors.InvalidArgumentError as e:
-                answer, code = {"error": e.message}, 400
+                # TF Serving answers with the status message (no Python preamble).
+                answer, code = {"error": serving_api.error_line(e.message)}, 400
             data = json.dumps(answer).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
