@@ -115,3 +115,17 @@ def luma_saved_model(luma_run, tmp_path_factory):
     from colorize_tf import export
     return export.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
                          work_size=32)
+
+
+def numpy_oracle(rgb_uint8, centres, temperature, sharpness=0.5):
+    """What the luma-following model's export must give, from published BT.601 YUV
+    constants and the model's formula, in numpy only (no code under test)."""
+    rgb = rgb_uint8.astype(np.float64) / 255.0
+    y = rgb @ np.array([0.299, 0.587, 0.114])
+    n = len(centres)
+    b = np.arange(n)
+    logits = sharpness * (b * (y[..., None] * (n - 1)) - b ** 2 / 2)
+    z = np.exp((logits - logits.max(-1, keepdims=True)) / temperature)
+    u, v = np.moveaxis((z / z.sum(-1, keepdims=True)) @ np.asarray(centres), -1, 0)
+    out = np.stack([y + 1.13983 * v, y - 0.39465 * u - 0.58060 * v, y + 2.03211 * u], -1)
+    return np.clip(np.round(out * 255.0), 0, 255)

@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from tests.conftest import make_photo, write_png
+from tests.conftest import make_photo, numpy_oracle, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,3 +35,36 @@ def test_evaluate_cli_writes_metrics_report_figures(tiny_saved_model, tiny_run, 
     names = set(os.listdir(out / "figures"))
     assert {"bin_histogram.png", "auc_curve.png", "training_curve.png"} <= names
     assert len([n for n in names if n.startswith("strip_")]) == 2
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
+    # Photos smaller than the 32 px working size (no resize), the luma-following model
+    # and numpy oracles built from published constants: gray is Y = 0.299 R + 0.587 G
+    # + 0.114 B on all channels, the model's output is numpy_oracle.
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import colorize
+    from colorize_tf import evaluate
+    from colorize_tf import metrics
+    photos = [make_photo(24, 30, seed=i) for i in range(3)]
+    paths = [write_png(str(tmp_path / "photos" / f"{i}.png"), p) for i, p in enumerate(photos)]
+    result = evaluate.evaluate(colorize.Colorizer(luma_saved_model), paths, [0.3, 1.0],
+                               str(tmp_path / "eval"), num_figures=0)
+    centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
+    gray = [np.repeat(np.round(p @ np.array([0.299, 0.587, 0.114]))[..., None], 3, -1)
+            for p in photos]
+    methods = result["methods"]
+    assert methods["gray"]["psnr"] == pytest.approx(
+        np.mean([_psnr(g, p) for g, p in zip(gray, photos)]), abs=0.05)
+    for t in (0.3, 1.0):
+        expected = [numpy_oracle(p, centres, t) for p in photos]
+        assert methods[f"T={t:g}"]["psnr"] == pytest.approx(
+            np.mean([_psnr(e, p) for e, p in zip(expected, photos)]), abs=0.05)
+        # Colourfulness from its formula (Hasler and Suesstrunk), on the oracle's output.
+        assert methods[f"T={t:g}"]["colourfulness"] == pytest.approx(
+            np.mean([metrics.colourfulness(e) for e in expected]), rel=0.02)
+    assert methods["T=0.3"]["psnr"] != pytest.approx(methods["T=1"]["psnr"], abs=0.05)

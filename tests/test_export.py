@@ -14,7 +14,7 @@ from colorize_tf import bins as bins_lib
 from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import export
-from tests.conftest import make_photo, with_exif_orientation
+from tests.conftest import make_photo, numpy_oracle, with_exif_orientation
 
 
 def _png(rgb):
@@ -58,20 +58,6 @@ def test_saved_model_cli_shows_signatures(tiny_saved_model):
         assert name in shown
 
 
-def _numpy_oracle(rgb_uint8, centres, temperature, sharpness=0.5):
-    """What the luma-following model's export must give, from published BT.601 YUV
-    constants and the model's formula, in numpy only (no code under test)."""
-    rgb = rgb_uint8.astype(np.float64) / 255.0
-    y = rgb @ np.array([0.299, 0.587, 0.114])
-    n = len(centres)
-    b = np.arange(n)
-    logits = sharpness * (b * (y[..., None] * (n - 1)) - b ** 2 / 2)
-    z = np.exp((logits - logits.max(-1, keepdims=True)) / temperature)
-    u, v = np.moveaxis((z / z.sum(-1, keepdims=True)) @ np.asarray(centres), -1, 0)
-    out = np.stack([y + 1.13983 * v, y - 0.39465 * u - 0.58060 * v, y + 2.03211 * u], -1)
-    return np.clip(np.round(out * 255.0), 0, 255)
-
-
 @pytest.mark.parametrize("encode", [_png, _jpeg])
 @pytest.mark.parametrize("temperature", [0.2, 1.0])
 def test_matches_an_independent_oracle(luma_saved_model, encode, temperature):
@@ -81,7 +67,7 @@ def test_matches_an_independent_oracle(luma_saved_model, encode, temperature):
     (served,), (confidence,) = _serve(luma_saved_model, [data], (temperature,))
     assert served.shape == (27, 21, 3) and confidence.shape == (27, 21, 1)
     centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
-    expected = _numpy_oracle(decoded, centres, temperature)
+    expected = numpy_oracle(decoded, centres, temperature)
     assert np.abs(served - expected).max() <= 2
 
 

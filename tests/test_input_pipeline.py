@@ -48,9 +48,11 @@ def test_targets_are_consistent(tiny_records):
                                   bins_lib.encode_hard(packed[..., 1:3], bins).numpy())
     np.testing.assert_allclose(packed[..., 3].numpy(),
                                np.asarray(bins.weights, np.float32)[index.numpy()])
-    # Photo 0 is 40 x 48 -> 27 x 32 in the 32 frame -> 13.5 rows of 16 after resizing.
+    # The photo fills `rows` of the 32 frame's rows; resized to 16, the mask keeps half.
+    top, left, bottom, right = example[records.MASK_BOX].numpy()
+    rows = (bottom - top) / 2
     mask = packed[..., 4].numpy()
-    assert mask[:13].min() == 1 and mask[14:].max() == 0
+    assert mask[:int(np.floor(rows))].min() == 1 and mask[int(np.ceil(rows)):].max() == 0
 
 
 def test_random_crop_only_takes_valid_pixels():
