@@ -11,7 +11,7 @@ $(VENV)/installed: setup.cfg setup.py
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-.PHONY: install demo records-demo test bench clean
+.PHONY: install demo records-demo test test-slow mutations bench clean
 install: $(VENV)/installed
 
 # Colorizes the example photos (pre-1929 black-and-white, and Kodak colour photos
@@ -27,6 +27,14 @@ records-demo: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q
+
+# The longer checks (hypothesis with 3,000 cases per target).
+test-slow: $(VENV)/installed
+	$(PY) -m pytest -q -m slow
+
+# Plants known bugs one at a time and checks that the suite catches each (~10 min).
+mutations: $(VENV)/installed
+	$(PY) bench/mutations.py
 
 bench: $(VENV)/installed
 	$(PY) bench/build_records.py
