@@ -331,3 +331,25 @@ def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
             assert (bottom - top) * (right - left) < 32 * 32  # padding exists
             area += (bottom - top) * (right - left)
     assert sum(bins_lib.Bins.load(out).counts) == area
+
+
+def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
+    import errno
+    photos = str(tmp_path / "photos")
+    for i in range(6):
+        write_png(os.path.join(photos, f"{i}.png"), make_photo(30, 40, seed=i))
+    out = str(tmp_path / "out")
+    real = build_records._ShardWriter.write
+    calls = {"n": 0}
+
+    def full_disk(self, position, example):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, position, example)
+
+    monkeypatch.setattr(build_records._ShardWriter, "write", full_disk)
+    with pytest.raises(build_records.InputError, match="No space left on device"):
+        _run(photos, out, images_per_shard=4)
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]  # the space is given back
+    assert not os.path.exists(os.path.join(out, build_records.REPORT_NAME))
