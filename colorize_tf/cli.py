@@ -114,3 +114,17 @@ class Progress:
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+
+def check_output_dir(path, flag="--output_dir"):
+    """UsageError unless path is given and is (or can become) a folder."""
+    if not path:
+        raise UsageError(f"{flag} is required")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is a file, not a folder")
+
+
+def check_temperature(value, flag="--temperature"):
+    """UsageError unless 0 < value < inf (the annealed mean's T)."""
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{flag} must be > 0 (e.g. 0.38), got {value}")

@@ -147,15 +147,11 @@ def define_flags(fv):
 def check_flags(f, images):
     if not images:
         raise cli.UsageError("give image files to colorize")
-    if not f["output_dir"]:
-        raise cli.UsageError("--output_dir is required")
-    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
-        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
+    cli.check_output_dir(f["output_dir"])
+    cli.check_temperature(f["temperature"])
     parsed = urllib.parse.urlparse(f["server"])
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise cli.UsageError(f"--server must be an http(s) address, got {f['server']!r}")
-    if not f["temperature"] > 0 or f["temperature"] == float("inf"):
-        raise cli.UsageError("--temperature must be > 0 (e.g. 0.38)")
     if not f["timeout"] > 0:
         raise cli.UsageError("--timeout must be > 0")
     if f["deadline"] < 0 or f["version"] < 0:

@@ -20,7 +20,6 @@ if __name__ == "__main__":
 import collections
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -407,12 +406,8 @@ def check_flags(f, inputs):
     """Refuses bad flags before any work (UsageError)."""
     if not inputs:
         raise cli.UsageError("give photos, folders or videos to colorize")
-    if not f["output_dir"]:
-        raise cli.UsageError("--output_dir is required")
-    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
-        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
-    if not f["temperature"] > 0 or not math.isfinite(f["temperature"]):
-        raise cli.UsageError("--temperature must be > 0 (e.g. 0.38)")
+    cli.check_output_dir(f["output_dir"])
+    cli.check_temperature(f["temperature"])
     if f["batch_size"] < 1:
         raise cli.UsageError(f"--batch_size must be >= 1, got {f['batch_size']}")
     if f["work_size"] < 0:

@@ -216,13 +216,12 @@ def define_flags(fv):
 
 def check_flags(f):
     """-> temperatures [float]; refuses bad flags before any work (UsageError)."""
-    if not f["images_dir"] or not f["output_dir"]:
-        raise cli.UsageError("--images_dir and --output_dir are required")
+    if not f["images_dir"]:
+        raise cli.UsageError("--images_dir is required")
+    cli.check_output_dir(f["output_dir"])
     if not os.path.isdir(f["images_dir"]):
         raise cli.UsageError(f"--images_dir {cli.display_path(f['images_dir'])!r} is not a "
                              "folder")
-    if os.path.exists(f["output_dir"]) and not os.path.isdir(f["output_dir"]):
-        raise cli.UsageError(f"--output_dir {f['output_dir']!r} is a file, not a folder")
     try:
         temperatures = [float(t) for t in f["temperatures"]]
     except ValueError:

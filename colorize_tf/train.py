@@ -284,14 +284,13 @@ def run(flag_values, extra_callbacks=()):
     bins, report = load_records_and_bins(f["records_dir"], f["bins"])
 
     import keras
-    import tensorflow as tf
     from colorize_tf import bins as bins_lib
     from colorize_tf import input_pipeline
-    from colorize_tf import training_state
     from colorize_tf import losses
     from colorize_tf import metrics
     from colorize_tf import model as model_lib
     from colorize_tf import records
+    from colorize_tf import training_state
     from data_prep import build_records
 
     if f["soft_targets"] and f["soft_k"] > bins.num_bins:

@@ -16,10 +16,8 @@ if __name__ == "__main__":
     cli.quiet_tensorflow()
 import dataclasses
 import hashlib
-import json
 import multiprocessing
 import os
-import sys
 import time
 
 from colorize_tf import bins as bins_lib

@@ -18,7 +18,7 @@ from colorize_tf import image_files
 from data_prep import prepare
 from tests import bad_inputs
 from tests.conftest import make_photo
-from tests.test_client import rest_predict, server  # noqa: F401 (the stand-in server)
+from tests.test_client import server  # noqa: F401 (the stand-in server, a fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Files every tool must handle as photos (colorized, or used as training data).

@@ -16,7 +16,6 @@ import threading
 import time
 
 import cv2
-import numpy as np
 import pytest
 import tensorflow as tf
 
