@@ -199,8 +199,11 @@ def list_inputs(paths):
     hidden files and folders left out)."""
     files, hidden = image_files.list_files(
         paths, image_files.IMAGE_EXTENSIONS + image_files.VIDEO_EXTENSIONS)
-    found = []
+    found, seen = [], set()
     for path, folder in files:
+        if os.path.realpath(path) in seen:  # named twice (a file and its folder, ...)
+            continue
+        seen.add(os.path.realpath(path))
         if folder is None:
             rel = os.path.basename(path)
         else:

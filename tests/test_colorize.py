@@ -177,3 +177,10 @@ def test_cli_refuses_bad_flags_in_one_line(tiny_saved_model, tmp_path):
             cwd=REPO, capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and message in result.stderr, (flag, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_an_input_named_twice_is_colorized_once(tiny_saved_model, tmp_path):
+    write_png(str(tmp_path / "in" / "a.png"), make_photo(20, 30, seed=1))
+    done, failed, _ = _run(tiny_saved_model[0], [tmp_path / "in" / "a.png"] * 2,
+                           tmp_path / "out")
+    assert failed == [] and [os.path.basename(o) for _, o in done] == ["a.png"]
