@@ -128,3 +128,25 @@ def check_temperature(value, flag="--temperature"):
     """UsageError unless 0 < value < inf (the annealed mean's T)."""
     if not 0 < value < float("inf"):
         raise UsageError(f"{flag} must be > 0 (e.g. 0.38), got {value}")
+
+
+DEBUG_ENV = "COLORIZE_TF_DEBUG"
+
+
+def run_main(prog, main):
+    """Runs an entry point's main(): Ctrl-C is one line and exit 130 (a rerun of the same
+    command resumes or redoes only what was not finished); an unexpected error is one
+    line and exit 1, its traceback shown only with COLORIZE_TF_DEBUG=1."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (nothing half-written is left; run the same command "
+              "again to go on)", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # the last line of defence: never a traceback for users
+        if os.environ.get(DEBUG_ENV):
+            raise
+        message = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        print(f"{prog}: internal error: {type(e).__name__}: {message} (set {DEBUG_ENV}=1 "
+              "for the traceback, and please report it)", file=sys.stderr)
+        sys.exit(1)

@@ -221,3 +221,20 @@ def test_bad_flags_are_one_line_before_any_work(tiny_records, tmp_path):
         assert result.returncode == 2 and message in result.stderr, (flag, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert not os.path.exists(tmp_path / "run")
+
+
+def test_unexpected_errors_and_ctrl_c_are_one_line(capsys, monkeypatch):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    def boom():
+        raise RuntimeError("disk on fire\nsecond line")
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    for main, code, text in [(boom, 1, "train: internal error: RuntimeError: disk on fire"),
+                             (interrupted, 130, "train: interrupted")]:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run_main("train", main)
+        assert exit_info.value.code == code
+        err = capsys.readouterr().err
+        assert text in err and len(err.strip().splitlines()) == 1, err
