@@ -117,11 +117,20 @@ class Progress:
 
 
 def check_output_dir(path, flag="--output_dir"):
-    """UsageError unless path is given and is (or can become) a folder."""
+    """UsageError unless path is given and is a folder this process can write in
+    (created if missing; a probe file is written and removed)."""
     if not path:
         raise UsageError(f"{flag} is required")
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{flag} {path!r} is a file, not a folder")
+    probe = os.path.join(path, f".write-probe-{os.getpid()}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UsageError(f"cannot write to {flag} {path!r}: {e.strerror or e}") from None
 
 
 def check_temperature(value, flag="--temperature"):

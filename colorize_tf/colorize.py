@@ -218,6 +218,18 @@ def _inside(path, folder):
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def check_outside_inputs(inputs, output_dir):
+    """UsageError when results would land inside an input folder (where they could
+    replace photos, and become inputs of the next run)."""
+    for path in inputs:
+        if os.path.isdir(path):
+            target = os.path.join(output_dir, os.path.basename(os.path.normpath(path)))
+            if _inside(output_dir, path) or _inside(target, path):
+                raise cli.UsageError(
+                    f"--output_dir {output_dir!r} would put results inside the input folder "
+                    f"{path!r}; choose an output folder outside it")
+
+
 def plan_jobs(inputs, output_dir, overwrite=False, confidence=False):
     """Decides every result's name before anything is written.
 
@@ -227,13 +239,7 @@ def plan_jobs(inputs, output_dir, overwrite=False, confidence=False):
     only when it is an earlier colorize_tf result (a PNG carrying its mark).
     Raises UsageError when results would land inside an input folder.
     """
-    for path in inputs:
-        if os.path.isdir(path):
-            target = os.path.join(output_dir, os.path.basename(os.path.normpath(path)))
-            if _inside(output_dir, path) or _inside(target, path):
-                raise cli.UsageError(
-                    f"--output_dir {output_dir!r} would put results inside the input folder "
-                    f"{path!r}; choose an output folder outside it")
+    check_outside_inputs(inputs, output_dir)
     items, hidden = list_inputs(inputs)
     input_paths = {os.path.realpath(path) for path, _, _ in items}
     by_name = collections.defaultdict(list)
@@ -409,7 +415,8 @@ def check_flags(f, inputs):
     """Refuses bad flags before any work (UsageError)."""
     if not inputs:
         raise cli.UsageError("give photos, folders or videos to colorize")
-    cli.check_output_dir(f["output_dir"])
+    if not f["output_dir"]:
+        raise cli.UsageError("--output_dir is required")
     cli.check_temperature(f["temperature"])
     if f["batch_size"] < 1:
         raise cli.UsageError(f"--batch_size must be >= 1, got {f['batch_size']}")
@@ -421,6 +428,8 @@ def check_flags(f, inputs):
     missing = [p for p in inputs if not os.path.exists(p)]
     if missing:
         raise cli.UsageError(f"no such file or folder: {cli.display_path(missing[0])}")
+    check_outside_inputs(inputs, f["output_dir"])
+    cli.check_output_dir(f["output_dir"])
     resolve_saved_model(f["saved_model"])
 
 

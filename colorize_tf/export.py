@@ -351,8 +351,7 @@ def export(model_dir, export_dir, version=None, work_size=None, max_pixels=DEFAU
         raise cli.UsageError(f"--work_size must be >= {MIN_WORK_SIZE} px, got {work_size}")
     if max_pixels < 1:
         raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise cli.UsageError(f"--export_dir {export_dir!r} is a file, not a folder")
+    cli.check_output_dir(export_dir, "--export_dir")
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     depth = _model_depth(model_dir)
     work_size = work_size or int(run_flags.get("crop_size", 256))

@@ -111,8 +111,9 @@ def list_tfds_sources(name, split, data_dir):
         dataset = builder.as_dataset(split=split,
                                      decoders={"image": tfds.decode.SkipDecoding()})
     except Exception as e:  # TFDS raises several types for "not prepared"
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"TFDS dataset {name!r} split {split!r} is not readable from "
-                         f"{data_dir!r} (prepare it first; nothing is downloaded): {e}")
+                         f"{data_dir!r} (prepare it first; nothing is downloaded): {detail}")
     features = builder.info.features
     label_feature = features["label"] if "label" in features.keys() else None
     sources = []
@@ -454,15 +455,10 @@ def check_flags(f):
         raise InputError(f"--val_fraction must be in [0, 1), got {f['val_fraction']}")
     if not f["grayscale_threshold"] >= 0.0:
         raise InputError(f"--grayscale_threshold must be >= 0, got {f['grayscale_threshold']}")
-    out = f["output_dir"]
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InputError(f"--output_dir {out!r} is a file, not a folder")
     try:
-        os.makedirs(out, exist_ok=True)
-        safe_write.write_bytes(os.path.join(out, ".write-test"), b"")
-        os.remove(os.path.join(out, ".write-test"))
-    except OSError as e:
-        raise InputError(f"cannot write to --output_dir {out!r}: {e.strerror or e}")
+        cli.check_output_dir(f["output_dir"])
+    except cli.UsageError as e:
+        raise InputError(str(e)) from None
 
 
 
