@@ -67,7 +67,7 @@ def main():
     parser.add_argument("--work_size", type=int, default=256)
     args = parser.parse_args()
     from colorize_tf import bins as bins_lib
-    from colorize_tf import export
+    from colorize_tf import serving
     from colorize_tf import model as model_lib
 
     ours = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters))
@@ -81,7 +81,7 @@ def main():
     hist = bins_lib.ChromaHistogram(bins_lib.DEFAULT_GRIDS["yuv"])
     hist.add(np.random.default_rng(0).normal(0, 0.1, (64, 64, 2)))
     bins = bins_lib.fit_bins(hist, 32)
-    module = export.ColorizerModule(ours, bins, args.work_size)
+    module = serving.ColorizerModule(ours, bins, args.work_size)
     with tempfile.TemporaryDirectory() as tmp:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
         serve = tf.saved_model.load(tmp).signatures["serving_default"]
@@ -92,7 +92,7 @@ def main():
             graph_rate = common.rate(lambda: [serve(image_bytes=data,
                                                     temperature=tf.constant([0.38]))
                                               for _ in range(repeats)][-1], repeats)
-            work = export.working_size(height, width, args.work_size).numpy()
+            work = serving.working_size(height, width, args.work_size).numpy()
             model_only = model_rate(ours, (int(np.ceil(work[0] / 8) * 8),
                                            int(np.ceil(work[1] / 8) * 8)), repeats=repeats)
             megapixels = height * width / 1e6

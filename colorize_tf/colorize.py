@@ -5,9 +5,9 @@ r"""Colorize photos, folders and videos through an exported SavedModel.
 
 Photos go through the `serving_default` signature (decode, colorize, encode: the
 same graph TF Serving runs); with --work_size, or for videos, frames go through
-`colorize_luma` with the same steps done here, so that video frames can have their
-bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed
-mean. Results keep the input's name (as .png for photos), size and aspect; videos
+`colorize_luma` with the same steps (inference.Colorizer), so that video frames can
+have their bin probabilities smoothed over time (ColorUNet section 4.3) before the
+annealed mean. Results keep the input's name (as .png for photos), size and aspect; videos
 keep fps and size (the audio track is not carried over).
 
 Python API:
@@ -19,7 +19,6 @@ if __name__ == "__main__":
     cli.quiet_tensorflow()
 import collections
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -28,113 +27,13 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import color
 from colorize_tf import decoding
-from colorize_tf import export
 from colorize_tf import image_files
+from colorize_tf import inference
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_SAVED_MODEL = os.path.join(PACKAGE_ROOT, "saved_models", "colorunet_landscapes")
 _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
-def resolve_saved_model(path):
-    """A version dir, or a model base dir (its highest integer version) -> version dir."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()), reverse=True) \
-        if os.path.isdir(path) else []
-    if not versions:
-        raise cli.UsageError(f"no SavedModel at {path!r} (export one with "
-                             "python -m colorize_tf.export)")
-    return os.path.join(path, str(versions[0]))
-
-
-def is_gray(rgb, tolerance=2):
-    """True when the three channels agree within tolerance (uint8 levels)."""
-    rgb = rgb.astype(np.int16)
-    return int(np.abs(rgb - rgb[..., :1]).max()) <= tolerance
-
-
-class Colorizer:
-    """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
-
-    def __init__(self, saved_model_dir=DEFAULT_SAVED_MODEL):
-        self.path = resolve_saved_model(saved_model_dir)
-        self._loaded = tf.saved_model.load(self.path)
-        self._serve = self._loaded.signatures[export.SERVING_SIGNATURE]
-        self._luma = self._loaded.signatures[export.LUMA_SIGNATURE]
-        assets = os.path.join(self.path, "assets")
-        with open(os.path.join(assets, "export.json")) as f:
-            self.export_info = json.load(f)
-        self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
-        self.color_space = self.bins.grid.color_space
-
-    def colorize_bytes(self, images, temperature=decoding.DEFAULT_TEMPERATURE):
-        """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)]."""
-        out = self._serve(image_bytes=tf.constant(images, tf.string),
-                          temperature=tf.constant([temperature], tf.float32))
-        return list(zip(out[export.COLORIZED_PNG].numpy(), out[export.CONFIDENCE_PNG].numpy()))
-
-    def colorize(self, image, temperature=decoding.DEFAULT_TEMPERATURE, confidence=False,
-                 work_size=None, smoother=None):
-        """uint8 image [H, W], [H, W, 1] or RGB [H, W, 3] -> colour RGB uint8 [H, W, 3].
-
-        A colour image is colorized from its luma. confidence=True also returns the
-        top-1 bin probability [H, W] in [0, 1]. work_size overrides the exported
-        working size; smoother (decoding.TemporalSmoother) smooths video frames.
-        """
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[-1] == 1:
-            image = np.repeat(image, 3, axis=-1)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"expected a uint8 image [H, W], [H, W, 1] or [H, W, 3], got "
-                             f"{image.dtype} {image.shape}")
-        if work_size is None and smoother is None:
-            ok, png = cv2.imencode(".png", image[..., ::-1].copy())
-            colorized, conf = self.colorize_bytes([png.tobytes()], temperature)[0]
-            rgb = tf.io.decode_png(colorized, channels=3).numpy()
-            if confidence:
-                return rgb, tf.io.decode_png(conf).numpy()[..., 0].astype(np.float32) / 255.0
-            return rgb
-        return self._colorize_frame(image, temperature, confidence,
-                                    work_size or self.export_info["work_size"], smoother)
-
-    def predict_probabilities(self, rgb_uint8, work_size=None):
-        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n] at
-        the working size): the serving graph's steps up to the softmax."""
-        rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
-        luma = color.rgb_to_luma(rgb, self.color_space)
-        size = tf.shape(luma)[:2]
-        work = export.working_size(size[0], size[1], work_size or self.export_info["work_size"])
-        small = tf.clip_by_value(tf.image.resize(luma, work, method="lanczos3", antialias=True),
-                                 0.0, 1.0)
-        out = self._luma(luma=small[None], temperature=tf.constant([1.0]))
-        return luma, out["probabilities"][0].numpy()
-
-    def render(self, luma, probabilities, temperature):
-        """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]):
-        annealed mean, chroma upsampled to the luma's size, recombined."""
-        size = tf.shape(luma)[:2]
-        chroma = decoding.annealed_mean_of_probabilities(probabilities, self.bins.centres,
-                                                         temperature)
-        chroma = tf.image.resize(chroma, size, method="bilinear")
-        result = color.luma_chroma_to_rgb(luma, chroma, self.color_space)
-        top1 = decoding.confidence_maps(probabilities)[0]
-        return (tf.image.convert_image_dtype(result, tf.uint8, saturate=True).numpy(),
-                tf.image.resize(top1[..., None], size)[..., 0].numpy())
-
-    def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
-        luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
-        if smoother is not None:
-            probabilities = smoother(probabilities)
-        result, top1 = self.render(luma, probabilities, temperature)
-        return (result, top1) if confidence else result
 
 
 def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
@@ -295,7 +194,7 @@ def _is_colour_file(data):
         small = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
     except cv2.error:
         return False
-    return small is not None and not is_gray(small)
+    return small is not None and not inference.is_gray(small)
 
 
 def run(inputs, output_dir, saved_model, temperature, confidence, work_size, batch_size,
@@ -309,7 +208,7 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
     done = []
     if not jobs:
         return done, failed, notes
-    colorizer = Colorizer(saved_model)
+    colorizer = inference.Colorizer(saved_model)
     images = [j for j in jobs if j.kind == "image"]
     videos = [j for j in jobs if j.kind == "video"]
     bar = cli.Progress(len(images), "photo") if images else None
@@ -398,7 +297,8 @@ def define_flags(fv):
     d = cli.definer(fv)
     d.string("output_dir", None, "Where results go (inputs' names are kept, as .png for "
              "photos); never an input folder.")
-    d.string("saved_model", DEFAULT_SAVED_MODEL, "SavedModel version dir or model base dir "
+    d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel version dir or model "
+             "base dir "
              "(its highest version).")
     d.float("temperature", decoding.DEFAULT_TEMPERATURE, "Annealed-mean temperature in "
             "(0, 1]: lower is more vivid, 1 is the flat mean.")
@@ -430,7 +330,7 @@ def check_flags(f, inputs):
         raise cli.UsageError(f"no such file or folder: {cli.display_path(missing[0])}")
     check_outside_inputs(inputs, f["output_dir"])
     cli.check_output_dir(f["output_dir"])
-    resolve_saved_model(f["saved_model"])
+    inference.resolve_saved_model(f["saved_model"])
 
 
 def main(argv=None):

@@ -26,10 +26,10 @@ import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import color
-from colorize_tf import colorize
 from colorize_tf import decoding
 from colorize_tf import figures
 from colorize_tf import image_files
+from colorize_tf import inference
 from colorize_tf import metrics
 from colorize_tf import safe_write
 from data_prep import prepare
@@ -121,8 +121,9 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
         truth_f = truth.astype(np.float32) / 255.0
         spread = prepare.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
         if spread < gray_threshold:  # nothing to compare (and gray PSNR would be infinite)
-            left_out.append({"file": cli.display_path(path), "reason": f"ground truth is gray or single-tint "
-                                                   f"(chroma spread {spread:.4f})"})
+            left_out.append({"file": cli.display_path(path),
+                             "reason": f"ground truth is gray or single-tint "
+                                       f"(chroma spread {spread:.4f})"})
             bar.update(i + 1)
             continue
         truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
@@ -202,7 +203,7 @@ def report_markdown(result):
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
-    d.string("saved_model", colorize.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
+    d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
     d.string("images_dir", None, "Folder of colour photos (recursive).")
     d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
     d.list("temperatures", ["0.2", "0.38", "0.6", "1.0"], "Annealed-mean temperatures.")
@@ -245,7 +246,7 @@ def main(argv=None):
         paths = list_images(f["images_dir"], f["max_images"])
         if not paths:
             raise cli.UsageError(f"no photos in {f['images_dir']!r}")
-        result = evaluate(colorize.Colorizer(f["saved_model"]), paths, temperatures,
+        result = evaluate(inference.Colorizer(f["saved_model"]), paths, temperatures,
                           f["output_dir"], f["num_figures"], max_pixels=f["max_pixels"])
         if f["training_history"]:
             figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),

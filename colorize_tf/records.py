@@ -21,6 +21,12 @@ SOURCE_ID = "image/source_id"
 LABEL = "image/class/label"  # -1 when the photo has no class
 LABEL_TEXT = "image/class/text"
 
+# The layout of a records dir (python -m data_prep.build_records writes it, train reads it).
+TRAIN = "train"
+VAL = "val"
+SPLITS = (TRAIN, VAL)
+REPORT_NAME = "report.json"  # written last: the mark of a complete build
+
 PNG = b"png"
 NO_LABEL = -1
 

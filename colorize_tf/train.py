@@ -116,14 +116,13 @@ def load_records_and_bins(records_dir, bins_path=None):
     """-> (bins, report); refuses missing records and bins that do not belong to them."""
     from colorize_tf import bins as bins_lib
     from colorize_tf import records
-    from data_prep import build_records
     if not records_dir or not os.path.isdir(records_dir):
         raise UsageError(f"--records_dir {records_dir!r} does not exist; "
                          "run python -m data_prep.build_records first")
     import tensorflow as tf
-    if not tf.io.gfile.glob(records.shard_pattern(records_dir, build_records.TRAIN)):
+    if not tf.io.gfile.glob(records.shard_pattern(records_dir, records.TRAIN)):
         raise UsageError(f"no train shards in {records_dir!r}")
-    report_path = os.path.join(records_dir, build_records.REPORT_NAME)
+    report_path = os.path.join(records_dir, records.REPORT_NAME)
     if not os.path.exists(report_path):
         raise UsageError(f"{report_path} is missing: {records_dir!r} is not a "
                          "complete build_records output (was it killed? run it again)")
@@ -134,7 +133,7 @@ def load_records_and_bins(records_dir, bins_path=None):
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"{report_path} is not a build_records report ({e}); run "
                          "python -m data_prep.build_records again")
-    for split in build_records.SPLITS:
+    for split in records.SPLITS:
         try:
             count = records.verify_shards(records_dir, split, listed.get(split, []))
         except (OSError, ValueError) as e:
@@ -143,7 +142,7 @@ def load_records_and_bins(records_dir, bins_path=None):
         if count != written.get(split):
             raise UsageError(f"{report_path} says {written.get(split)} {split} examples but "
                              f"its shards hold {count}")
-    if not written.get(build_records.TRAIN) or not report.get("bins"):
+    if not written.get(records.TRAIN) or not report.get("bins"):
         raise UsageError(f"{records_dir!r} holds no training photos (see {report_path})")
     bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
     try:
@@ -291,11 +290,10 @@ def run(flag_values, extra_callbacks=()):
     from colorize_tf import model as model_lib
     from colorize_tf import records
     from colorize_tf import training_state
-    from data_prep import build_records
 
     if f["soft_targets"] and f["soft_k"] > bins.num_bins:
         raise UsageError(f"--soft_k {f['soft_k']} is more than the {bins.num_bins} bins")
-    train_count = report["written"][build_records.TRAIN]
+    train_count = report["written"][records.TRAIN]
     if f["batch_size"] > train_count:
         raise UsageError(f"--batch_size {f['batch_size']} is larger than the {train_count} "
                          "training photos: no full batch, no training step")
@@ -339,11 +337,11 @@ def run(flag_values, extra_callbacks=()):
               "nothing to do (raise --epochs to continue)")
         return None
     train_dataset = input_pipeline.make_dataset(
-        records.shard_pattern(f["records_dir"], build_records.TRAIN), bins, f["batch_size"],
+        records.shard_pattern(f["records_dir"], records.TRAIN), bins, f["batch_size"],
         True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch)
     val_dataset, validation_steps = None, None
-    val_count = report["written"][build_records.VAL]
+    val_count = report["written"][records.VAL]
     if val_count > 0:
         # The same batches every epoch: one pass (or its first --validation_steps
         # batches), repeated, with the step count given to Keras so that it never
@@ -352,7 +350,7 @@ def run(flag_values, extra_callbacks=()):
         if f["validation_steps"]:
             validation_steps = min(validation_steps, f["validation_steps"])
         val_dataset = input_pipeline.make_dataset(
-            records.shard_pattern(f["records_dir"], build_records.VAL), bins,
+            records.shard_pattern(f["records_dir"], records.VAL), bins,
             f["batch_size"], False, pipeline).take(validation_steps).repeat()
 
     with strategy.scope():

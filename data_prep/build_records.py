@@ -27,10 +27,6 @@ from colorize_tf import records
 from colorize_tf import safe_write
 from data_prep import prepare
 
-REPORT_NAME = "report.json"
-TRAIN = "train"
-VAL = "val"
-SPLITS = (TRAIN, VAL)
 _CHUNK = 32  # photos per worker task: small enough for smooth progress
 
 
@@ -128,12 +124,12 @@ def list_tfds_sources(name, split, data_dir):
 
 def split_of(digest, val_fraction):
     """Stable train/val assignment from a content hash (same file, same split)."""
-    return VAL if int(digest[:8], 16) / 2 ** 32 < val_fraction else TRAIN
+    return records.VAL if int(digest[:8], 16) / 2 ** 32 < val_fraction else records.TRAIN
 
 
 def plan_splits(sources, val_fraction):
     """Hashes every source -> ({split: [Source]}, skipped): drops unreadable and duplicates."""
-    plan, skipped, first_by_digest = {TRAIN: [], VAL: []}, [], {}
+    plan, skipped, first_by_digest = {records.TRAIN: [], records.VAL: []}, [], {}
     for source in sorted(sources, key=lambda s: s.source_id):
         try:
             digest = hashlib.sha256(source.read()).hexdigest()
@@ -167,7 +163,7 @@ def _prepare_chunk(args):
             source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
             source.label_text)
         histogram = None
-        if split == TRAIN:  # the bins are learned from the train split only
+        if split == records.TRAIN:  # the bins are learned from the train split only
             histogram = bins_lib.ChromaHistogram(grid)
             histogram.add(prepared.chroma)
             histogram = (histogram.counts, histogram.sums)
@@ -255,7 +251,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     if not sources and not listing_skipped:
         raise InputError("no input photos found")
     os.makedirs(output_dir, exist_ok=True)
-    for name in (REPORT_NAME, bins_lib.ARTIFACT_NAME):  # a complete earlier build's marks
+    for name in (records.REPORT_NAME, bins_lib.ARTIFACT_NAME):  # an earlier build's marks
         if os.path.exists(os.path.join(output_dir, name)):
             os.remove(os.path.join(output_dir, name))
     safe_write.remove_stale_temps(output_dir)
@@ -267,17 +263,19 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     histogram = bins_lib.ChromaHistogram(grid)
     total = sum(len(v) for v in plan.values())
     log(f"build_records: {len(sources)} inputs, {total} unique to prepare "
-        f"({len(plan[TRAIN])} train, {len(plan[VAL])} val), {workers} worker(s)")
+        f"({len(plan[records.TRAIN])} train, {len(plan[records.VAL])} val), {workers} worker(s)")
 
     tasks, writers = [], {}
-    for split in SPLITS:
+    for split in records.SPLITS:
         count = len(plan[split])
-        shards = _num_shards(count, images_per_shard, num_shards if split == TRAIN else 0)
+        shards = _num_shards(count, images_per_shard,
+                             num_shards if split == records.TRAIN else 0)
         writers[split] = _ShardWriter(output_dir, split, count, shards)
         items = [(s, split) for s in plan[split]]
         for i in range(0, len(items), _CHUNK):
             tasks.append((items[i:i + _CHUNK], config, grid, class_ids))
-    positions = {s.source_id: (split, i) for split in SPLITS for i, s in enumerate(plan[split])}
+    positions = {s.source_id: (split, i) for split in records.SPLITS
+                 for i, s in enumerate(plan[split])}
 
     done = last_report = 0
     notes = []
@@ -299,7 +297,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
                     last_report = done
                     rate = done / max(time.time() - start, 1e-9)
                     log(f"  {done}/{total} photos, {rate:.0f} photos/s, {len(skipped)} skipped")
-        shards = {split: writers[split].close() for split in SPLITS}
+        shards = {split: writers[split].close() for split in records.SPLITS}
     except BaseException as e:
         for writer in writers.values():
             writer.abort()
@@ -309,9 +307,9 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
         raise
     _remove_stale_shards(output_dir, shards)
 
-    written = {split: writers[split].written for split in SPLITS}
+    written = {split: writers[split].written for split in records.SPLITS}
     fitted = None
-    if written[TRAIN] > 0:
+    if written[records.TRAIN] > 0:
         fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
         fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
     elapsed = time.time() - start
@@ -337,10 +335,10 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
         "elapsed_seconds": round(elapsed, 2),
         "photos_per_second": round(total / max(elapsed, 1e-9), 1),
     }
-    safe_write.write_json(os.path.join(output_dir, REPORT_NAME), report)
+    safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report)
     if fitted is None:
         raise InputError("no usable training photos: every input was skipped (reasons "
-                         f"below and in {os.path.join(output_dir, REPORT_NAME)})\n"
+                         f"below and in {os.path.join(output_dir, records.REPORT_NAME)})\n"
                          f"{_format_skipped(skipped)}")
     return report
 
@@ -385,7 +383,8 @@ def summary(report, output_dir):
     """The short human summary printed at the end."""
     counts = ", ".join(f"{r} {n}" for r, n in report["skipped_count"].items() if n)
     lines = [
-        f"wrote {report['written'][TRAIN]} train + {report['written'][VAL]} val photos "
+        f"wrote {report['written'][records.TRAIN]} train + {report['written'][records.VAL]} "
+        f"val photos "
         f"in {report['elapsed_seconds']} s ({report['photos_per_second']} photos/s)",
         f"skipped {len(report['skipped'])}" + (f": {counts}" if counts else ""),
     ]
@@ -398,7 +397,7 @@ def summary(report, output_dir):
     lines += [
         f"bins: {report['bins']['num_bins']} bins, fingerprint {report['bins']['fingerprint']}",
         f"records: {os.path.abspath(output_dir)}",
-        f"report:  {os.path.abspath(os.path.join(output_dir, REPORT_NAME))}",
+        f"report:  {os.path.abspath(os.path.join(output_dir, records.REPORT_NAME))}",
     ]
     return "\n".join(lines)
 

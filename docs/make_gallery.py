@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2  # noqa: E402
 
-from colorize_tf import colorize  # noqa: E402
+from colorize_tf import inference  # noqa: E402
 from colorize_tf import decoding  # noqa: E402
 from colorize_tf import figures  # noqa: E402
 
@@ -23,11 +23,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("photos", nargs="+")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--saved_model", default=colorize.DEFAULT_SAVED_MODEL)
+    parser.add_argument("--saved_model", default=inference.DEFAULT_SAVED_MODEL)
     parser.add_argument("--temperature", type=float, default=decoding.DEFAULT_TEMPERATURE)
     parser.add_argument("--width", type=int, default=720)
     args = parser.parse_args()
-    colorizer = colorize.Colorizer(args.saved_model)
+    colorizer = inference.Colorizer(args.saved_model)
     os.makedirs(args.output_dir, exist_ok=True)
     for path in args.photos:
         image = cv2.imread(path, cv2.IMREAD_COLOR)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from colorize_tf import export
+from colorize_tf import serving
 from colorize_tf import image_files
 from data_prep import prepare
 from tests import bad_inputs
@@ -191,8 +191,8 @@ _serving_module = {}
 
 def _check_serving_decode(data):
     if "module" not in _serving_module:  # the graph's own steps, without a model
-        _serving_module["fn"] = tf.function(lambda d: (export._header_size(d),
-                                                       export.decode_rgb(d)))
+        _serving_module["fn"] = tf.function(lambda d: (serving._header_size(d),
+                                                       serving.decode_rgb(d)))
         _serving_module["module"] = True
     try:
         size, rgb = _serving_module["fn"](tf.constant(data))

@@ -183,7 +183,7 @@ def test_killed_run_leaves_no_partial_shard(tmp_path, monkeypatch):
         records.shard_name("train", i, 5) for i in range(3)]
     assert all(len(records.read_examples(p)) == 8 for p in finished)
     assert not [n for n in os.listdir(out) if ".tmp-" in n]
-    assert not os.path.exists(os.path.join(out, build_records.REPORT_NAME))
+    assert not os.path.exists(os.path.join(out, records.REPORT_NAME))
     # A process killed outright (no cleanup) leaves a temp file: the next run removes it.
     open(os.path.join(out, ".train-00003-of-00005.tfrecord.tmp-999999999.tfrecord"), "wb").close()
     monkeypatch.setattr(prepare, "prepare_image", real)
@@ -302,11 +302,11 @@ def test_all_skipped_still_reports_and_rerun_removes_stale_report(tmp_path):
     write_png(os.path.join(photos, "gray.png"), np.full((40, 40, 3), 128, np.uint8))
     out = str(tmp_path / "out")
     os.makedirs(out)
-    with open(os.path.join(out, build_records.REPORT_NAME), "w") as f:
+    with open(os.path.join(out, records.REPORT_NAME), "w") as f:
         f.write('{"stale": true}')
     with pytest.raises(build_records.InputError, match="every input was skipped"):
         _run(photos, out)
-    report = json.load(open(os.path.join(out, build_records.REPORT_NAME)))
+    report = json.load(open(os.path.join(out, records.REPORT_NAME)))
     assert report["written"] == {"train": 0, "val": 0} and report["bins"] is None
     assert report["skipped"][0]["reason"] == "grayscale"
 
@@ -352,4 +352,4 @@ def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
     with pytest.raises(build_records.InputError, match="No space left on device"):
         _run(photos, out, images_per_shard=4)
     assert not [n for n in os.listdir(out) if ".tmp-" in n]  # the space is given back
-    assert not os.path.exists(os.path.join(out, build_records.REPORT_NAME))
+    assert not os.path.exists(os.path.join(out, records.REPORT_NAME))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from colorize_tf import colorize
+from colorize_tf import inference
 from colorize_tf import decoding
 from tests.conftest import make_photo, write_png
 
@@ -15,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_python_api(tiny_saved_model):
-    colorizer = colorize.Colorizer(tiny_saved_model[1])  # base dir: highest version
+    colorizer = inference.Colorizer(tiny_saved_model[1])  # base dir: highest version
     gray = make_photo(30, 45, seed=1)[..., 0]
     rgb, confidence = colorizer.colorize(gray, temperature=0.38, confidence=True)
     assert rgb.shape == (30, 45, 3) and rgb.dtype == np.uint8
@@ -58,7 +59,7 @@ def _write_video(path, frames=6, size=(40, 32)):
 def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
     src = str(tmp_path / "clip.avi")
     _write_video(src)
-    colorizer = colorize.Colorizer(tiny_saved_model[0])
+    colorizer = inference.Colorizer(tiny_saved_model[0])
     out = str(tmp_path / "out.avi")
     seen = []
     count = colorize.colorize_video(colorizer, src, out, 0.38,
@@ -77,7 +78,7 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
 def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
     # Bright and dark frames in turn: smoothed, the dark frame borrows the bright
     # frame's bins (weights 1 and e^-0.2), so its colours move toward the bright one's.
-    colorizer = colorize.Colorizer(luma_saved_model)
+    colorizer = inference.Colorizer(luma_saved_model)
     bright = np.full((16, 16, 3), 180, np.uint8)
     dark = np.full((16, 16, 3), 90, np.uint8)
     smoother = decoding.TemporalSmoother()

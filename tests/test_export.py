@@ -14,6 +14,7 @@ from colorize_tf import bins as bins_lib
 from colorize_tf import cli
 from colorize_tf import color
 from colorize_tf import export
+from colorize_tf import serving
 from tests.conftest import make_photo, numpy_oracle, with_exif_orientation
 
 
@@ -38,9 +39,9 @@ def test_layout_signatures_assets(tiny_saved_model):
     assert os.path.basename(path) == "1" and not [n for n in os.listdir(base) if "tmp" in n]
     loaded = tf.saved_model.load(path)
     assert set(loaded.signatures) == {"serving_default", "colorize_luma"}
-    serving = loaded.signatures["serving_default"]
-    assert set(serving.structured_input_signature[1]) == {"image_bytes", "temperature"}
-    assert set(serving.structured_outputs) == {"colorized_png_bytes", "confidence_png_bytes"}
+    signature = loaded.signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == {"image_bytes", "temperature"}
+    assert set(signature.structured_outputs) == {"colorized_png_bytes", "confidence_png_bytes"}
     assets = os.path.join(path, "assets")
     assert {"bins.json", "flags.json", "model_config.json", "export.json"} <= set(
         os.listdir(assets))
@@ -152,8 +153,8 @@ def test_exif_orientation_as_opencv_shows_it(orientation):
     # OpenCV's IMREAD_COLOR applies the EXIF orientation (it is the oracle here).
     data = with_exif_orientation(_jpeg(make_photo(24, 40, seed=orientation)), orientation)
     expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    eager = export.decode_rgb(tf.constant(data)).numpy()
-    graph = tf.function(export.decode_rgb)(tf.constant(data)).numpy()
+    eager = serving.decode_rgb(tf.constant(data)).numpy()
+    graph = tf.function(serving.decode_rgb)(tf.constant(data)).numpy()
     for rgb in (eager, graph):
         assert rgb.shape == expected.shape
         # libjpeg builds differ by a few levels; a wrong turn differs by ~50 on average.
@@ -163,7 +164,7 @@ def test_exif_orientation_as_opencv_shows_it(orientation):
 def test_orientation_of_odd_bytes_is_one():
     for data in [b"\xff\xd8Exif\x00\x00", b"\xff\xd8Exif\x00\x00II*\x00\xff\xff\xff\xff",
                  b"\xff\xd8", b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12"]:
-        assert int(export._exif_orientation(tf.constant(data))) == 1
+        assert int(serving._exif_orientation(tf.constant(data))) == 1
 
 
 def test_alpha_is_composited_over_white_as_in_data_prep():
@@ -172,7 +173,7 @@ def test_alpha_is_composited_over_white_as_in_data_prep():
     rgba[..., 0] = 200  # red, with alpha 0 (left half) and 255 (right half)
     rgba[:, 3:, 3] = 255
     png = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])[1].tobytes()
-    served = np.round(export.decode_rgb(tf.constant(png)).numpy() * 255)
+    served = np.round(serving.decode_rgb(tf.constant(png)).numpy() * 255)
     prepared, _ = prepare.decode_image(png)
     np.testing.assert_array_equal(served[:, :3], 255)  # transparent -> white
     np.testing.assert_array_equal(served[:, 3:], np.tile([200, 0, 0], (6, 3, 1)))

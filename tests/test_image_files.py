@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import export
+from colorize_tf import serving
 from colorize_tf import image_files
 from colorize_tf import safe_write
 from tests.conftest import make_photo
@@ -30,7 +30,7 @@ def test_header_size_matches_the_decoded_size(fmt, kwargs):
     assert image_files.header_size(data) == (37, 53)
     # The serving graph's own header reader agrees where it knows the format.
     if fmt in ("JPEG", "PNG", "GIF", "BMP"):
-        assert tuple(export._header_size(tf.constant(data)).numpy()) == (37, 53)
+        assert tuple(serving._header_size(tf.constant(data)).numpy()) == (37, 53)
 
 
 def test_header_of_odd_bytes_is_unknown_not_an_error():

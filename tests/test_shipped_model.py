@@ -4,14 +4,14 @@ import os
 import numpy as np
 import pytest
 
-from colorize_tf import colorize
+from colorize_tf import inference
 
-SHIPPED = colorize.DEFAULT_SAVED_MODEL
+SHIPPED = inference.DEFAULT_SAVED_MODEL
 
 
 @pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="no shipped model in saved_models/")
 def test_shipped_model_colorizes_a_generated_landscape():
-    colorizer = colorize.Colorizer()  # the default is the shipped model
+    colorizer = inference.Colorizer()  # the default is the shipped model
     height, width = 120, 200
     rows = np.linspace(0, 1, height)[:, None]
     # Bright smooth "sky" over a darker textured "ground".

@@ -1,0 +1,117 @@
+"""The Python API: colorize arrays and encoded photos with an exported SavedModel.
+
+    from colorize_tf import Colorizer
+    rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
+
+Photos go through the SavedModel's `serving_default` (the graph TF Serving runs);
+with a work size of their own, or for video frames, through `colorize_luma` with the
+same preprocess and render steps (serving.py), so that video frames can have their
+bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
+"""
+import json
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import cli
+from colorize_tf import decoding
+from colorize_tf import serving
+from colorize_tf import serving_api
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_SAVED_MODEL = os.path.join(PACKAGE_ROOT, "saved_models", "colorunet_landscapes")
+
+
+def resolve_saved_model(path):
+    """A version dir, or a model base dir (its highest integer version) -> version dir."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()), reverse=True) \
+        if os.path.isdir(path) else []
+    if not versions:
+        raise cli.UsageError(f"no SavedModel at {path!r} (export one with "
+                             "python -m colorize_tf.export)")
+    return os.path.join(path, str(versions[0]))
+
+
+def is_gray(rgb, tolerance=2):
+    """True when the three channels agree within tolerance (uint8 levels)."""
+    rgb = rgb.astype(np.int16)
+    return int(np.abs(rgb - rgb[..., :1]).max()) <= tolerance
+
+
+class Colorizer:
+    """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
+
+    def __init__(self, saved_model_dir=DEFAULT_SAVED_MODEL):
+        self.path = resolve_saved_model(saved_model_dir)
+        self._loaded = tf.saved_model.load(self.path)
+        self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
+        self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]
+        assets = os.path.join(self.path, "assets")
+        with open(os.path.join(assets, "export.json")) as f:
+            self.export_info = json.load(f)
+        self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        self.color_space = self.bins.grid.color_space
+
+    def colorize_bytes(self, images, temperature=decoding.DEFAULT_TEMPERATURE):
+        """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)]."""
+        out = self._serve(image_bytes=tf.constant(images, tf.string),
+                          temperature=tf.constant([temperature], tf.float32))
+        return list(zip(out[serving_api.COLORIZED_PNG].numpy(),
+                        out[serving_api.CONFIDENCE_PNG].numpy()))
+
+    def colorize(self, image, temperature=decoding.DEFAULT_TEMPERATURE, confidence=False,
+                 work_size=None, smoother=None):
+        """uint8 image [H, W], [H, W, 1] or RGB [H, W, 3] -> colour RGB uint8 [H, W, 3].
+
+        A colour image is colorized from its luma. confidence=True also returns the
+        top-1 bin probability [H, W] in [0, 1]. work_size overrides the exported
+        working size; smoother (decoding.TemporalSmoother) smooths video frames.
+        """
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[-1] == 1:
+            image = np.repeat(image, 3, axis=-1)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"expected a uint8 image [H, W], [H, W, 1] or [H, W, 3], got "
+                             f"{image.dtype} {image.shape}")
+        if work_size is None and smoother is None:
+            ok, png = cv2.imencode(".png", image[..., ::-1].copy())
+            colorized, conf = self.colorize_bytes([png.tobytes()], temperature)[0]
+            rgb = tf.io.decode_png(colorized, channels=3).numpy()
+            if confidence:
+                return rgb, tf.io.decode_png(conf).numpy()[..., 0].astype(np.float32) / 255.0
+            return rgb
+        return self._colorize_frame(image, temperature, confidence,
+                                    work_size or self.export_info["work_size"], smoother)
+
+    def predict_probabilities(self, rgb_uint8, work_size=None):
+        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n] at
+        the working size): the serving graph's steps up to the softmax."""
+        rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
+        luma, small = serving.preprocess(rgb, work_size or self.export_info["work_size"],
+                                         self.color_space)
+        out = self._luma(luma=small[None], temperature=tf.constant([1.0]))
+        return luma, out["probabilities"][0].numpy()
+
+    def render(self, luma, probabilities, temperature):
+        """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]
+        in [0, 1]): the annealed mean at this temperature, then the serving graph's
+        render step."""
+        chroma = decoding.annealed_mean_of_probabilities(probabilities, self.bins.centres,
+                                                         temperature)
+        top1 = decoding.confidence_maps(probabilities)[0]
+        rgb, confidence = serving.render(luma, chroma, top1, self.color_space)
+        return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
+
+    def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
+        luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
+        if smoother is not None:
+            probabilities = smoother(probabilities)
+        result, top1 = self.render(luma, probabilities, temperature)
+        return (result, top1) if confidence else result
