@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import common  # noqa: E402
-from tests.conftest import make_photo  # noqa: E402
+from colorize_tf.fake_data import make_photo  # noqa: E402
 
 
 def build_eccv16():

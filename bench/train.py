@@ -66,7 +66,7 @@ def matmul_flops_per_second(n=2048, repeats=10):
 def _records(tmp):
     from data_prep import build_records
     from data_prep import prepare
-    from tests.conftest import make_photo, write_png
+    from colorize_tf.fake_data import make_photo, write_png
     paths = sorted(glob.glob(os.path.join(common.LANDSCAPES, "*", "*.jpg")))[:800]
     if not paths:
         paths = [write_png(os.path.join(tmp, "photos", f"{i}.png"), make_photo(150, 150, i))
@@ -99,9 +99,9 @@ def main():
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=losses.MaskedRebalancedCrossEntropy())
     luma = tf.random.uniform([batch, size, size, 1])
-    target = tf.concat([tf.cast(tf.random.uniform([batch, size, size, 1], 0, 32, tf.int32),
-                                tf.float32), tf.zeros([batch, size, size, 2]),
-                        tf.ones([batch, size, size, 2])], axis=-1)
+    ones = tf.ones([batch, size, size, 1])
+    target = input_pipeline.pack(tf.random.uniform([batch, size, size, 1], 0, 32, tf.int32),
+                                 tf.zeros([batch, size, size, 2]), ones, ones)
     data = tf.data.Dataset.from_tensors((luma, target)).repeat()
     model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
     start = time.perf_counter()

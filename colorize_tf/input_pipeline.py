@@ -11,6 +11,7 @@ soft:    [..., n + 4] = (soft target over n bins, chroma (2), weight of the near
 bin, mask). The true chroma rides along for the chroma-error metric.
 """
 import dataclasses
+import typing
 
 import tensorflow as tf
 
@@ -43,6 +44,26 @@ class PipelineConfig:
     seed: int = 0
 
 
+class Targets(typing.NamedTuple):
+    """The named parts of a packed target: target [..., 1] (bin index, one-hot) or
+    [..., n] (soft), chroma [..., 2], weight [...] (of the true bin), mask [...]."""
+    target: tf.Tensor
+    chroma: tf.Tensor
+    weight: tf.Tensor
+    mask: tf.Tensor
+
+
+def pack(target, chroma, weight, mask):
+    """The parts (weight and mask [..., 1]) -> one tensor [..., k + 4] (module doc)."""
+    return tf.concat([tf.cast(target, tf.float32), chroma, weight, mask], axis=-1)
+
+
+def unpack_targets(packed):
+    """A packed target [..., k + 4] -> Targets; the one place that knows the layout."""
+    packed = tf.cast(packed, tf.float32)
+    return Targets(packed[..., :-4], packed[..., -4:-2], packed[..., -2], packed[..., -1])
+
+
 def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
                  soft_sigma=None):
     """chroma [..., 2], mask [..., 1] -> packed target (see module doc)."""
@@ -52,7 +73,7 @@ def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
         target = bins_lib.encode_soft(chroma, bins, soft_k, soft_sigma or None)
     else:
         target = tf.cast(index, tf.float32)[..., None]
-    return tf.concat([target, chroma, weight, mask], axis=-1)
+    return pack(target, chroma, weight, mask)
 
 
 def random_square_crop(rgb, box, seed, scale, size):

@@ -9,6 +9,8 @@ ColorUNet code divided by all pixels). Targets are packed as input_pipeline says
 import keras
 import tensorflow as tf
 
+from colorize_tf import input_pipeline
+
 
 def _valid_mean(per_pixel, mask):
     """per_pixel, mask [B, H, W] -> [B]: mean over valid pixels of each image."""
@@ -28,14 +30,13 @@ class MaskedRebalancedCrossEntropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         logits = tf.cast(y_pred, tf.float32)
-        y_true = tf.cast(y_true, tf.float32)
-        weight, mask = y_true[..., -2], y_true[..., -1]
+        parts = input_pipeline.unpack_targets(y_true)
         if self.soft:
-            ce = tf.nn.softmax_cross_entropy_with_logits(labels=y_true[..., :-4], logits=logits)
+            ce = tf.nn.softmax_cross_entropy_with_logits(labels=parts.target, logits=logits)
         else:
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.cast(y_true[..., 0], tf.int32), logits=logits)
-        return _valid_mean(weight * ce, mask)
+                labels=tf.cast(parts.target[..., 0], tf.int32), logits=logits)
+        return _valid_mean(parts.weight * ce, parts.mask)
 
     def get_config(self):
         return {**super().get_config(), "soft": self.soft}

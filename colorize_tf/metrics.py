@@ -5,17 +5,17 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import decoding
+from colorize_tf import input_pipeline
 
 
 def unpack_targets(y_true):
     """Packed targets -> (true bin [B, H, W] int32, chroma [..., 2], weight, mask)."""
-    y_true = tf.cast(y_true, tf.float32)
-    target = y_true[..., :-4]
-    if target.shape[-1] == 1:
-        true_bin = tf.cast(target[..., 0], tf.int32)
+    parts = input_pipeline.unpack_targets(y_true)
+    if parts.target.shape[-1] == 1:
+        true_bin = tf.cast(parts.target[..., 0], tf.int32)
     else:  # soft targets: the nearest bin has the largest weight
-        true_bin = tf.argmax(target, axis=-1, output_type=tf.int32)
-    return true_bin, y_true[..., -4:-2], y_true[..., -2], y_true[..., -1]
+        true_bin = tf.argmax(parts.target, axis=-1, output_type=tf.int32)
+    return true_bin, parts.chroma, parts.weight, parts.mask
 
 
 class _MaskedMean(keras.metrics.Metric):

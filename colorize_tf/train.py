@@ -221,6 +221,7 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
     import tensorflow as tf
     from colorize_tf import color
     from colorize_tf import decoding
+    from colorize_tf import input_pipeline
 
     from colorize_tf import training_state
     monitor = "val_loss" if val_dataset is not None else "loss"
@@ -253,7 +254,8 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
                 logits = logits["logits"]
             space = bins.grid.color_space
             chroma = decoding.annealed_mean(logits, bins.centres)
-            truth = color.luma_chroma_to_rgb(luma, packed[..., -4:-2], space)
+            truth = color.luma_chroma_to_rgb(
+                luma, input_pipeline.unpack_targets(packed).chroma, space)
             gray = tf.image.grayscale_to_rgb(luma)
             predicted = color.luma_chroma_to_rgb(luma, chroma, space)
             with self.writer.as_default():

@@ -236,3 +236,17 @@ def test_warmup_requests(tiny_saved_model):
     served, _ = _serve(tiny_saved_model[0], list(images),
                        tf.make_ndarray(request.inputs["temperature"]))
     assert served[0].shape == (48, 64, 3)
+
+
+def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
+    # Four poolings: the graph must pad to a multiple of 16 (2^depth), not 8.
+    from colorize_tf import train
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={os.path.dirname(os.path.dirname(__file__))}/colorize_tf/"
+        "configs/smoke.flags", f"--records_dir={tiny_records}",
+        f"--model_dir={tmp_path}/run", "--depth=4", "--epochs=1", "--num_log_images=0"])
+    train.run(values)
+    path = export.export(str(tmp_path / "run"), str(tmp_path / "m"), work_size=40)
+    assert json.load(open(os.path.join(path, "assets", "export.json")))["depth"] == 4
+    (out,), _ = _serve(path, [_png(make_photo(27, 37, seed=1))])
+    assert out.shape == (27, 37, 3)
