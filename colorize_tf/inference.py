@@ -10,6 +10,7 @@ bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed
 """
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -21,8 +22,28 @@ from colorize_tf import decoding
 from colorize_tf import serving
 from colorize_tf import serving_api
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_SAVED_MODEL = os.path.join(PACKAGE_ROOT, "saved_models", "colorunet_landscapes")
+SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
+DEFAULT_MODEL_NAME = "colorunet_landscapes"
+
+
+def default_saved_model():
+    """Where the default model is: $COLORIZE_TF_SAVED_MODEL if set; else the checkout's
+    saved_models/ (an editable install or a clone); else the copy `pip install .`
+    puts under <prefix>/share/colorize_tf/saved_models (setup.py). When none exists,
+    the checkout's path is returned and loading it says what to do."""
+    if os.environ.get(SAVED_MODEL_ENV):
+        return os.environ[SAVED_MODEL_ENV]
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "saved_models", DEFAULT_MODEL_NAME)
+    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models",
+                             DEFAULT_MODEL_NAME)
+    for path in (checkout, installed):
+        if os.path.isdir(path):
+            return path
+    return checkout
+
+
+DEFAULT_SAVED_MODEL = default_saved_model()
 
 
 def resolve_saved_model(path):
@@ -33,7 +54,8 @@ def resolve_saved_model(path):
         if os.path.isdir(path) else []
     if not versions:
         raise cli.UsageError(f"no SavedModel at {path!r} (export one with "
-                             "python -m colorize_tf.export)")
+                             "python -m colorize_tf.export, and pass its folder as "
+                             f"--saved_model or in ${SAVED_MODEL_ENV})")
     return os.path.join(path, str(versions[0]))
 
 
