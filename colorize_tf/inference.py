@@ -59,12 +59,6 @@ def resolve_saved_model(path):
     return os.path.join(path, str(versions[0]))
 
 
-def is_gray(rgb, tolerance=2):
-    """True when the three channels agree within tolerance (uint8 levels)."""
-    rgb = rgb.astype(np.int16)
-    return int(np.abs(rgb - rgb[..., :1]).max()) <= tolerance
-
-
 class Colorizer:
     """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
 

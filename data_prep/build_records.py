@@ -424,7 +424,7 @@ def define_flags(fv):
     d.integer("num_shards", 0, "Train shards; 0 derives it from --images_per_shard.")
     d.integer("images_per_shard", 1000, "Target photos per shard.")
     d.integer("workers", max(1, min(os.cpu_count() or 1, 8)), "Worker processes.")
-    d.float("grayscale_threshold", 0.01, "Photos whose YUV chroma standard "
+    d.float("grayscale_threshold", color.GRAY_SPREAD, "Photos whose YUV chroma standard "
             "deviation is below this are skipped as gray or single-tint.")
     d.integer("min_size", 32, "Photos whose shorter side is below this are skipped.")
     d.enum("alpha_background", "white", ["white", "black"],

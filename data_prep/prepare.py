@@ -56,7 +56,7 @@ class PrepConfig:
     frame_size: int = 256
     color_space: str = color.YUV
     min_size: int = 32
-    grayscale_threshold: float = 0.01
+    grayscale_threshold: float = color.GRAY_SPREAD
     alpha_background: str = "white"
     png_compression: int = 1
     max_pixels: int = image_files.DEFAULT_MAX_PIXELS
@@ -181,12 +181,6 @@ def fit_into_frame(image, frame_size):
     return frame, (0, 0, h, w)
 
 
-def chroma_spread(chroma):
-    """Standard deviation of chroma [H, W, 2] around its mean: sqrt(var_0 + var_1)."""
-    flat = np.asarray(chroma, np.float64).reshape(-1, 2)
-    return float(np.sqrt(flat.var(axis=0).sum()))
-
-
 @dataclasses.dataclass
 class PreparedImage:
     png: bytes
@@ -208,7 +202,7 @@ def prepare_image(data, config, name=""):
     content = frame[box[0]:box[2], box[1]:box[3]]
     # The gray test is in YUV whatever the bins' space, so one threshold fits both.
     yuv_chroma, chroma = (c.numpy() for c in _yuv_and_space_chroma(content, config.color_space))
-    spread = chroma_spread(yuv_chroma)
+    spread = color.chroma_spread(yuv_chroma)
     if spread < config.grayscale_threshold:
         raise SkipImage(GRAYSCALE, f"chroma spread {spread:.4f} < threshold "
                                    f"{config.grayscale_threshold} (gray or single tint)")

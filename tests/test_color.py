@@ -60,3 +60,14 @@ def test_same_result_inside_tf_function(space):
 def test_unknown_space_is_refused():
     with pytest.raises(ValueError, match="unknown colour space"):
         color.rgb_to_luma_chroma([[0.0, 0.0, 0.0]], "hsv")
+
+
+def test_chroma_spread_and_gray_by_hand():
+    # Two pixels with U = 0 and 0.2: variance 0.01 along U, 0 along V -> spread 0.1.
+    assert color.chroma_spread([[[0.0, 0.0], [0.2, 0.0]]]) == pytest.approx(0.1)
+    assert color.is_gray(np.full((4, 4, 3), 90, np.uint8))
+    sepia = np.zeros((4, 4, 3), np.uint8) + np.array([112, 66, 20], np.uint8)  # one tint
+    assert color.is_gray(sepia)
+    two = np.zeros((2, 2, 3), np.uint8)
+    two[0] = [200, 30, 30]  # red row over black: U, V vary by ~0.1 and ~0.4
+    assert not color.is_gray(two)
