@@ -61,7 +61,7 @@ def main():
         with tempfile.TemporaryDirectory() as out:
             report = build_records.build_records(sources, out, config, workers=workers,
                                                  log=lambda *_: None)
-        common.line(f"build_records, {workers} worker(s)", report["photos_per_second"],
+        common.line(f"build_records, {workers} worker(s)", report.photos_per_second,
                     "photos/s", "decode+resize", limit)
 
 

@@ -4,7 +4,9 @@ Keys follow tensorflow/models' `image/*` convention. The frame is lossless PNG R
 the valid pixels are a content box inside it (the photo is placed at the top-left
 corner and the rest is padding), so the mask costs four ints.
 """
+import dataclasses
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -84,6 +86,71 @@ def verify_shards(records_dir, split, listed):
             raise ValueError(f"{shard['file']} differs from the one the report lists "
                              "(sha256)")
     return sum(shard["examples"] for shard in listed)
+
+
+REPORT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What build_records did, saved as report.json (REPORT_NAME) next to the shards.
+
+    written: {split: examples}; shards: {split: [{"file", "examples", "bytes",
+    "sha256"}]}; classes: class names (label i is classes[i]); bins: the bin table
+    and fingerprint, None when no photo was usable; skipped, notes, ignored: lists
+    of {"source", ...} for every input that was not written as is.
+    """
+    written: dict
+    shards: dict
+    classes: list
+    bins: dict = None
+    inputs_seen: int = 0
+    skipped_count: dict = dataclasses.field(default_factory=dict)
+    skipped: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    ignored: list = dataclasses.field(default_factory=list)
+    settings: dict = dataclasses.field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+    photos_per_second: float = 0.0
+    version: int = REPORT_VERSION
+
+    @property
+    def bins_fingerprint(self):
+        return (self.bins or {}).get("fingerprint")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """ValueError when data is not a report this code can read."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if data.get("version", REPORT_VERSION) != REPORT_VERSION:
+            raise ValueError(f"report version {data.get('version')}, this code reads "
+                             f"{REPORT_VERSION}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for name in ("written", "shards", "classes"):
+            if name not in data:
+                raise ValueError(f"no {name!r}")
+        if not all(isinstance(data["written"].get(s), int) for s in SPLITS):
+            raise ValueError("'written' does not count both splits")
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    @classmethod
+    def load(cls, records_dir):
+        """The report of records_dir; OSError or ValueError when missing or unreadable."""
+        with open(os.path.join(records_dir, REPORT_NAME)) as f:
+            return cls.from_dict(json.load(f))
+
+    def verify(self, records_dir):
+        """Checks the shards on disk against this report (names, sizes, sha256, counts);
+        ValueError naming the first difference."""
+        for split in SPLITS:
+            count = verify_shards(records_dir, split, self.shards.get(split, []))
+            if count != self.written[split]:
+                raise ValueError(f"the report says {self.written[split]} {split} examples "
+                                 f"but its shards hold {count}")
 
 
 def _bytes(value):

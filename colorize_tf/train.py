@@ -127,32 +127,26 @@ def load_records_and_bins(records_dir, bins_path=None):
         raise UsageError(f"{report_path} is missing: {records_dir!r} is not a "
                          "complete build_records output (was it killed? run it again)")
     try:
-        report = _read_json(report_path)
-        listed = report["shards"]
-        written = report["written"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        report = records.Report.load(records_dir)
+    except (OSError, ValueError, TypeError) as e:
         raise UsageError(f"{report_path} is not a build_records report ({e}); run "
                          "python -m data_prep.build_records again")
-    for split in records.SPLITS:
-        try:
-            count = records.verify_shards(records_dir, split, listed.get(split, []))
-        except (OSError, ValueError) as e:
-            raise UsageError(f"the records in {records_dir!r} do not match their report: "
-                             f"{e}; run python -m data_prep.build_records again")
-        if count != written.get(split):
-            raise UsageError(f"{report_path} says {written.get(split)} {split} examples but "
-                             f"its shards hold {count}")
-    if not written.get(records.TRAIN) or not report.get("bins"):
+    try:
+        report.verify(records_dir)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"the records in {records_dir!r} do not match their report: "
+                         f"{e}; run python -m data_prep.build_records again")
+    if not report.written[records.TRAIN] or not report.bins:
         raise UsageError(f"{records_dir!r} holds no training photos (see {report_path})")
     bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
     try:
         bins = bins_lib.Bins.load(bins_path)
     except (OSError, ValueError, KeyError) as e:
         raise UsageError(f"cannot load bins {bins_path!r}: {e}")
-    if bins.fingerprint != report["bins"]["fingerprint"]:
+    if bins.fingerprint != report.bins_fingerprint:
         raise UsageError(f"bins {bins_path!r} (fingerprint {bins.fingerprint}) were not "
                          f"learned from the records in {records_dir!r} (fingerprint "
-                         f"{report['bins']['fingerprint']})")
+                         f"{report.bins_fingerprint})")
     return bins, report
 
 
@@ -295,7 +289,7 @@ def run(flag_values, extra_callbacks=()):
 
     if f["soft_targets"] and f["soft_k"] > bins.num_bins:
         raise UsageError(f"--soft_k {f['soft_k']} is more than the {bins.num_bins} bins")
-    train_count = report["written"][records.TRAIN]
+    train_count = report.written[records.TRAIN]
     if f["batch_size"] > train_count:
         raise UsageError(f"--batch_size {f['batch_size']} is larger than the {train_count} "
                          "training photos: no full batch, no training step")
@@ -304,7 +298,7 @@ def run(flag_values, extra_callbacks=()):
     keras.mixed_precision.set_global_policy(
         "float32" if f["mixed_precision"] == "none" else f["mixed_precision"])
 
-    num_scenes = len(report["classes"]) if f["scene_weight"] > 0 else 0
+    num_scenes = len(report.classes) if f["scene_weight"] > 0 else 0
     if f["scene_weight"] > 0 and num_scenes < 2:
         raise UsageError("--scene_weight needs records with at least two classes")
     model_config = model_lib.ModelConfig(
@@ -343,7 +337,7 @@ def run(flag_values, extra_callbacks=()):
         True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch)
     val_dataset, validation_steps = None, None
-    val_count = report["written"][records.VAL]
+    val_count = report.written[records.VAL]
     if val_count > 0:
         # The same batches every epoch: one pass (or its first --validation_steps
         # batches), repeated, with the step count given to Keras so that it never

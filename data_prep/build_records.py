@@ -239,7 +239,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
                   rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA, val_fraction=0.1,
                   images_per_shard=1000, num_shards=0, workers=1, listing_skipped=(),
                   ignored=(), progress_every=500, log=print):
-    """Writes shards, bins.json and report.json to output_dir; returns the report dict.
+    """Writes shards, bins.json and report.json to output_dir; returns the records.Report.
 
     num_shards (train; 0 = from images_per_shard), workers: processes (1: in-process).
     report.json is written last and removed first: it is the mark of a complete
@@ -313,29 +313,28 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
         fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
         fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
     elapsed = time.time() - start
-    report = {
-        "inputs_seen": len(sources) + len(listing_skipped),
-        "written": written,
-        "skipped_count": {r: sum(1 for s in skipped if s[1] == r) for r in prepare.SKIP_REASONS},
-        "skipped": [{"source": cli.display_path(s), "reason": r, "detail": d}
-                    for s, r, d in sorted(skipped)],
-        "notes": [{"source": cli.display_path(s), "note": n} for s, n in sorted(notes)],
-        "ignored": [{"source": cli.display_path(s), "why": why} for s, why in ignored],
-        "classes": [cli.display_path(c) for c in classes],
-        "shards": shards,
-        "settings": {**dataclasses.asdict(config), "num_bins": num_bins,
-                     "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
-                     "workers": workers},
-        "bins": None if fitted is None else {
+    report = records.Report(
+        inputs_seen=len(sources) + len(listing_skipped),
+        written=written,
+        skipped_count={r: sum(1 for s in skipped if s[1] == r) for r in prepare.SKIP_REASONS},
+        skipped=[{"source": cli.display_path(s), "reason": r, "detail": d}
+                 for s, r, d in sorted(skipped)],
+        notes=[{"source": cli.display_path(s), "note": n} for s, n in sorted(notes)],
+        ignored=[{"source": cli.display_path(s), "why": why} for s, why in ignored],
+        classes=[cli.display_path(c) for c in classes],
+        shards=shards,
+        settings={**dataclasses.asdict(config), "num_bins": num_bins,
+                  "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
+                  "workers": workers},
+        bins=None if fitted is None else {
             "file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
             "num_bins": fitted.num_bins,
             "table": [{"bin": b, "centre": list(c), "prior": float(p), "weight": float(w)}
                       for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,
                                                         fitted.weights))]},
-        "elapsed_seconds": round(elapsed, 2),
-        "photos_per_second": round(total / max(elapsed, 1e-9), 1),
-    }
-    safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report)
+        elapsed_seconds=round(elapsed, 2),
+        photos_per_second=round(total / max(elapsed, 1e-9), 1))
+    safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report.to_dict())
     if fitted is None:
         raise InputError("no usable training photos: every input was skipped (reasons "
                          f"below and in {os.path.join(output_dir, records.REPORT_NAME)})\n"
@@ -381,21 +380,21 @@ def _format_skipped(skipped, limit=20):
 
 def summary(report, output_dir):
     """The short human summary printed at the end."""
-    counts = ", ".join(f"{r} {n}" for r, n in report["skipped_count"].items() if n)
+    counts = ", ".join(f"{r} {n}" for r, n in report.skipped_count.items() if n)
     lines = [
-        f"wrote {report['written'][records.TRAIN]} train + {report['written'][records.VAL]} "
+        f"wrote {report.written[records.TRAIN]} train + {report.written[records.VAL]} "
         f"val photos "
-        f"in {report['elapsed_seconds']} s ({report['photos_per_second']} photos/s)",
-        f"skipped {len(report['skipped'])}" + (f": {counts}" if counts else ""),
+        f"in {report.elapsed_seconds} s ({report.photos_per_second} photos/s)",
+        f"skipped {len(report.skipped)}" + (f": {counts}" if counts else ""),
     ]
-    if report["skipped"]:
+    if report.skipped:
         lines.append(_format_skipped([(s["source"], s["reason"], s["detail"])
-                                      for s in report["skipped"]]))
-    if report["notes"]:
-        lines.append(f"written with notes {len(report['notes'])}:")
-        lines += [f"    {n['source']}: {n['note']}" for n in report["notes"][:20]]
+                                      for s in report.skipped]))
+    if report.notes:
+        lines.append(f"written with notes {len(report.notes)}:")
+        lines += [f"    {n['source']}: {n['note']}" for n in report.notes[:20]]
     lines += [
-        f"bins: {report['bins']['num_bins']} bins, fingerprint {report['bins']['fingerprint']}",
+        f"bins: {report.bins['num_bins']} bins, fingerprint {report.bins_fingerprint}",
         f"records: {os.path.abspath(output_dir)}",
         f"report:  {os.path.abspath(os.path.join(output_dir, records.REPORT_NAME))}",
     ]

@@ -103,7 +103,7 @@ def test_bad_input_corpus_every_file_reported(tmp_path):
     photos = _make_bad_corpus(str(tmp_path))
     out = str(tmp_path / "out")
     report = _run(photos, out)
-    reasons = {s["source"]: s["reason"] for s in report["skipped"]}
+    reasons = {s["source"]: s["reason"] for s in report.skipped}
     expected = {
         "zero.jpg": "not_an_image", "text.jpg": "not_an_image",
         "truncated.jpg": "truncated", "tiny.png": "too_small", "dup_b.jpg": "duplicate",
@@ -119,13 +119,13 @@ def test_bad_input_corpus_every_file_reported(tmp_path):
     for name in ["good.png", "gif_named.jpg", "png_named.jpg", "rgba.png", "sixteen.png",
                  "huge.jpg", "cmyk.jpg", "rotated.jpg", "dup_a.jpg"]:
         assert name in written, name
-    assert len(written) + len(report["skipped"]) == report["inputs_seen"]
-    notes = {(n["source"], n["note"]) for n in report["notes"]}
+    assert len(written) + len(report.skipped) == report.inputs_seen
+    notes = {(n["source"], n["note"]) for n in report.notes}
     assert ("gif_named.jpg", "GIF data in a .jpg file") in notes
     assert ("png_named.jpg", "PNG data in a .jpg file") in notes
     assert any(s == "rgba.png" and "composited over white" in n for s, n in notes)
     assert any(s == "sixteen.png" and "uint16" in n for s, n in notes)
-    assert {"source": "notes.txt", "why": "not an image file name"} in report["ignored"]
+    assert {"source": "notes.txt", "why": "not an image file name"} in report.ignored
     rotated = written["rotated.jpg"]
     assert (rotated[records.ORIGINAL_HEIGHT], rotated[records.ORIGINAL_WIDTH]) == (80, 40)
     huge = written["huge.jpg"]
@@ -135,7 +135,7 @@ def test_bad_input_corpus_every_file_reported(tmp_path):
                          cv2.IMREAD_COLOR)[..., ::-1]
     np.testing.assert_allclose(frame[:50, :50], make_photo(50, 50, seed=6), atol=1)
     bins = bins_lib.Bins.load(out)
-    assert bins.fingerprint == report["bins"]["fingerprint"]
+    assert bins.fingerprint == report.bins["fingerprint"]
 
 
 def test_rerun_is_idempotent_and_parallel_matches(tmp_path):
@@ -146,10 +146,10 @@ def test_rerun_is_idempotent_and_parallel_matches(tmp_path):
     again = _run(photos, str(tmp_path / "a"), images_per_shard=4)
     parallel = _run(photos, str(tmp_path / "b"), workers=2, images_per_shard=4)
     for other in (again, parallel):
-        assert other["shards"] == first["shards"]
-        assert other["bins"] == first["bins"]
-    assert first["written"]["train"] == 12
-    assert [s["file"] for s in first["shards"]["train"]] == [
+        assert other.shards == first.shards
+        assert other.bins == first.bins
+    assert first.written["train"] == 12
+    assert [s["file"] for s in first.shards["train"]] == [
         records.shard_name("train", i, 3) for i in range(3)]
 
 
@@ -188,7 +188,7 @@ def test_killed_run_leaves_no_partial_shard(tmp_path, monkeypatch):
     open(os.path.join(out, ".train-00003-of-00005.tfrecord.tmp-999999999.tfrecord"), "wb").close()
     monkeypatch.setattr(prepare, "prepare_image", real)
     report = _run(photos, out, images_per_shard=8)
-    assert report["written"]["train"] == 40
+    assert report.written["train"] == 40
     assert not [n for n in os.listdir(out) if ".tmp-" in n]
 
 
@@ -239,7 +239,7 @@ def test_tfds_dataset_read_offline(tmp_path):
     report = build_records.build_records(sources, str(tmp_path / "out"),
                                          prepare.PrepConfig(frame_size=32, min_size=8),
                                          val_fraction=0.0, log=lambda *_: None)
-    assert report["written"]["train"] == 4
+    assert report.written["train"] == 4
     with pytest.raises(build_records.InputError, match="not readable"):
         build_records.list_tfds_sources("not_there", "train", data_dir)
 
@@ -247,11 +247,11 @@ def test_tfds_dataset_read_offline(tmp_path):
 def test_weather_mixed_oddities_reported(shared_data, tmp_path):
     photos = os.path.join(shared_data, "weather_mixed")
     report = _run(photos, str(tmp_path / "out"), workers=1)
-    notes = {(n["source"], n["note"]) for n in report["notes"]}
+    notes = {(n["source"], n["note"]) for n in report.notes}
     assert ("rain141.jpg", "GIF data in a .jpg file") in notes
     assert ("shine131.jpg", "GIF data in a .jpg file") in notes
     assert any(s == "shine127.jpg" and "alpha" in n for s, n in notes)
-    duplicates = {s["source"] for s in report["skipped"] if s["reason"] == "duplicate"}
+    duplicates = {s["source"] for s in report.skipped if s["reason"] == "duplicate"}
     assert duplicates & {"rain26.jpg", "rain136.jpg"}
 
 
@@ -272,12 +272,12 @@ def test_awkward_names_bombs_trailers_hidden(tmp_path):
     (photos / ".hidden.jpg").write_bytes(good)
     out = str(tmp_path / "out")
     report = _run(str(photos), out)
-    reasons = {s["source"]: s for s in report["skipped"]}
+    reasons = {s["source"]: s for s in report.skipped}
     assert reasons["bomb.png"]["reason"] == "too_large"
     assert "100000x100000" in reasons["bomb.png"]["detail"]
     assert "phone.jpg" not in reasons and "caf\ufffd.jpg" not in reasons
-    assert report["written"]["train"] == 2
-    assert {"source": ".hidden.jpg", "why": "hidden file"} in report["ignored"]
+    assert report.written["train"] == 2
+    assert {"source": ".hidden.jpg", "why": "hidden file"} in report.ignored
     ids = sorted(e[records.SOURCE_ID] for path in glob.glob(os.path.join(out, "train-*"))
                  for e in records.read_examples(path))
     assert ids == [b"caf\xe9.jpg", b"phone.jpg"]  # the exact bytes of the name
@@ -323,7 +323,7 @@ def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
         build_records.list_dir_sources(photos)[0], out,
         prepare.PrepConfig(frame_size=32, min_size=8), num_bins=0, val_fraction=0.4,
         log=lambda *_: None)
-    assert report["written"]["val"] > 0 and report["written"]["train"] > 0
+    assert report.written["val"] > 0 and report.written["train"] > 0
     area = 0
     for path in glob.glob(os.path.join(out, "train-*.tfrecord")):
         for example in records.read_examples(path):

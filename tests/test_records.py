@@ -39,3 +39,23 @@ def test_unlabeled_default():
 
 def test_shard_names():
     assert records.shard_name("train", 3, 12) == "train-00003-of-00012.tfrecord"
+
+
+def test_report_round_trip_and_refusals(tiny_records):
+    import json
+    import os
+    import pytest
+    report = records.Report.load(tiny_records)
+    assert records.Report.from_dict(report.to_dict()) == report
+    assert report.written["train"] == sum(s["examples"] for s in report.shards["train"])
+    report.verify(tiny_records)
+    for bad, message in [([], "not a JSON object"), ({"written": {}}, "no 'shards'"),
+                         ({**report.to_dict(), "version": 99}, "report version 99"),
+                         ({**report.to_dict(), "written": {"train": 1}}, "both splits")]:
+        with pytest.raises(ValueError, match=message):
+            records.Report.from_dict(bad)
+    lying = records.Report.from_dict({**report.to_dict(), "written": {
+        "train": report.written["train"] + 1, "val": report.written["val"]}})
+    with pytest.raises(ValueError, match="the report says"):
+        lying.verify(tiny_records)
+    assert json.load(open(os.path.join(tiny_records, "report.json")))["version"] == 1
