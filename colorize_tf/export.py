@@ -135,11 +135,8 @@ def export(model_dir, export_dir, version=None, work_size=None,
         for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
                      training_state.MODEL_CONFIG_NAME):
             shutil.copy(os.path.join(model_dir, name), staging)
-        with open(os.path.join(staging, "export.json"), "w") as f:
-            json.dump({"work_size": work_size, "max_pixels": max_pixels,
-                       "color_space": bins.grid.color_space,
-                       "bins_fingerprint": bins.fingerprint, "depth": depth,
-                       "checkpoint": checkpoint, "version": version}, f, indent=1)
+        serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
+                           depth, checkpoint, version).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

@@ -8,7 +8,6 @@ with a work size of their own, or for video frames, through `colorize_luma` with
 same preprocess and render steps (serving.py), so that video frames can have their
 bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
 """
-import json
 import os
 import sys
 
@@ -68,8 +67,7 @@ class Colorizer:
         self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
         self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]
         assets = os.path.join(self.path, "assets")
-        with open(os.path.join(assets, "export.json")) as f:
-            self.export_info = json.load(f)
+        self.export_info = serving.ExportInfo.load(self.path)
         self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
         self.color_space = self.bins.grid.color_space
 
@@ -104,13 +102,13 @@ class Colorizer:
                 return rgb, tf.io.decode_png(conf).numpy()[..., 0].astype(np.float32) / 255.0
             return rgb
         return self._colorize_frame(image, temperature, confidence,
-                                    work_size or self.export_info["work_size"], smoother)
+                                    work_size or self.export_info.work_size, smoother)
 
     def predict_probabilities(self, rgb_uint8, work_size=None):
         """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n] at
         the working size): the serving graph's steps up to the softmax."""
         rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
-        luma, small = serving.preprocess(rgb, work_size or self.export_info["work_size"],
+        luma, small = serving.preprocess(rgb, work_size or self.export_info.work_size,
                                          self.color_space)
         out = self._luma(luma=small[None], temperature=tf.constant([1.0]))
         return luma, out["probabilities"][0].numpy()

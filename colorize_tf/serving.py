@@ -14,6 +14,10 @@ serving_default(image_bytes: string [B], temperature: float [B] or [1])
 colorize_luma(luma: float [B, H, W, 1] in [0, 1], temperature: float [B] or [1])
     -> chroma [B, H, W, 2], probabilities [B, H, W, n], confidence [B, H, W]
 """
+import dataclasses
+import json
+import os
+
 import tensorflow as tf
 
 from colorize_tf import color
@@ -26,6 +30,38 @@ MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anyth
 # zlib level 1: measured at 768x512, level 6 (the default) encodes ~3x slower than the
 # model runs, for outputs only ~10% smaller.
 _PNG_COMPRESSION = 1
+EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportInfo:
+    """What a SavedModel was exported with (assets/export.json): the working size (px),
+    the pixel limit, the bins' colour space and fingerprint, the U-Net depth (the pad
+    multiple is 2^depth), which checkpoint, and the version number."""
+    work_size: int
+    max_pixels: int
+    color_space: str
+    bins_fingerprint: str
+    depth: int = 3
+    checkpoint: str = "best"
+    version: int = 1
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    def save(self, folder):
+        with open(os.path.join(folder, EXPORT_INFO_NAME), "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+
+    @classmethod
+    def load(cls, saved_model_dir):
+        with open(os.path.join(saved_model_dir, "assets", EXPORT_INFO_NAME)) as f:
+            return cls.from_dict(json.load(f))
 
 
 def _header_size(data):
