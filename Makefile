@@ -18,7 +18,7 @@ install: $(VENV)/installed
 # taken as gray) with the shipped model.
 demo: $(VENV)/installed
 	$(PY) -m colorize_tf.colorize examples/old_photos examples/kodak \
-	    --output_dir=out/demo --confidence
+	    --output_dir=out/demo --confidence --overwrite
 
 # Data prep on the example photos: records, bins and report in out/demo_records.
 records-demo: $(VENV)/installed
