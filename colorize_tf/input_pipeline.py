@@ -64,6 +64,17 @@ def unpack_targets(packed):
     return Targets(packed[..., :-4], packed[..., -4:-2], packed[..., -2], packed[..., -1])
 
 
+def pack_regression(chroma, mask):
+    """The regression head's target: chroma [..., 2] and mask [..., 1] -> [..., 3]."""
+    return tf.concat([chroma, mask], axis=-1)
+
+
+def unpack_regression(packed):
+    """[..., 3] -> (chroma [..., 2], mask [...])."""
+    packed = tf.cast(packed, tf.float32)
+    return packed[..., :2], packed[..., 2]
+
+
 def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
                  soft_sigma=None):
     """chroma [..., 2], mask [..., 1] -> packed target (see module doc)."""
@@ -134,7 +145,7 @@ def example_to_inputs(example, seed, bins, config, training):
         return luma, packed
     targets = {"logits": packed}
     if config.regression_target:
-        targets["chroma"] = tf.concat([chroma, mask], axis=-1)
+        targets["chroma"] = pack_regression(chroma, mask)
     if config.scene_target:
         targets["scene"] = example[records.LABEL]
     return luma, targets

@@ -50,9 +50,9 @@ class MaskedChromaMSE(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
 
     def call(self, y_true, y_pred):
-        y_true = tf.cast(y_true, tf.float32)
-        error = tf.reduce_sum(tf.square(tf.cast(y_pred, tf.float32) - y_true[..., :2]), -1)
-        return _valid_mean(error, y_true[..., 2])
+        chroma, mask = input_pipeline.unpack_regression(y_true)
+        error = tf.reduce_sum(tf.square(tf.cast(y_pred, tf.float32) - chroma), -1)
+        return _valid_mean(error, mask)
 
 
 def scene_loss():

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import sys
-import time
 
 from colorize_tf import cli
 from colorize_tf import safe_write
@@ -212,51 +211,9 @@ def _check_model_dir(model_dir, model_config, bins):
 def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoch,
                     batch_size, epochs):
     import keras
-    import tensorflow as tf
-    from colorize_tf import color
-    from colorize_tf import decoding
-    from colorize_tf import input_pipeline
-
+    from colorize_tf import training_callbacks
     from colorize_tf import training_state
     monitor = "val_loss" if val_dataset is not None else "loss"
-
-    class EpochSummary(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.time() - self.start
-            rate = steps_per_epoch * batch_size / max(seconds, 1e-9)
-            values = " ".join(f"{k} {v:.4g}" for k, v in sorted((logs or {}).items()))
-            print(f"epoch {epoch + 1}/{epochs}: {values} | {seconds:.0f} s, "
-                  f"{rate:.1f} images/s", flush=True)
-
-    class ColorizedImages(keras.callbacks.Callback):
-        """A few val images (gray input | prediction | truth) into TensorBoard."""
-
-        def __init__(self):
-            super().__init__()
-            self.writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs", "images"))
-            self.batch = next(iter(val_dataset.unbatch().batch(num_log_images)))
-
-        def on_epoch_end(self, epoch, logs=None):
-            luma, packed = self.batch
-            if isinstance(packed, dict):
-                packed = packed["logits"]
-            logits = self.model(luma, training=False)
-            if isinstance(logits, dict):
-                logits = logits["logits"]
-            space = bins.grid.color_space
-            chroma = decoding.annealed_mean(logits, bins.centres)
-            truth = color.luma_chroma_to_rgb(
-                luma, input_pipeline.unpack_targets(packed).chroma, space)
-            gray = tf.image.grayscale_to_rgb(luma)
-            predicted = color.luma_chroma_to_rgb(luma, chroma, space)
-            with self.writer.as_default():
-                tf.summary.image("val/gray_predicted_truth",
-                                 tf.concat([gray, predicted, truth], axis=2), step=epoch,
-                                 max_outputs=num_log_images)
-
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         # The CSV row first: a kill before the state's commit leaves an extra row,
@@ -264,11 +221,14 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
         keras.callbacks.CSVLogger(os.path.join(model_dir, training_state.HISTORY_NAME),
                                   append=True),
         training_state.TrainingState(model_dir, monitor),
-        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
-        EpochSummary(),
+        keras.callbacks.TensorBoard(training_callbacks.log_dir(model_dir),
+                                    update_freq="epoch"),
+        training_callbacks.EpochSummary(epochs, steps_per_epoch * batch_size),
     ]
     if val_dataset is not None and num_log_images > 0:
-        callbacks.append(ColorizedImages())
+        callbacks.append(training_callbacks.ColorizedImages(
+            training_callbacks.log_dir(model_dir, "images"), val_dataset, bins,
+            num_log_images))
     return callbacks
 
 
