@@ -232,116 +232,145 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
     return callbacks
 
 
-def run(flag_values, extra_callbacks=()):
-    """Trains as the flags say; returns the keras History (None if nothing was left to do)."""
-    f = flag_values
-    check_flags(f)
-    bins, report = load_records_and_bins(f["records_dir"], f["bins"])
-
-    import keras
-    from colorize_tf import bins as bins_lib
+def _pipeline_config(f, model_config):
+    """The flags -> input_pipeline.PipelineConfig (--augment switches all three off)."""
     from colorize_tf import input_pipeline
+    augment = f["augment"]
+    return input_pipeline.PipelineConfig(
+        crop_size=f["crop_size"], mirror=augment and f["mirror"],
+        random_crop=augment and f["random_crop"], crop_scale=(f["crop_scale_min"], 1.0),
+        noise_stddev=f["noise_stddev"] if augment else 0.0,
+        soft_targets=f["soft_targets"], soft_k=f["soft_k"], soft_sigma=f["soft_sigma"],
+        regression_target=model_config.regression_head,
+        scene_target=model_config.num_scenes > 0, shuffle_buffer=f["shuffle_buffer"],
+        cache=f["cache"], deterministic=f["deterministic"], seed=f["seed"])
+
+
+def _datasets(f, report, bins, pipeline, initial_epoch, steps_per_epoch):
+    """-> (train dataset, val dataset or None, validation steps or None)."""
+    from colorize_tf import input_pipeline
+    from colorize_tf import records
+    train_dataset = input_pipeline.make_dataset(
+        records.shard_pattern(f["records_dir"], records.TRAIN), bins, f["batch_size"],
+        True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch)
+    val_count = report.written[records.VAL]
+    if val_count == 0:
+        return train_dataset, None, None
+    # The same batches every epoch: one pass (or its first --validation_steps batches),
+    # repeated, with the step count given to Keras so that it never reads past the end
+    # (which it reports as "input ran out of data").
+    validation_steps = math.ceil(val_count / f["batch_size"])
+    if f["validation_steps"]:
+        validation_steps = min(validation_steps, f["validation_steps"])
+    val_dataset = input_pipeline.make_dataset(
+        records.shard_pattern(f["records_dir"], records.VAL), bins, f["batch_size"], False,
+        pipeline).take(validation_steps).repeat()
+    return train_dataset, val_dataset, validation_steps
+
+
+def _compiled_model(f, model_config, bins, steps_per_epoch):
+    """The ColorUNet with its losses (and heads'), metrics and optimizer; call it inside
+    the strategy's scope."""
+    import keras
     from colorize_tf import losses
     from colorize_tf import metrics
     from colorize_tf import model as model_lib
-    from colorize_tf import records
-    from colorize_tf import training_state
+    model = model_lib.build_colorunet(model_config)
+    learning_rate = _learning_rate(f["learning_rate"], f["lr_schedule"], f["epochs"],
+                                   steps_per_epoch, f["lr_decay_epoch"], f["lr_decay_factor"])
+    bin_metrics = [metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5),
+                   metrics.MaskedChromaError(bins.centres)]
+    bin_loss = losses.MaskedRebalancedCrossEntropy(soft=f["soft_targets"])
+    loss, weights, metric = bin_loss, None, bin_metrics
+    if model_config.has_heads:
+        loss, weights, metric = {"logits": bin_loss}, {"logits": 1.0}, {"logits": bin_metrics}
+        if model_config.regression_head:
+            loss["chroma"] = losses.MaskedChromaMSE()
+            weights["chroma"] = f["regression_weight"]
+        if model_config.num_scenes:
+            loss["scene"] = losses.scene_loss()
+            weights["scene"] = f["scene_weight"]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
+                  loss_weights=weights, metrics=metric, jit_compile=f["jit_compile"])
+    return model
 
+
+def _prepare_model_dir(f, model_config, bins, pipeline):
+    """Checks and writes the run's configs; -> epochs already done (0 for a new run)."""
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import training_state
+    model_dir = f["model_dir"]
+    os.makedirs(model_dir, exist_ok=True)
+    run_config = _check_model_dir(model_dir, model_config, bins)
+    state, messages = training_state.read_state(model_dir)
+    for message in messages:
+        print(f"train: {message}")
+    initial_epoch = state["epoch"] if state else 0
+    safe_write.write_json(os.path.join(model_dir, training_state.MODEL_CONFIG_NAME), run_config)
+    safe_write.write_json(os.path.join(model_dir, training_state.FLAGS_NAME), f)
+    safe_write.write_json(os.path.join(model_dir, training_state.PIPELINE_CONFIG_NAME),
+                          dataclasses.asdict(pipeline))
+    bins.save(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
+    _trim_history(os.path.join(model_dir, training_state.HISTORY_NAME), initial_epoch)
+    return initial_epoch
+
+
+def run(flag_values, extra_callbacks=()):
+    """Trains as the flags say; returns the keras History (None if nothing was left to do).
+
+    The Keras dtype policy is set for the run and restored afterwards.
+    """
+    import keras
+    from colorize_tf import model as model_lib
+    from colorize_tf import records
+    f = flag_values
+    check_flags(f)
+    bins, report = load_records_and_bins(f["records_dir"], f["bins"])
     if f["soft_targets"] and f["soft_k"] > bins.num_bins:
         raise UsageError(f"--soft_k {f['soft_k']} is more than the {bins.num_bins} bins")
     train_count = report.written[records.TRAIN]
     if f["batch_size"] > train_count:
         raise UsageError(f"--batch_size {f['batch_size']} is larger than the {train_count} "
                          "training photos: no full batch, no training step")
-    strategy = _make_strategy(f["strategy"], f["logical_cpus"])
-    keras.utils.set_random_seed(f["seed"])
-    keras.mixed_precision.set_global_policy(
-        "float32" if f["mixed_precision"] == "none" else f["mixed_precision"])
-
     num_scenes = len(report.classes) if f["scene_weight"] > 0 else 0
     if f["scene_weight"] > 0 and num_scenes < 2:
         raise UsageError("--scene_weight needs records with at least two classes")
     model_config = model_lib.ModelConfig(
         num_bins=bins.num_bins, base_filters=f["base_filters"], depth=f["depth"],
         regression_head=f["regression_weight"] > 0, num_scenes=num_scenes)
-    os.makedirs(f["model_dir"], exist_ok=True)
-    run_config = _check_model_dir(f["model_dir"], model_config, bins)
-    state, messages = training_state.read_state(f["model_dir"])
-    for message in messages:
-        print(f"train: {message}")
-    initial_epoch = state["epoch"] if state else 0
-    safe_write.write_json(os.path.join(f["model_dir"], training_state.MODEL_CONFIG_NAME),
-                          run_config)
-    safe_write.write_json(os.path.join(f["model_dir"], training_state.FLAGS_NAME), f)
-    bins.save(os.path.join(f["model_dir"], bins_lib.ARTIFACT_NAME))
-    _trim_history(os.path.join(f["model_dir"], training_state.HISTORY_NAME), initial_epoch)
-
-    augment = f["augment"]
-    pipeline = input_pipeline.PipelineConfig(
-        crop_size=f["crop_size"], mirror=augment and f["mirror"],
-        random_crop=augment and f["random_crop"], crop_scale=(f["crop_scale_min"], 1.0),
-        noise_stddev=f["noise_stddev"] if augment else 0.0,
-        soft_targets=f["soft_targets"], soft_k=f["soft_k"], soft_sigma=f["soft_sigma"],
-        regression_target=model_config.regression_head, scene_target=num_scenes > 0,
-        shuffle_buffer=f["shuffle_buffer"], cache=f["cache"],
-        deterministic=f["deterministic"], seed=f["seed"])
-    safe_write.write_json(os.path.join(f["model_dir"], training_state.PIPELINE_CONFIG_NAME),
-                          dataclasses.asdict(pipeline))
-    steps_per_epoch = f["steps_per_epoch"] or max(1, train_count // f["batch_size"])
+    pipeline = _pipeline_config(f, model_config)
+    initial_epoch = _prepare_model_dir(f, model_config, bins, pipeline)
     if initial_epoch >= f["epochs"]:
         print(f"train: {f['model_dir']} already has {initial_epoch} of {f['epochs']} epochs; "
               "nothing to do (raise --epochs to continue)")
         return None
-    train_dataset = input_pipeline.make_dataset(
-        records.shard_pattern(f["records_dir"], records.TRAIN), bins, f["batch_size"],
-        True, pipeline, epochs=f["epochs"], initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch)
-    val_dataset, validation_steps = None, None
-    val_count = report.written[records.VAL]
-    if val_count > 0:
-        # The same batches every epoch: one pass (or its first --validation_steps
-        # batches), repeated, with the step count given to Keras so that it never
-        # reads past the end (which it reports as "input ran out of data").
-        validation_steps = math.ceil(val_count / f["batch_size"])
-        if f["validation_steps"]:
-            validation_steps = min(validation_steps, f["validation_steps"])
-        val_dataset = input_pipeline.make_dataset(
-            records.shard_pattern(f["records_dir"], records.VAL), bins,
-            f["batch_size"], False, pipeline).take(validation_steps).repeat()
-
-    with strategy.scope():
-        model = model_lib.build_colorunet(model_config)
-        learning_rate = _learning_rate(f["learning_rate"], f["lr_schedule"], f["epochs"],
-                                       steps_per_epoch, f["lr_decay_epoch"],
-                                       f["lr_decay_factor"])
-        bin_metrics = [metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5),
-                       metrics.MaskedChromaError(bins.centres)]
-        bin_loss = losses.MaskedRebalancedCrossEntropy(soft=f["soft_targets"])
-        if model_config.has_heads:
-            loss, weights, metric = {"logits": bin_loss}, {"logits": 1.0}, {"logits": bin_metrics}
-            if model_config.regression_head:
-                loss["chroma"] = losses.MaskedChromaMSE()
-                weights["chroma"] = f["regression_weight"]
-            if num_scenes:
-                loss["scene"] = losses.scene_loss()
-                weights["scene"] = f["scene_weight"]
-        else:
-            loss, weights, metric = bin_loss, None, bin_metrics
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
-                      loss_weights=weights, metrics=metric, jit_compile=f["jit_compile"])
-    print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
-          f"({bins.grid.color_space}), {train_count} train images, {steps_per_epoch} steps "
-          f"x {f['batch_size']} per epoch, epochs {initial_epoch + 1}..{f['epochs']}, "
-          f"strategy {type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas)",
-          flush=True)
-    callbacks = _make_callbacks(f["model_dir"], val_dataset, bins, f["num_log_images"],
-                                steps_per_epoch, f["batch_size"], f["epochs"])
-    # Keras' live progress bar is for terminals; in a log or a pipe, one line per epoch.
-    verbose = 2 if f["verbose"] == 1 and not sys.stdout.isatty() else f["verbose"]
-    history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
-                        initial_epoch=initial_epoch, validation_data=val_dataset,
-                        validation_steps=validation_steps, shuffle=False,
-                        callbacks=callbacks + list(extra_callbacks), verbose=verbose)
+    steps_per_epoch = f["steps_per_epoch"] or max(1, train_count // f["batch_size"])
+    strategy = _make_strategy(f["strategy"], f["logical_cpus"])
+    keras.utils.set_random_seed(f["seed"])
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "float32" if f["mixed_precision"] == "none" else f["mixed_precision"])
+    try:
+        train_dataset, val_dataset, validation_steps = _datasets(
+            f, report, bins, pipeline, initial_epoch, steps_per_epoch)
+        with strategy.scope():
+            model = _compiled_model(f, model_config, bins, steps_per_epoch)
+        print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
+              f"({bins.grid.color_space}), {train_count} train images, {steps_per_epoch} "
+              f"steps x {f['batch_size']} per epoch, epochs {initial_epoch + 1}.."
+              f"{f['epochs']}, strategy {type(strategy).__name__} "
+              f"({strategy.num_replicas_in_sync} replicas)", flush=True)
+        callbacks = _make_callbacks(f["model_dir"], val_dataset, bins, f["num_log_images"],
+                                    steps_per_epoch, f["batch_size"], f["epochs"])
+        # Keras' live progress bar is for terminals; in a log or a pipe, one line an epoch.
+        verbose = 2 if f["verbose"] == 1 and not sys.stdout.isatty() else f["verbose"]
+        history = model.fit(train_dataset, epochs=f["epochs"], steps_per_epoch=steps_per_epoch,
+                            initial_epoch=initial_epoch, validation_data=val_dataset,
+                            validation_steps=validation_steps, shuffle=False,
+                            callbacks=callbacks + list(extra_callbacks), verbose=verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise UsageError("training stopped: the loss became NaN or infinite (nothing saved "
                          "from that epoch; try a lower --learning_rate)")

@@ -174,6 +174,8 @@ def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
         history = train.run(_smoke(tiny_records, tmp_path / policy, "--epochs=1",
                                    f"--mixed_precision={policy}", f"--jit_compile={jit}",
                                    "--num_log_images=0"))
+        # The run leaves the process's dtype policy as it found it.
+        assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert np.isfinite(history.history["loss"][0])
