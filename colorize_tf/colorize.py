@@ -32,6 +32,7 @@ from colorize_tf import decoding
 from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import safe_write
+from colorize_tf import serving
 from colorize_tf import serving_api
 
 _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
@@ -249,10 +250,10 @@ def run(inputs, output_dir, saved_model, temperature, confidence, work_size, bat
                 elif not work_size:
                     save(job, *colorizer.colorize_bytes([data], temperature)[0])
                 else:
-                    rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-                    if rgb is None:
-                        raise ValueError("not an image OpenCV can decode")
-                    out, conf = colorizer.colorize(rgb[..., ::-1], temperature, True, work_size)
+                    # The serving graph's decoding (EXIF orientation, alpha over white).
+                    rgb = np.round(serving.decode_rgb(tf.constant(data)).numpy() * 255.0)
+                    out, conf = colorizer.colorize(rgb.astype(np.uint8), temperature, True,
+                                                   work_size)
                     save(job, cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
                          cv2.imencode(".png", np.round(conf * 255).astype(np.uint8))[1]
                          .tobytes())

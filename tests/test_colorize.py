@@ -185,3 +185,22 @@ def test_an_input_named_twice_is_colorized_once(tiny_saved_model, tmp_path):
     done, failed, _ = _run(tiny_saved_model[0], [tmp_path / "in" / "a.png"] * 2,
                            tmp_path / "out")
     assert failed == [] and [os.path.basename(o) for _, o in done] == ["a.png"]
+
+
+def test_work_size_path_decodes_as_the_serving_graph(luma_saved_model, tmp_path):
+    # RGBA with a transparent half and a phone photo stored sideways, through
+    # --work_size: alpha over white and the EXIF turn, as serving_default does.
+    import cv2 as cv
+    from tests.conftest import with_exif_orientation
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[:, 10:] = [40, 60, 80, 255]
+    os.makedirs(tmp_path / "in")
+    assert cv.imwrite(str(tmp_path / "in" / "a.png"), rgba)
+    jpeg = cv.imencode(".jpg", make_photo(24, 40, seed=3)[..., ::-1].copy())[1].tobytes()
+    (tmp_path / "in" / "b.jpg").write_bytes(with_exif_orientation(jpeg, 6))
+    done, failed, _ = _run(luma_saved_model, [tmp_path / "in"], tmp_path / "out",
+                           work_size=32)
+    assert failed == []
+    a = cv.imread(str(tmp_path / "out" / "in" / "a.png"))
+    assert a[:, :10].min() > 200  # the transparent half is white, not black
+    assert cv.imread(str(tmp_path / "out" / "in" / "b.png")).shape[:2] == (40, 24)
