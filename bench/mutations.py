@@ -60,7 +60,7 @@ MUTATIONS = (
              "content = frame",
              ("tests/test_build_records.py",)),
     Mutation("val_counted_in_bins", "data_prep/build_records.py",
-             "if split == TRAIN:  # the bins are learned from the train split only",
+             "if split == records.TRAIN:  # the bins are learned from the train split only",
              "if True:",
              ("tests/test_build_records.py",)),
     Mutation("augmentation_off", "colorize_tf/train.py",
