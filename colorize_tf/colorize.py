@@ -199,91 +199,129 @@ def _is_colour_file(data):
     return small is not None and not color.is_gray(small[..., ::-1])
 
 
-def run(inputs, output_dir, saved_model, temperature, confidence, work_size, batch_size,
-        max_pixels=image_files.DEFAULT_MAX_PIXELS, overwrite=False, log=print):
-    """Colorizes everything; returns (done [(input, output)], failed [(path, reason)],
-    notes [(path, note)])."""
-    jobs, failed, hidden = plan_jobs(inputs, output_dir, overwrite, confidence)
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How to colorize: temperature (0, 1]; confidence: also write the confidence map;
+    work_size: longest side the model sees (0: the exported one); max_pixels: larger
+    inputs are refused before decoding."""
+    temperature: float = decoding.DEFAULT_TEMPERATURE
+    confidence: bool = False
+    work_size: int = 0
+    max_pixels: int = image_files.DEFAULT_MAX_PIXELS
+
+
+@dataclasses.dataclass
+class Outcome:
+    """done [(input, output)], failed [(input, reason)], notes [(input, note)]."""
+    done: list = dataclasses.field(default_factory=list)
+    failed: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+
+    def fail(self, job, error):
+        """Records job as failed by an error of colorizing or writing it, in one line."""
+        if isinstance(error, OSError):
+            reason = f"cannot write {cli.display_path(job.output)}: {error.strerror or error}"
+        else:
+            reason = _short_error(error)
+        self.failed.append((job.path, reason))
+
+
+def run(inputs, output_dir, saved_model, options, batch_size=8, overwrite=False):
+    """Colorizes every photo and video under inputs into output_dir; -> Outcome.
+    One bad input is one line in Outcome.failed, the others go on."""
+    jobs, failed, hidden = plan_jobs(inputs, output_dir, overwrite, options.confidence)
     if not jobs and not failed:
         raise cli.UsageError(f"no photos or videos found in {inputs}")
-    notes = [(path, "hidden: left out") for path in hidden]
-    done = []
-    if not jobs:
-        return done, failed, notes
-    colorizer = inference.Colorizer(saved_model)
-    images = [j for j in jobs if j.kind == "image"]
-    videos = [j for j in jobs if j.kind == "video"]
-    bar = cli.Progress(len(images), "photo") if images else None
+    outcome = Outcome(failed=failed, notes=[(path, "hidden: left out") for path in hidden])
+    if jobs:
+        colorizer = inference.Colorizer(saved_model)
+        _colorize_photos(colorizer, [j for j in jobs if j.kind == "image"], batch_size,
+                         options, outcome)
+        for job in (j for j in jobs if j.kind == "video"):
+            _colorize_one_video(colorizer, job, options, outcome)
+    return outcome
 
-    def save(job, colorized, conf):
-        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
-        safe_write.write_bytes(job.output, image_files.mark_png(colorized))
-        if confidence:
-            safe_write.write_bytes(job.confidence_output, image_files.mark_png(conf))
-        done.append((job.path, job.output))
 
-    for start in range(0, len(images), batch_size):
-        batch, datas = [], []
-        for job in images[start:start + batch_size]:
-            try:
-                data = _read_checked(job.path, max_pixels)
-            except OSError as e:
-                failed.append((job.path, e.strerror or str(e)))
-                continue
-            except image_files.ImageRejected as e:
-                failed.append((job.path, str(e)))
-                continue
-            if _is_colour_file(data):
-                notes.append((job.path, "colour input: colorized from its luma"))
-            batch.append(job)
-            datas.append(data)
+def _colorize_photos(colorizer, jobs, batch_size, options, outcome):
+    """Photos batch_size at a time through the SavedModel; a batch that one bad file
+    fails is redone photo by photo."""
+    bar = cli.Progress(len(jobs), "photo") if jobs else None
+    for start in range(0, len(jobs), batch_size):
+        batch = _read_batch(jobs[start:start + batch_size], options.max_pixels, outcome)
         results = None
-        if batch and not work_size:
+        if batch and not options.work_size:
             try:
-                results = colorizer.colorize_bytes(datas, temperature)
+                results = colorizer.colorize_bytes([data for _, data in batch],
+                                                   options.temperature)
             except tf.errors.InvalidArgumentError:
                 results = None  # one bad file fails the batch: retry one by one
-        for i, (job, data) in enumerate(zip(batch, datas)):
+        for i, (job, data) in enumerate(batch):
             try:
-                if results is not None:
-                    save(job, *results[i])
-                elif not work_size:
-                    save(job, *colorizer.colorize_bytes([data], temperature)[0])
-                else:
-                    # The serving graph's decoding (EXIF orientation, alpha over white).
-                    rgb = np.round(serving.decode_rgb(tf.constant(data)).numpy() * 255.0)
-                    out, conf = colorizer.colorize(rgb.astype(np.uint8), temperature, True,
-                                                   work_size)
-                    save(job, cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
-                         cv2.imencode(".png", np.round(conf * 255).astype(np.uint8))[1]
-                         .tobytes())
-            except (tf.errors.InvalidArgumentError, ValueError, cv2.error) as e:
-                failed.append((job.path, _short_error(e)))
-            except OSError as e:
-                failed.append((job.path, f"cannot write {cli.display_path(job.output)}: "
-                                         f"{e.strerror or e}"))
+                png, confidence_png = results[i] if results is not None else \
+                    _colorize_one(colorizer, data, options)
+                _save(job, png, confidence_png if options.confidence else None)
+                outcome.done.append((job.path, job.output))
+            except (tf.errors.InvalidArgumentError, ValueError, cv2.error, OSError) as e:
+                outcome.fail(job, e)
         if bar:
-            bar.update(min(start + batch_size, len(images)))
-    for job in videos:
-        os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
-        video_bar = [None]
+            bar.update(min(start + batch_size, len(jobs)))
 
-        def progress(count, total):
-            if video_bar[0] is None:
-                video_bar[0] = cli.Progress(total or None, "frame")
-            video_bar[0].update(count)
+
+def _read_batch(jobs, max_pixels, outcome):
+    """-> [(job, file bytes)] of the jobs whose file can be read and is not too large."""
+    batch = []
+    for job in jobs:
         try:
-            frames = colorize_video(colorizer, job.path, job.output, temperature,
-                                    work_size or None, progress=progress,
-                                    max_pixels=max_pixels)
-            notes.append((job.path, f"{frames} frames (audio not carried over)"))
-            done.append((job.path, job.output))
-        except (ValueError, tf.errors.InvalidArgumentError, cv2.error) as e:
-            failed.append((job.path, _short_error(e)))
+            data = _read_checked(job.path, max_pixels)
         except OSError as e:
-            failed.append((job.path, f"cannot write {cli.display_path(job.output)}: "
-                                     f"{e.strerror or e}"))
-    return done, failed, notes
+            outcome.failed.append((job.path, e.strerror or str(e)))
+            continue
+        except image_files.ImageRejected as e:
+            outcome.failed.append((job.path, str(e)))
+            continue
+        if _is_colour_file(data):
+            outcome.notes.append((job.path, "colour input: colorized from its luma"))
+        batch.append((job, data))
+    return batch
+
+
+def _colorize_one(colorizer, data, options):
+    """One photo's bytes -> (PNG, confidence PNG), at the exported working size or at
+    options.work_size."""
+    if not options.work_size:
+        return colorizer.colorize_bytes([data], options.temperature)[0]
+    # The serving graph's decoding (EXIF orientation, alpha over white).
+    rgb = np.round(serving.decode_rgb(tf.constant(data)).numpy() * 255.0)
+    out, conf = colorizer.colorize(rgb.astype(np.uint8), options.temperature, True,
+                                   options.work_size)
+    return (cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
+            cv2.imencode(".png", np.round(conf * 255).astype(np.uint8))[1].tobytes())
+
+
+def _save(job, png, confidence_png=None):
+    """Writes the result (and its confidence map), marked as colorize_tf's, atomically."""
+    os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+    safe_write.write_bytes(job.output, image_files.mark_png(png))
+    if confidence_png is not None:
+        safe_write.write_bytes(job.confidence_output, image_files.mark_png(confidence_png))
+
+
+def _colorize_one_video(colorizer, job, options, outcome):
+    os.makedirs(os.path.dirname(job.output) or ".", exist_ok=True)
+    bar = []
+
+    def progress(count, total):
+        if not bar:
+            bar.append(cli.Progress(total or None, "frame"))
+        bar[0].update(count)
+    try:
+        frames = colorize_video(colorizer, job.path, job.output, options.temperature,
+                                options.work_size or None, progress=progress,
+                                max_pixels=options.max_pixels)
+        outcome.notes.append((job.path, f"{frames} frames (audio not carried over)"))
+        outcome.done.append((job.path, job.output))
+    except (ValueError, tf.errors.InvalidArgumentError, cv2.error, OSError) as e:
+        outcome.fail(job, e)
 
 
 def _short_error(error):
@@ -302,12 +340,12 @@ def define_flags(fv):
     d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel version dir or model "
              "base dir "
              "(its highest version).")
-    d.float("temperature", decoding.DEFAULT_TEMPERATURE, "Annealed-mean temperature in "
+    d.float("temperature", Options.temperature, "Annealed-mean temperature in "
             "(0, 1]: lower is more vivid, 1 is the flat mean.")
-    d.bool("confidence", False, "Also write NAME.confidence.png (top-1 bin probability).")
-    d.integer("work_size", 0, "Longest side the model sees; 0: the exported one.")
+    d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin probability).")
+    d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported one.")
     d.integer("batch_size", 8, "Photos per SavedModel call.")
-    d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos (and video frames) "
+    d.integer("max_pixels", Options.max_pixels, "Photos (and video frames) "
               "with more pixels are refused before decoding.")
     d.bool("overwrite", False, "Replace results of an earlier colorize run (files this tool "
            "wrote); other existing files are never replaced.")
@@ -340,20 +378,22 @@ def main(argv=None):
     start = time.time()
     try:
         check_flags(f, inputs)
-        done, failed, notes = run(inputs, f["output_dir"], f["saved_model"], f["temperature"],
-                                  f["confidence"], f["work_size"], f["batch_size"],
-                                  f["max_pixels"], f["overwrite"])
+        options = Options(temperature=f["temperature"], confidence=f["confidence"],
+                          work_size=f["work_size"], max_pixels=f["max_pixels"])
+        outcome = run(inputs, f["output_dir"], f["saved_model"], options, f["batch_size"],
+                      f["overwrite"])
     except cli.UsageError as e:
         cli.fail("colorize", e)
-    for path, output in done:
+    for path, output in outcome.done:
         print(f"{cli.display_path(path)} -> {cli.display_path(output)}")
-    for path, note in notes:
+    for path, note in outcome.notes:
         print(f"note: {cli.display_path(path)}: {note}")
-    for path, reason in failed:
+    for path, reason in outcome.failed:
         print(f"failed: {cli.display_path(path)}: {reason}", file=sys.stderr)
-    print(f"colorized {len(done)}, failed {len(failed)} in {time.time() - start:.1f} s "
-          f"-> {cli.display_path(os.path.abspath(f['output_dir']))}")
-    sys.exit(1 if failed else 0)
+    print(f"colorized {len(outcome.done)}, failed {len(outcome.failed)} in "
+          f"{time.time() - start:.1f} s -> "
+          f"{cli.display_path(os.path.abspath(f['output_dir']))}")
+    sys.exit(1 if outcome.failed else 0)
 
 
 if __name__ == "__main__":

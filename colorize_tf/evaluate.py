@@ -16,6 +16,7 @@ bin histograms, AuC curves).
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
 if __name__ == "__main__":
     cli.quiet_tensorflow()
+import dataclasses
 import os
 import sys
 import time
@@ -98,88 +99,132 @@ def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
              gray_threshold=color.GRAY_SPREAD,
              max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Runs every photo through the model; writes metrics.json, report.md, figures."""
-    bins, space = colorizer.bins, colorizer.color_space
-    mean_chroma = np.sum(np.asarray(bins.centres) * bins.prior[:, None], axis=0)
+    bins = colorizer.bins
     names = [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
-    scores = {n: _MethodScores(bins.num_bins) for n in names}
-    truth_bins = np.zeros(bins.num_bins)
-    truth_colourfulness, left_out = [], []
+    totals = _Totals({n: _MethodScores(bins.num_bins) for n in names},
+                     np.zeros(bins.num_bins), [], [])
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
     bar = cli.Progress(len(paths), "photo")
     start = time.time()
     for i, path in enumerate(paths):
         try:
-            truth = read_ground_truth(path, max_pixels)
-        except (OSError, image_files.ImageRejected) as e:
+            truth = _ground_truth_in_colour(path, max_pixels, gray_threshold)
+        except (OSError, image_files.ImageRejected, _GrayTruth) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            left_out.append({"file": cli.display_path(path), "reason": reason})
+            totals.left_out.append({"file": cli.display_path(path), "reason": reason})
             bar.update(i + 1)
             continue
-        truth = np.ascontiguousarray(truth[..., ::-1])
-        truth_f = truth.astype(np.float32) / 255.0
-        spread = color.chroma_spread(color.rgb_to_luma_chroma(truth_f, color.YUV)[1])
-        if spread < gray_threshold:  # nothing to compare (and gray PSNR would be infinite)
-            left_out.append({"file": cli.display_path(path),
-                             "reason": f"ground truth is gray or single-tint "
-                                       f"(chroma spread {spread:.4f})"})
-            bar.update(i + 1)
-            continue
-        truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
-        truth_class = bins_lib.cell_index(truth_ab, _LAB_CLASSES).numpy()
-        truth_chroma = color.rgb_to_luma_chroma(truth_f, space)[1]
-        truth_bins += np.bincount(bins_lib.encode_hard(truth_chroma, bins).numpy().reshape(-1),
-                                  minlength=bins.num_bins)
-        truth_colourfulness.append(metrics.colourfulness(truth))
-        luma, probabilities = colorizer.predict_probabilities(truth)
-        results = {
-            GRAY: color.luma_chroma_to_rgb(luma, tf.zeros_like(truth_chroma), space),
-            MEAN: color.luma_chroma_to_rgb(
-                luma, tf.broadcast_to(tf.constant(mean_chroma, tf.float32),
-                                      truth_chroma.shape), space)}
-        results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True).numpy()
-                   for k, v in results.items()}
-        confidence = None
-        for t, name in zip(temperatures, names[2:]):
-            results[name], top1 = colorizer.render(luma, probabilities, t)
-            if confidence is None or abs(t - decoding.DEFAULT_TEMPERATURE) < 1e-6:
-                confidence = top1
-        for name in names:
-            scores[name].add(results[name], truth, truth_ab, truth_class, bins, space)
+        results, confidence = _evaluate_photo(colorizer, truth, temperatures, names, totals)
         if i < num_figures:
-            stem = os.path.splitext(os.path.basename(path))[0]
-            figures.save_png(os.path.join(figure_dir, f"strip_{i:02d}_{stem}.png"),
-                             figures.labelled_strip([results[GRAY]] + [results[n] for n in
-                                                    names[2:]] + [truth],
-                                                    ["gray"] + names[2:] + ["truth"]))
-            heat = cv2.applyColorMap(np.round(confidence * 255).astype(np.uint8),
-                                     cv2.COLORMAP_VIRIDIS)[..., ::-1]
-            figures.save_png(os.path.join(figure_dir, f"confidence_{i:02d}_{stem}.png"),
-                             figures.labelled_strip([results[GRAY], heat, truth],
-                                                    ["gray", "confidence (top-1 p)", "truth"]))
+            _save_photo_figures(figure_dir, i, path, results, confidence, truth, names)
         bar.update(i + 1)
-    done = len(paths) - len(left_out)
-    if done == 0:
+    if len(totals.left_out) == len(paths):
         raise cli.UsageError("no photo could be evaluated")
-    truth_c = float(np.mean(truth_colourfulness))
-    summary = {n: scores[n].summary(truth_c, truth_bins) for n in names}
-    result = {
-        "images": done, "left_out": left_out, "saved_model": colorizer.path,
-        "color_space": space, "num_bins": bins.num_bins, "temperatures": list(temperatures),
-        "ground_truth": {"colourfulness": truth_c}, "methods": summary,
-        "seconds": round(time.time() - start, 1)}
-    default = min(names[2:], key=lambda n: abs(float(n[2:]) - decoding.DEFAULT_TEMPERATURE))
-    figures.save_png(os.path.join(figure_dir, "bin_histogram.png"), figures.bar_plot(
-        {"truth": truth_bins / truth_bins.sum(),
-         f"predicted ({default})": scores[default].bin_counts / scores[default].bin_counts.sum()},
-        "bin frequencies: truth vs predicted", "bin (most frequent first)"))
-    thresholds = metrics.AUC_THRESHOLDS
-    figures.save_png(os.path.join(figure_dir, "auc_curve.png"), figures.line_plot(
-        {n: (thresholds, scores[n].curve.rebalanced_curve()) for n in [GRAY, MEAN, default]},
-        "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
+    result = _summary(colorizer, totals, names, temperatures, len(paths), time.time() - start)
+    _save_summary_figures(figure_dir, totals, names)
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
+
+
+class _GrayTruth(ValueError):
+    """A ground truth with no colour to compare (its gray PSNR would be infinite)."""
+
+
+@dataclasses.dataclass
+class _Totals:
+    scores: dict  # method name -> _MethodScores
+    truth_bins: np.ndarray  # [n] pixel count of each true bin
+    truth_colourfulness: list  # one value per photo
+    left_out: list  # [{"file", "reason"}]
+
+
+def _ground_truth_in_colour(path, max_pixels, gray_threshold):
+    """-> RGB uint8 [H, W, 3] of a colour photo; _GrayTruth for a gray or single-tint
+    one (chroma spread below gray_threshold, color.chroma_spread)."""
+    truth = np.ascontiguousarray(read_ground_truth(path, max_pixels)[..., ::-1])
+    spread = color.chroma_spread(color.rgb_to_luma_chroma(
+        truth.astype(np.float32) / 255.0, color.YUV)[1])
+    if spread < gray_threshold:
+        raise _GrayTruth(f"ground truth is gray or single-tint (chroma spread {spread:.4f})")
+    return truth
+
+
+def _evaluate_photo(colorizer, truth, temperatures, names, totals):
+    """Colorizes one ground truth by every method and adds its scores to totals;
+    -> ({method: RGB uint8}, confidence [H, W] at the default temperature)."""
+    bins, space = colorizer.bins, colorizer.color_space
+    truth_f = truth.astype(np.float32) / 255.0
+    truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
+    truth_class = bins_lib.cell_index(truth_ab, _LAB_CLASSES).numpy()
+    truth_chroma = color.rgb_to_luma_chroma(truth_f, space)[1]
+    totals.truth_bins += np.bincount(
+        bins_lib.encode_hard(truth_chroma, bins).numpy().reshape(-1), minlength=bins.num_bins)
+    totals.truth_colourfulness.append(metrics.colourfulness(truth))
+    luma, probabilities = colorizer.predict_probabilities(truth)
+    mean_chroma = np.sum(np.asarray(bins.centres) * bins.prior[:, None], axis=0)
+    results = {
+        GRAY: color.luma_chroma_to_rgb(luma, tf.zeros_like(truth_chroma), space),
+        MEAN: color.luma_chroma_to_rgb(
+            luma, tf.broadcast_to(tf.constant(mean_chroma, tf.float32),
+                                  truth_chroma.shape), space)}
+    results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True).numpy()
+               for k, v in results.items()}
+    confidence = None
+    for t, name in zip(temperatures, names[2:]):
+        results[name], top1 = colorizer.render(luma, probabilities, t)
+        if confidence is None or abs(t - decoding.DEFAULT_TEMPERATURE) < 1e-6:
+            confidence = top1
+    for name in names:
+        totals.scores[name].add(results[name], truth, truth_ab, truth_class, bins, space)
+    return results, confidence
+
+
+def _save_photo_figures(figure_dir, index, path, results, confidence, truth, names):
+    """strip_NN_<stem>.png (gray, each temperature, truth) and confidence_NN_<stem>.png."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    figures.save_png(os.path.join(figure_dir, f"strip_{index:02d}_{stem}.png"),
+                     figures.labelled_strip([results[GRAY]] + [results[n] for n in
+                                            names[2:]] + [truth],
+                                            ["gray"] + names[2:] + ["truth"]))
+    heat = cv2.applyColorMap(np.round(confidence * 255).astype(np.uint8),
+                             cv2.COLORMAP_VIRIDIS)[..., ::-1]
+    figures.save_png(os.path.join(figure_dir, f"confidence_{index:02d}_{stem}.png"),
+                     figures.labelled_strip([results[GRAY], heat, truth],
+                                            ["gray", "confidence (top-1 p)", "truth"]))
+
+
+def _default_method(names):
+    """The temperature method closest to decoding.DEFAULT_TEMPERATURE."""
+    return min(names[2:], key=lambda n: abs(float(n[2:]) - decoding.DEFAULT_TEMPERATURE))
+
+
+def _summary(colorizer, totals, names, temperatures, num_paths, seconds):
+    """-> the metrics.json dict."""
+    truth_c = float(np.mean(totals.truth_colourfulness))
+    return {
+        "images": num_paths - len(totals.left_out), "left_out": totals.left_out,
+        "saved_model": colorizer.path, "color_space": colorizer.color_space,
+        "num_bins": colorizer.bins.num_bins, "temperatures": list(temperatures),
+        "ground_truth": {"colourfulness": truth_c},
+        "methods": {n: totals.scores[n].summary(truth_c, totals.truth_bins) for n in names},
+        "seconds": round(seconds, 1)}
+
+
+def _save_summary_figures(figure_dir, totals, names):
+    """bin_histogram.png (truth vs default temperature) and auc_curve.png."""
+    default = _default_method(names)
+    predicted = totals.scores[default].bin_counts
+    figures.save_png(os.path.join(figure_dir, "bin_histogram.png"), figures.bar_plot(
+        {"truth": totals.truth_bins / totals.truth_bins.sum(),
+         f"predicted ({default})": predicted / predicted.sum()},
+        "bin frequencies: truth vs predicted", "bin (most frequent first)"))
+    thresholds = metrics.AUC_THRESHOLDS
+    figures.save_png(os.path.join(figure_dir, "auc_curve.png"), figures.line_plot(
+        {n: (thresholds, totals.scores[n].curve.rebalanced_curve())
+         for n in [GRAY, MEAN, default]},
+        "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
 
 
 def report_markdown(result):

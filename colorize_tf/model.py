@@ -10,6 +10,7 @@ conv. As in the paper, only the middle scales have skips: the full-resolution on
 H and W must be divisible by 2^depth.
 """
 import dataclasses
+import itertools
 
 import keras
 from keras import layers
@@ -31,46 +32,64 @@ class ModelConfig:
         return self.regression_head or self.num_scenes > 0
 
 
-def _conv_bn_relu(x, filters, name):
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+def _kernel_initializers(seed):
+    """-> a function giving each new layer its kernel initializer: Keras' default
+    (Glorot uniform from Keras' global seed) when seed is None, else Glorot uniform
+    seeded per layer, so that a run's initial weights follow its seed and not the
+    process's global random state. Each layer gets its own seed: one shared int seed
+    would give kernels of equal shape equal values."""
+    if seed is None:
+        return lambda: "glorot_uniform"
+    seeds = itertools.count(seed * 1000)
+    return lambda: keras.initializers.GlorotUniform(seed=next(seeds) % 2 ** 31)
+
+
+def _conv_bn_relu(x, filters, name, init):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init(),
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _double_conv(x, filters, name):
-    x = _conv_bn_relu(x, filters, f"{name}_a")
-    return _conv_bn_relu(x, filters, f"{name}_b")
+def _double_conv(x, filters, name, init):
+    x = _conv_bn_relu(x, filters, f"{name}_a", init)
+    return _conv_bn_relu(x, filters, f"{name}_b", init)
 
 
-def build_colorunet(config):
+def build_colorunet(config, seed=None):
     """ModelConfig -> keras.Model. Output: logits [B, H, W, n] float32 (even under
-    mixed precision); with heads, a dict {"logits", "chroma"?, "scene"?}."""
+    mixed precision); with heads, a dict {"logits", "chroma"?, "scene"?}. seed: int
+    seeds the initial weights (None: Keras' global seed)."""
+    init = _kernel_initializers(seed)
     luma = keras.Input(shape=(None, None, 1), name="luma")
     x = layers.Rescaling(2.0, offset=-1.0, name="center")(luma)  # [0, 1] -> [-1, 1]
     skips = []
     for level in range(config.depth):
-        x = _double_conv(x, config.base_filters * 2 ** level, f"down{level + 1}")
+        x = _double_conv(x, config.base_filters * 2 ** level, f"down{level + 1}", init)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"down{level + 1}_pool")(x)
     bottom_filters = config.base_filters * 2 ** (config.depth - 1)
-    bottleneck = _double_conv(x, bottom_filters, "bottleneck")
+    bottleneck = _double_conv(x, bottom_filters, "bottleneck", init)
     x = bottleneck
     for level in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** level
         name = f"up{level + 1}"
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
-                                   name=f"{name}_upsample")(x)
+                                   kernel_initializer=init(), name=f"{name}_upsample")(x)
         if 0 < level:  # skips at the middle scales only (paper, section 3.1)
             x = layers.Concatenate(name=f"{name}_skip")([x, skips[level]])
-        x = _double_conv(x, filters, name)
-    x = _double_conv(x, config.base_filters, "output_cell")
-    logits = layers.Conv2D(config.num_bins, 1, dtype="float32", name="logits")(x)
+        x = _double_conv(x, filters, name, init)
+    x = _double_conv(x, config.base_filters, "output_cell", init)
+    logits = layers.Conv2D(config.num_bins, 1, dtype="float32", kernel_initializer=init(),
+                           name="logits")(x)
     if not config.has_heads:
         return keras.Model(luma, logits, name="colorunet")
     outputs = {"logits": logits}
     if config.regression_head:
-        outputs["chroma"] = layers.Conv2D(2, 1, dtype="float32", name="chroma")(x)
+        outputs["chroma"] = layers.Conv2D(2, 1, dtype="float32", kernel_initializer=init(),
+                                          name="chroma")(x)
     if config.num_scenes > 0:
         pooled = layers.GlobalAveragePooling2D(name="scene_pool")(bottleneck)
-        outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32", name="scene")(pooled)
+        outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32",
+                                       kernel_initializer=init(), name="scene")(pooled)
     return keras.Model(luma, outputs, name="colorunet")

@@ -28,6 +28,8 @@ from colorize_tf import safe_write
 from data_prep import prepare
 
 _CHUNK = 32  # photos per worker task: small enough for smooth progress
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_IMAGES_PER_SHARD = 1000  # ~100 MB shards at 256 px frames
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,96 +238,141 @@ def _num_shards(count, images_per_shard, num_shards):
 
 
 def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BINS,
-                  rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA, val_fraction=0.1,
-                  images_per_shard=1000, num_shards=0, workers=1, listing_skipped=(),
+                  rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA,
+                  val_fraction=DEFAULT_VAL_FRACTION,
+                  images_per_shard=DEFAULT_IMAGES_PER_SHARD, num_shards=0, workers=1, listing_skipped=(),
                   ignored=(), progress_every=500, log=print):
     """Writes shards, bins.json and report.json to output_dir; returns the records.Report.
 
-    num_shards (train; 0 = from images_per_shard), workers: processes (1: in-process).
-    report.json is written last and removed first: it is the mark of a complete
-    build, so a build killed half-way leaves no records that training would accept.
-    When no photo is usable the report is still written (with the reasons), then
-    InputError is raised.
+    config: prepare.PrepConfig; num_shards (train; 0 = from images_per_shard), workers:
+    processes (1: in-process). report.json is written last and removed first: it is
+    the mark of a complete build, so a build killed half-way leaves no records that
+    training would accept. When no photo is usable the report is still written (with
+    the reasons), then InputError is raised.
     """
     start = time.time()
     if not sources and not listing_skipped:
         raise InputError("no input photos found")
+    _clear_earlier_build(output_dir)
+    plan, skipped = plan_splits(sources, val_fraction)
+    classes = sorted({s.label_text for s in sources if s.label_text})
+    log(f"build_records: {len(sources)} inputs, {sum(len(v) for v in plan.values())} unique "
+        f"to prepare ({len(plan[records.TRAIN])} train, {len(plan[records.VAL])} val), "
+        f"{workers} worker(s)")
+    writers = {split: _ShardWriter(output_dir, split, len(plan[split]), _num_shards(
+        len(plan[split]), images_per_shard, num_shards if split == records.TRAIN else 0))
+        for split in records.SPLITS}
+    outcome = _prepare_and_write(plan, config, classes, writers, workers, progress_every,
+                                 log, start)
+    skipped = list(listing_skipped) + skipped + outcome.skipped
+    fitted = None
+    if outcome.written[records.TRAIN] > 0:
+        fitted = bins_lib.fit_bins(outcome.histogram, num_bins, rebalance_lambda)
+        fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
+    settings = {**dataclasses.asdict(config), "num_bins": num_bins,
+                "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
+                "workers": workers}
+    report = _make_report(len(sources) + len(listing_skipped), outcome, skipped, ignored,
+                          classes, settings, fitted, time.time() - start)
+    safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report.to_dict())
+    if fitted is None:
+        raise InputError("no usable training photos: every input was skipped (reasons "
+                         f"below and in {os.path.join(output_dir, records.REPORT_NAME)})\n"
+                         f"{_format_skipped(skipped)}")
+    return report
+
+
+def _clear_earlier_build(output_dir):
+    """Removes an earlier build's marks of completeness (report, bins) and the temp
+    shards of killed builds, before anything is written."""
     os.makedirs(output_dir, exist_ok=True)
-    for name in (records.REPORT_NAME, bins_lib.ARTIFACT_NAME):  # an earlier build's marks
+    for name in (records.REPORT_NAME, bins_lib.ARTIFACT_NAME):
         if os.path.exists(os.path.join(output_dir, name)):
             os.remove(os.path.join(output_dir, name))
     safe_write.remove_stale_temps(output_dir)
-    plan, skipped = plan_splits(sources, val_fraction)
-    skipped = list(listing_skipped) + skipped
-    classes = sorted({s.label_text for s in sources if s.label_text})
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """What preparing and writing every planned photo gave."""
+    written: dict  # split -> examples written
+    shards: dict  # split -> [{"file", "examples", "bytes", "sha256"}]
+    skipped: list  # [(source_id, reason, detail)]
+    notes: list  # [(source_id, note)]
+    histogram: bins_lib.ChromaHistogram  # of the train split
+    prepared: int  # photos handled (written or skipped)
+
+
+def _prepare_and_write(plan, config, classes, writers, workers, progress_every, log, start):
+    """Prepares every planned photo (in chunks, over the workers) and writes each to its
+    split's shards in plan order; -> _Outcome. A failure removes the shard being
+    written; a write error (full disk) becomes InputError."""
     class_ids = {name: i for i, name in enumerate(classes)}
     grid = bins_lib.DEFAULT_GRIDS[config.color_space]
-    histogram = bins_lib.ChromaHistogram(grid)
-    total = sum(len(v) for v in plan.values())
-    log(f"build_records: {len(sources)} inputs, {total} unique to prepare "
-        f"({len(plan[records.TRAIN])} train, {len(plan[records.VAL])} val), {workers} worker(s)")
-
-    tasks, writers = [], {}
+    tasks = []
     for split in records.SPLITS:
-        count = len(plan[split])
-        shards = _num_shards(count, images_per_shard,
-                             num_shards if split == records.TRAIN else 0)
-        writers[split] = _ShardWriter(output_dir, split, count, shards)
         items = [(s, split) for s in plan[split]]
-        for i in range(0, len(items), _CHUNK):
-            tasks.append((items[i:i + _CHUNK], config, grid, class_ids))
+        tasks += [(items[i:i + _CHUNK], config, grid, class_ids)
+                  for i in range(0, len(items), _CHUNK)]
     positions = {s.source_id: (split, i) for split in records.SPLITS
                  for i, s in enumerate(plan[split])}
-
-    done = last_report = 0
-    notes = []
+    total = len(positions)
+    outcome = _Outcome({}, {}, [], [], bins_lib.ChromaHistogram(grid), 0)
+    last_report = 0
     try:
         with _task_runner(workers) as run:
             for results in run(_prepare_chunk, tasks):
-                for source_id, example, skip, hist, source_notes in results:
-                    notes.extend((source_id, note) for note in source_notes)
-                    split, position = positions[source_id]
-                    if example is None:
-                        skipped.append((source_id, *skip))
-                    else:
-                        writers[split].write(position, example)
-                    if hist is not None:
-                        histogram.counts += hist[0]
-                        histogram.sums += hist[1]
-                    done += 1
-                if done - last_report >= progress_every or done == total:
-                    last_report = done
-                    rate = done / max(time.time() - start, 1e-9)
-                    log(f"  {done}/{total} photos, {rate:.0f} photos/s, {len(skipped)} skipped")
-        shards = {split: writers[split].close() for split in records.SPLITS}
+                for result in results:
+                    _add_result(outcome, result, writers, positions)
+                if outcome.prepared - last_report >= progress_every or \
+                        outcome.prepared == total:
+                    last_report = outcome.prepared
+                    rate = outcome.prepared / max(time.time() - start, 1e-9)
+                    log(f"  {outcome.prepared}/{total} photos, {rate:.0f} photos/s, "
+                        f"{len(outcome.skipped)} skipped")
+        outcome.shards = {split: writers[split].close() for split in records.SPLITS}
     except BaseException as e:
         for writer in writers.values():
             writer.abort()
         if isinstance(e, OSError):
-            raise InputError(f"cannot write to {output_dir!r}: {e.strerror or e} (the "
-                             "shards written so far are not usable; nothing else changed)")
+            raise InputError(f"cannot write to {writers[records.TRAIN].output_dir!r}: "
+                             f"{e.strerror or e} (the shards written so far are not "
+                             "usable; nothing else changed)")
         raise
-    _remove_stale_shards(output_dir, shards)
+    _remove_stale_shards(writers[records.TRAIN].output_dir, outcome.shards)
+    outcome.written = {split: writers[split].written for split in records.SPLITS}
+    return outcome
 
-    written = {split: writers[split].written for split in records.SPLITS}
-    fitted = None
-    if written[records.TRAIN] > 0:
-        fitted = bins_lib.fit_bins(histogram, num_bins, rebalance_lambda)
-        fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
-    elapsed = time.time() - start
-    report = records.Report(
-        inputs_seen=len(sources) + len(listing_skipped),
-        written=written,
+
+def _add_result(outcome, result, writers, positions):
+    """One worker result -> its shard, or the skipped list; its histogram and notes."""
+    source_id, example, skip, hist, source_notes = result
+    outcome.notes.extend((source_id, note) for note in source_notes)
+    split, position = positions[source_id]
+    if example is None:
+        outcome.skipped.append((source_id, *skip))
+    else:
+        writers[split].write(position, example)
+    if hist is not None:
+        outcome.histogram.counts += hist[0]
+        outcome.histogram.sums += hist[1]
+    outcome.prepared += 1
+
+
+def _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitted,
+                 elapsed):
+    """-> records.Report of a build (names shown with U+FFFD where not UTF-8)."""
+    return records.Report(
+        inputs_seen=inputs_seen,
+        written=outcome.written,
         skipped_count={r: sum(1 for s in skipped if s[1] == r) for r in prepare.SKIP_REASONS},
         skipped=[{"source": cli.display_path(s), "reason": r, "detail": d}
                  for s, r, d in sorted(skipped)],
-        notes=[{"source": cli.display_path(s), "note": n} for s, n in sorted(notes)],
+        notes=[{"source": cli.display_path(s), "note": n} for s, n in sorted(outcome.notes)],
         ignored=[{"source": cli.display_path(s), "why": why} for s, why in ignored],
         classes=[cli.display_path(c) for c in classes],
-        shards=shards,
-        settings={**dataclasses.asdict(config), "num_bins": num_bins,
-                  "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
-                  "workers": workers},
+        shards=outcome.shards,
+        settings=settings,
         bins=None if fitted is None else {
             "file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
             "num_bins": fitted.num_bins,
@@ -333,13 +380,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
                       for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,
                                                         fitted.weights))]},
         elapsed_seconds=round(elapsed, 2),
-        photos_per_second=round(total / max(elapsed, 1e-9), 1))
-    safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report.to_dict())
-    if fitted is None:
-        raise InputError("no usable training photos: every input was skipped (reasons "
-                         f"below and in {os.path.join(output_dir, records.REPORT_NAME)})\n"
-                         f"{_format_skipped(skipped)}")
-    return report
+        photos_per_second=round(outcome.prepared / max(elapsed, 1e-9), 1))
 
 
 class _task_runner:
@@ -404,6 +445,7 @@ def summary(report, output_dir):
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
+    P = prepare.PrepConfig  # the per-photo settings' defaults are its own
     d.string("input_dir", None, "Folder of photos, read recursively; the first "
             "sub-folder's name is the photo's class.")
     d.string("file_list", None, "Text file: one photo path per line "
@@ -412,24 +454,24 @@ def define_flags(fv):
     d.string("tfds_split", "train", "TFDS split to read.")
     d.string("tfds_data_dir", None, "TFDS data_dir holding the prepared dataset.")
     d.string("output_dir", None, "Where shards, bins.json and report.json go.")
-    d.integer("frame_size", 256, "Side of the square frame (px); larger photos "
+    d.integer("frame_size", P.frame_size, "Side of the square frame (px); larger photos "
             "are shrunk with antialiased Lanczos, smaller ones padded.")
-    d.enum("color_space", color.YUV, list(color.COLOR_SPACES), "Chroma space of the bins.")
+    d.enum("color_space", P.color_space, list(color.COLOR_SPACES), "Chroma space of the bins.")
     d.integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
             "Bins kept (most frequent first); 0 keeps every occupied cell.")
     d.float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
             "lambda of the rebalancing weights, in [0, 1].")
-    d.float("val_fraction", 0.1, "Fraction of photos in the val split.")
+    d.float("val_fraction", DEFAULT_VAL_FRACTION, "Fraction of photos in the val split.")
     d.integer("num_shards", 0, "Train shards; 0 derives it from --images_per_shard.")
-    d.integer("images_per_shard", 1000, "Target photos per shard.")
+    d.integer("images_per_shard", DEFAULT_IMAGES_PER_SHARD, "Target photos per shard.")
     d.integer("workers", max(1, min(os.cpu_count() or 1, 8)), "Worker processes.")
-    d.float("grayscale_threshold", color.GRAY_SPREAD, "Photos whose YUV chroma standard "
+    d.float("grayscale_threshold", P.grayscale_threshold, "Photos whose YUV chroma standard "
             "deviation is below this are skipped as gray or single-tint.")
-    d.integer("min_size", 32, "Photos whose shorter side is below this are skipped.")
-    d.enum("alpha_background", "white", ["white", "black"],
+    d.integer("min_size", P.min_size, "Photos whose shorter side is below this are skipped.")
+    d.enum("alpha_background", P.alpha_background, list(prepare.ALPHA_BACKGROUNDS),
             "What transparent pixels are composited over.")
-    d.integer("png_compression", 1, "PNG level 0-9 of the stored frames.")
-    d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels (read "
+    d.integer("png_compression", P.png_compression, "PNG level 0-9 of the stored frames.")
+    d.integer("max_pixels", P.max_pixels, "Photos with more pixels (read "
               "from their header) are skipped before decoding.")
 
 

@@ -45,6 +45,9 @@ class SkipImage(Exception):
         self.detail = detail
 
 
+ALPHA_BACKGROUNDS = ("white", "black")
+
+
 @dataclasses.dataclass(frozen=True)
 class PrepConfig:
     """frame_size: side of the square frame (px); min_size: shorter side below which a

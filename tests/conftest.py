@@ -48,7 +48,7 @@ def tiny_run(tiny_records, tmp_path_factory):
         "train", f"--flagfile={repo}/colorize_tf/configs/smoke.flags",
         f"--records_dir={tiny_records}", f"--model_dir={model_dir}", "--epochs=1",
         "--num_log_images=0", "--verbose=0"])
-    train.run(values)
+    train.run(train.TrainConfig.from_flags(values))
     return model_dir
 
 

@@ -103,11 +103,12 @@ def _bytes_of(folder):
     return {p: open(os.path.join(folder, p), "rb").read() for p in sorted(os.listdir(folder))}
 
 
-def _run(saved_model, inputs, output_dir, **kwargs):
-    args = dict(temperature=0.38, confidence=False, work_size=0, batch_size=4)
-    args.update(kwargs)
-    return colorize.run([str(i) for i in inputs], str(output_dir), saved_model,
-                        log=lambda *_: None, **args)
+def _run(saved_model, inputs, output_dir, batch_size=4, overwrite=False, **options):
+    """-> (done, failed, notes) of colorize.run."""
+    options = colorize.Options(**{"temperature": 0.38, **options})
+    outcome = colorize.run([str(i) for i in inputs], str(output_dir), saved_model, options,
+                           batch_size, overwrite)
+    return outcome.done, outcome.failed, outcome.notes
 
 
 def test_never_writes_over_an_input(tiny_saved_model, tmp_path):

@@ -245,7 +245,7 @@ def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
         "train", f"--flagfile={os.path.dirname(os.path.dirname(__file__))}/colorize_tf/"
         "configs/smoke.flags", f"--records_dir={tiny_records}",
         f"--model_dir={tmp_path}/run", "--depth=4", "--epochs=1", "--num_log_images=0"])
-    train.run(values)
+    train.run(train.TrainConfig.from_flags(values))
     path = export.export(str(tmp_path / "run"), str(tmp_path / "m"), work_size=40)
     assert json.load(open(os.path.join(path, "assets", "export.json")))["depth"] == 4
     (out,), _ = _serve(path, [_png(make_photo(27, 37, seed=1))])

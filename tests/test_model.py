@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import pytest
 
 from colorize_tf import model as model_lib
 
@@ -40,3 +39,17 @@ def test_mixed_precision_keeps_float32_logits():
         assert model.get_layer("down1_a_conv").compute_dtype == "float16"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_seed_alone_decides_the_initial_weights():
+    config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
+    keras.utils.set_random_seed(1)
+    first = model_lib.build_colorunet(config, seed=3).get_weights()
+    keras.utils.set_random_seed(2)  # the process's global seed does not matter
+    again = model_lib.build_colorunet(config, seed=3).get_weights()
+    other = model_lib.build_colorunet(config, seed=4).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], other[0])
+    # Each layer its own draw: the two 3x3x4x4 kernels of a cell differ.
+    kernels = [w for w in first if w.shape == (3, 3, 4, 4)]
+    assert len(kernels) >= 2 and not np.array_equal(kernels[0], kernels[1])

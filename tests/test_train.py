@@ -35,9 +35,10 @@ def test_command_line_overrides_flagfile():
 
 
 def _smoke(records_dir, model_dir, *extra):
-    return _flags(f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
-                  f"--records_dir={records_dir}", f"--model_dir={model_dir}", "--verbose=0",
-                  *extra)
+    """The smoke flagfile's TrainConfig, as main builds it."""
+    return train.TrainConfig.from_flags(_flags(
+        f"--flagfile={REPO}/colorize_tf/configs/smoke.flags", f"--records_dir={records_dir}",
+        f"--model_dir={model_dir}", "--verbose=0", *extra))
 
 
 def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):

@@ -1,0 +1,93 @@
+"""The typed configuration of a training run: every setting of `colorize_tf.train`, built
+once from its flags, checked, and passed down. It is saved in the run as flags.json
+(training_state.FLAGS_NAME); `model_config` and `pipeline_config` derive the model's
+and the input pipeline's own configs from it.
+
+The defaults of the settings that the model and the input pipeline own are theirs
+(model.ModelConfig, input_pipeline.PipelineConfig): written once, there.
+"""
+import dataclasses
+import typing
+
+from colorize_tf import input_pipeline
+from colorize_tf import model as model_lib
+
+LR_SCHEDULES = ("two_stage", "cosine", "step", "constant")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+_PIPELINE = input_pipeline.PipelineConfig
+_MODEL = model_lib.ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """records_dir: output of data_prep.build_records; model_dir: where the run lives;
+    bins_path: bins artifact (None: <records_dir>/bins.json). Sizes in px, rates per
+    optimizer step; epochs counts the whole run (a resumed run continues to it)."""
+    records_dir: str
+    model_dir: str
+    bins_path: typing.Optional[str] = None
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: one pass over the train split
+    validation_steps: int = 0  # 0: the whole val split
+    batch_size: int = 16
+    crop_size: int = _PIPELINE.crop_size
+    learning_rate: float = 1e-3
+    lr_schedule: str = "two_stage"
+    lr_decay_epoch: int = 0  # 0: two thirds of epochs
+    lr_decay_factor: float = 0.1
+    base_filters: int = _MODEL.base_filters
+    depth: int = _MODEL.depth
+    soft_targets: bool = _PIPELINE.soft_targets
+    soft_k: int = _PIPELINE.soft_k
+    soft_sigma: float = _PIPELINE.soft_sigma
+    augment: bool = True  # master switch of mirror, random_crop and noise
+    mirror: bool = _PIPELINE.mirror
+    random_crop: bool = _PIPELINE.random_crop
+    crop_scale_min: float = _PIPELINE.crop_scale[0]
+    noise_stddev: float = _PIPELINE.noise_stddev
+    regression_weight: float = 0.0  # > 0 adds the chroma regression head
+    scene_weight: float = 0.0  # > 0 adds the scene head
+    strategy: str = "auto"
+    logical_cpus: int = 0
+    mixed_precision: str = "none"
+    jit_compile: bool = False
+    seed: int = _PIPELINE.seed
+    cache: bool = _PIPELINE.cache
+    deterministic: bool = _PIPELINE.deterministic
+    shuffle_buffer: int = _PIPELINE.shuffle_buffer
+    num_log_images: int = 4
+    verbose: int = 1
+
+    @classmethod
+    def from_flags(cls, values):
+        """From a dict of flag values (the flag --bins is the field bins_path); flags
+        that are not settings (flagfile, help) are left out."""
+        values = dict(values)
+        values["bins_path"] = values.pop("bins", None)
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def model_config(self, num_bins, num_scenes):
+        """-> model.ModelConfig for bins of num_bins and num_scenes classes (scene head
+        only when scene_weight > 0)."""
+        return model_lib.ModelConfig(
+            num_bins=num_bins, base_filters=self.base_filters, depth=self.depth,
+            regression_head=self.regression_weight > 0,
+            num_scenes=num_scenes if self.scene_weight > 0 else 0)
+
+    def pipeline_config(self, model_config):
+        """-> input_pipeline.PipelineConfig giving the targets model_config's heads need;
+        augment=False switches mirror, random_crop and noise off."""
+        augment = self.augment
+        return input_pipeline.PipelineConfig(
+            crop_size=self.crop_size, mirror=augment and self.mirror,
+            random_crop=augment and self.random_crop, crop_scale=(self.crop_scale_min, 1.0),
+            noise_stddev=self.noise_stddev if augment else 0.0,
+            soft_targets=self.soft_targets, soft_k=self.soft_k, soft_sigma=self.soft_sigma,
+            regression_target=model_config.regression_head,
+            scene_target=model_config.num_scenes > 0, shuffle_buffer=self.shuffle_buffer,
+            cache=self.cache, deterministic=self.deterministic, seed=self.seed)

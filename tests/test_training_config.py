@@ -1,0 +1,53 @@
+"""TrainConfig: built from the flags with their defaults, and the model's and pipeline's
+configs derived from it."""
+import dataclasses
+
+from colorize_tf import cli
+from colorize_tf import input_pipeline
+from colorize_tf import model as model_lib
+from colorize_tf import train
+from colorize_tf.training_config import TrainConfig
+
+
+def _config(*args):
+    values, _ = cli.parse(train.define_flags, ["train", "--records_dir=r", "--model_dir=m",
+                                               *args])
+    return TrainConfig.from_flags(values)
+
+
+def test_flags_give_the_configs_defaults():
+    assert _config() == TrainConfig(records_dir="r", model_dir="m")
+    # The settings the model and the pipeline own keep their defaults.
+    config = _config()
+    assert config.model_config(32, 0) == model_lib.ModelConfig(num_bins=32)
+    assert config.pipeline_config(config.model_config(32, 0)) == input_pipeline.PipelineConfig()
+
+
+def test_flags_reach_the_derived_configs():
+    config = _config("--bins=b.json", "--depth=4", "--crop_size=64", "--scene_weight=0.5",
+                     "--regression_weight=1", "--soft_targets", "--soft_k=3", "--seed=7")
+    assert config.bins_path == "b.json"
+    model_config = config.model_config(10, 3)
+    assert (model_config.depth, model_config.num_scenes, model_config.regression_head) == \
+        (4, 3, True)
+    pipeline = config.pipeline_config(model_config)
+    assert (pipeline.crop_size, pipeline.soft_targets, pipeline.soft_k, pipeline.seed) == \
+        (64, True, 3, 7)
+    assert pipeline.regression_target and pipeline.scene_target
+    # No scene head without a scene weight, whatever the records' classes.
+    assert _config().model_config(10, 3).num_scenes == 0
+
+
+def test_augment_false_switches_every_augmentation_off():
+    config = _config("--augment=false", "--noise_stddev=0.1")
+    pipeline = config.pipeline_config(config.model_config(8, 0))
+    assert not (pipeline.mirror or pipeline.random_crop or pipeline.noise_stddev)
+    on = _config("--mirror=false")
+    pipeline = on.pipeline_config(on.model_config(8, 0))
+    assert not pipeline.mirror and pipeline.random_crop and pipeline.noise_stddev == 0.03
+
+
+def test_to_dict_round_trips():
+    config = _config("--epochs=3")
+    assert TrainConfig(**config.to_dict()) == config
+    assert {f.name for f in dataclasses.fields(TrainConfig)} == set(config.to_dict())
