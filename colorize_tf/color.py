@@ -132,8 +132,12 @@ def chroma_spread(chroma):
     return float(np.sqrt(flat.var(axis=0).sum()))
 
 
+def yuv_chroma_spread(rgb_uint8):
+    """chroma_spread of an RGB uint8 image [H, W, 3] in YUV (numpy)."""
+    rgb = np.asarray(rgb_uint8, np.float64) / 255.0
+    return chroma_spread(rgb @ np.asarray(_RGB_TO_YUV, np.float64)[1:].T)
+
+
 def is_gray(rgb_uint8, threshold=GRAY_SPREAD):
     """True when an RGB uint8 image [H, W, 3] is gray or single-tint (numpy)."""
-    rgb = np.asarray(rgb_uint8, np.float64) / 255.0
-    uv = rgb @ np.asarray(_RGB_TO_YUV, np.float64)[1:].T
-    return chroma_spread(uv) < threshold
+    return yuv_chroma_spread(rgb_uint8) < threshold

@@ -342,8 +342,10 @@ def define_flags(fv):
              "(its highest version).")
     d.float("temperature", Options.temperature, "Annealed-mean temperature in "
             "(0, 1]: lower is more vivid, 1 is the flat mean.")
-    d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin probability).")
-    d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported one.")
+    d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin "
+           "probability).")
+    d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported "
+              "one.")
     d.integer("batch_size", 8, "Photos per SavedModel call.")
     d.integer("max_pixels", Options.max_pixels, "Photos (and video frames) "
               "with more pixels are refused before decoding.")

@@ -4,39 +4,30 @@ r"""Evaluate a SavedModel on colour photos the way the colorization literature d
         --images_dir=../shared/data/landscapes/test --output_dir=out/eval
 
 Each photo is reduced to its luma, colorized (one forward pass, then the annealed
-mean at every temperature), and compared with the original: PSNR and SSIM on RGB,
-MSE on Lab ab, AuC of the cumulative ab-error curve over 0-150 (Zhang et al. 2016)
-raw and class-rebalanced (classes: Lab ab cells of side 10, the true colour's),
-colourfulness (Hasler and Suesstrunk 2003) against the truth's, and the histogram
-of predicted vs true bins with its KL divergence (ColorUNet figure 9). Baselines in
-the same table: gray (chroma 0) and the training set's mean chroma.
-Writes metrics.json, report.md and figures (temperature strips, confidence maps,
-bin histograms, AuC curves).
+mean at every temperature), and compared with the original (evaluation.py: the
+metrics, batched as compiled graphs). Baselines in the same table: gray (chroma 0)
+and the training set's mean chroma. Writes metrics.json, report.md and figures
+(temperature strips, confidence maps, bin histograms, AuC curves).
 """
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
 if __name__ == "__main__":
     cli.quiet_tensorflow()
-import dataclasses
 import os
 import sys
 import time
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
 from colorize_tf import color
-from colorize_tf import decoding
+from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import metrics
 from colorize_tf import safe_write
-
-GRAY = "gray"
-MEAN = "mean chroma"
-_LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
+from colorize_tf.evaluation import GRAY
+from colorize_tf.evaluation import MEAN
 
 
 def list_images(images_dir, max_images=0):
@@ -47,138 +38,35 @@ def list_images(images_dir, max_images=0):
     return paths
 
 
-def read_ground_truth(path, max_pixels=image_files.DEFAULT_MAX_PIXELS):
-    """A colour photo -> BGR uint8 [H, W, 3] (EXIF orientation applied); ImageRejected
-    for what cannot serve as a ground truth (bombs, truncated JPEGs, undecodable)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise image_files.ImageRejected("empty file (0 bytes)")
-    image_files.check_pixels(data, max_pixels)
-    if data[:2] == b"\xff\xd8" and not image_files.jpeg_is_complete(data):
-        raise image_files.ImageRejected("truncated JPEG (no end-of-image marker): its "
-                                        "missing part would count as gray")
-    try:
-        truth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        truth = None
-    if truth is None:
-        raise image_files.ImageRejected("OpenCV cannot decode it")
-    return truth
-
-
-class _MethodScores:
-    def __init__(self, num_bins):
-        self.values = {"psnr": [], "ssim": [], "mse_ab": [], "colourfulness": []}
-        self.curve = metrics.ErrorCurve(_LAB_CLASSES.num_cells)
-        self.bin_counts = np.zeros(num_bins)
-
-    def add(self, result, truth, truth_ab, truth_class, bins, space):
-        result_f = result.astype(np.float32) / 255.0
-        ab = color.rgb_to_lab(result_f).numpy()[..., 1:]
-        error = np.sqrt(np.sum((ab - truth_ab) ** 2, axis=-1))
-        self.values["psnr"].append(metrics.psnr(result, truth))
-        self.values["ssim"].append(metrics.ssim(result, truth))
-        self.values["mse_ab"].append(float(np.mean((ab - truth_ab) ** 2)))
-        self.values["colourfulness"].append(metrics.colourfulness(result))
-        self.curve.add(error, truth_class)
-        chroma = color.rgb_to_luma_chroma(result_f, space)[1]
-        predicted = bins_lib.encode_hard(chroma, bins).numpy().reshape(-1)
-        self.bin_counts += np.bincount(predicted, minlength=len(self.bin_counts))
-
-    def summary(self, truth_colourfulness, truth_bins):
-        out = {k: float(np.mean(v)) for k, v in self.values.items()}
-        out["auc"] = self.curve.auc()
-        out["auc_rebalanced"] = self.curve.rebalanced_auc()
-        out["colourfulness_ratio"] = out["colourfulness"] / max(truth_colourfulness, 1e-9)
-        out["kl_bins"] = metrics.kl_divergence(truth_bins, self.bin_counts)
-        return out
-
-
 def evaluate(colorizer, paths, temperatures, output_dir, num_figures=6,
-             gray_threshold=color.GRAY_SPREAD,
-             max_pixels=image_files.DEFAULT_MAX_PIXELS):
-    """Runs every photo through the model; writes metrics.json, report.md, figures."""
-    bins = colorizer.bins
-    names = [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
-    totals = _Totals({n: _MethodScores(bins.num_bins) for n in names},
-                     np.zeros(bins.num_bins), [], [])
+             gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
+             batch_size=evaluation.BATCH_SIZE):
+    """Evaluates colorizer on the photos at paths; writes metrics.json, report.md and
+    figures/ to output_dir; -> the metrics.json dict."""
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
+    names = evaluation.method_names(temperatures)
     bar = cli.Progress(len(paths), "photo")
     start = time.time()
-    for i, path in enumerate(paths):
-        try:
-            truth = _ground_truth_in_colour(path, max_pixels, gray_threshold)
-        except (OSError, image_files.ImageRejected, _GrayTruth) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            totals.left_out.append({"file": cli.display_path(path), "reason": reason})
-            bar.update(i + 1)
-            continue
-        results, confidence = _evaluate_photo(colorizer, truth, temperatures, names, totals)
-        if i < num_figures:
-            _save_photo_figures(figure_dir, i, path, results, confidence, truth, names)
-        bar.update(i + 1)
-    if len(totals.left_out) == len(paths):
+
+    def save_figures(index, path, results, confidence, truth):
+        _save_photo_figures(figure_dir, index, path, results, confidence, truth, names)
+    totals = evaluation.evaluate(colorizer, paths, temperatures, num_figures, gray_threshold,
+                                 max_pixels, batch_size, on_photos=bar.update,
+                                 on_figure=save_figures)
+    if totals.evaluated == 0:
         raise cli.UsageError("no photo could be evaluated")
-    result = _summary(colorizer, totals, names, temperatures, len(paths), time.time() - start)
-    _save_summary_figures(figure_dir, totals, names)
+    methods, truth_c = totals.summary()
+    result = {
+        "images": totals.evaluated, "left_out": totals.left_out,
+        "saved_model": colorizer.path, "color_space": colorizer.color_space,
+        "num_bins": colorizer.bins.num_bins, "temperatures": list(temperatures),
+        "ground_truth": {"colourfulness": truth_c}, "methods": methods,
+        "seconds": round(time.time() - start, 1)}
+    _save_summary_figures(figure_dir, totals, evaluation.default_method(temperatures))
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
-
-
-class _GrayTruth(ValueError):
-    """A ground truth with no colour to compare (its gray PSNR would be infinite)."""
-
-
-@dataclasses.dataclass
-class _Totals:
-    scores: dict  # method name -> _MethodScores
-    truth_bins: np.ndarray  # [n] pixel count of each true bin
-    truth_colourfulness: list  # one value per photo
-    left_out: list  # [{"file", "reason"}]
-
-
-def _ground_truth_in_colour(path, max_pixels, gray_threshold):
-    """-> RGB uint8 [H, W, 3] of a colour photo; _GrayTruth for a gray or single-tint
-    one (chroma spread below gray_threshold, color.chroma_spread)."""
-    truth = np.ascontiguousarray(read_ground_truth(path, max_pixels)[..., ::-1])
-    spread = color.chroma_spread(color.rgb_to_luma_chroma(
-        truth.astype(np.float32) / 255.0, color.YUV)[1])
-    if spread < gray_threshold:
-        raise _GrayTruth(f"ground truth is gray or single-tint (chroma spread {spread:.4f})")
-    return truth
-
-
-def _evaluate_photo(colorizer, truth, temperatures, names, totals):
-    """Colorizes one ground truth by every method and adds its scores to totals;
-    -> ({method: RGB uint8}, confidence [H, W] at the default temperature)."""
-    bins, space = colorizer.bins, colorizer.color_space
-    truth_f = truth.astype(np.float32) / 255.0
-    truth_ab = color.rgb_to_lab(truth_f).numpy()[..., 1:]
-    truth_class = bins_lib.cell_index(truth_ab, _LAB_CLASSES).numpy()
-    truth_chroma = color.rgb_to_luma_chroma(truth_f, space)[1]
-    totals.truth_bins += np.bincount(
-        bins_lib.encode_hard(truth_chroma, bins).numpy().reshape(-1), minlength=bins.num_bins)
-    totals.truth_colourfulness.append(metrics.colourfulness(truth))
-    luma, probabilities = colorizer.predict_probabilities(truth)
-    mean_chroma = np.sum(np.asarray(bins.centres) * bins.prior[:, None], axis=0)
-    results = {
-        GRAY: color.luma_chroma_to_rgb(luma, tf.zeros_like(truth_chroma), space),
-        MEAN: color.luma_chroma_to_rgb(
-            luma, tf.broadcast_to(tf.constant(mean_chroma, tf.float32),
-                                  truth_chroma.shape), space)}
-    results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True).numpy()
-               for k, v in results.items()}
-    confidence = None
-    for t, name in zip(temperatures, names[2:]):
-        results[name], top1 = colorizer.render(luma, probabilities, t)
-        if confidence is None or abs(t - decoding.DEFAULT_TEMPERATURE) < 1e-6:
-            confidence = top1
-    for name in names:
-        totals.scores[name].add(results[name], truth, truth_ab, truth_class, bins, space)
-    return results, confidence
 
 
 def _save_photo_figures(figure_dir, index, path, results, confidence, truth, names):
@@ -195,34 +83,16 @@ def _save_photo_figures(figure_dir, index, path, results, confidence, truth, nam
                                             ["gray", "confidence (top-1 p)", "truth"]))
 
 
-def _default_method(names):
-    """The temperature method closest to decoding.DEFAULT_TEMPERATURE."""
-    return min(names[2:], key=lambda n: abs(float(n[2:]) - decoding.DEFAULT_TEMPERATURE))
-
-
-def _summary(colorizer, totals, names, temperatures, num_paths, seconds):
-    """-> the metrics.json dict."""
-    truth_c = float(np.mean(totals.truth_colourfulness))
-    return {
-        "images": num_paths - len(totals.left_out), "left_out": totals.left_out,
-        "saved_model": colorizer.path, "color_space": colorizer.color_space,
-        "num_bins": colorizer.bins.num_bins, "temperatures": list(temperatures),
-        "ground_truth": {"colourfulness": truth_c},
-        "methods": {n: totals.scores[n].summary(truth_c, totals.truth_bins) for n in names},
-        "seconds": round(seconds, 1)}
-
-
-def _save_summary_figures(figure_dir, totals, names):
-    """bin_histogram.png (truth vs default temperature) and auc_curve.png."""
-    default = _default_method(names)
-    predicted = totals.scores[default].bin_counts
+def _save_summary_figures(figure_dir, totals, default):
+    """bin_histogram.png (truth vs the default temperature) and auc_curve.png."""
+    predicted = totals.methods[default].bin_counts
     figures.save_png(os.path.join(figure_dir, "bin_histogram.png"), figures.bar_plot(
         {"truth": totals.truth_bins / totals.truth_bins.sum(),
          f"predicted ({default})": predicted / predicted.sum()},
         "bin frequencies: truth vs predicted", "bin (most frequent first)"))
     thresholds = metrics.AUC_THRESHOLDS
     figures.save_png(os.path.join(figure_dir, "auc_curve.png"), figures.line_plot(
-        {n: (thresholds, totals.scores[n].curve.rebalanced_curve())
+        {n: (thresholds, totals.methods[n].curve.rebalanced_curve())
          for n in [GRAY, MEAN, default]},
         "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
 
@@ -250,13 +120,15 @@ def define_flags(fv):
     d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
     d.string("images_dir", None, "Folder of colour photos (recursive).")
     d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
-    d.list("temperatures", ["0.2", "0.38", "0.6", "1.0"], "Annealed-mean temperatures.")
+    d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
+           "Annealed-mean temperatures.")
     d.integer("max_images", 0, "Evaluate at most this many photos (evenly spread); 0: all.")
     d.integer("num_figures", 6, "Photos drawn as temperature strips and confidence maps.")
     d.string("training_history", None, "A run's history.csv: also draws "
              "figures/training_curve.png.")
     d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels are "
               "left out before decoding.")
+    d.integer("batch_size", evaluation.BATCH_SIZE, "Photos of one size per model call.")
 
 
 def check_flags(f):
@@ -276,6 +148,8 @@ def check_flags(f):
     for name in ("max_images", "num_figures"):
         if f[name] < 0:
             raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")
+    if f["batch_size"] < 1:
+        raise cli.UsageError(f"--batch_size must be >= 1, got {f['batch_size']}")
     if f["max_pixels"] < 1:
         raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
     if f["training_history"] and not os.path.isfile(f["training_history"]):
@@ -291,7 +165,8 @@ def main(argv=None):
         if not paths:
             raise cli.UsageError(f"no photos in {f['images_dir']!r}")
         result = evaluate(inference.Colorizer(f["saved_model"]), paths, temperatures,
-                          f["output_dir"], f["num_figures"], max_pixels=f["max_pixels"])
+                          f["output_dir"], f["num_figures"], max_pixels=f["max_pixels"],
+                          batch_size=f["batch_size"])
         if f["training_history"]:
             figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))

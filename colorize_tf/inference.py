@@ -104,14 +104,28 @@ class Colorizer:
         return self._colorize_frame(image, temperature, confidence,
                                     work_size or self.export_info.work_size, smoother)
 
-    def predict_probabilities(self, rgb_uint8, work_size=None):
-        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n] at
-        the working size): the serving graph's steps up to the softmax."""
+    def probabilities(self, rgb_uint8, work_size=None):
+        """RGB uint8 [B, H, W, 3] (photos of one size) -> (full-size luma [B, H, W, 1],
+        bin probabilities [B, h, w, n] at the working size), float32 tensors: the
+        serving graph's steps up to the softmax, in one model call."""
         rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
         luma, small = serving.preprocess(rgb, work_size or self.export_info.work_size,
                                          self.color_space)
-        out = self._luma(luma=small[None], temperature=tf.constant([1.0]))
-        return luma, out["probabilities"][0].numpy()
+        return luma, self.probabilities_of_luma(small)
+
+    def probabilities_of_luma(self, small_luma):
+        """Working-size luma [B, h, w, 1] in [0, 1] -> bin probabilities [B, h, w, n]: the
+        model alone (the colorize_luma signature)."""
+        out = self._luma(**{serving_api.LUMA: small_luma,
+                            serving_api.TEMPERATURE: tf.constant([1.0])})
+        return out[serving_api.PROBABILITIES]
+
+    def predict_probabilities(self, rgb_uint8, work_size=None):
+        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n]
+        at the working size, numpy): one photo of probabilities()."""
+        luma, probabilities = self.probabilities(tf.convert_to_tensor(rgb_uint8)[None],
+                                                 work_size)
+        return luma[0], probabilities[0].numpy()
 
     def render(self, luma, probabilities, temperature):
         """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]

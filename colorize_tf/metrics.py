@@ -124,13 +124,19 @@ class ErrorCurve:
         """error [N] ab distances (Lab units), true_class [N] int classes."""
         error = np.asarray(error, np.float64).reshape(-1)
         true_class = np.asarray(true_class).reshape(-1)
-        np.add.at(self.pixels, true_class, 1.0)
-        # within[c, t] += number of class-c pixels with error <= threshold t.
-        index = np.searchsorted(self.thresholds, error, side="left")
-        hist = np.zeros_like(self.within)
-        np.add.at(hist, (true_class, np.minimum(index, len(self.thresholds) - 1)),
-                  (index < len(self.thresholds)).astype(np.float64))
-        self.within += np.cumsum(hist, axis=1)
+        # The first threshold each pixel is within (len(thresholds): none).
+        first = np.searchsorted(self.thresholds, error, side="left")
+        counts = np.zeros((self.within.shape[0], len(self.thresholds) + 1), np.float64)
+        np.add.at(counts, (true_class, first), 1.0)
+        self.add_histogram(counts)
+
+    def add_histogram(self, first_within):
+        """first_within [num_classes, thresholds + 1]: pixels of each class counted at
+        the first threshold they are within, the last column those within none
+        (evaluation.error_histogram gives it for a batch)."""
+        first_within = np.asarray(first_within, np.float64)
+        self.pixels += first_within.sum(1)
+        self.within += np.cumsum(first_within[:, :-1], axis=1)
 
     def curve(self):
         """Fraction of all pixels within each threshold."""

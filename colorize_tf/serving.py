@@ -182,12 +182,12 @@ def working_size(height, width, work_size):
 
 
 def preprocess(rgb, work_size, color_space):
-    """RGB float [H, W, 3] in [0, 1] -> (full-size luma [H, W, 1], the luma the model
-    sees [h, w, 1]: shrunk with antialiased Lanczos-3 so the longer side is at most
-    work_size, never enlarged)."""
+    """RGB float [H, W, 3] (or a batch [B, H, W, 3]) in [0, 1] -> (full-size luma
+    [H, W, 1], the luma the model sees [h, w, 1]: shrunk with antialiased Lanczos-3 so
+    the longer side is at most work_size, never enlarged)."""
     luma = color.rgb_to_luma(rgb, color_space)
     shape = tf.shape(luma)
-    work = working_size(shape[0], shape[1], work_size)
+    work = working_size(shape[-3], shape[-2], work_size)
     small = tf.image.resize(luma, work, method="lanczos3", antialias=True)
     return luma, tf.clip_by_value(small, 0.0, 1.0)
 
@@ -195,8 +195,9 @@ def preprocess(rgb, work_size, color_space):
 def render(luma, chroma, confidence, color_space):
     """(full-size luma [H, W, 1], chroma [h, w, 2] and top-1 confidence [h, w] at the
     working size) -> (RGB uint8 [H, W, 3], confidence uint8 [H, W, 1]): chroma and
-    confidence upsampled bilinearly, recombined with the full-resolution luma."""
-    size = tf.shape(luma)[:2]
+    confidence upsampled bilinearly, recombined with the full-resolution luma. The
+    same with a batch dimension in front of each."""
+    size = tf.shape(luma)[-3:-1]
     chroma = tf.image.resize(chroma, size, method="bilinear")
     rgb = color.luma_chroma_to_rgb(luma, chroma, color_space)
     confidence = tf.image.resize(confidence[..., None], size, method="bilinear")
@@ -238,7 +239,7 @@ class ColorizerModule(tf.Module):
             return tf.broadcast_to(tf.reshape(temperature, [-1]), [batch])
 
     @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, 1], tf.float32, name="luma"),
+        tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
         tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE)])
     def luma_to_chroma(self, luma, temperature):
         shape = tf.shape(luma)
@@ -257,7 +258,8 @@ class ColorizerModule(tf.Module):
         probabilities = tf.nn.softmax(logits, axis=-1)
         chroma = decoding.annealed_mean(logits, self.centres, temperature)
         confidence, _ = decoding.confidence_maps(probabilities)
-        return {"chroma": chroma, "probabilities": probabilities, "confidence": confidence}
+        return {serving_api.CHROMA: chroma, serving_api.PROBABILITIES: probabilities,
+                serving_api.CONFIDENCE: confidence}
 
     def _colorize_one(self, data, temperature):
         # Checks run before decoding (control dependencies), so an empty string or a
@@ -278,8 +280,8 @@ class ColorizerModule(tf.Module):
             rgb = tf.identity(rgb)
         luma, small = preprocess(rgb, self.work_size, self.color_space)
         outputs = self.luma_to_chroma(small[None], temperature[None])
-        colorized, confidence = render(luma, outputs["chroma"][0], outputs["confidence"][0],
-                                       self.color_space)
+        colorized, confidence = render(luma, outputs[serving_api.CHROMA][0],
+                                       outputs[serving_api.CONFIDENCE][0], self.color_space)
         return (tf.io.encode_png(colorized, compression=_PNG_COMPRESSION),
                 tf.io.encode_png(confidence, compression=_PNG_COMPRESSION))
 

@@ -13,6 +13,10 @@ IMAGE_BYTES = "image_bytes"
 TEMPERATURE = "temperature"
 COLORIZED_PNG = "colorized_png_bytes"
 CONFIDENCE_PNG = "confidence_png_bytes"
+LUMA = "luma"
+CHROMA = "chroma"
+PROBABILITIES = "probabilities"
+CONFIDENCE = "confidence"
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016, section 3.3
 
 

@@ -240,8 +240,8 @@ def _num_shards(count, images_per_shard, num_shards):
 def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BINS,
                   rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA,
                   val_fraction=DEFAULT_VAL_FRACTION,
-                  images_per_shard=DEFAULT_IMAGES_PER_SHARD, num_shards=0, workers=1, listing_skipped=(),
-                  ignored=(), progress_every=500, log=print):
+                  images_per_shard=DEFAULT_IMAGES_PER_SHARD, num_shards=0, workers=1,
+                  listing_skipped=(), ignored=(), progress_every=500, log=print):
     """Writes shards, bins.json and report.json to output_dir; returns the records.Report.
 
     config: prepare.PrepConfig; num_shards (train; 0 = from images_per_shard), workers:

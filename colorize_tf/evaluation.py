@@ -1,0 +1,326 @@
+"""Evaluating a colorizer against colour ground truths, the way the colorization
+literature does, fast: photos of one size go through the model in a batch, the model
+runs once per photo, every temperature is decoded from the same probabilities, and
+every metric of a batch is one compiled graph call.
+
+Per method (gray, the training set's mean chroma, and the annealed mean at each
+temperature): PSNR and SSIM on RGB, MSE on Lab ab, the cumulative ab-error curve over
+0-150 (Zhang et al. 2016) raw and class-rebalanced (classes: Lab ab cells of side 10,
+the true colour's), colourfulness (Hasler and Suesstrunk 2003) against the truth's,
+and the histogram of predicted vs true bins with its KL divergence (ColorUNet
+figure 9). metrics.py holds the per-image definitions these batched graphs follow
+(tests/test_evaluation.py checks one against the other).
+"""
+import concurrent.futures
+import dataclasses
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import cli
+from colorize_tf import color
+from colorize_tf import decoding
+from colorize_tf import image_files
+from colorize_tf import metrics
+from colorize_tf import serving
+
+GRAY = "gray"
+MEAN = "mean chroma"
+DEFAULT_TEMPERATURES = (0.2, 0.38, 0.6, 1.0)
+LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
+BATCH_SIZE = 32  # photos of one size per model call
+SSIM_WINDOW = 11  # tf.image.ssim's default Gaussian window (sigma 1.5)
+_NUM_THRESHOLDS = len(metrics.AUC_THRESHOLDS)
+
+
+def method_names(temperatures):
+    """[GRAY, MEAN, "T=0.2", ...] in report order."""
+    return [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
+
+
+def default_method(temperatures):
+    """The temperature method closest to decoding.DEFAULT_TEMPERATURE."""
+    t = min(temperatures, key=lambda t: abs(t - decoding.DEFAULT_TEMPERATURE))
+    return f"T={t:g}"
+
+
+class LeftOut(ValueError):
+    """A photo that cannot serve as a ground truth; str() is the one-line reason."""
+
+
+def read_ground_truth(path, max_pixels=image_files.DEFAULT_MAX_PIXELS, gray_threshold=None):
+    """A colour photo -> RGB uint8 [H, W, 3] (EXIF orientation applied); LeftOut for
+    what cannot serve as a ground truth: unreadable, bombs, truncated JPEGs,
+    undecodable, and (gray_threshold given) gray or single-tint photos, whose gray
+    PSNR would be infinite (color.chroma_spread below gray_threshold)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise LeftOut(e.strerror or str(e)) from None
+    if not data:
+        raise LeftOut("empty file (0 bytes)")
+    try:
+        image_files.check_pixels(data, max_pixels)
+    except image_files.ImageRejected as e:
+        raise LeftOut(str(e)) from None
+    if data[:2] == b"\xff\xd8" and not image_files.jpeg_is_complete(data):
+        raise LeftOut("truncated JPEG (no end-of-image marker): its missing part would "
+                      "count as gray")
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        raise LeftOut("OpenCV cannot decode it")
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    if gray_threshold is not None:
+        spread = color.yuv_chroma_spread(rgb)
+        if spread < gray_threshold:
+            raise LeftOut(f"ground truth is gray or single-tint (chroma spread {spread:.4f})")
+    return rgb
+
+
+def read_ground_truths(paths, max_pixels, gray_threshold, workers=2):
+    """Yields (path, RGB uint8 or LeftOut) in order, decoding in worker threads (OpenCV
+    releases the GIL while it decodes)."""
+    def read(path):
+        try:
+            return read_ground_truth(path, max_pixels, gray_threshold)
+        except LeftOut as e:
+            return e
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        yield from zip(paths, pool.map(read, paths))
+
+
+def shape_batches(items, batch_size=BATCH_SIZE, window=4 * BATCH_SIZE):
+    """(key, RGB uint8 [H, W, 3]) pairs -> lists of up to batch_size pairs of one image
+    size, grouped within consecutive windows of `window` items (memory stays bounded
+    whatever the number of photos; a set of one size gives full batches)."""
+    pending = {}
+    for count, (key, image) in enumerate(items, 1):
+        group = pending.setdefault(image.shape, [])
+        group.append((key, image))
+        if len(group) == batch_size:
+            yield pending.pop(image.shape)
+        if count % window == 0:
+            yield from pending.values()
+            pending = {}
+    yield from pending.values()
+
+
+@dataclasses.dataclass
+class MethodTotals:
+    """Sums over the photos seen of one method's scores."""
+    num_bins: int
+    per_image: dict = dataclasses.field(default_factory=lambda: {
+        "psnr": [], "ssim": [], "mse_ab": [], "colourfulness": []})
+    curve: metrics.ErrorCurve = dataclasses.field(
+        default_factory=lambda: metrics.ErrorCurve(LAB_CLASSES.num_cells))
+    bin_counts: np.ndarray = None
+
+    def __post_init__(self):
+        if self.bin_counts is None:
+            self.bin_counts = np.zeros(self.num_bins)
+
+    def add(self, scores):
+        """scores: the dict of BatchScorer for this method (numpy)."""
+        for name, values in self.per_image.items():
+            values.extend(float(v) for v in scores[name])
+        self.curve.add_histogram(scores["error_histogram"].reshape(
+            LAB_CLASSES.num_cells, _NUM_THRESHOLDS + 1))
+        self.bin_counts += scores["bin_counts"]
+
+    def summary(self, truth_colourfulness, truth_bins):
+        out = {k: float(np.mean(v)) for k, v in self.per_image.items()}
+        out["auc"] = self.curve.auc()
+        out["auc_rebalanced"] = self.curve.rebalanced_auc()
+        out["colourfulness_ratio"] = out["colourfulness"] / max(truth_colourfulness, 1e-9)
+        out["kl_bins"] = metrics.kl_divergence(truth_bins, self.bin_counts)
+        return out
+
+
+class BatchScorer:
+    """Colorizes batches of ground truths of one size by every method and scores them,
+    as compiled graphs: the Colorizer's model once per photo (its `colorize_luma`
+    signature at T = 1), then each method's render and metrics."""
+
+    def __init__(self, colorizer, temperatures):
+        self.colorizer = colorizer
+        self.bins = colorizer.bins
+        self.space = colorizer.color_space
+        self.temperatures = list(temperatures)
+        self.names = method_names(temperatures)
+        self._centres = tf.constant(self.bins.centres, tf.float32)
+        self._mean_chroma = tf.constant(
+            np.sum(np.asarray(self.bins.centres) * self.bins.prior[:, None], axis=0),
+            tf.float32)
+        image = tf.TensorSpec([None, None, None, 3], tf.uint8)
+        self._truth_stats = tf.function(self._truth_stats_graph, input_signature=[image])
+        self._methods = tf.function(self._methods_graph, input_signature=[
+            tf.TensorSpec([None, None, None, 1], tf.float32),
+            tf.TensorSpec([None, None, None, self.bins.num_bins], tf.float32)])
+        self._scores = {window: tf.function(
+            lambda result, truth, truth_ab, truth_class, w=window:
+            self._scores_graph(result, truth, truth_ab, truth_class, w),
+            input_signature=[image, image, tf.TensorSpec([None, None, None, 2], tf.float32),
+                             tf.TensorSpec([None, None, None], tf.int32)])
+            for window in (SSIM_WINDOW, None)}
+
+    def __call__(self, truth):
+        """truth: RGB uint8 [B, H, W, 3] -> (results {method: RGB uint8 [B, H, W, 3]},
+        confidence [B, H, W] in [0, 1] (top-1 probability), truth stats
+        {"colourfulness" [B], "bin_counts" [n]}, scores {method: {"psnr" [B], "ssim" [B],
+        "mse_ab" [B], "colourfulness" [B], "error_histogram" [C * 152], "bin_counts"
+        [n]}}), all numpy."""
+        truth = tf.convert_to_tensor(truth, tf.uint8)
+        luma, probabilities = self.colorizer.probabilities(truth)
+        stats = self._truth_stats(truth)
+        results, confidence = self._methods(luma, probabilities)
+        # SSIM's 11 px window needs photos at least that large; smaller ones use a
+        # window of their size (metrics.ssim), outside the graph.
+        window = SSIM_WINDOW if min(truth.shape[1:3]) >= SSIM_WINDOW else None
+        scores = {}
+        for name in self.names:
+            scores[name] = {k: v.numpy() for k, v in self._scores[window](
+                results[name], truth, stats["ab"], stats["class"]).items()}
+            if window is None:
+                scores[name]["ssim"] = np.array([metrics.ssim(r, t) for r, t in zip(
+                    results[name].numpy(), truth.numpy())])
+        truth_stats = {"colourfulness": stats["colourfulness"].numpy(),
+                       "bin_counts": stats["bin_counts"].numpy()}
+        return ({k: v.numpy() for k, v in results.items()}, confidence.numpy(), truth_stats,
+                scores)
+
+    def _truth_stats_graph(self, truth):
+        truth_f = tf.cast(truth, tf.float32) / 255.0  # as numpy did: a division, not * (1/255)
+        ab = color.rgb_to_lab(truth_f)[..., 1:]
+        chroma = color.rgb_to_luma_chroma(truth_f, self.space)[1]
+        return {"ab": ab, "class": bins_lib.cell_index(ab, LAB_CLASSES),
+                "colourfulness": colourfulness(truth),
+                "bin_counts": _bin_counts(chroma, self.bins)}
+
+    def _methods_graph(self, luma, probabilities):
+        chroma_shape = tf.concat([tf.shape(luma)[:3], [2]], 0)
+        results = {
+            GRAY: color.luma_chroma_to_rgb(luma, tf.zeros(chroma_shape), self.space),
+            MEAN: color.luma_chroma_to_rgb(
+                luma, tf.broadcast_to(self._mean_chroma, chroma_shape), self.space)}
+        results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True)
+                   for k, v in results.items()}
+        top1 = decoding.confidence_maps(probabilities)[0]  # the same at every T
+        for t, name in zip(self.temperatures, self.names[2:]):
+            chroma = decoding.annealed_mean_of_probabilities(probabilities, self._centres, t)
+            results[name], confidence = serving.render(luma, chroma, top1, self.space)
+        return results, tf.cast(confidence[..., 0], tf.float32) / 255.0
+
+    def _scores_graph(self, result, truth, truth_ab, truth_class, window):
+        result_f = tf.cast(result, tf.float32) / 255.0
+        ab = color.rgb_to_lab(result_f)[..., 1:]
+        squared = tf.reduce_sum(tf.square(ab - truth_ab), axis=-1)
+        scores = {
+            "psnr": tf.image.psnr(result, truth, max_val=255),
+            "mse_ab": tf.reduce_mean(squared, axis=[1, 2]) / 2.0,
+            "colourfulness": colourfulness(result),
+            "error_histogram": error_histogram(tf.sqrt(squared), truth_class),
+            "bin_counts": _bin_counts(color.rgb_to_luma_chroma(result_f, self.space)[1],
+                                      self.bins)}
+        if window is not None:
+            scores["ssim"] = tf.image.ssim(result, truth, max_val=255, filter_size=window)
+        return scores
+
+
+def colourfulness(rgb):
+    """Hasler and Suesstrunk 2003 in TF: RGB uint8 [B, H, W, 3] -> [B] (0-255 units);
+    metrics.colourfulness is the per-image numpy definition."""
+    rgb = tf.cast(rgb, tf.float32)
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    std = tf.sqrt(tf.math.reduce_variance(rg, axis=[1, 2]) +
+                  tf.math.reduce_variance(yb, axis=[1, 2]))
+    mean = tf.sqrt(tf.square(tf.reduce_mean(rg, axis=[1, 2])) +
+                   tf.square(tf.reduce_mean(yb, axis=[1, 2])))
+    return std + 0.3 * mean
+
+
+def error_histogram(error, true_class):
+    """error [...] ab distances, true_class [...] int -> counts [C * 152] (flattened
+    [C, 152]): pixels of class c at the first threshold of 0, 1, ..., 150
+    (metrics.AUC_THRESHOLDS) they are within, i.e. ceil(error), the last column those
+    over 150. metrics.ErrorCurve.add_histogram takes it."""
+    columns = _NUM_THRESHOLDS + 1
+    first = tf.minimum(tf.cast(tf.math.ceil(tf.reshape(error, [-1])), tf.int32),
+                       _NUM_THRESHOLDS)
+    flat = tf.reshape(true_class, [-1]) * columns + first
+    size = LAB_CLASSES.num_cells * columns
+    return tf.math.bincount(flat, minlength=size, maxlength=size, dtype=tf.float64)
+
+
+def _bin_counts(chroma, bins):
+    """chroma [..., 2] -> pixel count of each bin [n] float64."""
+    return tf.math.bincount(tf.reshape(bins_lib.encode_hard(chroma, bins), [-1]),
+                            minlength=bins.num_bins, maxlength=bins.num_bins,
+                            dtype=tf.float64)
+
+
+@dataclasses.dataclass
+class Totals:
+    """What the photos evaluated so far add up to."""
+    methods: dict  # method name -> MethodTotals
+    truth_bins: np.ndarray  # [n] pixel count of each true bin
+    truth_colourfulness: list  # one value per photo
+    left_out: list  # [{"file", "reason"}]
+    evaluated: int = 0
+
+    @classmethod
+    def empty(cls, names, num_bins):
+        return cls({n: MethodTotals(num_bins) for n in names}, np.zeros(num_bins), [], [])
+
+    def add(self, truth_stats, scores):
+        self.truth_bins += truth_stats["bin_counts"]
+        self.truth_colourfulness.extend(float(c) for c in truth_stats["colourfulness"])
+        for name, method_scores in scores.items():
+            self.methods[name].add(method_scores)
+        self.evaluated += len(truth_stats["colourfulness"])
+
+    def summary(self):
+        """-> ({method: metrics}, ground-truth colourfulness)."""
+        truth_c = float(np.mean(self.truth_colourfulness))
+        return {n: m.summary(truth_c, self.truth_bins) for n, m in self.methods.items()}, \
+            truth_c
+
+
+def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color.GRAY_SPREAD,
+             max_pixels=image_files.DEFAULT_MAX_PIXELS, batch_size=BATCH_SIZE,
+             on_photos=None, on_figure=None):
+    """Evaluates colorizer on the colour photos at paths; -> Totals.
+
+    on_photos(count): progress, photos handled so far. on_figure(index, path, results,
+    confidence, truth): for the first num_figures photos in path order (results
+    {method: RGB uint8 [H, W, 3]}, confidence [H, W], truth RGB uint8).
+    """
+    scorer = BatchScorer(colorizer, temperatures)
+    totals = Totals.empty(scorer.names, colorizer.bins.num_bins)
+    index = {path: i for i, path in enumerate(paths)}
+
+    def readable():  # the photos that can serve as ground truths; the others noted
+        for path, truth in read_ground_truths(paths, max_pixels, gray_threshold):
+            if isinstance(truth, LeftOut):
+                totals.left_out.append({"file": cli.display_path(path), "reason": str(truth)})
+            else:
+                yield path, truth
+    for batch in shape_batches(readable(), batch_size):
+        truth = np.stack([image for _, image in batch])
+        results, confidence, truth_stats, scores = scorer(truth)
+        totals.add(truth_stats, scores)
+        for j, (path, _) in enumerate(batch):
+            if on_figure and index[path] < num_figures:
+                on_figure(index[path], path, {k: v[j] for k, v in results.items()},
+                          confidence[j], truth[j])
+        if on_photos:
+            on_photos(totals.evaluated + len(totals.left_out))
+    if on_photos:
+        on_photos(len(paths))
+    return totals

@@ -1,0 +1,91 @@
+"""The batched evaluation graphs against the per-image definitions of metrics.py and
+numpy oracles."""
+import numpy as np
+import pytest
+
+from colorize_tf import color
+from colorize_tf import evaluation
+from colorize_tf import inference
+from colorize_tf import metrics
+from tests.conftest import make_photo, numpy_oracle, write_png
+
+
+def test_error_histogram_gives_the_error_curve():
+    rng = np.random.default_rng(0)
+    error = np.concatenate([rng.uniform(0, 200, 500), [0.0, 1.0, 2.0, 150.0, 150.5, 0.5]])
+    true_class = rng.integers(0, evaluation.LAB_CLASSES.num_cells, len(error))
+    direct = metrics.ErrorCurve(evaluation.LAB_CLASSES.num_cells)
+    direct.add(error, true_class)
+    batched = metrics.ErrorCurve(evaluation.LAB_CLASSES.num_cells)
+    batched.add_histogram(evaluation.error_histogram(
+        error.astype(np.float32), true_class.astype(np.int32)).numpy().reshape(
+        evaluation.LAB_CLASSES.num_cells, -1))
+    np.testing.assert_array_equal(batched.pixels, direct.pixels)
+    np.testing.assert_array_equal(batched.within, direct.within)
+    # By hand: an error of exactly 1 is within threshold 1, not 0; 150.5 within none.
+    curve = metrics.ErrorCurve(1)
+    curve.add([0.0, 1.0, 0.5, 150.5], [0, 0, 0, 0])
+    assert list(curve.within[0, :3]) == [1, 3, 3] and curve.within[0, -1] == 3
+    assert curve.pixels[0] == 4
+
+
+def test_colourfulness_graph_equals_the_formula():
+    images = np.stack([make_photo(20, 30, seed=i) for i in range(3)])
+    expected = [metrics.colourfulness(image) for image in images]
+    np.testing.assert_allclose(evaluation.colourfulness(images).numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(24, 30), (8, 9)])  # the second below SSIM's window
+def test_batch_scores_equal_the_per_image_metrics(luma_saved_model, size):
+    colorizer = inference.Colorizer(luma_saved_model)
+    truth = np.stack([make_photo(*size, seed=i) for i in range(3)])
+    scorer = evaluation.BatchScorer(colorizer, [0.3, 1.0])
+    results, confidence, truth_stats, scores = scorer(truth)
+    assert set(results) == {"gray", "mean chroma", "T=0.3", "T=1"}
+    assert confidence.shape == truth.shape[:3] and 0 <= confidence.min() <= 1
+    # The model's output, from the numpy oracle of the luma-following model.
+    for j, image in enumerate(truth):
+        oracle = numpy_oracle(image, colorizer.bins.centres, 0.3)
+        assert np.abs(results["T=0.3"][j].astype(int) - oracle).max() <= 1
+    truth_ab = color.rgb_to_lab(truth.astype(np.float32) / 255.0).numpy()[..., 1:]
+    for name, result in results.items():
+        s = scores[name]
+        for j in range(len(truth)):
+            ab = color.rgb_to_lab(result[j].astype(np.float32) / 255.0).numpy()[..., 1:]
+            assert s["psnr"][j] == pytest.approx(metrics.psnr(result[j], truth[j]), abs=1e-3)
+            assert s["ssim"][j] == pytest.approx(metrics.ssim(result[j], truth[j]), abs=1e-5)
+            assert s["mse_ab"][j] == pytest.approx(np.mean((ab - truth_ab[j]) ** 2), rel=1e-4)
+            assert s["colourfulness"][j] == pytest.approx(
+                metrics.colourfulness(result[j]), rel=1e-4, abs=1e-4)
+        assert s["bin_counts"].sum() == truth[..., 0].size
+    np.testing.assert_allclose(truth_stats["colourfulness"],
+                               [metrics.colourfulness(t) for t in truth], rtol=1e-5)
+
+
+def test_shape_batches_group_by_size_and_keep_every_item():
+    shapes = [(4, 5), (6, 5), (4, 5), (4, 5), (6, 5), (4, 5), (7, 7)]
+    items = [(i, np.zeros((*s, 3), np.uint8)) for i, s in enumerate(shapes)]
+    batches = list(evaluation.shape_batches(items, batch_size=2, window=5))
+    assert sorted(k for b in batches for k, _ in b) == list(range(len(shapes)))
+    for batch in batches:
+        assert 1 <= len(batch) <= 2 and len({image.shape for _, image in batch}) == 1
+    assert [k for k, _ in batches[0]] == [0, 2]  # the first full batch comes out at once
+
+
+def test_batched_evaluation_equals_one_photo_at_a_time(luma_saved_model, tmp_path):
+    paths = [write_png(str(tmp_path / f"{i}.png"), make_photo(24, 30, seed=i))
+             for i in range(5)]
+    paths.append(write_png(str(tmp_path / "odd.png"), make_photo(20, 26, seed=9)))
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    paths.append(str(tmp_path / "bad.png"))
+    colorizer = inference.Colorizer(luma_saved_model)
+    seen = []
+    batched = evaluation.evaluate(colorizer, paths, [0.38], batch_size=4,
+                                  on_figure=lambda i, *_: seen.append(i), num_figures=3)
+    single = evaluation.evaluate(colorizer, paths, [0.38], batch_size=1)
+    assert batched.evaluated == single.evaluated == 6 and sorted(seen) == [0, 1, 2]
+    assert [x["file"] for x in batched.left_out] == [paths[-1]]
+    (a, _), (b, _) = batched.summary(), single.summary()
+    for name in a:
+        for key in a[name]:
+            assert a[name][key] == pytest.approx(b[name][key], rel=1e-5, abs=1e-6), (name, key)
