@@ -51,6 +51,19 @@ class Grid:
         c0, c1 = np.meshgrid(axes[0], axes[1], indexing="ij")
         return np.stack([c0.ravel(), c1.ravel()], axis=-1)
 
+    def channel_centres(self):
+        """(centres along chroma 0 [cells[0]], along chroma 1 [cells[1]]), float64: the
+        bins of each channel on its own (seed 002, eq. 1)."""
+        return tuple(l + (np.arange(c) + 0.5) * s
+                     for l, c, s in zip(self.low, self.cells, self.cell_size))
+
+    def channel_index(self, chroma):
+        """chroma [..., 2] -> int32 [..., 2]: each channel's own bin (clamped to the edge)."""
+        chroma = tf.convert_to_tensor(chroma, tf.float32)
+        ij = tf.cast(tf.floor((chroma - tf.constant(self.low, tf.float32)) /
+                              tf.constant(self.cell_size, tf.float32)), tf.int32)
+        return tf.clip_by_value(ij, 0, tf.constant(self.cells, tf.int32) - 1)
+
 
 # ColorUNet code: 10 x 10 cells over U in [-0.45, 0.45], V in [-0.65, 0.65].
 # Zhang et al.: grid step 10 over a, b in [-110, 110].
@@ -58,6 +71,13 @@ DEFAULT_GRIDS = {
     color.YUV: Grid(color.YUV, (-0.45, -0.65), (0.45, 0.65), (10, 10)),
     color.LAB: Grid(color.LAB, (-110.0, -110.0), (110.0, 110.0), (22, 22)),
 }
+
+
+def channel_grid(color_space, bins_per_channel):
+    """The default grid's range split into bins_per_channel bins along each chroma
+    channel (seed 002: 20 per channel), for per-channel classification."""
+    grid = DEFAULT_GRIDS[color_space]
+    return Grid(color_space, grid.low, grid.high, (bins_per_channel, bins_per_channel))
 
 
 def default_soft_sigma(grid):
@@ -70,11 +90,7 @@ def cell_index(chroma, grid):
 
     Works on tf tensors and numpy arrays (returns a tf tensor).
     """
-    chroma = tf.convert_to_tensor(chroma, tf.float32)
-    low = tf.constant(grid.low, tf.float32)
-    size = tf.constant(grid.cell_size, tf.float32)
-    ij = tf.cast(tf.floor((chroma - low) / size), tf.int32)
-    ij = tf.clip_by_value(ij, 0, tf.constant(grid.cells, tf.int32) - 1)
+    ij = grid.channel_index(chroma)
     return ij[..., 0] * grid.cells[1] + ij[..., 1]
 
 

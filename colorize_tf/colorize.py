@@ -55,7 +55,7 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
         raise ValueError(f"{width}x{height} px frames are larger than the limit of "
                          f"{max_pixels} pixels (raise --max_pixels to allow it)")
     extension = os.path.splitext(out_path)[1].lower()
-    smoother = decoding.TemporalSmoother(frames, alpha)
+    smoother = colorizer.decoder.smoother(frames, alpha)
     count = 0
     try:
         with safe_write.replacing(out_path) as tmp:

@@ -1,5 +1,9 @@
 """From per-pixel bin logits to chroma: softmax, annealed mean, confidence, video smoothing.
 
+A Decoder says how a model's output becomes chroma: over joint chroma bins (ColorUNet,
+Zhang), over each chroma channel's own bins (seed 002, eq. 1), or the chroma itself
+(regression, seed 002 eq. 2).
+
 Annealed mean (Zhang et al. 2016, eq. 5): f_T(z) = exp(log z / T) / sum exp(log z / T),
 chroma = sum_b f_T(z)_b * centre_b. Since log softmax(l) / T = l / T + const,
 f_T(softmax(l)) = softmax(l / T): working on logits is exact and safe for small T.
@@ -7,6 +11,7 @@ T = 1 gives the mean of the distribution, T -> 0 its mode. Zhang use T = 0.38.
 Used by training metrics, evaluation, export and video alike.
 """
 import collections
+import dataclasses
 import math
 
 import keras
@@ -87,9 +92,11 @@ class TemporalSmoother:
     length. Works on numpy arrays [H, W, n].
     """
 
-    def __init__(self, frames=SMOOTHING_FRAMES, alpha=SMOOTHING_ALPHA):
+    def __init__(self, frames=SMOOTHING_FRAMES, alpha=SMOOTHING_ALPHA, normalise=True):
+        """normalise=False for a regression model's chroma: a weighted mean instead."""
         self.weights = [math.exp(-alpha * i) for i in range(frames + 1)]
         self.window = collections.deque(maxlen=frames + 1)
+        self.normalise = normalise
 
     def reset(self):
         self.window.clear()
@@ -100,4 +107,110 @@ class TemporalSmoother:
         if len(self.window) > 1 and self.window[1].shape != self.window[0].shape:
             self.window = collections.deque([self.window[0]], maxlen=self.window.maxlen)
         total = sum(w * p for w, p in zip(self.weights, self.window))
+        if not self.normalise:
+            return total / sum(self.weights[:len(self.window)])
         return total / np.maximum(total.sum(axis=-1, keepdims=True), 1e-12)
+
+
+BINS = "bins"  # one distribution over n joint chroma bins
+PER_CHANNEL = "per_channel"  # a distribution over each chroma channel's own bins
+REGRESSION = "regression"  # the model outputs the chroma; no temperature
+DECODINGS = (BINS, PER_CHANNEL, REGRESSION)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+    """How a model's output ("scores") becomes chroma, graph-safe.
+
+    BINS: scores are logits [..., n]; centres ((c0, c1), ...) n joint bin centres.
+    PER_CHANNEL: logits [..., n0 + n1], the first n0 over chroma 0's bins, the rest
+    over chroma 1's; centres ((n0 values), (n1 values)); each channel gets its own
+    annealed mean. REGRESSION: scores are the chroma [..., 2]; centres (); the
+    temperature is accepted and ignored.
+    "Probabilities" are what the exported colorize_luma signature returns and what
+    video smoothing averages: the softmax (per channel for PER_CHANNEL), or the chroma
+    itself for REGRESSION.
+    """
+    kind: str
+    centres: tuple
+
+    @classmethod
+    def for_bins(cls, bins):
+        return cls(BINS, tuple(tuple(float(v) for v in c) for c in bins.centres))
+
+    @classmethod
+    def for_channels(cls, grid):
+        """Per-channel bins of a bins.Grid (cells[i] bins along chroma i)."""
+        return cls(PER_CHANNEL, tuple(tuple(float(v) for v in axis)
+                                      for axis in grid.channel_centres()))
+
+    @classmethod
+    def regression(cls):
+        return cls(REGRESSION, ())
+
+    @property
+    def num_scores(self):
+        """Channels of the model's output."""
+        if self.kind == BINS:
+            return len(self.centres)
+        if self.kind == PER_CHANNEL:
+            return len(self.centres[0]) + len(self.centres[1])
+        return 2
+
+    @property
+    def uses_temperature(self):
+        return self.kind != REGRESSION
+
+    def probabilities(self, scores):
+        """scores [..., num_scores] -> probabilities [..., num_scores] (see the class)."""
+        scores = tf.cast(scores, tf.float32)
+        if self.kind == BINS:
+            return tf.nn.softmax(scores, axis=-1)
+        if self.kind == PER_CHANNEL:
+            n0 = len(self.centres[0])
+            return tf.concat([tf.nn.softmax(scores[..., :n0], axis=-1),
+                              tf.nn.softmax(scores[..., n0:], axis=-1)], axis=-1)
+        return scores
+
+    def chroma_of_scores(self, scores, temperature=DEFAULT_TEMPERATURE):
+        """The model's output [..., num_scores] -> chroma [..., 2]; for BINS straight from
+        the logits (annealed_mean: exact for small T)."""
+        if self.kind == BINS:
+            return annealed_mean(scores, self.centres, temperature)
+        return self.chroma(self.probabilities(scores), temperature)
+
+    def chroma(self, probabilities, temperature=DEFAULT_TEMPERATURE):
+        """probabilities [..., num_scores], temperature scalar or [B] -> chroma [..., 2]."""
+        if self.kind == BINS:
+            return annealed_mean_of_probabilities(probabilities, self.centres, temperature)
+        if self.kind == PER_CHANNEL:
+            n0 = len(self.centres[0])
+            parts = [probabilities[..., :n0], probabilities[..., n0:]]
+            return tf.concat([annealed_mean_of_probabilities(
+                p, tf.constant(c, tf.float32)[:, None], temperature)
+                for p, c in zip(parts, self.centres)], axis=-1)
+        return tf.cast(probabilities, tf.float32)
+
+    def confidence(self, probabilities):
+        """probabilities -> [...] in [0, 1]: the top-1 probability (BINS), the product
+        of both channels' (PER_CHANNEL), 1 (REGRESSION: no distribution to judge)."""
+        if self.kind == BINS:
+            return confidence_maps(probabilities)[0]
+        if self.kind == PER_CHANNEL:
+            n0 = len(self.centres[0])
+            return (tf.reduce_max(probabilities[..., :n0], axis=-1) *
+                    tf.reduce_max(probabilities[..., n0:], axis=-1))
+        return tf.ones_like(probabilities[..., 0])
+
+    def smoother(self, frames=SMOOTHING_FRAMES, alpha=SMOOTHING_ALPHA):
+        """A TemporalSmoother for video frames of this decoder's probabilities."""
+        return TemporalSmoother(frames, alpha, normalise=self.kind != REGRESSION)
+
+    def to_dict(self):
+        return {"kind": self.kind, "centres": [list(c) for c in self.centres]}
+
+    @classmethod
+    def from_dict(cls, data):
+        if data["kind"] not in DECODINGS:
+            raise ValueError(f"unknown decoding {data['kind']!r}; expected one of {DECODINGS}")
+        return cls(data["kind"], tuple(tuple(float(v) for v in c) for c in data["centres"]))

@@ -153,7 +153,6 @@ class BatchScorer:
         self.space = colorizer.color_space
         self.temperatures = list(temperatures)
         self.names = method_names(temperatures)
-        self._centres = tf.constant(self.bins.centres, tf.float32)
         self._mean_chroma = tf.constant(
             np.sum(np.asarray(self.bins.centres) * self.bins.prior[:, None], axis=0),
             tf.float32)
@@ -210,9 +209,10 @@ class BatchScorer:
                 luma, tf.broadcast_to(self._mean_chroma, chroma_shape), self.space)}
         results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True)
                    for k, v in results.items()}
-        top1 = decoding.confidence_maps(probabilities)[0]  # the same at every T
+        decoder = self.colorizer.decoder
+        top1 = decoder.confidence(probabilities)  # the same at every T
         for t, name in zip(self.temperatures, self.names[2:]):
-            chroma = decoding.annealed_mean_of_probabilities(probabilities, self._centres, t)
+            chroma = decoder.chroma(probabilities, t)
             results[name], confidence = serving.render(luma, chroma, top1, self.space)
         return results, tf.cast(confidence[..., 0], tf.float32) / 255.0
 

@@ -38,8 +38,9 @@ def load_trained_model(model_dir, checkpoint="best"):
         other = "last" if checkpoint == "best" else "best"
         raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
                              f"try --checkpoint={other}") from None
-    if isinstance(model.output, dict):  # keep only the colour classes
-        model = keras.Model(model.input, model.output["logits"], name=model.name)
+    if isinstance(model.output, dict):  # keep only the output the decoder reads
+        primary = "logits" if "logits" in model.output else "chroma"
+        model = keras.Model(model.input, model.output[primary], name=model.name)
     try:
         bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
         with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
@@ -94,11 +95,12 @@ def _warmup_png():
     return tf.io.encode_png(image).numpy()
 
 
-def _model_depth(model_dir):
-    """The run's U-Net depth (model_config.json), which sets the pad multiple 2^depth."""
+def _model_config(model_dir):
+    """The run's model.ModelConfig (model_config.json): its poolings set the pad multiple."""
+    from colorize_tf import model as model_lib
     try:
         with open(os.path.join(model_dir, training_state.MODEL_CONFIG_NAME)) as f:
-            return int(json.load(f)["model"]["depth"])
+            return model_lib.ModelConfig(**json.load(f)["model"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise cli.UsageError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
@@ -118,7 +120,9 @@ def export(model_dir, export_dir, version=None, work_size=None,
         raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
     cli.check_output_dir(export_dir, "--export_dir")
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
-    depth = _model_depth(model_dir)
+    model_config = _model_config(model_dir)
+    depth = model_config.pad_multiple.bit_length() - 1
+    decoder = serving.load_decoder(model_dir, bins)
     work_size = work_size or int(run_flags.get("crop_size", 256))
     os.makedirs(export_dir, exist_ok=True)
     for name in safe_write.remove_stale_temps(export_dir):
@@ -128,15 +132,18 @@ def export(model_dir, export_dir, version=None, work_size=None,
     if os.path.exists(final):
         raise cli.UsageError(f"{final!r} exists; versions are never overwritten "
                              "(omit --version to take the next free one)")
-    module = serving.ColorizerModule(model, bins, work_size, max_pixels, depth)
+    module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
+                                     max_pixels, depth)
     staging = safe_write.temp_path(final + "-assets")
     try:
         os.makedirs(staging)
         for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
                      training_state.MODEL_CONFIG_NAME):
             shutil.copy(os.path.join(model_dir, name), staging)
+        safe_write.write_json(os.path.join(staging, serving.DECODER_NAME), decoder.to_dict())
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
-                           depth, checkpoint, version).save(staging)
+                           depth, checkpoint, version, decoder.kind,
+                           uses_temperature=decoder.uses_temperature).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

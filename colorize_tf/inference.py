@@ -69,6 +69,7 @@ class Colorizer:
         assets = os.path.join(self.path, "assets")
         self.export_info = serving.ExportInfo.load(self.path)
         self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        self.decoder = serving.load_decoder(assets, self.bins)
         self.color_space = self.bins.grid.color_space
 
     def colorize_bytes(self, images, temperature=decoding.DEFAULT_TEMPERATURE):
@@ -131,9 +132,8 @@ class Colorizer:
         """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]
         in [0, 1]): the annealed mean at this temperature, then the serving graph's
         render step."""
-        chroma = decoding.annealed_mean_of_probabilities(probabilities, self.bins.centres,
-                                                         temperature)
-        top1 = decoding.confidence_maps(probabilities)[0]
+        chroma = self.decoder.chroma(probabilities, temperature)
+        top1 = self.decoder.confidence(probabilities)
         rgb, confidence = serving.render(luma, chroma, top1, self.color_space)
         return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
 

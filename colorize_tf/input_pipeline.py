@@ -38,6 +38,7 @@ class PipelineConfig:
     soft_sigma: float = 0.0  # 0: half a grid cell
     regression_target: bool = False
     scene_target: bool = False
+    regression_only: bool = False  # the only target is pack_regression (seed 002, eq. 2)
     shuffle_buffer: int = 2048
     cache: bool = False
     deterministic: bool = True
@@ -139,11 +140,14 @@ def example_to_inputs(example, seed, bins, config, training):
         noise = tf.random.stateless_normal(
             tf.shape(luma), tf.random.experimental.stateless_fold_in(seed, 4), stddev=stddev)
         luma = tf.clip_by_value(luma + noise, 0.0, 1.0)
-    packed = pack_targets(chroma, mask, bins, config.soft_targets, config.soft_k,
-                          config.soft_sigma)
+    if config.regression_only:
+        primary_name, primary = "chroma", pack_regression(chroma, mask)
+    else:
+        primary_name, primary = "logits", pack_targets(
+            chroma, mask, bins, config.soft_targets, config.soft_k, config.soft_sigma)
     if not (config.regression_target or config.scene_target):
-        return luma, packed
-    targets = {"logits": packed}
+        return luma, primary
+    targets = {primary_name: primary}
     if config.regression_target:
         targets["chroma"] = pack_regression(chroma, mask)
     if config.scene_target:

@@ -43,6 +43,34 @@ class MaskedRebalancedCrossEntropy(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="colorize_tf")
+class MaskedPerChannelCrossEntropy(keras.losses.Loss):
+    """Seed 002, eq. 1: cross-entropy over chroma 0's bins plus cross-entropy over
+    chroma 1's, each channel classified on its own. y_true packed as for
+    MaskedRebalancedCrossEntropy (its chroma and mask are used; no rebalancing);
+    y_pred logits [B, H, W, n0 + n1]. grid: bins.Grid whose cells are (n0, n1)."""
+
+    def __init__(self, low, high, cells, name="masked_per_channel_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.low, self.high, self.cells = tuple(low), tuple(high), tuple(cells)
+
+    def call(self, y_true, y_pred):
+        from colorize_tf import bins as bins_lib
+        logits = tf.cast(y_pred, tf.float32)
+        parts = input_pipeline.unpack_targets(y_true)
+        grid = bins_lib.Grid("", self.low, self.high, self.cells)
+        index = grid.channel_index(parts.chroma)
+        n0 = self.cells[0]
+        ce = sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=index[..., c],
+                                                                logits=part)
+                 for c, part in enumerate([logits[..., :n0], logits[..., n0:]]))
+        return _valid_mean(ce, parts.mask)
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high,
+                "cells": self.cells}
+
+
+@keras.saving.register_keras_serializable(package="colorize_tf")
 class MaskedChromaMSE(keras.losses.Loss):
     """Regression head: y_true [B, H, W, 3] = (chroma, mask), y_pred chroma [B, H, W, 2]."""
 
@@ -55,7 +83,29 @@ class MaskedChromaMSE(keras.losses.Loss):
         return _valid_mean(error, mask)
 
 
-def scene_loss():
-    """Scene head: sparse CE on the image's class; unlabeled images (-1) are ignored."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1,
-                                                      name="scene_ce")
+@keras.saving.register_keras_serializable(package="colorize_tf")
+class SceneCrossEntropy(keras.losses.Loss):
+    """Scene head: CE of the logits [B, k] against the image's class [B] (int; -1:
+    unlabeled, no loss), with label smoothing (the target puts 1 - s on the class and
+    s / k on every class, Szegedy et al. 2016)."""
+
+    def __init__(self, label_smoothing=0.0, name="scene_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        logits = tf.cast(y_pred, tf.float32)
+        label = tf.reshape(tf.cast(y_true, tf.int32), [-1])
+        k = tf.shape(logits)[-1]
+        target = tf.one_hot(tf.maximum(label, 0), k) * (1.0 - self.label_smoothing) + \
+            self.label_smoothing / tf.cast(k, tf.float32)
+        ce = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+        return ce * tf.cast(label >= 0, tf.float32)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def scene_loss(label_smoothing=0.0):
+    """Scene head loss; unlabeled images (-1) are ignored."""
+    return SceneCrossEntropy(label_smoothing)

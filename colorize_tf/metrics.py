@@ -63,21 +63,29 @@ class MaskedTopKAccuracy(_MaskedMean):
 
 @keras.saving.register_keras_serializable(package="colorize_tf")
 class MaskedChromaError(_MaskedMean):
-    """Mean squared chroma error (sum over the 2 channels) of the annealed mean."""
+    """Mean squared chroma error (sum over the 2 channels) of the decoded chroma at
+    temperature (the annealed mean over centres [n, 2], or decoder: a
+    decoding.Decoder's dict for per-channel and regression outputs)."""
 
-    def __init__(self, centres, temperature=decoding.DEFAULT_TEMPERATURE,
-                 name="chroma_mse", **kwargs):
+    def __init__(self, centres=None, temperature=decoding.DEFAULT_TEMPERATURE,
+                 name="chroma_mse", decoder=None, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.centres = [list(map(float, c)) for c in np.asarray(centres)]
+        if decoder is None:
+            decoder = {"kind": decoding.BINS, "centres": [list(map(float, c))
+                                                           for c in np.asarray(centres)]}
+        self.decoder = decoding.Decoder.from_dict(decoder)
         self.temperature = temperature
 
     def per_pixel(self, y_true, y_pred):
-        _, chroma, _, mask = unpack_targets(y_true)
-        predicted = decoding.annealed_mean(y_pred, self.centres, self.temperature)
+        if self.decoder.kind == decoding.REGRESSION:
+            chroma, mask = input_pipeline.unpack_regression(y_true)
+        else:
+            _, chroma, _, mask = unpack_targets(y_true)
+        predicted = self.decoder.chroma_of_scores(y_pred, self.temperature)
         return tf.reduce_sum(tf.square(predicted - chroma), axis=-1), mask
 
     def get_config(self):
-        return {**super().get_config(), "centres": self.centres,
+        return {**super().get_config(), "decoder": self.decoder.to_dict(),
                 "temperature": self.temperature}
 
 

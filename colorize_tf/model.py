@@ -8,28 +8,54 @@ transposed conv of stride 2, concatenation with the skip of the same size, two 3
 conv. As in the paper, only the middle scales have skips: the full-resolution one
 (too close to the input to carry colour) and the bottleneck are set aside.
 H and W must be divisible by 2^depth.
+
+ModelConfig.decoding picks the output (decoding.py): logits over the joint bins
+("bins"), logits over each chroma channel's bins ("per_channel", num_bins = n0 + n1),
+or the chroma itself ("regression", 2 channels, named "chroma"). architecture
+"zhang_small" is Zhang et al. 2016's network at a small width (build_zhang_small).
 """
 import dataclasses
 import itertools
 
 import keras
+import tensorflow as tf
 from keras import layers
+
+from colorize_tf import decoding
+
+COLORUNET = "colorunet"
+ZHANG_SMALL = "zhang_small"
+ARCHITECTURES = (COLORUNET, ZHANG_SMALL)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """num_bins: output classes; base_filters: filters of the first cell, doubled per
-    level; depth: DownConv cells; regression_head: adds a 2-channel chroma output;
-    num_scenes: > 0 adds a scene classifier on the bottleneck."""
+    """num_bins: channels of the logits (decoding "bins": the bins; "per_channel": n0 +
+    n1; "regression": unused, the output is the 2-channel chroma); base_filters:
+    filters of the first cell, doubled per level; depth: DownConv cells (ColorUNet;
+    Zhang's network always pools 3 times); regression_head: adds a 2-channel chroma
+    output; num_scenes: > 0 adds a scene classifier on the bottleneck."""
     num_bins: int = 32
     base_filters: int = 16
     depth: int = 3
     regression_head: bool = False
     num_scenes: int = 0
+    decoding: str = decoding.BINS
+    architecture: str = COLORUNET
 
     @property
     def has_heads(self):
         return self.regression_head or self.num_scenes > 0
+
+    @property
+    def primary_output(self):
+        """Name of the output the decoder reads: "chroma" for regression, else "logits"."""
+        return "chroma" if self.decoding == decoding.REGRESSION else "logits"
+
+    @property
+    def pad_multiple(self):
+        """Input sides must be multiples of this (2 ** the number of poolings)."""
+        return 2 ** (3 if self.architecture == ZHANG_SMALL else self.depth)
 
 
 def _kernel_initializers(seed):
@@ -56,10 +82,28 @@ def _double_conv(x, filters, name, init):
     return _conv_bn_relu(x, filters, f"{name}_b", init)
 
 
+def build_model(config, seed=None):
+    """ModelConfig -> keras.Model of its architecture (build_colorunet or
+    build_zhang_small)."""
+    if config.architecture == ZHANG_SMALL:
+        return build_zhang_small(config, seed)
+    return build_colorunet(config, seed)
+
+
+def _primary_output(x, config, init):
+    """The output the decoder reads, float32 even under mixed precision."""
+    if config.decoding == decoding.REGRESSION:
+        return layers.Conv2D(2, 1, dtype="float32", kernel_initializer=init(),
+                             name="chroma")(x)
+    return layers.Conv2D(config.num_bins, 1, dtype="float32", kernel_initializer=init(),
+                         name="logits")(x)
+
+
 def build_colorunet(config, seed=None):
-    """ModelConfig -> keras.Model. Output: logits [B, H, W, n] float32 (even under
-    mixed precision); with heads, a dict {"logits", "chroma"?, "scene"?}. seed: int
-    seeds the initial weights (None: Keras' global seed)."""
+    """ModelConfig -> keras.Model. Output: logits [B, H, W, n] (or chroma [B, H, W, 2]
+    for decoding "regression") float32 (even under mixed precision); with heads, a
+    dict {"logits", "chroma"?, "scene"?}. seed: int seeds the initial weights (None:
+    Keras' global seed)."""
     init = _kernel_initializers(seed)
     luma = keras.Input(shape=(None, None, 1), name="luma")
     x = layers.Rescaling(2.0, offset=-1.0, name="center")(luma)  # [0, 1] -> [-1, 1]
@@ -80,11 +124,10 @@ def build_colorunet(config, seed=None):
             x = layers.Concatenate(name=f"{name}_skip")([x, skips[level]])
         x = _double_conv(x, filters, name, init)
     x = _double_conv(x, config.base_filters, "output_cell", init)
-    logits = layers.Conv2D(config.num_bins, 1, dtype="float32", kernel_initializer=init(),
-                           name="logits")(x)
+    primary = _primary_output(x, config, init)
     if not config.has_heads:
-        return keras.Model(luma, logits, name="colorunet")
-    outputs = {"logits": logits}
+        return keras.Model(luma, primary, name="colorunet")
+    outputs = {config.primary_output: primary}
     if config.regression_head:
         outputs["chroma"] = layers.Conv2D(2, 1, dtype="float32", kernel_initializer=init(),
                                           name="chroma")(x)
@@ -93,3 +136,51 @@ def build_colorunet(config, seed=None):
         outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32",
                                        kernel_initializer=init(), name="scene")(pooled)
     return keras.Model(luma, outputs, name="colorunet")
+
+
+def build_zhang_small(config, seed=None):
+    """Zhang et al. 2016's colorization network (Figure 2) at a width that trains on a
+    CPU: VGG blocks conv1-3 (each ending in a stride-2 conv), conv4, conv5 and conv6
+    dilated by 2, conv7, conv8 a stride-2 transposed conv and two convs, each block
+    with batch norm; a 1x1 conv to the logits at 1/4 resolution, upsampled 4x
+    bilinearly to the input size (so that the loss and the decoder see every pixel,
+    as for the U-Net). Filters: base, 2 base, 4 base, then 8 base (Zhang: 64 ... 512).
+    No skip connections and no heads."""
+    init = _kernel_initializers(seed)
+    b = config.base_filters
+    spec = [  # (block, filters, convs, stride of the last conv, dilation)
+        ("conv1", b, 2, 2, 1), ("conv2", 2 * b, 2, 2, 1), ("conv3", 4 * b, 3, 2, 1),
+        ("conv4", 8 * b, 3, 1, 1), ("conv5", 8 * b, 3, 1, 2), ("conv6", 8 * b, 3, 1, 2),
+        ("conv7", 8 * b, 3, 1, 1)]
+    luma = keras.Input(shape=(None, None, 1), name="luma")
+    x = layers.Rescaling(2.0, offset=-1.0, name="center")(luma)
+    for name, filters, convs, last_stride, dilation in spec:
+        for i in range(convs):
+            x = layers.Conv2D(filters, 3, strides=last_stride if i == convs - 1 else 1,
+                              dilation_rate=dilation, padding="same", activation="relu",
+                              kernel_initializer=init(), name=f"{name}_{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.Conv2DTranspose(4 * b, 4, strides=2, padding="same", activation="relu",
+                               kernel_initializer=init(), name="conv8_1")(x)
+    for i in (2, 3):
+        x = layers.Conv2D(4 * b, 3, padding="same", activation="relu",
+                          kernel_initializer=init(), name=f"conv8_{i}")(x)
+    x = _primary_output(x, config, init)
+    x = BilinearUpsample(4, dtype="float32", name=f"{config.primary_output}_upsample")(x)
+    return keras.Model(luma, x, name="zhang_small")
+
+
+@keras.saving.register_keras_serializable(package="colorize_tf")
+class BilinearUpsample(layers.Layer):
+    """[B, H, W, C] -> [B, factor H, factor W, C], bilinear. Keras' UpSampling2D cannot
+    take the unknown H and W of the exported graph."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+
+    def call(self, x):
+        return tf.image.resize(x, tf.shape(x)[1:3] * self.factor, method="bilinear")
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

@@ -31,13 +31,16 @@ MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anyth
 # model runs, for outputs only ~10% smaller.
 _PNG_COMPRESSION = 1
 EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
+DECODER_NAME = "decoder.json"  # in the SavedModel's assets/: decoding.Decoder.to_dict()
 
 
 @dataclasses.dataclass(frozen=True)
 class ExportInfo:
     """What a SavedModel was exported with (assets/export.json): the working size (px),
-    the pixel limit, the bins' colour space and fingerprint, the U-Net depth (the pad
-    multiple is 2^depth), which checkpoint, and the version number."""
+    the pixel limit, the bins' colour space and fingerprint, the number of poolings
+    (the pad multiple is 2^depth), which checkpoint, the version number, how its
+    output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), and
+    the temperature it is meant to be used at (ignored by a regression model)."""
     work_size: int
     max_pixels: int
     color_space: str
@@ -45,6 +48,9 @@ class ExportInfo:
     depth: int = 3
     checkpoint: str = "best"
     version: int = 1
+    decoding: str = decoding.BINS
+    default_temperature: float = serving_api.DEFAULT_TEMPERATURE
+    uses_temperature: bool = True
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -62,6 +68,16 @@ class ExportInfo:
     def load(cls, saved_model_dir):
         with open(os.path.join(saved_model_dir, "assets", EXPORT_INFO_NAME)) as f:
             return cls.from_dict(json.load(f))
+
+
+def load_decoder(folder, bins):
+    """The decoding.Decoder saved in folder (a run dir or a SavedModel's assets/);
+    a folder from before decoders were saved decodes over bins."""
+    path = os.path.join(folder, DECODER_NAME)
+    if not os.path.exists(path):
+        return decoding.Decoder.for_bins(bins)
+    with open(path) as f:
+        return decoding.Decoder.from_dict(json.load(f))
 
 
 def _header_size(data):
@@ -209,17 +225,19 @@ def render(luma, chroma, confidence, color_space):
 class ColorizerModule(tf.Module):
     """The exported graph: see the module docstring for the signatures."""
 
-    def __init__(self, model, bins, work_size, max_pixels=DEFAULT_MAX_PIXELS, depth=3):
+    def __init__(self, model, decoder, color_space, work_size, max_pixels=DEFAULT_MAX_PIXELS,
+                 depth=3):
         super().__init__(name="colorizer")
         self.model = model
-        self.centres = tf.constant(bins.centres, tf.float32)
-        self.color_space = bins.grid.color_space
+        self.decoder = decoder
+        self.color_space = color_space
         self.work_size = int(work_size)
         self.max_pixels = int(max_pixels)
-        self.multiple = 2 ** int(depth)  # the U-Net pools depth times
+        self.multiple = 2 ** int(depth)  # the model pools depth times
 
-    def _logits(self, luma):
-        """luma [B, H, W, 1] of any H, W -> logits [B, H, W, n] (zero padding, as in training)."""
+    def _scores(self, luma):
+        """luma [B, H, W, 1] of any H, W -> the model's output [B, H, W, n] (zero padding,
+        as in training)."""
         shape = tf.shape(luma)
         pad_h = (-shape[1]) % self.multiple
         pad_w = (-shape[2]) % self.multiple
@@ -254,10 +272,10 @@ class ColorizerModule(tf.Module):
                     message=f"luma is larger than the limit of {self.max_pixels} pixels")]):
             luma = tf.identity(luma)
         temperature = self._temperatures(temperature, shape[0])
-        logits = self._logits(luma)
-        probabilities = tf.nn.softmax(logits, axis=-1)
-        chroma = decoding.annealed_mean(logits, self.centres, temperature)
-        confidence, _ = decoding.confidence_maps(probabilities)
+        scores = self._scores(luma)
+        probabilities = self.decoder.probabilities(scores)
+        chroma = self.decoder.chroma_of_scores(scores, temperature)
+        confidence = self.decoder.confidence(probabilities)
         return {serving_api.CHROMA: chroma, serving_api.PROBABILITIES: probabilities,
                 serving_api.CONFIDENCE: confidence}
 

@@ -22,6 +22,8 @@ import math
 import os
 import sys
 
+from colorize_tf import decoding
+from colorize_tf import model as model_lib
 from colorize_tf import safe_write
 from colorize_tf import training_config
 from colorize_tf.cli import UsageError
@@ -52,6 +54,17 @@ def define_flags(fv):
     d.float("lr_decay_factor", D.lr_decay_factor, "Factor of each drop.")
     d.integer("base_filters", D.base_filters, "Filters of the first cell, doubled per level.")
     d.integer("depth", D.depth, "DownConv cells.")
+    d.enum("architecture", D.architecture, model_lib.ARCHITECTURES, "colorunet: the "
+           "ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
+           "at --base_filters width (no heads).")
+    d.enum("decoding", D.decoding, decoding.DECODINGS, "bins: classes over the joint "
+           "chroma bins; per_channel: --channel_bins classes per chroma channel, each "
+           "with its own CE and annealed mean (seed 002, eq. 1); regression: the chroma "
+           "itself, masked MSE (seed 002, eq. 2).")
+    d.integer("channel_bins", D.channel_bins, "Bins per chroma channel (--decoding="
+              "per_channel).")
+    d.float("rebalance_lambda", D.rebalance_lambda, "Rebalancing lambda in [0, 1]; "
+            "default: the bins' own (1: uniform weights, no rebalancing).")
     d.bool("soft_targets", D.soft_targets, "Zhang's soft encoding instead of one-hot.")
     d.integer("soft_k", D.soft_k, "Nearest bins of the soft encoding.")
     d.float("soft_sigma", D.soft_sigma, "Gaussian sigma of the soft encoding; 0: half a cell.")
@@ -62,6 +75,8 @@ def define_flags(fv):
     d.float("noise_stddev", D.noise_stddev, "Max std of Gaussian noise on the input luma.")
     d.float("regression_weight", D.regression_weight, "> 0 adds the chroma regression head.")
     d.float("scene_weight", D.scene_weight, "> 0 adds the scene classification head.")
+    d.float("scene_label_smoothing", D.scene_label_smoothing, "Label smoothing of the "
+            "scene targets, in [0, 1).")
     d.enum("strategy", D.strategy, training_config.STRATEGIES,
            "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
     d.integer("logical_cpus", D.logical_cpus, "Split the CPU into N logical devices "
@@ -116,6 +131,30 @@ def check_config(c):
         raise UsageError(f"--crop_scale_min must be in (0, 1], got {c.crop_scale_min}")
     if c.lr_decay_factor > 1:
         raise UsageError(f"--lr_decay_factor must be in (0, 1], got {c.lr_decay_factor}")
+    _check_method(c)
+
+
+def _check_method(c):
+    """Refuses combinations of decoding, architecture and heads that do not make a model."""
+    if c.rebalance_lambda is not None and not 0 <= c.rebalance_lambda <= 1:
+        raise UsageError(f"--rebalance_lambda must be in [0, 1], got {c.rebalance_lambda}")
+    if not 0 <= c.scene_label_smoothing < 1:
+        raise UsageError(f"--scene_label_smoothing must be in [0, 1), got "
+                         f"{c.scene_label_smoothing}")
+    if c.channel_bins < 2:
+        raise UsageError(f"--channel_bins must be >= 2, got {c.channel_bins}")
+    if c.decoding != decoding.BINS and c.soft_targets:
+        raise UsageError(f"--soft_targets needs --decoding=bins, not {c.decoding}")
+    if c.decoding == decoding.REGRESSION and c.regression_weight > 0:
+        raise UsageError("--decoding=regression already outputs the chroma: leave "
+                         "--regression_weight at 0")
+    if c.architecture == model_lib.ZHANG_SMALL:
+        if c.regression_weight > 0 or c.scene_weight > 0:
+            raise UsageError("--architecture=zhang_small has no heads (--regression_weight "
+                             "and --scene_weight must be 0)")
+        if c.crop_size % 8:
+            raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
+                             "network pools 3 times)")
 
 
 def _read_json(path):
@@ -227,8 +266,8 @@ def _check_model_dir(model_dir, model_config, bins):
     return wanted
 
 
-def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoch,
-                    batch_size, epochs):
+def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images,
+                    steps_per_epoch, batch_size, epochs):
     import keras
     from colorize_tf import training_callbacks
     from colorize_tf import training_state
@@ -246,8 +285,8 @@ def _make_callbacks(model_dir, val_dataset, bins, num_log_images, steps_per_epoc
     ]
     if val_dataset is not None and num_log_images > 0:
         callbacks.append(training_callbacks.ColorizedImages(
-            training_callbacks.log_dir(model_dir, "images"), val_dataset, bins,
-            num_log_images))
+            training_callbacks.log_dir(model_dir, "images"), val_dataset, decoder,
+            color_space, num_log_images))
     return callbacks
 
 
@@ -279,26 +318,41 @@ def _compiled_model(c, model_config, bins, steps_per_epoch):
     and optimizer; call it inside the strategy's scope."""
     import keras
     from colorize_tf import losses
-    from colorize_tf import metrics
     from colorize_tf import model as model_lib
-    model = model_lib.build_colorunet(model_config, seed=c.seed)
+    model = model_lib.build_model(model_config, seed=c.seed)
     learning_rate = _learning_rate(c.learning_rate, c.lr_schedule, c.epochs,
                                    steps_per_epoch, c.lr_decay_epoch, c.lr_decay_factor)
-    bin_metrics = [metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5),
-                   metrics.MaskedChromaError(bins.centres)]
-    bin_loss = losses.MaskedRebalancedCrossEntropy(soft=c.soft_targets)
-    loss, weights, metric = bin_loss, None, bin_metrics
+    main_loss, main_metrics = _primary_loss_and_metrics(c, bins)
+    loss, weights, metric = main_loss, None, main_metrics
     if model_config.has_heads:
-        loss, weights, metric = {"logits": bin_loss}, {"logits": 1.0}, {"logits": bin_metrics}
+        primary = model_config.primary_output
+        loss, weights, metric = {primary: main_loss}, {primary: 1.0}, {primary: main_metrics}
         if model_config.regression_head:
             loss["chroma"] = losses.MaskedChromaMSE()
             weights["chroma"] = c.regression_weight
         if model_config.num_scenes:
-            loss["scene"] = losses.scene_loss()
+            loss["scene"] = losses.scene_loss(c.scene_label_smoothing)
             weights["scene"] = c.scene_weight
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
                   loss_weights=weights, metrics=metric, jit_compile=c.jit_compile)
     return model
+
+
+def _primary_loss_and_metrics(c, bins):
+    """The loss and metrics of the output the decoder reads, by decoding."""
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import losses
+    from colorize_tf import metrics
+    decoder = c.decoder(bins)
+    chroma_error = metrics.MaskedChromaError(decoder=decoder.to_dict())
+    if c.decoding == decoding.REGRESSION:
+        return losses.MaskedChromaMSE(), [chroma_error]
+    if c.decoding == decoding.PER_CHANNEL:
+        grid = bins_lib.channel_grid(bins.grid.color_space, c.channel_bins)
+        return losses.MaskedPerChannelCrossEntropy(grid.low, grid.high, grid.cells), \
+            [chroma_error]
+    return losses.MaskedRebalancedCrossEntropy(soft=c.soft_targets), [
+        metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5), chroma_error]
 
 
 def _prepare_model_dir(c, model_config, bins, pipeline):
@@ -317,6 +371,8 @@ def _prepare_model_dir(c, model_config, bins, pipeline):
     safe_write.write_json(os.path.join(c.model_dir, training_state.PIPELINE_CONFIG_NAME),
                           dataclasses.asdict(pipeline))
     bins.save(os.path.join(c.model_dir, bins_lib.ARTIFACT_NAME))
+    safe_write.write_json(os.path.join(c.model_dir, training_state.DECODER_NAME),
+                          c.decoder(bins).to_dict())
     _trim_history(os.path.join(c.model_dir, training_state.HISTORY_NAME), initial_epoch)
     return initial_epoch
 
@@ -361,7 +417,8 @@ def run(config, extra_callbacks=()):
     from colorize_tf import records
     c = config
     check_config(c)
-    bins, report = load_records_and_bins(c.records_dir, c.bins_path)
+    records_bins, report = load_records_and_bins(c.records_dir, c.bins_path)
+    bins = c.bins(records_bins)
     model_config = _check_against_records(c, bins, report)
     pipeline = c.pipeline_config(model_config)
     initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline)
@@ -384,7 +441,8 @@ def run(config, extra_callbacks=()):
               f"steps x {c.batch_size} per epoch, epochs {initial_epoch + 1}..{c.epochs}, "
               f"strategy {type(strategy).__name__} "
               f"({strategy.num_replicas_in_sync} replicas)", flush=True)
-        callbacks = _make_callbacks(c.model_dir, datasets[1], bins, c.num_log_images,
+        callbacks = _make_callbacks(c.model_dir, datasets[1], c.decoder(bins),
+                                    bins.grid.color_space, c.num_log_images,
                                     steps_per_epoch, c.batch_size, c.epochs)
         return _fit(c, model, datasets, callbacks + list(extra_callbacks), initial_epoch,
                     steps_per_epoch)

@@ -31,26 +31,27 @@ class EpochSummary(keras.callbacks.Callback):
 
 class ColorizedImages(keras.callbacks.Callback):
     """A few val images (gray input | prediction at T = 0.38 | truth) into TensorBoard
-    under log_dir, once per epoch."""
+    under log_dir, once per epoch. decoder: decoding.Decoder of the model's output."""
 
-    def __init__(self, log_dir, val_dataset, bins, num_images):
+    def __init__(self, log_dir, val_dataset, decoder, color_space, num_images):
         super().__init__()
         self.writer = tf.summary.create_file_writer(log_dir)
         self.batch = next(iter(val_dataset.unbatch().batch(num_images)))
-        self.bins, self.num_images = bins, num_images
+        self.decoder, self.color_space, self.num_images = decoder, color_space, num_images
 
     def on_epoch_end(self, epoch, logs=None):
-        luma, packed = self.batch
-        if isinstance(packed, dict):
-            packed = packed["logits"]
-        logits = self.model(luma, training=False)
-        if isinstance(logits, dict):
-            logits = logits["logits"]
-        space = self.bins.grid.color_space
-        chroma = decoding.annealed_mean(logits, self.bins.centres)
-        truth = color.luma_chroma_to_rgb(luma, input_pipeline.unpack_targets(packed).chroma,
-                                         space)
-        predicted = color.luma_chroma_to_rgb(luma, chroma, space)
+        luma, targets = self.batch
+        scores = self.model(luma, training=False)
+        if isinstance(scores, dict):  # the decoded output, not the heads
+            name = "chroma" if self.decoder.kind == decoding.REGRESSION else "logits"
+            targets, scores = targets[name], scores[name]
+        if self.decoder.kind == decoding.REGRESSION:
+            truth_chroma = input_pipeline.unpack_regression(targets)[0]
+        else:
+            truth_chroma = input_pipeline.unpack_targets(targets).chroma
+        chroma = self.decoder.chroma_of_scores(scores)
+        truth = color.luma_chroma_to_rgb(luma, truth_chroma, self.color_space)
+        predicted = color.luma_chroma_to_rgb(luma, chroma, self.color_space)
         with self.writer.as_default():
             tf.summary.image("val/gray_predicted_truth",
                              tf.concat([tf.image.grayscale_to_rgb(luma), predicted, truth],

@@ -9,6 +9,8 @@ The defaults of the settings that the model and the input pipeline own are their
 import dataclasses
 import typing
 
+from colorize_tf import bins as bins_lib
+from colorize_tf import decoding
 from colorize_tf import input_pipeline
 from colorize_tf import model as model_lib
 
@@ -38,6 +40,10 @@ class TrainConfig:
     lr_decay_factor: float = 0.1
     base_filters: int = _MODEL.base_filters
     depth: int = _MODEL.depth
+    architecture: str = _MODEL.architecture
+    decoding: str = _MODEL.decoding
+    channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
+    rebalance_lambda: typing.Optional[float] = None  # None: the bins' own
     soft_targets: bool = _PIPELINE.soft_targets
     soft_k: int = _PIPELINE.soft_k
     soft_sigma: float = _PIPELINE.soft_sigma
@@ -48,6 +54,7 @@ class TrainConfig:
     noise_stddev: float = _PIPELINE.noise_stddev
     regression_weight: float = 0.0  # > 0 adds the chroma regression head
     scene_weight: float = 0.0  # > 0 adds the scene head
+    scene_label_smoothing: float = 0.0
     strategy: str = "auto"
     logical_cpus: int = 0
     mixed_precision: str = "none"
@@ -71,13 +78,32 @@ class TrainConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    def bins(self, bins):
+        """The records' bins, with rebalance_lambda's weights when it is set (seed 001's
+        comparison without rebalancing is lambda = 1: uniform weights)."""
+        if self.rebalance_lambda is None:
+            return bins
+        return dataclasses.replace(bins, rebalance_lambda=float(self.rebalance_lambda))
+
+    def decoder(self, bins):
+        """-> decoding.Decoder of the model's output, for bins (the records')."""
+        if self.decoding == decoding.PER_CHANNEL:
+            return decoding.Decoder.for_channels(
+                bins_lib.channel_grid(bins.grid.color_space, self.channel_bins))
+        if self.decoding == decoding.REGRESSION:
+            return decoding.Decoder.regression()
+        return decoding.Decoder.for_bins(bins)
+
     def model_config(self, num_bins, num_scenes):
         """-> model.ModelConfig for bins of num_bins and num_scenes classes (scene head
         only when scene_weight > 0)."""
+        if self.decoding == decoding.PER_CHANNEL:
+            num_bins = 2 * self.channel_bins
         return model_lib.ModelConfig(
             num_bins=num_bins, base_filters=self.base_filters, depth=self.depth,
             regression_head=self.regression_weight > 0,
-            num_scenes=num_scenes if self.scene_weight > 0 else 0)
+            num_scenes=num_scenes if self.scene_weight > 0 else 0,
+            decoding=self.decoding, architecture=self.architecture)
 
     def pipeline_config(self, model_config):
         """-> input_pipeline.PipelineConfig giving the targets model_config's heads need;
@@ -89,5 +115,7 @@ class TrainConfig:
             noise_stddev=self.noise_stddev if augment else 0.0,
             soft_targets=self.soft_targets, soft_k=self.soft_k, soft_sigma=self.soft_sigma,
             regression_target=model_config.regression_head,
-            scene_target=model_config.num_scenes > 0, shuffle_buffer=self.shuffle_buffer,
+            scene_target=model_config.num_scenes > 0,
+            regression_only=model_config.decoding == decoding.REGRESSION,
+            shuffle_buffer=self.shuffle_buffer,
             cache=self.cache, deterministic=self.deterministic, seed=self.seed)

@@ -59,3 +59,33 @@ def test_temporal_smoothing_golden_and_bounded_memory():
     assert len(smoother.window) == 21
     # After 21 frames of [0, 1] the old [1, 0] frame has left the window exactly.
     np.testing.assert_allclose(smoother(np.array([[[0.0, 1.0]]])), [[[0.0, 1.0]]])
+
+
+def test_per_channel_decoding_by_hand():
+    # Chroma 0's bins at -1 and 1, chroma 1's at 0, 2, 4.
+    decoder = decoding.Decoder("per_channel", ((-1.0, 1.0), (0.0, 2.0, 4.0)))
+    probabilities = np.array([[0.25, 0.75, 0.5, 0.5, 0.0]], np.float32)
+    # T = 1: the means, -0.25 + 0.75 = 0.5 and 0 + 1 = 1.
+    np.testing.assert_allclose(decoder.chroma(probabilities, 1.0), [[0.5, 1.0]], atol=1e-5)
+    # T = 0.5: p^2 renormalised, (0.0625, 0.5625) -> (0.1, 0.9): -0.1 + 0.9 = 0.8.
+    np.testing.assert_allclose(decoder.chroma(probabilities, 0.5), [[0.8, 1.0]], atol=1e-5)
+    np.testing.assert_allclose(decoder.confidence(probabilities), [0.375], atol=1e-6)
+    # Each channel's softmax on its own: logits 0 everywhere -> 1/2 and 1/3.
+    np.testing.assert_allclose(decoder.probabilities(np.zeros((1, 5))),
+                               [[0.5, 0.5, 1 / 3, 1 / 3, 1 / 3]], atol=1e-6)
+    assert decoding.Decoder.from_dict(decoder.to_dict()) == decoder
+
+
+def test_regression_decoding_is_the_chroma_at_any_temperature():
+    decoder = decoding.Decoder.regression()
+    chroma = np.array([[[0.1, -0.2]]], np.float32)
+    for t in (0.01, 0.38, 1.0):
+        np.testing.assert_array_equal(decoder.chroma(decoder.probabilities(chroma), t), chroma)
+    np.testing.assert_array_equal(decoder.confidence(chroma), [[1.0]])
+    assert not decoder.uses_temperature and decoder.num_scores == 2
+    # Video: a weighted mean of the chroma (weights 1, e^-0.2), not a normalised sum.
+    smoother = decoder.smoother(frames=1, alpha=0.2)
+    smoother(np.full((1, 1, 2), 1.0))
+    w = np.exp(-0.2)
+    np.testing.assert_allclose(smoother(np.full((1, 1, 2), 0.0)), (w * 1.0) / (1 + w),
+                               atol=1e-6)

@@ -1,8 +1,10 @@
 import math
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from colorize_tf import input_pipeline
 from colorize_tf import losses
 from colorize_tf import metrics
 
@@ -67,3 +69,28 @@ def test_masked_accuracy_and_chroma_error():
     error.update_state(y_true, logits)
     # Prediction (1, 0) everywhere: errors 0, 0, 2 over three valid pixels.
     assert abs(float(error.result()) - 2 / 3) < 1e-4
+
+
+def test_per_channel_cross_entropy_by_hand():
+    # Grid: chroma 0 over [0, 2] in 2 bins, chroma 1 over [0, 3] in 3 bins. The pixel's
+    # chroma (1.5, 0.5) is in bins (1, 0); uniform logits give CE ln 2 + ln 3 = ln 6.
+    loss = losses.MaskedPerChannelCrossEntropy((0.0, 0.0), (2.0, 3.0), (2, 3))
+    packed = input_pipeline.pack(tf.zeros([1, 1, 1, 1]), tf.constant([[[[1.5, 0.5]]]]),
+                                 tf.ones([1, 1, 1, 1]), tf.ones([1, 1, 1, 1]))
+    assert float(loss.call(packed, tf.zeros([1, 1, 1, 5]))[0]) == pytest.approx(np.log(6))
+    # A confident right answer costs almost nothing; the same logits on bin 0 of chroma 0
+    # cost the full margin.
+    right = tf.constant([[[[-9.0, 9.0, 9.0, -9.0, -9.0]]]])
+    assert float(loss.call(packed, right)[0]) < 1e-6
+    wrong = tf.constant([[[[9.0, -9.0, 9.0, -9.0, -9.0]]]])
+    assert float(loss.call(packed, wrong)[0]) == pytest.approx(18.0, abs=1e-3)
+
+
+def test_scene_label_smoothing_by_hand():
+    # softmax(ln 3, 0) = (0.75, 0.25); smoothing 0.2 over 2 classes -> target (0.9, 0.1).
+    logits = tf.constant([[np.log(3.0), 0.0], [np.log(3.0), 0.0]], tf.float32)
+    values = losses.scene_loss(0.2).call(tf.constant([0, -1]), logits).numpy()
+    assert values[0] == pytest.approx(-(0.9 * np.log(0.75) + 0.1 * np.log(0.25)), abs=1e-5)
+    assert values[1] == 0.0  # unlabeled
+    plain = losses.scene_loss().call(tf.constant([0]), logits[:1]).numpy()[0]
+    assert plain == pytest.approx(-np.log(0.75), abs=1e-5)

@@ -1,0 +1,90 @@
+"""Every method of the seed study trains a few steps on tiny records, exports, and
+serves both signatures like the plain ColorUNet."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorize_tf import cli
+from colorize_tf import export
+from colorize_tf import inference
+from colorize_tf import train
+from tests.conftest import make_photo
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+VARIANTS = {
+    "per_channel": ["--decoding=per_channel", "--channel_bins=6"],
+    "regression": ["--decoding=regression", "--scene_weight=0.1"],
+    "zhang_small": ["--architecture=zhang_small", "--base_filters=4", "--soft_targets"],
+    "multitask": ["--soft_targets", "--regression_weight=0.5", "--scene_weight=0.1",
+                  "--scene_label_smoothing=0.1", "--rebalance_lambda=1"],
+}
+
+
+def _train_and_export(records, tmp_path, name, args):
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
+        f"--records_dir={records}", f"--model_dir={tmp_path}/{name}", "--epochs=1",
+        "--steps_per_epoch=2", "--verbose=0", "--num_log_images=1", *args])
+    history = train.run(train.TrainConfig.from_flags(values))
+    assert np.isfinite(history.history["loss"][0])
+    return export.export(str(tmp_path / name), str(tmp_path / "models" / name), work_size=32)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_variant_trains_exports_and_serves(tiny_records, tmp_path, name):
+    path = _train_and_export(tiny_records, tmp_path, name, VARIANTS[name])
+    loaded = tf.saved_model.load(path)
+    photo = make_photo(27, 37, seed=1)  # odd sizes: padded and cropped back
+    png = cv2.imencode(".png", photo[..., ::-1].copy())[1].tobytes()
+    out = loaded.signatures["serving_default"](image_bytes=tf.constant([png]),
+                                               temperature=tf.constant([0.38]))
+    assert tf.io.decode_png(out["colorized_png_bytes"][0]).shape == (27, 37, 3)
+    luma = loaded.signatures["colorize_luma"](luma=tf.random.uniform([2, 27, 37, 1]),
+                                              temperature=tf.constant([0.38]))
+    assert luma["chroma"].shape == (2, 27, 37, 2) and luma["confidence"].shape == (2, 27, 37)
+    info = json.load(open(os.path.join(path, "assets", "export.json")))
+    colorizer = inference.Colorizer(path)
+    assert colorizer.decoder.num_scores == luma["probabilities"].shape[-1]
+    assert info["decoding"] == colorizer.decoder.kind
+    assert colorizer.colorize(photo).shape == photo.shape
+
+
+def test_regression_model_ignores_the_temperature_and_says_so(tiny_records, tmp_path):
+    path = _train_and_export(tiny_records, tmp_path, "reg", ["--decoding=regression"])
+    info = json.load(open(os.path.join(path, "assets", "export.json")))
+    assert info["decoding"] == "regression" and info["uses_temperature"] is False
+    loaded = tf.saved_model.load(path)
+    luma = tf.random.uniform([1, 16, 24, 1], seed=3)
+    cold = loaded.signatures["colorize_luma"](luma=luma, temperature=tf.constant([0.05]))
+    warm = loaded.signatures["colorize_luma"](luma=luma, temperature=tf.constant([1.0]))
+    np.testing.assert_array_equal(cold["chroma"], warm["chroma"])
+    # Its "probabilities" are the chroma itself, its confidence 1 (no distribution).
+    np.testing.assert_array_equal(cold["probabilities"], cold["chroma"])
+    np.testing.assert_array_equal(cold["confidence"], np.ones((1, 16, 24)))
+
+
+def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
+    from colorize_tf import bins as bins_lib
+    _train_and_export(tiny_records, tmp_path, "flat", ["--rebalance_lambda=1"])
+    bins = bins_lib.Bins.load(str(tmp_path / "flat" / "bins.json"))
+    np.testing.assert_allclose(bins.weights, np.ones(bins.num_bins))
+    records_bins = bins_lib.Bins.load(tiny_records)
+    assert bins.centres == records_bins.centres and bins.rebalance_lambda == 1.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--decoding=regression", "--regression_weight=1"], "already outputs the chroma"),
+    (["--decoding=per_channel", "--soft_targets"], "--soft_targets needs --decoding=bins"),
+    (["--architecture=zhang_small", "--scene_weight=1"], "has no heads"),
+    (["--rebalance_lambda=2"], "--rebalance_lambda must be in [0, 1]"),
+])
+def test_impossible_methods_are_refused(tmp_path, args, message):
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--records_dir={tmp_path}", f"--model_dir={tmp_path}/m", *args])
+    with pytest.raises(cli.UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        train.check_config(train.TrainConfig.from_flags(values))
