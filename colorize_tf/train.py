@@ -274,6 +274,7 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
     monitor = "val_loss" if val_dataset is not None else "loss"
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
+        training_callbacks.EpochSummary(epochs, steps_per_epoch * batch_size),
         # The CSV row first: a kill before the state's commit leaves an extra row,
         # which the resume trims (_trim_history).
         keras.callbacks.CSVLogger(os.path.join(model_dir, training_state.HISTORY_NAME),
@@ -281,7 +282,6 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
         training_state.TrainingState(model_dir, monitor),
         keras.callbacks.TensorBoard(training_callbacks.log_dir(model_dir),
                                     update_freq="epoch"),
-        training_callbacks.EpochSummary(epochs, steps_per_epoch * batch_size),
     ]
     if val_dataset is not None and num_log_images > 0:
         callbacks.append(training_callbacks.ColorizedImages(

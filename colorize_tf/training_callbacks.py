@@ -12,7 +12,9 @@ from colorize_tf import input_pipeline
 
 
 class EpochSummary(keras.callbacks.Callback):
-    """Prints `epoch E/N: metrics | seconds, images/s` at the end of every epoch."""
+    """Prints `epoch E/N: metrics | seconds, images/s` at the end of every epoch, and
+    adds the epoch's training time to the logs as "epoch_seconds" (so put it before
+    the CSV logger: history.csv then has it)."""
 
     def __init__(self, epochs, images_per_epoch):
         super().__init__()
@@ -22,11 +24,13 @@ class EpochSummary(keras.callbacks.Callback):
         self.start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.time() - self.start
+        seconds = time.time() - self.start  # training and validation of the epoch
         rate = self.images_per_epoch / max(seconds, 1e-9)
         values = " ".join(f"{k} {v:.4g}" for k, v in sorted((logs or {}).items()))
         print(f"epoch {epoch + 1}/{self.epochs}: {values} | {seconds:.0f} s, "
               f"{rate:.1f} images/s", flush=True)
+        if logs is not None:
+            logs["epoch_seconds"] = seconds
 
 
 class ColorizedImages(keras.callbacks.Callback):

@@ -13,7 +13,8 @@ from colorize_tf import cli
 from colorize_tf import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = sorted(glob.glob(os.path.join(REPO, "colorize_tf", "configs", "*.flags")))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "colorize_tf", "configs", "*.flags")) +
+                 glob.glob(os.path.join(REPO, "colorize_tf", "configs", "study", "*.flags")))
 
 
 def _flags(*args):
@@ -22,7 +23,8 @@ def _flags(*args):
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
-def test_every_flagfile_parses(path):
+def test_every_flagfile_parses(path, monkeypatch):
+    monkeypatch.chdir(REPO)  # nested flagfiles are named from the repository root
     values = _flags(f"--flagfile={path}")
     assert values["epochs"] > 0 and values["crop_size"] % 2 ** values["depth"] == 0
     # No trailing comments slipped into values (absl keeps them as part of the value).

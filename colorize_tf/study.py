@@ -1,0 +1,248 @@
+r"""The seed papers' experiments as one reproducible study.
+
+    python -m colorize_tf.study                      # every variant of configs/study/
+    python -m colorize_tf.study --configs=colorize_tf/configs/study/cls_yuv32.flags,...
+
+Each variant is a training flagfile (configs/study/*.flags, sharing common.flags:
+the same records, crop size, optimizer steps, seed). The study builds the records the
+variants name (runs/study/records/yuv32, lab313), trains each variant into its own
+run dir, exports it, evaluates it on the test photos with a temperature sweep, and
+writes the report (--report_dir, default docs/study/: README.md, figures, and each
+variant's metrics.json). It is resumable: records, runs, exports and evaluations that
+are complete are kept; a killed training resumes where it stopped. Building records,
+training and exporting run as their own commands (python -m ...), one after the other.
+"""
+from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+if __name__ == "__main__":
+    cli.quiet_tensorflow()
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from colorize_tf import evaluation
+from colorize_tf import image_files
+from colorize_tf import inference
+from colorize_tf import records
+from colorize_tf import safe_write
+from colorize_tf import study_report
+from colorize_tf import training_state
+
+STUDY_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "study")
+COMMON = "common.flags"
+# The record sets the variants may name (the basename of their --records_dir), with
+# the data-prep flags that build them: YUV with the 32 most frequent bins and lambda
+# 0.2 (ColorUNet); Lab with every occupied 10x10 ab cell and lambda 0.5 (Zhang).
+RECORD_SETS = {
+    "yuv32": ["--color_space=yuv", "--num_bins=32", "--rebalance_lambda=0.2"],
+    "lab313": ["--color_space=lab", "--num_bins=0", "--rebalance_lambda=0.5"],
+}
+
+
+def define_flags(fv):
+    """Defines this entry point's flags on the FlagValues fv."""
+    d = cli.definer(fv)
+    d.list("configs", None, "Variant flagfiles; default: every configs/study/*.flags but "
+           "common.flags.")
+    d.string("train_dir", os.path.join("..", "shared", "data", "landscapes", "train"),
+             "Colour photos the records are built from.")
+    d.string("test_dir", os.path.join("..", "shared", "data", "landscapes", "test"),
+             "Colour photos the variants are evaluated on.")
+    d.integer("max_test_images", 0, "Evaluate on at most this many test photos (evenly "
+              "spread); 0: all.")
+    d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
+           "The temperature sweep.")
+    d.integer("frame_size", 128, "Frame of the records (px).")
+    d.integer("workers", 2, "Data-prep worker processes.")
+    d.integer("num_grid_photos", 8, "Test photos in the side-by-side grid.")
+    d.string("report_dir", os.path.join("docs", "study"), "Where the report goes.")
+
+
+def read_flagfile(path):
+    """A flagfile -> {flag name: value string}, following nested --flagfile lines
+    (named from the working directory, as absl does); `--name` is "true" and
+    `--noname` "false". Comments (#) and blank lines are skipped."""
+    values = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or not line.startswith("--"):
+                continue
+            name, _, value = line[2:].partition("=")
+            if name == "flagfile":
+                values.update(read_flagfile(value))
+            elif not _:
+                values[name[2:] if name.startswith("no") else name] = \
+                    "false" if name.startswith("no") else "true"
+            else:
+                values[name] = value
+    return values
+
+
+class Variant:
+    """One flagfile of the study: where its records, run, export and evaluation live."""
+
+    def __init__(self, flagfile, report_dir):
+        self.flagfile = flagfile
+        self.name = os.path.splitext(os.path.basename(flagfile))[0]
+        self.flags = read_flagfile(flagfile)
+        for name in ("records_dir", "model_dir"):
+            if not self.flags.get(name):
+                raise cli.UsageError(f"{flagfile} sets no --{name}")
+        self.records_dir = self.flags["records_dir"]
+        self.record_set = os.path.basename(os.path.normpath(self.records_dir))
+        if self.record_set not in RECORD_SETS:
+            raise cli.UsageError(f"{flagfile}: --records_dir {self.records_dir!r} is none of "
+                                 f"the study's record sets {sorted(RECORD_SETS)}")
+        self.model_dir = self.flags["model_dir"]
+        self.epochs = int(self.flags.get("epochs", 1))
+        # runs/study/runs/NAME -> runs/study/saved_models/NAME
+        self.export_dir = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.normpath(self.model_dir))), "saved_models", self.name)
+        self.eval_dir = os.path.join(report_dir, "variants", self.name)
+
+    def epochs_done(self):
+        state, _ = training_state.read_state(self.model_dir) \
+            if os.path.isdir(self.model_dir) else (None, [])
+        return state["epoch"] if state else 0
+
+    def saved_model(self):
+        """The newest exported version, or None."""
+        try:
+            return inference.resolve_saved_model(self.export_dir)
+        except cli.UsageError:
+            return None
+
+
+def _run(command, log_path, what):
+    """Runs `python -m ...` with its output in log_path; UsageError if it fails."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    start = time.time()
+    with open(log_path, "a") as log:
+        result = subprocess.run([sys.executable, "-m", *command], stdout=log,
+                                stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise cli.UsageError(f"{what} failed (exit {result.returncode}); see {log_path}")
+    return time.time() - start
+
+
+def build_record_sets(variants, train_dir, frame_size, workers, log_dir):
+    """Builds each record set the variants name, unless it is complete (report.json)."""
+    for records_dir in sorted({v.records_dir for v in variants}):
+        if os.path.exists(os.path.join(records_dir, records.REPORT_NAME)):
+            print(f"study: records {records_dir}: complete, kept")
+            continue
+        print(f"study: building records {records_dir} ...", flush=True)
+        name = os.path.basename(os.path.normpath(records_dir))
+        _run(["data_prep.build_records", f"--input_dir={train_dir}",
+              f"--output_dir={records_dir}", f"--frame_size={frame_size}",
+              f"--workers={workers}", *RECORD_SETS[name]],
+             os.path.join(log_dir, f"records_{name}.log"), f"building {records_dir}")
+
+
+def train_and_export(variant, log_dir):
+    """Trains the variant to its last epoch (resuming a killed run), then exports it."""
+    done = variant.epochs_done()
+    if done < variant.epochs:
+        print(f"study: {variant.name}: training epochs {done + 1}..{variant.epochs} "
+              f"(log: {os.path.join(log_dir, variant.name + '.log')})", flush=True)
+        _run(["colorize_tf.train", f"--flagfile={variant.flagfile}"],
+             os.path.join(log_dir, f"{variant.name}.log"), f"training {variant.name}")
+    if variant.saved_model() is None:
+        _run(["colorize_tf.export", f"--model_dir={variant.model_dir}",
+              f"--export_dir={variant.export_dir}"],
+             os.path.join(log_dir, f"{variant.name}.log"), f"exporting {variant.name}")
+
+
+def evaluate_variant(variant, paths, temperatures):
+    """Evaluates the variant's export into its eval dir unless that is already done for
+    this export and these photos; -> metrics.json dict."""
+    saved_model = variant.saved_model()
+    metrics_path = os.path.join(variant.eval_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        with open(metrics_path) as f:
+            result = json.load(f)
+        if result.get("saved_model") == saved_model and \
+                result.get("paths") == len(paths) and \
+                result.get("temperatures") == list(temperatures):
+            return result
+    print(f"study: {variant.name}: evaluating on {len(paths)} photos", flush=True)
+    result = evaluation.evaluate_to(variant.eval_dir, inference.Colorizer(saved_model), paths,
+                                    temperatures, num_figures=0)
+    result["paths"] = len(paths)
+    safe_write.write_json(metrics_path, result)
+    return result
+
+
+def training_summary(variant):
+    """-> (parameters, training images/s, wall seconds) of the variant's run."""
+    import keras
+    path = os.path.join(variant.model_dir, training_state.CHECKPOINT_DIR, "last.keras")
+    parameters = keras.models.load_model(path, compile=False).count_params()
+    rows = _history(variant)
+    seconds = sum(float(r.get("epoch_seconds") or 0) for r in rows)
+    images = int(variant.flags.get("steps_per_epoch", 0)) * \
+        int(variant.flags.get("batch_size", 0)) * len(rows)
+    return parameters, images / max(seconds, 1e-9), seconds
+
+
+def _history(variant):
+    path = os.path.join(variant.model_dir, training_state.HISTORY_NAME)
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def main(argv=None):
+    f, _ = cli.parse(define_flags, argv)
+    try:
+        temperatures = _check_flags(f)
+        configs = f["configs"] or sorted(
+            p for p in glob.glob(os.path.join(STUDY_CONFIGS, "*.flags"))
+            if os.path.basename(p) != COMMON)
+        variants = [Variant(path, f["report_dir"]) for path in configs]
+        files, _ = image_files.list_files([f["test_dir"]], image_files.IMAGE_EXTENSIONS)
+        paths = [p for p, _ in files]
+        if f["max_test_images"] and len(paths) > f["max_test_images"]:
+            paths = [paths[i] for i in np.linspace(0, len(paths) - 1, f["max_test_images"])
+                     .astype(int)]
+        log_dir = os.path.join("runs", "study", "logs")
+        build_record_sets(variants, f["train_dir"], f["frame_size"], f["workers"], log_dir)
+        results = {}
+        for variant in variants:
+            train_and_export(variant, log_dir)
+            results[variant.name] = evaluate_variant(variant, paths, temperatures)
+        study_report.write(f["report_dir"], variants, results, paths, temperatures,
+                           f["num_grid_photos"], training_summary)
+    except cli.UsageError as e:
+        cli.fail("study", e)
+    print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
+
+
+def _check_flags(f):
+    """-> temperatures; refuses bad flags before any work (UsageError)."""
+    for name in ("train_dir", "test_dir"):
+        if not os.path.isdir(f[name]):
+            raise cli.UsageError(f"--{name} {f[name]!r} is not a folder")
+    try:
+        temperatures = [float(t) for t in f["temperatures"]]
+    except ValueError:
+        raise cli.UsageError(f"--temperatures must be numbers, got {f['temperatures']}")
+    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
+        raise cli.UsageError("--temperatures must be > 0")
+    for name in ("max_test_images", "num_grid_photos"):
+        if f[name] < 0:
+            raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")
+    for path in f["configs"] or []:
+        if not os.path.isfile(path):
+            raise cli.UsageError(f"--configs: no flagfile {path!r}")
+    cli.check_output_dir(f["report_dir"], "--report_dir")
+    return temperatures
+
+
+if __name__ == "__main__":
+    cli.run_main("study", main)
