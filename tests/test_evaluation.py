@@ -18,7 +18,7 @@ def test_error_histogram_gives_the_error_curve():
     direct.add(error, true_class)
     batched = metrics.ErrorCurve(evaluation.LAB_CLASSES.num_cells)
     batched.add_histogram(evaluation.error_histogram(
-        error.astype(np.float32), true_class.astype(np.int32)).numpy().reshape(
+        error[None].astype(np.float32), true_class.astype(np.int32))[0].numpy().reshape(
         evaluation.LAB_CLASSES.num_cells, -1))
     np.testing.assert_array_equal(batched.pixels, direct.pixels)
     np.testing.assert_array_equal(batched.within, direct.within)
