@@ -60,6 +60,9 @@ def define_flags(fv):
     d.integer("frame_size", 128, "Frame of the records (px).")
     d.integer("workers", 2, "Data-prep worker processes.")
     d.integer("num_grid_photos", 8, "Test photos in the side-by-side grid.")
+    d.integer("scene_test_images", 400, "Test photos the scene classifier is given in "
+              "colour, gray and colorized by each variant (evenly spread); 0: skip it.")
+    d.integer("scene_epochs", 8, "Epochs of the scene classifier.")
     d.string("report_dir", os.path.join("docs", "study"), "Where the report goes.")
 
 
@@ -197,6 +200,47 @@ def _history(variant):
         return list(csv.DictReader(f))
 
 
+def scene_study(variants, test_paths, count, epochs, temperature, work_dir):
+    """Seed 003's question: a scene classifier trained on colour photos, given the test
+    photos in colour, gray, and colorized by each variant; -> {input: {"accuracy",
+    "confusion"}, "classes": [...]} (the class of a test photo is its folder's name)."""
+    import cv2
+    from colorize_tf import scene_classifier
+    records_dir = next(v.records_dir for v in variants)
+    classes = records.Report.load(records_dir).classes
+    if len(classes) < 2:
+        raise cli.UsageError(f"{records_dir} has fewer than two classes: no scene study")
+    model = scene_classifier.train_scene_classifier(
+        records_dir, os.path.join(work_dir, "scene_classifier.keras"), len(classes),
+        epochs=epochs)
+    chosen = [test_paths[i] for i in np.linspace(0, len(test_paths) - 1,
+                                                 min(count, len(test_paths))).astype(int)]
+    truths, labels = [], []
+    for path in chosen:
+        folder = os.path.basename(os.path.dirname(path))
+        if folder not in classes:
+            continue
+        try:
+            truths.append(evaluation.read_ground_truth(path, gray_threshold=0.01))
+        except evaluation.LeftOut:
+            continue
+        labels.append(classes.index(folder))
+    inputs = {"colour": truths,
+              "gray": [np.repeat(cv2.cvtColor(t, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+                       for t in truths]}
+    for v in variants:
+        print(f"study: scene classifier on {len(truths)} photos colorized by {v.name}",
+              flush=True)
+        colorizer = inference.Colorizer(v.saved_model())
+        inputs[v.name] = [colorizer.colorize(t, temperature) for t in truths]
+    out = {"classes": classes, "photos": len(truths)}
+    for name, images in inputs.items():
+        accuracy, matrix = scene_classifier.confusion(
+            labels, scene_classifier.classify(model, images), len(classes))
+        out[name] = {"accuracy": accuracy, "confusion": matrix.tolist()}
+    return out
+
+
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
@@ -216,8 +260,13 @@ def main(argv=None):
         for variant in variants:
             train_and_export(variant, log_dir)
             results[variant.name] = evaluate_variant(variant, paths, temperatures)
+        scenes = None
+        if f["scene_test_images"]:
+            default = evaluation.default_method(temperatures)
+            scenes = scene_study(variants, paths, f["scene_test_images"], f["scene_epochs"],
+                                 float(default[2:]), os.path.join("runs", "study"))
         study_report.write(f["report_dir"], variants, results, paths, temperatures,
-                           f["num_grid_photos"], training_summary)
+                           f["num_grid_photos"], training_summary, scenes)
     except cli.UsageError as e:
         cli.fail("study", e)
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
@@ -234,12 +283,14 @@ def _check_flags(f):
         raise cli.UsageError(f"--temperatures must be numbers, got {f['temperatures']}")
     if not temperatures or not all(0 < t < float("inf") for t in temperatures):
         raise cli.UsageError("--temperatures must be > 0")
-    for name in ("max_test_images", "num_grid_photos"):
+    for name in ("max_test_images", "num_grid_photos", "scene_test_images"):
         if f[name] < 0:
             raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")
     for path in f["configs"] or []:
         if not os.path.isfile(path):
             raise cli.UsageError(f"--configs: no flagfile {path!r}")
+    if f["scene_epochs"] < 1:
+        raise cli.UsageError(f"--scene_epochs must be >= 1, got {f['scene_epochs']}")
     cli.check_output_dir(f["report_dir"], "--report_dir")
     return temperatures
 

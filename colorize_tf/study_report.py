@@ -144,9 +144,33 @@ def claims(results, default):
     return out
 
 
+def scene_section(scenes):
+    """Markdown: the scene classifier's accuracy per input, and confusion matrices."""
+    classes = scenes["classes"]
+    inputs = [k for k in scenes if k not in ("classes", "photos")]
+    lines = ["### Colorization before classification (seed 003)", "",
+             f"A scene classifier ({', '.join(classes)}; `scene_classifier.py`) trained on "
+             f"colour photos, given {scenes['photos']} test photos:", "",
+             "| input | top-1 accuracy |", "|---|---|"]
+    lines += [f"| {name} | {scenes[name]['accuracy']:.3f} |" for name in inputs]
+    colour, gray = scenes["colour"]["accuracy"], scenes["gray"]["accuracy"]
+    best = max((n for n in inputs if n not in ("colour", "gray")),
+               key=lambda n: scenes[n]["accuracy"], default=None)
+    if best is not None and colour > gray:
+        recovered = (scenes[best]["accuracy"] - gray) / (colour - gray)
+        lines += ["", f"Gray costs {100 * (colour - gray):.1f} points of accuracy; the best "
+                  f"colorizer ({best}) gives back {100 * recovered:.0f}% of them."]
+    for name in ["colour", "gray"] + ([best] if best else []):
+        lines += ["", f"Confusion ({name}; rows true, columns predicted):", "",
+                  "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+        lines += [f"| {c} | " + " | ".join(str(v) for v in row) + " |"
+                  for c, row in zip(classes, scenes[name]["confusion"])]
+    return lines + [""]
+
+
 def write(report_dir, variants, results, test_paths, temperatures, num_grid_photos,
-          training_summary):
-    """Writes report_dir/README.md and its figures."""
+          training_summary, scenes=None):
+    """Writes report_dir/README.md and its figures (scenes: study.scene_study's result)."""
     os.makedirs(report_dir, exist_ok=True)
     default = evaluation.default_method(temperatures)
     summaries = {v.name: training_summary(v) for v in variants}
@@ -173,6 +197,9 @@ def write(report_dir, variants, results, test_paths, temperatures, num_grid_phot
                   "![bins](bin_frequencies.png)", ""]
     lines += ["### Learning curves", ""]
     lines += [f"![curves]({name})" for name in learning_curves(report_dir, variants)] + [""]
+    if scenes:
+        safe_write.write_json(os.path.join(report_dir, "scene_classification.json"), scenes)
+        lines += scene_section(scenes)
     lines += ["### The papers' claims against these numbers", ""] + claims(results, default)
     safe_write.write_bytes(os.path.join(report_dir, "README.md"),
                            ("\n".join(lines) + "\n").encode())

@@ -43,11 +43,13 @@ def test_study_runs_and_skips_a_finished_variant(tiny_records, tmp_path):
         f"--model_dir={tmp_path}/runs/runs/tiny", "--epochs=1", "--steps_per_epoch=2",
         "--num_log_images=0", "--verbose=0"]) + "\n")
     photos = tmp_path / "test"
-    for i in range(3):
-        write_png(str(photos / f"{i}.png"), make_photo(30, 40, seed=20 + i))
+    for i in range(3):  # in class folders, for the scene classifier
+        write_png(str(photos / ("red" if i % 2 else "blue") / f"{i}.png"),
+                  make_photo(30, 40, seed=20 + i))
     command = [sys.executable, "-m", "colorize_tf.study", f"--configs={flagfile}",
                f"--train_dir={photos}", f"--test_dir={photos}", "--temperatures=0.38,1",
-               f"--report_dir={tmp_path}/report", "--num_grid_photos=2"]
+               f"--report_dir={tmp_path}/report", "--num_grid_photos=2",
+               "--scene_epochs=1"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env,
                            timeout=600)
@@ -55,6 +57,9 @@ def test_study_runs_and_skips_a_finished_variant(tiny_records, tmp_path):
     assert "tiny: training epochs 1..1" in first.stdout and "evaluating" in first.stdout
     report = (tmp_path / "report" / "README.md").read_text()
     assert "| tiny |" in report and "![grid](grid.jpg)" in report
+    scenes = json.load(open(tmp_path / "report" / "scene_classification.json"))
+    assert scenes["photos"] == 3 and set(scenes) >= {"colour", "gray", "tiny"}
+    assert sum(map(sum, scenes["gray"]["confusion"])) == 3 and "top-1 accuracy" in report
     metrics = json.load(open(tmp_path / "report" / "variants" / "tiny" / "metrics.json"))
     assert metrics["images"] == 3 and set(metrics["methods"]) >= {"gray", "T=0.38", "T=1"}
     assert (tmp_path / "runs" / "saved_models" / "tiny" / "1" / "saved_model.pb").exists()
