@@ -139,6 +139,17 @@ def check_temperature(value, flag="--temperature"):
         raise UsageError(f"{flag} must be > 0 (e.g. 0.38), got {value}")
 
 
+def parse_temperatures(values, flag="--temperatures"):
+    """A list flag of temperatures -> [float], each > 0 (UsageError otherwise)."""
+    try:
+        temperatures = [float(t) for t in values]
+    except ValueError:
+        raise UsageError(f"{flag} must be numbers, got {values}") from None
+    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
+        raise UsageError(f"{flag} must be > 0 (e.g. 0.2,0.38,1)")
+    return temperatures
+
+
 DEBUG_ENV = "COLORIZE_TF_DEBUG"
 
 

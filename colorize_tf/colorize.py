@@ -22,6 +22,7 @@ import dataclasses
 import os
 import sys
 import time
+import typing
 
 import cv2
 import numpy as np
@@ -201,10 +202,11 @@ def _is_colour_file(data):
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """How to colorize: temperature (0, 1]; confidence: also write the confidence map;
+    """How to colorize: temperature (0, 1] (None: the model's own default, from its
+    export metadata); confidence: also write the confidence map;
     work_size: longest side the model sees (0: the exported one); max_pixels: larger
     inputs are refused before decoding."""
-    temperature: float = decoding.DEFAULT_TEMPERATURE
+    temperature: typing.Optional[float] = None  # None: the model's default
     confidence: bool = False
     work_size: int = 0
     max_pixels: int = image_files.DEFAULT_MAX_PIXELS
@@ -341,7 +343,8 @@ def define_flags(fv):
              "base dir "
              "(its highest version).")
     d.float("temperature", Options.temperature, "Annealed-mean temperature in "
-            "(0, 1]: lower is more vivid, 1 is the flat mean.")
+            "(0, 1]: lower is more vivid, 1 is the flat mean; default: the model's own "
+            "(0.38 for the shipped one).")
     d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin "
            "probability).")
     d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported "
@@ -359,7 +362,8 @@ def check_flags(f, inputs):
         raise cli.UsageError("give photos, folders or videos to colorize")
     if not f["output_dir"]:
         raise cli.UsageError("--output_dir is required")
-    cli.check_temperature(f["temperature"])
+    if f["temperature"] is not None:
+        cli.check_temperature(f["temperature"])
     if f["batch_size"] < 1:
         raise cli.UsageError(f"--batch_size must be >= 1, got {f['batch_size']}")
     if f["work_size"] < 0:

@@ -15,20 +15,10 @@ if __name__ == "__main__":
 import os
 import sys
 
-import numpy as np
-
 from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import image_files
 from colorize_tf import inference
-
-
-def list_images(images_dir, max_images=0):
-    files, _ = image_files.list_files([images_dir], image_files.IMAGE_EXTENSIONS)
-    paths = [path for path, _ in files]
-    if max_images and len(paths) > max_images:  # an even spread over sub-folders
-        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
-    return paths
 
 
 def define_flags(fv):
@@ -56,12 +46,7 @@ def check_flags(f):
     if not os.path.isdir(f["images_dir"]):
         raise cli.UsageError(f"--images_dir {cli.display_path(f['images_dir'])!r} is not a "
                              "folder")
-    try:
-        temperatures = [float(t) for t in f["temperatures"]]
-    except ValueError:
-        raise cli.UsageError(f"--temperatures must be numbers, got {f['temperatures']}")
-    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
-        raise cli.UsageError("--temperatures must be > 0 (e.g. 0.2,0.38,1)")
+    temperatures = cli.parse_temperatures(f["temperatures"])
     for name in ("max_images", "num_figures"):
         if f[name] < 0:
             raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")
@@ -78,7 +63,7 @@ def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
         temperatures = check_flags(f)
-        paths = list_images(f["images_dir"], f["max_images"])
+        paths = evaluation.list_photos(f["images_dir"], f["max_images"])
         if not paths:
             raise cli.UsageError(f"no photos in {f['images_dir']!r}")
         result = evaluation.evaluate_to(

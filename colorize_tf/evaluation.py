@@ -51,6 +51,16 @@ def default_method(temperatures):
     return f"T={t:g}"
 
 
+def list_photos(folder, max_images=0):
+    """The image files under folder (recursive, hidden ones left out), sorted; at most
+    max_images of them (0: all), evenly spread, so every sub-folder is represented."""
+    files, _ = image_files.list_files([folder], image_files.IMAGE_EXTENSIONS)
+    paths = [path for path, _ in files]
+    if max_images and len(paths) > max_images:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
+    return paths
+
+
 class LeftOut(ValueError):
     """A photo that cannot serve as a ground truth; str() is the one-line reason."""
 
@@ -166,7 +176,7 @@ class BatchScorer:
                                         input_signature=[image])
         self._methods = tf.function(self._methods_graph, input_signature=[
             tf.TensorSpec([None, None, None, 1], tf.float32),
-            tf.TensorSpec([None, None, None, self.bins.num_bins], tf.float32)])
+            tf.TensorSpec([None, None, None, colorizer.decoder.num_scores], tf.float32)])
         # The metrics compile with XLA (its fused loops make the Lab conversions about
         # 2.5x faster on a CPU); SSIM does not (XLA's depthwise convolutions are slow
         # there), and neither does resizing.

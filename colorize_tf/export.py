@@ -106,7 +106,8 @@ def _model_config(model_dir):
 
 
 def export(model_dir, export_dir, version=None, work_size=None,
-           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best"):
+           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
+           default_temperature=serving_api.DEFAULT_TEMPERATURE):
     """Writes export_dir/<version>/ atomically; returns its path.
 
     The version appears under its final name only when complete (a temp dir, then a
@@ -118,6 +119,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
         raise cli.UsageError(f"--work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
     if max_pixels < 1:
         raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
+    cli.check_temperature(default_temperature, "--default_temperature")
     cli.check_output_dir(export_dir, "--export_dir")
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
@@ -142,8 +144,8 @@ def export(model_dir, export_dir, version=None, work_size=None,
             shutil.copy(os.path.join(model_dir, name), staging)
         safe_write.write_json(os.path.join(staging, serving.DECODER_NAME), decoder.to_dict())
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
-                           depth, checkpoint, version, decoder.kind,
-                           uses_temperature=decoder.uses_temperature).save(staging)
+                           depth, checkpoint, version, decoder.kind, default_temperature,
+                           decoder.uses_temperature).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:
@@ -173,6 +175,9 @@ def define_flags(fv):
               f"{serving.MIN_WORK_SIZE}); 0: the "
               "training crop size.")
     d.integer("max_pixels", serving.DEFAULT_MAX_PIXELS, "Larger images are refused.")
+    d.float("default_temperature", serving_api.DEFAULT_TEMPERATURE, "The temperature the "
+            "model is meant for (export.json): colorize and the Python API use it when "
+            "none is given.")
 
 
 def main(argv=None):
@@ -185,7 +190,8 @@ def main(argv=None):
         if not os.path.isdir(f["model_dir"]):
             raise cli.UsageError(f"--model_dir {f['model_dir']!r} is not a folder")
         path = export(f["model_dir"], f["export_dir"], f["version"] or None,
-                      f["work_size"] or None, f["max_pixels"], f["checkpoint"])
+                      f["work_size"] or None, f["max_pixels"], f["checkpoint"],
+                      f["default_temperature"])
     except cli.UsageError as e:
         cli.fail("export", e)
     except OSError as e:

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import cli
-from colorize_tf import decoding
 from colorize_tf import serving
 from colorize_tf import serving_api
 
@@ -72,18 +71,25 @@ class Colorizer:
         self.decoder = serving.load_decoder(assets, self.bins)
         self.color_space = self.bins.grid.color_space
 
-    def colorize_bytes(self, images, temperature=decoding.DEFAULT_TEMPERATURE):
-        """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)]."""
+    def _temperature(self, temperature):
+        """None -> the model's own default temperature (its export metadata)."""
+        return self.export_info.default_temperature if temperature is None else temperature
+
+    def colorize_bytes(self, images, temperature=None):
+        """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)].
+        temperature None: the model's default (ExportInfo.default_temperature)."""
+        temperature = self._temperature(temperature)
         out = self._serve(image_bytes=tf.constant(images, tf.string),
                           temperature=tf.constant([temperature], tf.float32))
         return list(zip(out[serving_api.COLORIZED_PNG].numpy(),
                         out[serving_api.CONFIDENCE_PNG].numpy()))
 
-    def colorize(self, image, temperature=decoding.DEFAULT_TEMPERATURE, confidence=False,
+    def colorize(self, image, temperature=None, confidence=False,
                  work_size=None, smoother=None):
         """uint8 image [H, W], [H, W, 1] or RGB [H, W, 3] -> colour RGB uint8 [H, W, 3].
 
-        A colour image is colorized from its luma. confidence=True also returns the
+        A colour image is colorized from its luma; temperature None is the model's
+        default (0.38 for the shipped one). confidence=True also returns the
         top-1 bin probability [H, W] in [0, 1]. work_size overrides the exported
         working size; smoother (decoding.TemporalSmoother) smooths video frames.
         """
@@ -128,11 +134,11 @@ class Colorizer:
                                                  work_size)
         return luma[0], probabilities[0].numpy()
 
-    def render(self, luma, probabilities, temperature):
+    def render(self, luma, probabilities, temperature=None):
         """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]
         in [0, 1]): the annealed mean at this temperature, then the serving graph's
         render step."""
-        chroma = self.decoder.chroma(probabilities, temperature)
+        chroma = self.decoder.chroma(probabilities, self._temperature(temperature))
         top1 = self.decoder.confidence(probabilities)
         rgb, confidence = serving.render(luma, chroma, top1, self.color_space)
         return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0

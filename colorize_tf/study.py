@@ -26,7 +26,6 @@ import time
 import numpy as np
 
 from colorize_tf import evaluation
-from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import records
 from colorize_tf import safe_write
@@ -249,11 +248,7 @@ def main(argv=None):
             p for p in glob.glob(os.path.join(STUDY_CONFIGS, "*.flags"))
             if os.path.basename(p) != COMMON)
         variants = [Variant(path, f["report_dir"]) for path in configs]
-        files, _ = image_files.list_files([f["test_dir"]], image_files.IMAGE_EXTENSIONS)
-        paths = [p for p, _ in files]
-        if f["max_test_images"] and len(paths) > f["max_test_images"]:
-            paths = [paths[i] for i in np.linspace(0, len(paths) - 1, f["max_test_images"])
-                     .astype(int)]
+        paths = evaluation.list_photos(f["test_dir"], f["max_test_images"])
         log_dir = os.path.join("runs", "study", "logs")
         build_record_sets(variants, f["train_dir"], f["frame_size"], f["workers"], log_dir)
         results = {}
@@ -277,12 +272,7 @@ def _check_flags(f):
     for name in ("train_dir", "test_dir"):
         if not os.path.isdir(f[name]):
             raise cli.UsageError(f"--{name} {f[name]!r} is not a folder")
-    try:
-        temperatures = [float(t) for t in f["temperatures"]]
-    except ValueError:
-        raise cli.UsageError(f"--temperatures must be numbers, got {f['temperatures']}")
-    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
-        raise cli.UsageError("--temperatures must be > 0")
+    temperatures = cli.parse_temperatures(f["temperatures"])
     for name in ("max_test_images", "num_grid_photos", "scene_test_images"):
         if f[name] < 0:
             raise cli.UsageError(f"--{name} must be >= 0, got {f[name]}")

@@ -2,7 +2,10 @@
 import os
 import sys
 
+import numpy as np
+
 from colorize_tf import inference
+from colorize_tf.fake_data import make_photo
 
 
 def test_default_model_location(tmp_path, monkeypatch):
@@ -21,3 +24,12 @@ def test_default_model_location(tmp_path, monkeypatch):
     # The environment variable wins.
     monkeypatch.setenv(inference.SAVED_MODEL_ENV, "/models/mine")
     assert inference.default_saved_model() == "/models/mine"
+
+
+def test_the_default_temperature_is_the_models_own(luma_saved_model):
+    colorizer = inference.Colorizer(luma_saved_model)
+    assert colorizer.export_info.default_temperature == 0.38
+    photo = make_photo(20, 28, seed=4)
+    default = colorizer.colorize(photo)
+    assert np.array_equal(default, colorizer.colorize(photo, temperature=0.38))
+    assert not np.array_equal(default, colorizer.colorize(photo, temperature=1.0))

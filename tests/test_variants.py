@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import cli
+from colorize_tf import evaluation
 from colorize_tf import export
 from colorize_tf import inference
 from colorize_tf import train
@@ -52,6 +53,14 @@ def test_variant_trains_exports_and_serves(tiny_records, tmp_path, name):
     assert colorizer.decoder.num_scores == luma["probabilities"].shape[-1]
     assert info["decoding"] == colorizer.decoder.kind
     assert colorizer.colorize(photo).shape == photo.shape
+    # The evaluation decodes it through its decoder too.
+    results, _, _, scores = evaluation.BatchScorer(colorizer, [0.2, 1.0])(
+        np.stack([photo, make_photo(27, 37, seed=2)]))
+    assert results["T=0.2"].shape == (2, 27, 37, 3) and scores["T=1"]["psnr"].shape == (2,)
+    if name == "regression":  # no temperature: every T gives the same colours
+        np.testing.assert_array_equal(results["T=0.2"], results["T=1"])
+    else:
+        assert not np.array_equal(results["T=0.2"], results["T=1"])
 
 
 def test_regression_model_ignores_the_temperature_and_says_so(tiny_records, tmp_path):
