@@ -12,12 +12,15 @@ Used by training metrics, evaluation, export and video alike.
 """
 import collections
 import dataclasses
+import json
 import math
+import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import safe_write
 from colorize_tf.serving_api import DEFAULT_TEMPERATURE  # noqa: F401 (0.38, Zhang 3.3)
 
 MIN_TEMPERATURE = 0.01
@@ -112,6 +115,7 @@ class TemporalSmoother:
         return total / np.maximum(total.sum(axis=-1, keepdims=True), 1e-12)
 
 
+DECODER_NAME = "decoder.json"  # a Decoder saved beside its model: run dir, SavedModel assets
 BINS = "bins"  # one distribution over n joint chroma bins
 PER_CHANNEL = "per_channel"  # a distribution over each chroma channel's own bins
 REGRESSION = "regression"  # the model outputs the chroma; no temperature
@@ -208,6 +212,20 @@ class Decoder:
 
     def to_dict(self):
         return {"kind": self.kind, "centres": [list(c) for c in self.centres]}
+
+    def save(self, folder):
+        """Writes folder/DECODER_NAME (temp file, then rename)."""
+        safe_write.write_json(os.path.join(folder, DECODER_NAME), self.to_dict())
+
+    @classmethod
+    def load(cls, folder, bins):
+        """The Decoder saved in folder; a folder from before decoders were saved holds
+        a model over the joint bins."""
+        path = os.path.join(folder, DECODER_NAME)
+        if not os.path.exists(path):
+            return cls.for_bins(bins)
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
 
     @classmethod
     def from_dict(cls, data):

@@ -18,6 +18,7 @@ import shutil
 import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
+from colorize_tf import decoding
 from colorize_tf import safe_write
 from colorize_tf import serving
 from colorize_tf import serving_api
@@ -124,7 +125,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
     depth = model_config.pad_multiple.bit_length() - 1
-    decoder = serving.load_decoder(model_dir, bins)
+    decoder = decoding.Decoder.load(model_dir, bins)
     work_size = work_size or int(run_flags.get("crop_size", 256))
     os.makedirs(export_dir, exist_ok=True)
     for name in safe_write.remove_stale_temps(export_dir):
@@ -142,7 +143,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
         for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
                      training_state.MODEL_CONFIG_NAME):
             shutil.copy(os.path.join(model_dir, name), staging)
-        safe_write.write_json(os.path.join(staging, serving.DECODER_NAME), decoder.to_dict())
+        decoder.save(staging)
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
                            decoder.uses_temperature).save(staging)

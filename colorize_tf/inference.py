@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import cli
+from colorize_tf import decoding
 from colorize_tf import serving
 from colorize_tf import serving_api
 
@@ -68,7 +69,7 @@ class Colorizer:
         assets = os.path.join(self.path, "assets")
         self.export_info = serving.ExportInfo.load(self.path)
         self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
-        self.decoder = serving.load_decoder(assets, self.bins)
+        self.decoder = decoding.Decoder.load(assets, self.bins)
         self.color_space = self.bins.grid.color_space
 
     def _temperature(self, temperature):

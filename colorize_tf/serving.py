@@ -31,7 +31,6 @@ MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anyth
 # model runs, for outputs only ~10% smaller.
 _PNG_COMPRESSION = 1
 EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
-DECODER_NAME = "decoder.json"  # in the SavedModel's assets/: decoding.Decoder.to_dict()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,16 +67,6 @@ class ExportInfo:
     def load(cls, saved_model_dir):
         with open(os.path.join(saved_model_dir, "assets", EXPORT_INFO_NAME)) as f:
             return cls.from_dict(json.load(f))
-
-
-def load_decoder(folder, bins):
-    """The decoding.Decoder saved in folder (a run dir or a SavedModel's assets/);
-    a folder from before decoders were saved decodes over bins."""
-    path = os.path.join(folder, DECODER_NAME)
-    if not os.path.exists(path):
-        return decoding.Decoder.for_bins(bins)
-    with open(path) as f:
-        return decoding.Decoder.from_dict(json.load(f))
 
 
 def _header_size(data):

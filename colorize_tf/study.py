@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from colorize_tf import color
 from colorize_tf import evaluation
 from colorize_tf import inference
 from colorize_tf import records
@@ -220,7 +221,8 @@ def scene_study(variants, test_paths, count, epochs, temperature, work_dir):
         if folder not in classes:
             continue
         try:
-            truths.append(evaluation.read_ground_truth(path, gray_threshold=0.01))
+            truths.append(evaluation.read_ground_truth(
+                path, gray_threshold=color.GRAY_SPREAD))
         except evaluation.LeftOut:
             continue
         labels.append(classes.index(folder))

@@ -6,6 +6,7 @@ import os
 import cv2
 import numpy as np
 
+from colorize_tf import color
 from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import inference
@@ -57,7 +58,8 @@ def grid_figure(path, variants, test_paths, count, temperature):
     chosen = []
     for index in np.linspace(0, len(test_paths) - 1, 4 * count).astype(int):
         try:
-            chosen.append(evaluation.read_ground_truth(test_paths[index], gray_threshold=0.01))
+            chosen.append(evaluation.read_ground_truth(
+                test_paths[index], gray_threshold=color.GRAY_SPREAD))
         except evaluation.LeftOut:
             continue
         if len(chosen) == count:

@@ -371,8 +371,7 @@ def _prepare_model_dir(c, model_config, bins, pipeline):
     safe_write.write_json(os.path.join(c.model_dir, training_state.PIPELINE_CONFIG_NAME),
                           dataclasses.asdict(pipeline))
     bins.save(os.path.join(c.model_dir, bins_lib.ARTIFACT_NAME))
-    safe_write.write_json(os.path.join(c.model_dir, training_state.DECODER_NAME),
-                          c.decoder(bins).to_dict())
+    c.decoder(bins).save(c.model_dir)
     _trim_history(os.path.join(c.model_dir, training_state.HISTORY_NAME), initial_epoch)
     return initial_epoch
 

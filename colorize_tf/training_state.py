@@ -23,7 +23,6 @@ from colorize_tf import safe_write
 
 # The layout of a run's --model_dir (python -m colorize_tf.train writes it, export reads it).
 FLAGS_NAME = "flags.json"
-DECODER_NAME = "decoder.json"  # decoding.Decoder of the model's output (serving.load_decoder)
 MODEL_CONFIG_NAME = "model_config.json"
 PIPELINE_CONFIG_NAME = "pipeline_config.json"  # the effective augmentation and targets
 HISTORY_NAME = "history.csv"
