@@ -179,7 +179,12 @@ def write(report_dir, variants, results, test_paths, temperatures, num_grid_phot
     lines = ["# The seed study", "",
              f"Every variant: the same records, 96 px crops, the same optimizer steps and "
              f"seed; evaluated on {results[variants[0].name]['images']} test photos "
-             f"(`python -m colorize_tf.study`). Flagfiles: `colorize_tf/configs/study/`.", ""]
+             f"(`python -m colorize_tf.study`). Flagfiles: `colorize_tf/configs/study/`.",
+             "", "Records: " + "; ".join(sorted({
+                 f"`{v.record_set}` ({results[v.name]['color_space'].upper()}, "
+                 f"{results[v.name]['num_bins']} bins)" for v in variants})) + ". "
+             "Training rates are those of this machine (2 CPU cores) while the study ran; "
+             "other work shared the cores at times, so compare them within the table.", ""]
     lines += tables(variants, results, summaries, default)
     grid = "grid.jpg"
     if num_grid_photos:
