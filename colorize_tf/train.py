@@ -436,7 +436,8 @@ def run(config, extra_callbacks=()):
         with strategy.scope():
             model = _compiled_model(c, model_config, bins, steps_per_epoch)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
-              f"({bins.grid.color_space}), {train_count} train images, {steps_per_epoch} "
+              f"({bins.grid.color_space}), decoding {c.decoding}, {train_count} train "
+              f"images, {steps_per_epoch} "
               f"steps x {c.batch_size} per epoch, epochs {initial_epoch + 1}..{c.epochs}, "
               f"strategy {type(strategy).__name__} "
               f"({strategy.num_replicas_in_sync} replicas)", flush=True)
