@@ -64,6 +64,8 @@ def define_flags(fv):
               "colour, gray and colorized by each variant (evenly spread); 0: skip it.")
     d.integer("scene_epochs", 8, "Epochs of the scene classifier.")
     d.string("report_dir", os.path.join("docs", "study"), "Where the report goes.")
+    d.string("reference_model", inference.DEFAULT_SAVED_MODEL, "A SavedModel evaluated "
+             "beside the variants (default: the shipped model); empty: none.")
 
 
 def read_flagfile(path):
@@ -162,11 +164,10 @@ def train_and_export(variant, log_dir):
              os.path.join(log_dir, f"{variant.name}.log"), f"exporting {variant.name}")
 
 
-def evaluate_variant(variant, paths, temperatures):
-    """Evaluates the variant's export into its eval dir unless that is already done for
-    this export and these photos; -> metrics.json dict."""
-    saved_model = variant.saved_model()
-    metrics_path = os.path.join(variant.eval_dir, "metrics.json")
+def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
+    """Evaluates a SavedModel into eval_dir unless that is already done for this export
+    and these photos; -> metrics.json dict."""
+    metrics_path = os.path.join(eval_dir, "metrics.json")
     if os.path.exists(metrics_path):
         with open(metrics_path) as f:
             result = json.load(f)
@@ -174,8 +175,8 @@ def evaluate_variant(variant, paths, temperatures):
                 result.get("paths") == len(paths) and \
                 result.get("temperatures") == list(temperatures):
             return result
-    print(f"study: {variant.name}: evaluating on {len(paths)} photos", flush=True)
-    result = evaluation.evaluate_to(variant.eval_dir, inference.Colorizer(saved_model), paths,
+    print(f"study: {name}: evaluating on {len(paths)} photos", flush=True)
+    result = evaluation.evaluate_to(eval_dir, inference.Colorizer(saved_model), paths,
                                     temperatures, num_figures=0)
     result["paths"] = len(paths)
     safe_write.write_json(metrics_path, result)
@@ -256,14 +257,21 @@ def main(argv=None):
         results = {}
         for variant in variants:
             train_and_export(variant, log_dir)
-            results[variant.name] = evaluate_variant(variant, paths, temperatures)
+            results[variant.name] = evaluate_saved_model(
+                variant.name, variant.saved_model(), variant.eval_dir, paths, temperatures)
+        reference = None
+        if f["reference_model"]:  # the shipped model, for "is a variant better?"
+            saved_model = inference.resolve_saved_model(f["reference_model"])
+            reference = (os.path.relpath(saved_model), evaluate_saved_model(
+                "reference", saved_model, os.path.join(f["report_dir"], "reference"), paths,
+                temperatures))
         scenes = None
         if f["scene_test_images"]:
             default = evaluation.default_method(temperatures)
             scenes = scene_study(variants, paths, f["scene_test_images"], f["scene_epochs"],
                                  float(default[2:]), os.path.join("runs", "study"))
         study_report.write(f["report_dir"], variants, results, paths, temperatures,
-                           f["num_grid_photos"], training_summary, scenes)
+                           f["num_grid_photos"], training_summary, scenes, reference)
     except cli.UsageError as e:
         cli.fail("study", e)
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")

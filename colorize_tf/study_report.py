@@ -32,8 +32,9 @@ def _row(label, extra, metrics):
     return "| " + " | ".join(cells) + " |"
 
 
-def tables(variants, results, summaries, default):
-    """Markdown: one table at the default temperature, one at each variant's best."""
+def tables(variants, results, summaries, default, reference=None):
+    """Markdown: one table at the default temperature, one at each variant's best;
+    reference: (its path, its metrics.json dict) or None, a row of its own."""
     header = "| variant | params | train img/s | train min | T | " + \
         " | ".join(title for _, title, _ in COLUMNS) + " |"
     rule = "|" + "---|" * (5 + len(COLUMNS))
@@ -44,6 +45,10 @@ def tables(variants, results, summaries, default):
         lines += [f"### {title}", "", header, rule]
         first = results[variants[0].name]
         lines.append(_row("gray (baseline)", ["", "", "", ""], first["methods"]["gray"]))
+        if reference is not None:
+            method = pick(reference[1])
+            lines.append(_row(f"`{reference[0]}`", ["", "", "", method[2:]],
+                              reference[1]["methods"][method]))
         for v in variants:
             params, rate, seconds = summaries[v.name]
             method = pick(results[v.name])
@@ -171,8 +176,10 @@ def scene_section(scenes):
 
 
 def write(report_dir, variants, results, test_paths, temperatures, num_grid_photos,
-          training_summary, scenes=None):
-    """Writes report_dir/README.md and its figures (scenes: study.scene_study's result)."""
+          training_summary, scenes=None, reference=None):
+    """Writes report_dir/README.md and its figures (scenes: study.scene_study's result;
+    reference: (path, metrics) of a model shown beside the variants, e.g. the shipped
+    one)."""
     os.makedirs(report_dir, exist_ok=True)
     default = evaluation.default_method(temperatures)
     summaries = {v.name: training_summary(v) for v in variants}
@@ -185,7 +192,7 @@ def write(report_dir, variants, results, test_paths, temperatures, num_grid_phot
                  f"{results[v.name]['num_bins']} bins)" for v in variants})) + ". "
              "Training rates are those of this machine (2 CPU cores) while the study ran; "
              "other work shared the cores at times, so compare them within the table.", ""]
-    lines += tables(variants, results, summaries, default)
+    lines += tables(variants, results, summaries, default, reference)
     grid = "grid.jpg"
     if num_grid_photos:
         grid_figure(os.path.join(report_dir, grid), variants, test_paths, num_grid_photos,

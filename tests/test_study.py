@@ -57,6 +57,7 @@ def test_study_runs_and_skips_a_finished_variant(tiny_records, tmp_path):
     assert "tiny: training epochs 1..1" in first.stdout and "evaluating" in first.stdout
     report = (tmp_path / "report" / "README.md").read_text()
     assert "| tiny |" in report and "![grid](grid.jpg)" in report
+    assert "colorunet_landscapes" in report  # the shipped model as the reference row
     scenes = json.load(open(tmp_path / "report" / "scene_classification.json"))
     assert scenes["photos"] == 3 and set(scenes) >= {"colour", "gray", "tiny"}
     assert sum(map(sum, scenes["gray"]["confusion"])) == 3 and "top-1 accuracy" in report
