@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -78,10 +77,10 @@ def read_flagfile(path):
             line = line.strip()
             if not line or line.startswith("#") or not line.startswith("--"):
                 continue
-            name, _, value = line[2:].partition("=")
+            name, equals, value = line[2:].partition("=")
             if name == "flagfile":
                 values.update(read_flagfile(value))
-            elif not _:
+            elif not equals:
                 values[name[2:] if name.startswith("no") else name] = \
                     "false" if name.startswith("no") else "true"
             else:
@@ -127,13 +126,11 @@ class Variant:
 def _run(command, log_path, what):
     """Runs `python -m ...` with its output in log_path; UsageError if it fails."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    start = time.time()
     with open(log_path, "a") as log:
         result = subprocess.run([sys.executable, "-m", *command], stdout=log,
                                 stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise cli.UsageError(f"{what} failed (exit {result.returncode}); see {log_path}")
-    return time.time() - start
 
 
 def build_record_sets(variants, train_dir, frame_size, workers, log_dir):
@@ -272,7 +269,7 @@ def main(argv=None):
                                  float(default[2:]), os.path.join("runs", "study"))
         study_report.write(f["report_dir"], variants, results, paths, temperatures,
                            f["num_grid_photos"], training_summary, scenes, reference)
-    except cli.UsageError as e:
+    except (cli.UsageError, training_state.StateError) as e:
         cli.fail("study", e)
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
 
