@@ -82,6 +82,17 @@ MUTATIONS = (
     Mutation("truncated_jpeg_accepted", "colorize_tf/image_files.py",
              'return data.find(b"\\xff\\xd9", offset + 2 + length) >= 0', "return True",
              ("tests/test_image_files.py", "tests/test_build_records.py")),
+    # The seed study's methods (issue 10).
+    Mutation("per_channel_joint_softmax", "colorize_tf/decoding.py",
+             "return tf.concat([tf.nn.softmax(scores[..., :n0], axis=-1),",
+             "return tf.concat([tf.nn.softmax(scores, axis=-1)[..., :n0],",
+             ("tests/test_decoding.py",)),
+    Mutation("rebalance_override_ignored", "colorize_tf/training_config.py",
+             "if self.rebalance_lambda is None:", "if True:",
+             ("tests/test_variants.py",)),
+    Mutation("scene_label_smoothing_ignored", "colorize_tf/losses.py",
+             "return SceneCrossEntropy(label_smoothing)", "return SceneCrossEntropy(0.0)",
+             ("tests/test_losses.py",)),
 )
 
 
