@@ -184,7 +184,8 @@ class BatchScorer:
             tf.TensorSpec([None, None, None, None, 3], tf.uint8), image,
             tf.TensorSpec([None, None, None, 2], tf.float32),
             tf.TensorSpec([None, None, None], tf.int32)])
-        self._ssim = tf.function(ssim, input_signature=[image, image])
+        self._ssim = tf.function(ssim, input_signature=[
+            tf.TensorSpec([None, None, None, None, 3], tf.uint8), image])
 
     def __call__(self, truth):
         """truth: RGB uint8 [B, H, W, 3] -> (results {method: RGB uint8 [B, H, W, 3]},
@@ -199,14 +200,11 @@ class BatchScorer:
         stacked = tf.stack([results[name] for name in self.names])  # [M, B, H, W, 3]
         per_method = {k: v.numpy() for k, v in self._scores(
             stacked, truth, stats["ab"], stats["class"]).items()}
-        flat, tiled = tf.reshape(stacked, tf.shape(truth) * [len(self.names), 1, 1, 1]), \
-            tf.tile(truth, [len(self.names), 1, 1, 1])
         if min(truth.shape[1:3]) >= SSIM_WINDOW:
-            ssim_values = self._ssim(flat, tiled).numpy()
+            per_method["ssim"] = self._ssim(stacked, truth).numpy()
         else:  # smaller than the window: metrics.ssim shrinks it to the photo
-            ssim_values = np.array([metrics.ssim(r, t) for r, t in zip(flat.numpy(),
-                                                                       tiled.numpy())])
-        per_method["ssim"] = ssim_values.reshape(len(self.names), -1)
+            per_method["ssim"] = np.array([[metrics.ssim(r, t) for r, t in zip(
+                method, truth.numpy())] for method in stacked.numpy()])
         scores = {name: {k: v[m] for k, v in per_method.items()}
                   for m, name in enumerate(self.names)}
         truth_stats = {"colourfulness": stats["colourfulness"].numpy(),
@@ -216,7 +214,7 @@ class BatchScorer:
 
     def _truth_stats_graph(self, truth):
         truth_f = tf.cast(truth, tf.float32) / 255.0  # as numpy did: a division, not * (1/255)
-        ab = color.rgb_to_lab(truth_f)[..., 1:]
+        ab = color.rgb_uint8_to_lab(truth)[..., 1:]
         chroma = color.rgb_to_luma_chroma(truth_f, self.space)[1]
         return {"ab": ab, "class": bins_lib.cell_index(ab, LAB_CLASSES),
                 "colourfulness": colourfulness(truth),
@@ -231,10 +229,11 @@ class BatchScorer:
         results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True)
                    for k, v in results.items()}
         decoder = self.colorizer.decoder
-        top1 = decoder.confidence(probabilities)  # the same at every T
         for t, name in zip(self.temperatures, self.names[2:]):
-            chroma = decoder.chroma(probabilities, t)
-            results[name], confidence = serving.render(luma, chroma, top1, self.space)
+            results[name] = serving.render_rgb(luma, decoder.chroma(probabilities, t),
+                                               self.space)
+        # The top-1 probability is the same at every temperature: rendered once.
+        confidence = serving.render_confidence(luma, decoder.confidence(probabilities))
         return results, tf.cast(confidence[..., 0], tf.float32) / 255.0
 
     def _scores_graph(self, results, truth, truth_ab, truth_class):
@@ -242,7 +241,7 @@ class BatchScorer:
         photo [M, B]: psnr, mse_ab, colourfulness; per method: error_histogram
         [M, C * 152], bin_counts [M, n]."""
         results_f = tf.cast(results, tf.float32) / 255.0
-        ab = color.rgb_to_lab(results_f)[..., 1:]
+        ab = color.rgb_uint8_to_lab(results)[..., 1:]
         squared = tf.reduce_sum(tf.square(ab - truth_ab), axis=-1)  # [M, B, H, W]
         # PSNR as tf.image.psnr defines it (on [0, 1] values, peak 1).
         error = tf.square(results_f - tf.cast(truth, tf.float32) / 255.0)
@@ -263,28 +262,37 @@ def _gaussian_taps(size=SSIM_WINDOW, sigma=1.5):
     return (taps / taps.sum()).astype(np.float32)
 
 
-def ssim(a, b):
-    """SSIM of RGB uint8 [B, H, W, 3] pairs -> [B], exactly tf.image.ssim's definition
-    (Gaussian window 11, sigma 1.5, k1 0.01, k2 0.03, valid windows, mean over the
-    channels; metrics.ssim) with the window applied as two 1-D passes: 22 taps per
-    pixel instead of 121, about 5x less work. H and W must be >= 11."""
-    x = tf.cast(a, tf.float32) / 255.0
-    y = tf.cast(b, tf.float32) / 255.0
-    maps = tf.concat([x, y, x * y, tf.square(x) + tf.square(y)], axis=-1)  # 12 channels
-    taps = tf.constant(_gaussian_taps())
-    channels = 12
-    along_w = tf.tile(tf.reshape(taps, [1, -1, 1, 1]), [1, 1, channels, 1])
-    along_h = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
-    blurred = tf.nn.depthwise_conv2d(tf.nn.depthwise_conv2d(maps, along_w, [1, 1, 1, 1],
-                                                            "VALID"),
-                                     along_h, [1, 1, 1, 1], "VALID")
-    mean_x, mean_y, mean_xy, mean_sq = tf.split(blurred, 4, axis=-1)
+def ssim(results, truth):
+    """SSIM of each of M methods' RGB uint8 results [M, B, H, W, 3] against the truth
+    [B, H, W, 3] -> [M, B], exactly tf.image.ssim's definition (Gaussian window 11,
+    sigma 1.5, k1 0.01, k2 0.03, valid windows, mean over the channels; metrics.ssim).
+    The window is applied as two 1-D passes (22 taps per pixel instead of 121), and the
+    truth's blurred maps (mean, mean square) once for all M methods. H, W >= 11."""
+    methods = tf.shape(results)[0]
+    x = tf.cast(tf.reshape(results, tf.concat([[-1], tf.shape(truth)[1:]], 0)),
+                tf.float32) / 255.0  # [M * B, H, W, 3]
+    y = tf.cast(truth, tf.float32) / 255.0
+    mean_x, mean_sq_x, mean_xy = tf.split(_gaussian_blur(tf.concat(
+        [x, tf.square(x), x * tf.tile(y, [methods, 1, 1, 1])], axis=-1)), 3, axis=-1)
+    mean_y, mean_sq_y = (tf.tile(m, [methods, 1, 1, 1]) for m in tf.split(
+        _gaussian_blur(tf.concat([y, tf.square(y)], axis=-1)), 2, axis=-1))
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     num0 = 2.0 * mean_x * mean_y
     den0 = tf.square(mean_x) + tf.square(mean_y)
     luminance = (num0 + c1) / (den0 + c1)
-    cs = (2.0 * mean_xy - num0 + c2) / (mean_sq - den0 + c2)
-    return tf.reduce_mean(luminance * cs, axis=[1, 2, 3])
+    cs = (2.0 * mean_xy - num0 + c2) / (mean_sq_x + mean_sq_y - den0 + c2)
+    return tf.reshape(tf.reduce_mean(luminance * cs, axis=[1, 2, 3]), [methods, -1])
+
+
+def _gaussian_blur(maps):
+    """maps [N, H, W, C] -> [N, H - 10, W - 10, C]: tf.image.ssim's 11x11 window as two
+    valid 1-D passes."""
+    taps = tf.constant(_gaussian_taps())
+    channels = maps.shape[-1]
+    along_w = tf.tile(tf.reshape(taps, [1, -1, 1, 1]), [1, 1, channels, 1])
+    along_h = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    return tf.nn.depthwise_conv2d(tf.nn.depthwise_conv2d(maps, along_w, [1, 1, 1, 1], "VALID"),
+                                  along_h, [1, 1, 1, 1], "VALID")
 
 
 def colourfulness(rgb):

@@ -202,13 +202,22 @@ def render(luma, chroma, confidence, color_space):
     working size) -> (RGB uint8 [H, W, 3], confidence uint8 [H, W, 1]): chroma and
     confidence upsampled bilinearly, recombined with the full-resolution luma. The
     same with a batch dimension in front of each."""
-    size = tf.shape(luma)[-3:-1]
-    chroma = tf.image.resize(chroma, size, method="bilinear")
+    return render_rgb(luma, chroma, color_space), render_confidence(luma, confidence)
+
+
+def render_rgb(luma, chroma, color_space):
+    """render's colour half: -> RGB uint8 [..., H, W, 3]."""
+    chroma = tf.image.resize(chroma, tf.shape(luma)[-3:-1], method="bilinear")
     rgb = color.luma_chroma_to_rgb(luma, chroma, color_space)
-    confidence = tf.image.resize(confidence[..., None], size, method="bilinear")
-    return (tf.image.convert_image_dtype(rgb, tf.uint8, saturate=True),
-            tf.image.convert_image_dtype(tf.clip_by_value(confidence, 0.0, 1.0), tf.uint8,
-                                         saturate=True))
+    return tf.image.convert_image_dtype(rgb, tf.uint8, saturate=True)
+
+
+def render_confidence(luma, confidence):
+    """render's confidence half: -> uint8 [..., H, W, 1]."""
+    confidence = tf.image.resize(confidence[..., None], tf.shape(luma)[-3:-1],
+                                 method="bilinear")
+    return tf.image.convert_image_dtype(tf.clip_by_value(confidence, 0.0, 1.0), tf.uint8,
+                                        saturate=True)
 
 
 class ColorizerModule(tf.Module):

@@ -38,6 +38,20 @@ def test_lab_matches_opencv_float_conversion():
     assert difference.mean() < 0.1
 
 
+@pytest.mark.parametrize("rgb,lab", LAB_REFERENCE)
+def test_uint8_lab_matches_published_values(rgb, lab):
+    rgb8 = np.round(np.asarray(rgb) * 255).astype(np.uint8)
+    np.testing.assert_allclose(color.rgb_uint8_to_lab(rgb8).numpy(), lab, atol=0.02)
+
+
+def test_uint8_lab_equals_float_lab_on_every_level():
+    # Every level of each channel, in combinations that mix them (256 x 3 pixels).
+    levels = np.arange(256, dtype=np.uint8)
+    rgb8 = np.stack([levels, levels[::-1], np.roll(levels, 85)], axis=-1)
+    expected = color.rgb_to_lab(rgb8.astype(np.float32) / 255.0).numpy()
+    np.testing.assert_allclose(color.rgb_uint8_to_lab(rgb8).numpy(), expected, atol=1e-4)
+
+
 @pytest.mark.parametrize("space", color.COLOR_SPACES)
 def test_round_trip(space):
     rgb = np.random.default_rng(1).random((5, 7, 3), dtype=np.float32)
