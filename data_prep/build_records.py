@@ -101,6 +101,22 @@ def list_file_sources(file_list):
     return sources, skipped, []
 
 
+def cap_per_class(sources, max_per_class):
+    """-> (sources with at most max_per_class of each class, evenly spread over that
+    class's listing order, in the listing order; how many were left out). A balanced
+    mix of domains of unequal size; 0 keeps all. Photos without a class count as one."""
+    if not max_per_class:
+        return list(sources), 0
+    by_class = {}
+    for i, source in enumerate(sources):
+        by_class.setdefault(source.label_text, []).append(i)
+    kept = set()
+    for indices in by_class.values():
+        n, k = len(indices), min(max_per_class, len(indices))
+        kept.update(indices[(j * (n - 1)) // max(k - 1, 1)] for j in range(k))
+    return [s for i, s in enumerate(sources) if i in kept], len(sources) - len(kept)
+
+
 def list_tfds_sources(name, split, data_dir):
     """A TFDS dataset prepared on disk, read offline with the images still encoded."""
     import tensorflow_datasets as tfds  # only this input needs it
@@ -457,6 +473,8 @@ def define_flags(fv):
     d.integer("frame_size", P.frame_size, "Side of the square frame (px); larger photos "
             "are shrunk with antialiased Lanczos, smaller ones padded.")
     d.enum("color_space", P.color_space, list(color.COLOR_SPACES), "Chroma space of the bins.")
+    d.integer("max_per_class", 0, "Keep at most this many photos of each class, evenly "
+              "spread over its listing (a balanced mix of unequal domains); 0 keeps all.")
     d.integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
             "Bins kept (most frequent first); 0 keeps every occupied cell.")
     d.float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
@@ -483,7 +501,7 @@ def check_flags(f):
     if not f["output_dir"]:
         raise InputError("--output_dir is required")
     at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
-                "num_bins": 0, "min_size": 1, "png_compression": 0, "max_pixels": 1}
+                "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0, "max_pixels": 1}
     for name, low in at_least.items():
         if f[name] < low:
             raise InputError(f"--{name} must be >= {low}, got {f[name]}")
@@ -516,6 +534,10 @@ def main(argv=None):
         if not sources:
             where = f["input_dir"] or f["file_list"] or f["tfds_name"]
             raise InputError(f"no image files found in {where!r}")
+        sources, capped = cap_per_class(sources, f["max_per_class"])
+        if capped:
+            print(f"build_records: --max_per_class={f['max_per_class']} leaves out {capped} "
+                  f"of {len(sources) + capped} photos")
         config = prepare.PrepConfig(
             frame_size=f["frame_size"], color_space=f["color_space"], min_size=f["min_size"],
             grayscale_threshold=f["grayscale_threshold"],

@@ -353,3 +353,14 @@ def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
         _run(photos, out, images_per_shard=4)
     assert not [n for n in os.listdir(out) if ".tmp-" in n]  # the space is given back
     assert not os.path.exists(os.path.join(out, records.REPORT_NAME))
+
+
+def test_cap_per_class_keeps_an_even_spread_of_each_class_in_listing_order():
+    sources = [build_records.Source(f"{label}{i}", label_text=label)
+               for label, count in (("a", 5), ("b", 2)) for i in range(count)]
+    sources.insert(3, sources.pop(5))  # the classes interleaved: a0 a1 a2 b0 a3 a4 b1
+    kept, left_out = build_records.cap_per_class(sources, 3)
+    assert [s.source_id for s in kept] == ["a0", "a2", "b0", "a4", "b1"]
+    assert left_out == 2
+    assert build_records.cap_per_class(sources, 0) == (sources, 0)
+    assert [s.source_id for s in build_records.cap_per_class(sources, 1)[0]] == ["a0", "b0"]
