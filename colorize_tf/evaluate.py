@@ -25,7 +25,12 @@ def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
     d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
-    d.string("images_dir", None, "Folder of colour photos (recursive).")
+    d.list("images_dir", None, "Folder(s) of colour photos (recursive), comma-separated; "
+           "NAME=FOLDER names a folder's domain, else each first-level sub-folder is one. "
+           "With two domains or more the report also has a row per domain.")
+    d.string("labels_csv", None, "CSV with a `path` column (relative to the CSV) and label "
+             "columns (e.g. general/faces_labels.csv: age, gender, race): the report also "
+             "has a row per label value and the PSNR spread of each column.")
     d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
     d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
            "Annealed-mean temperatures.")
@@ -39,13 +44,19 @@ def define_flags(fv):
 
 
 def check_flags(f):
-    """-> temperatures [float]; refuses bad flags before any work (UsageError)."""
+    """-> (folders [(domain name or None, folder)], temperatures [float]); refuses bad
+    flags before any work (UsageError)."""
     if not f["images_dir"]:
         raise cli.UsageError("--images_dir is required")
     cli.check_output_dir(f["output_dir"])
-    if not os.path.isdir(f["images_dir"]):
-        raise cli.UsageError(f"--images_dir {cli.display_path(f['images_dir'])!r} is not a "
-                             "folder")
+    folders = []
+    for entry in f["images_dir"]:
+        name, _, folder = (None, None, entry) if os.path.isdir(entry) else entry.partition("=")
+        if not os.path.isdir(folder):
+            raise cli.UsageError(f"--images_dir {cli.display_path(folder)!r} is not a folder")
+        folders.append((name or None, folder))
+    if f["labels_csv"] and not os.path.isfile(f["labels_csv"]):
+        raise cli.UsageError(f"--labels_csv {f['labels_csv']!r} does not exist")
     temperatures = cli.parse_temperatures(f["temperatures"])
     for name in ("max_images", "num_figures"):
         if f[name] < 0:
@@ -56,19 +67,31 @@ def check_flags(f):
         raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
     if f["training_history"] and not os.path.isfile(f["training_history"]):
         raise cli.UsageError(f"--training_history {f['training_history']!r} does not exist")
-    return temperatures
+    return folders, temperatures
+
+
+def label_groups(paths, groups, labels_csv):
+    """groups with each photo's labels from labels_csv added (UsageError for a bad CSV)."""
+    try:
+        labels = evaluation.read_label_groups(labels_csv)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise cli.UsageError(f"--labels_csv: {e}") from None
+    return {p: groups.get(p, ()) + labels.get(os.path.realpath(p), ()) for p in paths}
 
 
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
-        temperatures = check_flags(f)
-        paths = evaluation.list_photos(f["images_dir"], f["max_images"])
+        folders, temperatures = check_flags(f)
+        paths, groups = evaluation.list_domain_photos(folders, f["max_images"])
         if not paths:
-            raise cli.UsageError(f"no photos in {f['images_dir']!r}")
+            raise cli.UsageError(f"no photos in {','.join(f['images_dir'])!r}")
+        if f["labels_csv"]:
+            groups = label_groups(paths, groups, f["labels_csv"])
         result = evaluation.evaluate_to(
             f["output_dir"], inference.Colorizer(f["saved_model"]), paths, temperatures,
-            f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"])
+            f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
+            groups=groups)
         if f["training_history"]:
             figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))

@@ -61,6 +61,43 @@ def list_photos(folder, max_images=0):
     return paths
 
 
+def list_domain_photos(folders, max_images=0):
+    """folders: [(name or None, folder)] -> (paths, {path: ("domain: D",)}): the photos
+    of every folder (max_images as list_photos', over all of them), each photo's domain
+    the folder's name when given, else its first-level sub-folder's (the folder's own
+    name for photos at its top). No domains when there is only one."""
+    paths, domains = [], {}
+    for name, folder in folders:
+        for path in list_photos(folder):
+            parts = os.path.relpath(path, folder).split(os.sep)
+            domain = name or (parts[0] if len(parts) > 1 else os.path.basename(
+                os.path.abspath(folder)))
+            paths.append(path)
+            domains[path] = (f"domain: {domain}",)
+    if max_images and len(paths) > max_images:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
+    if len(set(domains[p] for p in paths)) < 2:
+        return paths, {}
+    return paths, {p: domains[p] for p in paths}
+
+
+def read_label_groups(csv_path):
+    """A CSV with a `path` column (relative to the CSV's folder) and label columns ->
+    {real path: ("column: value", ...)}: e.g. FairFace's faces_labels.csv gives
+    ("age: 20-29", "gender: Female", "race: Black"). Empty values are left out."""
+    import csv
+    base = os.path.dirname(os.path.abspath(csv_path))
+    groups = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if "path" not in (reader.fieldnames or []):
+            raise ValueError(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
+        for row in reader:
+            path = os.path.realpath(os.path.join(base, row.pop("path")))
+            groups[path] = tuple(f"{k}: {v}" for k, v in row.items() if k and v)
+    return groups
+
+
 class LeftOut(ValueError):
     """A photo that cannot serve as a ground truth; str() is the one-line reason."""
 
@@ -110,16 +147,18 @@ def read_ground_truths(paths, max_pixels, gray_threshold, workers=2):
         yield from zip(paths, pool.map(read, paths))
 
 
-def shape_batches(items, batch_size=BATCH_SIZE, window=4 * BATCH_SIZE):
+def shape_batches(items, batch_size=BATCH_SIZE, window=4 * BATCH_SIZE, kind_of=None):
     """(key, RGB uint8 [H, W, 3]) pairs -> lists of up to batch_size pairs of one image
-    size, grouped within consecutive windows of `window` items (memory stays bounded
-    whatever the number of photos; a set of one size gives full batches)."""
+    size (and one kind_of(key), when given), grouped within consecutive windows of
+    `window` items (memory stays bounded whatever the number of photos; a set of one
+    size gives full batches)."""
     pending = {}
     for count, (key, image) in enumerate(items, 1):
-        group = pending.setdefault(image.shape, [])
+        batch_key = (kind_of(key) if kind_of else None, image.shape)
+        group = pending.setdefault(batch_key, [])
         group.append((key, image))
         if len(group) == batch_size:
-            yield pending.pop(image.shape)
+            yield pending.pop(batch_key)
         if count % window == 0:
             yield from pending.values()
             pending = {}
@@ -342,6 +381,7 @@ class Totals:
     truth_colourfulness: list  # one value per photo
     left_out: list  # [{"file", "reason"}]
     evaluated: int = 0
+    groups: dict = dataclasses.field(default_factory=dict)  # group name -> Totals
 
     @classmethod
     def empty(cls, names, num_bins):
@@ -363,15 +403,18 @@ class Totals:
 
 def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color.GRAY_SPREAD,
              max_pixels=image_files.DEFAULT_MAX_PIXELS, batch_size=BATCH_SIZE,
-             on_photos=None, on_figure=None):
+             on_photos=None, on_figure=None, groups=None):
     """Evaluates colorizer on the colour photos at paths; -> Totals.
 
-    on_photos(count): progress, photos handled so far. on_figure(index, path, results,
-    confidence, truth): for the first num_figures photos in path order (results
-    {method: RGB uint8 [H, W, 3]}, confidence [H, W], truth RGB uint8).
+    groups: {path: (group name, ...)}: a photo also counts in the Totals of each of its
+    groups (totals.groups; e.g. its domain, its subject's age group). on_photos(count):
+    progress, photos handled so far. on_figure(index, path, results, confidence, truth):
+    for the first num_figures photos in path order (results {method: RGB uint8
+    [H, W, 3]}, confidence [H, W], truth RGB uint8).
     """
     scorer = BatchScorer(colorizer, temperatures)
     totals = Totals.empty(scorer.names, colorizer.bins.num_bins)
+    groups = groups or {}
     index = {path: i for i, path in enumerate(paths)}
 
     def readable():  # the photos that can serve as ground truths; the others noted
@@ -380,10 +423,15 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
                 totals.left_out.append({"file": cli.display_path(path), "reason": str(truth)})
             else:
                 yield path, truth
-    for batch in shape_batches(readable(), batch_size):
+    # A batch holds photos of the same groups, so that its summed scores (error
+    # histograms, bin counts) can go to each of them.
+    for batch in shape_batches(readable(), batch_size, kind_of=lambda p: groups.get(p, ())):
         truth = np.stack([image for _, image in batch])
         results, confidence, truth_stats, scores = scorer(truth)
         totals.add(truth_stats, scores)
+        for name in groups.get(batch[0][0], ()):
+            totals.groups.setdefault(name, Totals.empty(scorer.names, colorizer.bins.num_bins)
+                                     ).add(truth_stats, scores)
         for j, (path, _) in enumerate(batch):
             if on_figure and index[path] < num_figures:
                 on_figure(index[path], path, {k: v[j] for k, v in results.items()},
@@ -397,9 +445,9 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
 
 def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                 gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
-                batch_size=BATCH_SIZE):
-    """Evaluates colorizer on the photos at paths; writes metrics.json, report.md and
-    figures/ to output_dir; -> the metrics.json dict."""
+                batch_size=BATCH_SIZE, groups=None):
+    """Evaluates colorizer on the photos at paths (groups: as evaluate's); writes
+    metrics.json, report.md and figures/ to output_dir; -> the metrics.json dict."""
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
     names = method_names(temperatures)
@@ -409,7 +457,8 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
     def save_figures(index, path, results, confidence, truth):
         _save_photo_figures(figure_dir, index, path, results, confidence, truth, names)
     totals = evaluate(colorizer, paths, temperatures, num_figures, gray_threshold, max_pixels,
-                      batch_size, on_photos=bar.update, on_figure=save_figures)
+                      batch_size, on_photos=bar.update, on_figure=save_figures,
+                      groups=groups)
     if totals.evaluated == 0:
         raise cli.UsageError("no photo could be evaluated")
     methods, truth_c = totals.summary()
@@ -421,6 +470,8 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
         "bin_frequencies": {"truth": list(totals.truth_bins / totals.truth_bins.sum()), **{
             n: list(m.bin_counts / max(m.bin_counts.sum(), 1.0))
             for n, m in totals.methods.items()}},
+        "groups": {name: {"images": t.evaluated, "methods": t.summary()[0]}
+                   for name, t in sorted(totals.groups.items())},
         "seconds": round(time.time() - start, 1)}
     _save_summary_figures(figure_dir, totals, default_method(temperatures))
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
@@ -456,6 +507,38 @@ def _save_summary_figures(figure_dir, totals, default):
         "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
 
 
+def group_spreads(groups, method):
+    """{"race: Black": {"methods": ...}, ...} -> {"race": (spread dB, best, worst)}: the
+    PSNR gap of method between the best and the worst group of each kind (the text
+    before ": " in a group's name) that has at least two groups."""
+    kinds = {}
+    for name, group in groups.items():
+        kind = name.partition(": ")[0] if ": " in name else "group"
+        kinds.setdefault(kind, []).append((group["methods"][method]["psnr"], name))
+    return {kind: (max(v)[0] - min(v)[0], max(v)[1], min(v)[1])
+            for kind, v in kinds.items() if len(v) > 1}
+
+
+def groups_markdown(result):
+    """The per-group table at the default temperature (empty without groups)."""
+    groups = result.get("groups") or {}
+    if not groups:
+        return ""
+    method = default_method(result["temperatures"])
+    rows = [f"Per group at {method} (gray in brackets):", "",
+            "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio |",
+            "|---|---|---|---|---|"]
+    for name, group in groups.items():
+        m, g = group["methods"][method], group["methods"][GRAY]
+        rows.append(f"| {name} | {group['images']} | {m['psnr']:.2f} ({g['psnr']:.2f}) | "
+                    f"{m['auc_rebalanced']:.4f} ({g['auc_rebalanced']:.4f}) | "
+                    f"{m['colourfulness_ratio']:.2f} |")
+    rows.append("")
+    for kind, (spread, best, worst) in group_spreads(groups, method).items():
+        rows.append(f"- {kind}: PSNR spread {spread:.2f} dB (best {best}, worst {worst})")
+    return "\n".join(rows) + "\n"
+
+
 def report_markdown(result):
     rows = [
         f"Evaluated {result['images']} photos ({len(result['left_out'])} left out: unreadable, "
@@ -470,4 +553,5 @@ def report_markdown(result):
         rows.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['mse_ab']:.1f} | "
                     f"{m['auc']:.4f} | {m['auc_rebalanced']:.4f} | {m['colourfulness']:.1f} "
                     f"({m['colourfulness_ratio']:.2f}) | {m['kl_bins']:.3f} |")
-    return "\n".join(rows) + "\n"
+    groups = groups_markdown(result)
+    return "\n".join(rows) + "\n" + ("\n" + groups if groups else "")

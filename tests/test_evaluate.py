@@ -68,3 +68,31 @@ def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
         assert methods[f"T={t:g}"]["colourfulness"] == pytest.approx(
             np.mean([metrics.colourfulness(e) for e in expected]), rel=0.02)
     assert methods["T=0.3"]["psnr"] != pytest.approx(methods["T=1"]["psnr"], abs=0.05)
+
+
+def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_path):
+    for rel, seed in [("general/faces/a.png", 0), ("general/faces/b.png", 1),
+                      ("general/street/c.png", 2), ("nature/sea/d.png", 3)]:
+        write_png(str(tmp_path / rel), make_photo(24, 30, seed=seed))
+    (tmp_path / "general" / "labels.csv").write_text(
+        "path,race\nfaces/a.png,Black\nfaces/b.png,White\n")
+    out = tmp_path / "eval"
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
+         f"--images_dir={tmp_path / 'general'},landscapes={tmp_path / 'nature'}",
+         f"--labels_csv={tmp_path / 'general' / 'labels.csv'}", f"--output_dir={out}",
+         "--temperatures=0.38", "--num_figures=0"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    groups = json.load(open(out / "metrics.json"))["groups"]
+    assert {k: v["images"] for k, v in groups.items()} == {
+        "domain: faces": 2, "domain: street": 1, "domain: landscapes": 1,
+        "race: Black": 1, "race: White": 1}
+    report = (out / "report.md").read_text()
+    assert "| domain: landscapes | 1 |" in report and "race: PSNR spread" in report
+    bad = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
+         f"--images_dir={tmp_path / 'general'}", f"--labels_csv={tmp_path / 'no.csv'}",
+         f"--output_dir={out}2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--labels_csv" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,5 +1,7 @@
 """The batched evaluation graphs against the per-image definitions of metrics.py and
 numpy oracles."""
+import os
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,59 @@ def test_batched_evaluation_equals_one_photo_at_a_time(luma_saved_model, tmp_pat
     for name in a:
         for key in a[name]:
             assert a[name][key] == pytest.approx(b[name][key], rel=1e-5, abs=1e-6), (name, key)
+
+
+def test_list_domain_photos_names_domains_by_folder(tmp_path):
+    for rel in ["general/faces/a.png", "general/faces/b.png", "general/street/c.png",
+                "nature/forest/d.png", "nature/sea/e.png"]:
+        write_png(str(tmp_path / rel), make_photo(8, 8))
+    paths, groups = evaluation.list_domain_photos(
+        [(None, str(tmp_path / "general")), ("landscapes", str(tmp_path / "nature"))])
+    named = {os.path.relpath(p, tmp_path): g for p, g in groups.items()}
+    assert named == {"general/faces/a.png": ("domain: faces",),
+                     "general/faces/b.png": ("domain: faces",),
+                     "general/street/c.png": ("domain: street",),
+                     "nature/forest/d.png": ("domain: landscapes",),
+                     "nature/sea/e.png": ("domain: landscapes",)}
+    # One folder: its sub-folders are the domains; one domain only: no groups.
+    assert set(evaluation.list_domain_photos([(None, str(tmp_path / "nature"))])[1].values()) \
+        == {("domain: forest",), ("domain: sea",)}
+    assert evaluation.list_domain_photos([(None, str(tmp_path / "general" / "faces"))])[1] == {}
+
+
+def test_read_label_groups_resolves_paths_against_the_csv(tmp_path):
+    (tmp_path / "labels.csv").write_text(
+        "path,age,race\ntest/faces/a.jpg,20-29,Black\ntest/faces/b.jpg,,East Asian\n")
+    groups = evaluation.read_label_groups(str(tmp_path / "labels.csv"))
+    assert groups == {str(tmp_path / "test/faces/a.jpg"): ("age: 20-29", "race: Black"),
+                      str(tmp_path / "test/faces/b.jpg"): ("race: East Asian",)}
+    (tmp_path / "bad.csv").write_text("file,age\nx.jpg,3\n")
+    with pytest.raises(ValueError, match="no 'path' column"):
+        evaluation.read_label_groups(str(tmp_path / "bad.csv"))
+
+
+def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_path):
+    colorizer = inference.Colorizer(luma_saved_model)
+    paths = [write_png(str(tmp_path / f"{i}.png"), make_photo(24, 30, seed=i))
+             for i in range(6)]
+    groups = {p: ("kind: odd",) if i % 2 else ("kind: even",) for i, p in enumerate(paths)}
+    groups[paths[0]] += ("colour: red",)
+    totals = evaluation.evaluate(colorizer, paths, [0.38], num_figures=0, batch_size=4,
+                                 groups=groups)
+    assert sorted(totals.groups) == ["colour: red", "kind: even", "kind: odd"]
+    for name, members in [("kind: odd", paths[1::2]), ("colour: red", paths[:1])]:
+        alone = evaluation.evaluate(colorizer, members, [0.38], num_figures=0).summary()[0]
+        grouped = totals.groups[name].summary()[0]
+        assert totals.groups[name].evaluated == len(members)
+        for method, values in alone.items():
+            for metric, value in values.items():
+                assert grouped[method][metric] == pytest.approx(value, rel=1e-6), metric
+
+
+def test_group_spreads_by_hand():
+    def group(psnr):
+        return {"methods": {"T=0.38": {"psnr": psnr}}}
+    groups = {"race: A": group(20.0), "race: B": group(21.5), "race: C": group(20.7),
+              "age: 3-9": group(19.0), "domain: faces": group(22.0)}
+    assert evaluation.group_spreads(groups, "T=0.38") == {
+        "race": pytest.approx((1.5, "race: B", "race: A"))}
