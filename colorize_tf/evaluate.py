@@ -19,12 +19,15 @@ from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import image_files
 from colorize_tf import inference
+from colorize_tf import safe_write
 
 
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
-    d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel (version or base dir).")
+    d.list("saved_model", [inference.DEFAULT_SAVED_MODEL], "SavedModel(s) (version or base "
+           "dir), comma-separated; with several, each is evaluated into OUTPUT_DIR/NAME and "
+           "OUTPUT_DIR/comparison.md puts them in one table per domain and group.")
     d.list("images_dir", None, "Folder(s) of colour photos (recursive), comma-separated; "
            "NAME=FOLDER names a folder's domain, else each first-level sub-folder is one. "
            "With two domains or more the report also has a row per domain.")
@@ -70,6 +73,20 @@ def check_flags(f):
     return folders, temperatures
 
 
+def model_names(saved_models):
+    """--saved_model entries -> {name: path}: saved_models/NAME[/VERSION] -> NAME (UsageError
+    for a missing model or two of one name)."""
+    names = {}
+    for path in saved_models:
+        parent, name = os.path.split(os.path.normpath(inference.resolve_saved_model(path)))
+        if name.isdigit():  # a version directory: the model's name is its parent's
+            name = os.path.basename(parent)
+        if name in names:
+            raise cli.UsageError(f"--saved_model: two models named {name!r}")
+        names[name] = path
+    return names
+
+
 def label_groups(paths, groups, labels_csv):
     """groups with each photo's labels from labels_csv added (UsageError for a bad CSV)."""
     try:
@@ -88,10 +105,24 @@ def main(argv=None):
             raise cli.UsageError(f"no photos in {','.join(f['images_dir'])!r}")
         if f["labels_csv"]:
             groups = label_groups(paths, groups, f["labels_csv"])
-        result = evaluation.evaluate_to(
-            f["output_dir"], inference.Colorizer(f["saved_model"]), paths, temperatures,
-            f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
-            groups=groups)
+        models = model_names(f["saved_model"])
+        results = {}
+        for name, saved_model in models.items():
+            output_dir = f["output_dir"] if len(models) == 1 else os.path.join(
+                f["output_dir"], name)
+            if len(models) > 1:
+                print(f"evaluate: {name}")
+            results[name] = evaluation.evaluate_to(
+                output_dir, inference.Colorizer(saved_model), paths, temperatures,
+                f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
+                groups=groups)
+            print(evaluation.report_markdown(results[name]))
+        if len(models) > 1:
+            comparison = evaluation.comparison_markdown(results)
+            safe_write.write_bytes(os.path.join(f["output_dir"], "comparison.md"),
+                                   comparison.encode())
+            print(comparison)
+        result = results[next(iter(results))]
         if f["training_history"]:
             figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))
@@ -99,7 +130,6 @@ def main(argv=None):
         cli.fail("evaluate", e)
     except OSError as e:
         cli.fail("evaluate", f"cannot write to {f['output_dir']!r}: {e.strerror or e}")
-    print(evaluation.report_markdown(result))
     for failure in result["left_out"]:
         print(f"left out: {failure['file']}: {failure['reason']}", file=sys.stderr)
     print(f"wrote {os.path.join(f['output_dir'], 'metrics.json')} and report.md, figures/")

@@ -539,6 +539,31 @@ def groups_markdown(result):
     return "\n".join(rows) + "\n"
 
 
+def comparison_markdown(results):
+    """{model name: metrics.json dict} (the same photos) -> one table: for all photos and
+    each group, gray, and each model's mean chroma and default temperature: PSNR, rebalanced
+    AuC, colourfulness ratio."""
+    first = next(iter(results.values()))
+    method = default_method(first["temperatures"])
+    header = ["group", "photos", "gray PSNR / AuC r."]
+    for name in results:
+        header += [f"{name} mean chroma PSNR / AuC r.", f"{name} {method} PSNR / AuC r. / col."]
+    rows = [f"Models side by side ({first['images']} photos; AuC r.: rebalanced AuC; col.: "
+            "colourfulness ratio to the truth).", "", "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header)]
+
+    def cells(m, colour=False):
+        text = f"{m['psnr']:.2f} / {m['auc_rebalanced']:.4f}"
+        return text + (f" / {m['colourfulness_ratio']:.2f}" if colour else "")
+    for group in ["all"] + list(first.get("groups") or {}):
+        scope = [r if group == "all" else r["groups"][group] for r in results.values()]
+        row = [group, str(scope[0]["images"]), cells(scope[0]["methods"][GRAY])]
+        for result in scope:
+            row += [cells(result["methods"][MEAN]), cells(result["methods"][method], True)]
+        rows.append("| " + " | ".join(row) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def report_markdown(result):
     rows = [
         f"Evaluated {result['images']} photos ({len(result['left_out'])} left out: unreadable, "

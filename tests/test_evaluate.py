@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -77,20 +78,30 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
     (tmp_path / "general" / "labels.csv").write_text(
         "path,race\nfaces/a.png,Black\nfaces/b.png,White\n")
     out = tmp_path / "eval"
+    other = tmp_path / "models" / "other" / "3"
+    shutil.copytree(luma_saved_model, other)
     result = subprocess.run(
-        [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
+        [sys.executable, "-m", "colorize_tf.evaluate",
+         f"--saved_model={luma_saved_model},{other.parent}",
          f"--images_dir={tmp_path / 'general'},landscapes={tmp_path / 'nature'}",
          f"--labels_csv={tmp_path / 'general' / 'labels.csv'}", f"--output_dir={out}",
          "--temperatures=0.38", "--num_figures=0"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-2000:]
-    groups = json.load(open(out / "metrics.json"))["groups"]
+    name = os.path.basename(os.path.dirname(os.path.normpath(luma_saved_model)))
+    groups = json.load(open(out / name / "metrics.json"))["groups"]
     assert {k: v["images"] for k, v in groups.items()} == {
         "domain: faces": 2, "domain: street": 1, "domain: landscapes": 1,
         "race: Black": 1, "race: White": 1}
-    report = (out / "report.md").read_text()
+    report = (out / name / "report.md").read_text()
     assert "| domain: landscapes | 1 |" in report and "race: PSNR spread" in report
+    # Two copies of one model: one table, both models' cells equal on every row.
+    comparison = (out / "comparison.md").read_text().splitlines()
+    rows = [line.strip("| ").split(" | ") for line in comparison if line.startswith("| ")][1:]
+    assert [r[0] for r in rows] == ["all", "domain: faces", "domain: landscapes",
+                                    "domain: street", "race: Black", "race: White"]
+    assert rows[0][1] == "4" and all(r[3:5] == r[5:7] for r in rows)
     bad = subprocess.run(
         [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
          f"--images_dir={tmp_path / 'general'}", f"--labels_csv={tmp_path / 'no.csv'}",
