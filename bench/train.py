@@ -1,6 +1,7 @@
 r"""Training throughput vs the machine's matmul rate, and input pipeline vs training step.
 
     python bench/train.py [--batch_size=32] [--crop_size=96] [--base_filters=16]
+    python bench/train.py --sizes=16x3x96,24x3x96,32x3x96,16x4x128 [--num_bins=255]
 
 Prints where the step's time goes (forward only vs the whole step: backward and Adam
 should cost about twice the forward), the model's FLOPs per image (counted layer by
@@ -10,6 +11,10 @@ of the Keras train step, the achieved FLOP/s next to a float32 matmul's FLOP/s
 measured in the same run (goal: >= 50%), and the input pipeline's images/s next to
 the training step's (goal: >= 5x). The pipeline reads records built from
 ../shared/data/landscapes (or generated photos).
+
+With --sizes, instead: one line per model size (base filters x depth x crop) with its
+parameters, training GFLOP per image, training images/s and images per hour: what
+scaling the model costs on this machine.
 """
 import argparse
 import functools
@@ -78,35 +83,67 @@ def _records(tmp):
     return out
 
 
+def training_rate(model, size, batch, num_bins, steps):
+    """Images/s of Keras' train step on random data (no input pipeline)."""
+    from colorize_tf import input_pipeline
+    from colorize_tf import losses
+    import keras
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=losses.MaskedRebalancedCrossEntropy())
+    luma = tf.random.uniform([batch, size, size, 1])
+    ones = tf.ones([batch, size, size, 1])
+    target = input_pipeline.pack(tf.random.uniform([batch, size, size, 1], 0, num_bins,
+                                                   tf.int32),
+                                 tf.zeros([batch, size, size, 2]), ones, ones)
+    data = tf.data.Dataset.from_tensors((luma, target)).repeat()
+    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def size_sweep(args):
+    """One line per model size: parameters, FLOPs and training images/s, and how many
+    images an hour of training sees at that rate."""
+    from colorize_tf import model as model_lib
+    print(f"{'filters x depth x crop':>24} {'params':>10} {'GFLOP/img (train)':>18} "
+          f"{'images/s':>9} {'images/hour':>12}")
+    for spec in args.sizes.split(","):
+        filters, depth, crop = (int(v) for v in spec.lower().split("x"))
+        model = model_lib.build_colorunet(model_lib.ModelConfig(
+            base_filters=filters, depth=depth, num_bins=args.num_bins))
+        flops = 3 * conv_flops(model, crop, crop)
+        rate = training_rate(model, crop, args.batch_size, args.num_bins, args.steps)
+        print(f"{spec:>24} {model.count_params():>10,} {flops / 1e9:>18.3f} {rate:>9.1f} "
+              f"{rate * 3600:>12,.0f}", flush=True)
+    print(f"(batch {args.batch_size}, {args.num_bins} bins, {args.steps} steps each; "
+          f"fp32 matmul on this machine: {matmul_flops_per_second() / 1e9:.1f} GFLOP/s)")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--crop_size", type=int, default=96)
     parser.add_argument("--base_filters", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--sizes", default="",
+                        help="instead: what each model size costs, e.g. 16x3x96,24x3x96 "
+                        "(base filters x depth x crop px)")
+    parser.add_argument("--num_bins", type=int, default=32, help="output bins (--sizes)")
     args = parser.parse_args()
+    if args.sizes:
+        return size_sweep(args)
     from colorize_tf import bins as bins_lib
     from colorize_tf import input_pipeline
-    from colorize_tf import losses
     from colorize_tf import model as model_lib
-    import keras
 
     size, batch = args.crop_size, args.batch_size
     model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters))
     flops = conv_flops(model, size, size)
     print(f"ColorUNet {model.count_params():,} params; forward {flops / 1e9:.3f} GFLOP per "
           f"{size}x{size} image, training step ~{3 * flops / 1e9:.3f} GFLOP per image")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=losses.MaskedRebalancedCrossEntropy())
+    train_rate = training_rate(model, size, batch, 32, args.steps)
     luma = tf.random.uniform([batch, size, size, 1])
-    ones = tf.ones([batch, size, size, 1])
-    target = input_pipeline.pack(tf.random.uniform([batch, size, size, 1], 0, 32, tf.int32),
-                                 tf.zeros([batch, size, size, 2]), ones, ones)
-    data = tf.data.Dataset.from_tensors((luma, target)).repeat()
-    model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
-    start = time.perf_counter()
-    model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0)
-    train_rate = args.steps * batch / (time.perf_counter() - start)
     forward = tf.function(lambda x: model(x, training=False))
     forward_rate = common.rate(lambda: [forward(luma) for _ in range(5)][-1].numpy(), 5 * batch)
     matmul = matmul_flops_per_second()
