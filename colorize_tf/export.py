@@ -30,12 +30,13 @@ WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it before servi
 def load_trained_model(model_dir, checkpoint="best"):
     """-> (keras model returning logits, Bins, the run's flags dict) from a training run."""
     import keras
-    from colorize_tf import model as _  # noqa: F401 (registers its layers for load_model)
+
+    from colorize_tf import model as model_lib
     path = os.path.join(model_dir, training_state.CHECKPOINT_DIR, f"{checkpoint}.keras")
     if not os.path.exists(path):
         raise cli.UsageError(f"no checkpoint {path!r}: is {model_dir!r} a training run?")
     try:
-        model = keras.models.load_model(path, compile=False)
+        model = model_lib.load_checkpoint(path)
     except Exception as e:  # zip, h5 and Keras errors of a damaged file
         other = "last" if checkpoint == "best" else "best"
         raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "

@@ -99,6 +99,12 @@ def _primary_output(x, config, init):
                          name="logits")(x)
 
 
+def load_checkpoint(path):
+    """A saved .keras model of this module (its own layers registered by this import,
+    so a fresh process can load a zhang_small run), uncompiled."""
+    return keras.models.load_model(path, compile=False)
+
+
 def build_colorunet(config, seed=None):
     """ModelConfig -> keras.Model. Output: logits [B, H, W, n] (or chroma [B, H, W, 2]
     for decoding "regression") float32 (even under mixed precision); with heads, a

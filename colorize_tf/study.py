@@ -182,9 +182,9 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
 
 def training_summary(variant):
     """-> (parameters, training images/s, wall seconds) of the variant's run."""
-    import keras
+    from colorize_tf import model as model_lib
     path = os.path.join(variant.model_dir, training_state.CHECKPOINT_DIR, "last.keras")
-    parameters = keras.models.load_model(path, compile=False).count_params()
+    parameters = model_lib.load_checkpoint(path).count_params()
     rows = _history(variant)
     seconds = sum(float(r.get("epoch_seconds") or 0) for r in rows)
     images = int(variant.flags.get("steps_per_epoch", 0)) * \

@@ -43,8 +43,13 @@ def tables(variants, results, summaries, default, reference=None):
                         ("At each variant's best temperature (highest rebalanced AuC)",
                          best_method)]:
         lines += [f"### {title}", "", header, rule]
-        first = results[variants[0].name]
-        lines.append(_row("gray (baseline)", ["", "", "", ""], first["methods"]["gray"]))
+        # Gray keeps each colour space's own luma (YUV's Y, Lab's L): one row per space.
+        spaces = {}
+        for v in variants:
+            spaces.setdefault(results[v.name]["color_space"], results[v.name])
+        for space, result in sorted(spaces.items()):
+            lines.append(_row(f"gray ({space.upper()} luma)", ["", "", "", ""],
+                              result["methods"]["gray"]))
         if reference is not None:
             method = pick(reference[1])
             lines.append(_row(f"`{reference[0]}`", ["", "", "", method[2:]],
