@@ -15,6 +15,7 @@ import concurrent.futures
 import dataclasses
 import math
 import os
+import re
 import time
 
 import cv2
@@ -470,13 +471,23 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
         "bin_frequencies": {"truth": list(totals.truth_bins / totals.truth_bins.sum()), **{
             n: list(m.bin_counts / max(m.bin_counts.sum(), 1.0))
             for n, m in totals.methods.items()}},
-        "groups": {name: {"images": t.evaluated, "methods": t.summary()[0]}
-                   for name, t in sorted(totals.groups.items())},
+        "groups": {name: {"images": totals.groups[name].evaluated,
+                          "methods": totals.groups[name].summary()[0]}
+                   for name in sorted(totals.groups, key=_group_order)},
         "seconds": round(time.time() - start, 1)}
     _save_summary_figures(figure_dir, totals, default_method(temperatures))
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
+
+
+def _group_order(name):
+    """Domains first, then each label column; numbers in natural order (age 3-9
+    before 10-19)."""
+    kind, _, value = name.partition(": ")
+    return (kind != "domain", kind,
+            [(0, int(part), "") if part.isdigit() else (1, 0, part)
+             for part in re.split(r"(\d+)", value)])
 
 
 def _save_photo_figures(figure_dir, index, path, results, confidence, truth, names):
