@@ -96,6 +96,26 @@ def label_groups(paths, groups, labels_csv):
     return {p: groups.get(p, ()) + labels.get(os.path.realpath(p), ()) for p in paths}
 
 
+def evaluate_models(models, output_dirs, paths, groups, temperatures, f):
+    """Evaluates each model {name: SavedModel} into output_dirs[name], then (several)
+    writes comparison.md; -> {name: metrics.json dict}."""
+    results = {}
+    for name, saved_model in models.items():
+        if len(models) > 1:
+            print(f"evaluate: {name}")
+        results[name] = evaluation.evaluate_to(
+            output_dirs[name], inference.Colorizer(saved_model), paths, temperatures,
+            f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
+            groups=groups)
+        print(evaluation.report_markdown(results[name]))
+    if len(models) > 1:
+        comparison = evaluation.comparison_markdown(results)
+        safe_write.write_bytes(os.path.join(f["output_dir"], "comparison.md"),
+                               comparison.encode())
+        print(comparison)
+    return results
+
+
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
@@ -106,33 +126,23 @@ def main(argv=None):
         if f["labels_csv"]:
             groups = label_groups(paths, groups, f["labels_csv"])
         models = model_names(f["saved_model"])
-        results = {}
-        for name, saved_model in models.items():
-            output_dir = f["output_dir"] if len(models) == 1 else os.path.join(
-                f["output_dir"], name)
-            if len(models) > 1:
-                print(f"evaluate: {name}")
-            results[name] = evaluation.evaluate_to(
-                output_dir, inference.Colorizer(saved_model), paths, temperatures,
-                f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
-                groups=groups)
-            print(evaluation.report_markdown(results[name]))
-        if len(models) > 1:
-            comparison = evaluation.comparison_markdown(results)
-            safe_write.write_bytes(os.path.join(f["output_dir"], "comparison.md"),
-                                   comparison.encode())
-            print(comparison)
-        result = results[next(iter(results))]
-        if f["training_history"]:
-            figures.save_png(os.path.join(f["output_dir"], "figures", "training_curve.png"),
+        output_dirs = {name: f["output_dir"] if len(models) == 1 else
+                       os.path.join(f["output_dir"], name) for name in models}
+        results = evaluate_models(models, output_dirs, paths, groups, temperatures, f)
+        first = next(iter(models))
+        if f["training_history"]:  # the first model's run
+            figures.save_png(os.path.join(output_dirs[first], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))
     except cli.UsageError as e:
         cli.fail("evaluate", e)
     except OSError as e:
         cli.fail("evaluate", f"cannot write to {f['output_dir']!r}: {e.strerror or e}")
-    for failure in result["left_out"]:
+    for failure in results[first]["left_out"]:
         print(f"left out: {failure['file']}: {failure['reason']}", file=sys.stderr)
-    print(f"wrote {os.path.join(f['output_dir'], 'metrics.json')} and report.md, figures/")
+    for name in models:
+        print(f"wrote {os.path.join(output_dirs[name], 'metrics.json')} and report.md, figures/")
+    if len(models) > 1:
+        print(f"wrote {os.path.join(f['output_dir'], 'comparison.md')}")
 
 
 if __name__ == "__main__":
