@@ -566,7 +566,7 @@ def comparison_markdown(results):
     def cells(m, colour=False):
         text = f"{m['psnr']:.2f} / {m['auc_rebalanced']:.4f}"
         return text + (f" / {m['colourfulness_ratio']:.2f}" if colour else "")
-    for group in ["all"] + list(first.get("groups") or {}):
+    for group in ["all"] + sorted(first.get("groups") or {}, key=_group_order):
         scope = [r if group == "all" else r["groups"][group] for r in results.values()]
         row = [group, str(scope[0]["images"]), cells(scope[0]["methods"][GRAY])]
         for result in scope:
