@@ -12,6 +12,7 @@ figure 9). metrics.py holds the per-image definitions these batched graphs follo
 (tests/test_evaluation.py checks one against the other).
 """
 import concurrent.futures
+import csv
 import dataclasses
 import math
 import os
@@ -86,7 +87,6 @@ def read_label_groups(csv_path):
     """A CSV with a `path` column (relative to the CSV's folder) and label columns ->
     {real path: ("column: value", ...)}: e.g. FairFace's faces_labels.csv gives
     ("age: 20-29", "gender: Female", "race: Black"). Empty values are left out."""
-    import csv
     base = os.path.dirname(os.path.abspath(csv_path))
     groups = {}
     with open(csv_path, newline="", encoding="utf-8") as f:
