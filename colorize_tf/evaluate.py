@@ -78,9 +78,7 @@ def model_names(saved_models):
     for a missing model or two of one name)."""
     names = {}
     for path in saved_models:
-        parent, name = os.path.split(os.path.normpath(inference.resolve_saved_model(path)))
-        if name.isdigit():  # a version directory: the model's name is its parent's
-            name = os.path.basename(parent)
+        name = inference.model_name(path)
         if name in names:
             raise cli.UsageError(f"--saved_model: two models named {name!r}")
         names[name] = path

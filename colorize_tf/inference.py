@@ -58,6 +58,13 @@ def resolve_saved_model(path):
     return os.path.join(path, str(versions[0]))
 
 
+def model_name(saved_model):
+    """A SavedModel's name: saved_models/NAME or saved_models/NAME/VERSION -> NAME (a
+    folder that holds saved_model.pb itself and is not a version: its own name)."""
+    parent, name = os.path.split(os.path.normpath(resolve_saved_model(saved_model)))
+    return os.path.basename(parent) if name.isdigit() else name
+
+
 class Colorizer:
     """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
 

@@ -501,7 +501,8 @@ def check_flags(f):
     if not f["output_dir"]:
         raise InputError("--output_dir is required")
     at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
-                "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0, "max_pixels": 1}
+                "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0,
+                "max_pixels": 1}
     for name, low in at_least.items():
         if f[name] < low:
             raise InputError(f"--{name} must be >= {low}, got {f[name]}")

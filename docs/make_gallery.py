@@ -32,9 +32,8 @@ def main():
     args = parser.parse_args()
     models = args.saved_model or [inference.DEFAULT_SAVED_MODEL]
     colorizers = [inference.Colorizer(m) for m in models]
-    # saved_models/NAME/VERSION -> NAME
-    names = [os.path.basename(os.path.dirname(os.path.normpath(inference.resolve_saved_model(m))))
-             for m in models]
+    # One model: "colorized"; several: each model's name.
+    names = [inference.model_name(m) for m in models] if len(models) > 1 else ["colorized"]
     os.makedirs(args.output_dir, exist_ok=True)
     for path in args.photos:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -44,8 +43,6 @@ def main():
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         results = [c.colorize(gray, temperature=args.temperature) for c in colorizers]
         labels = [f"{n}, T={args.temperature or c.export_info.default_temperature:g}"
-                  if len(models) > 1 else
-                  f"colorized, T={args.temperature or c.export_info.default_temperature:g}"
                   for n, c in zip(names, colorizers)]
         height = max(1, round(args.width / (1 + len(models)) * gray.shape[0] / gray.shape[1]))
         strip = figures.labelled_strip([gray] + results, ["input"] + labels, height=height)
