@@ -7,8 +7,9 @@ resumed at epoch e therefore sees exactly the data an uninterrupted run sees.
 
 Targets are packed into one tensor per pixel so a plain Keras loss can read them:
 one-hot: [..., 5] = (bin index, chroma (2), rebalancing weight, mask);
-soft:    [..., n + 4] = (soft target over n bins, chroma (2), weight of the nearest
-bin, mask). The true chroma rides along for the chroma-error metric.
+soft:    [..., 2k + 4] = (k nearest bins, their k probabilities, chroma (2), weight of
+the nearest bin, mask): Zhang's soft target by its k non-zero entries.
+The true chroma rides along for the chroma-error metric.
 """
 import dataclasses
 import typing
@@ -46,23 +47,34 @@ class PipelineConfig:
 
 
 class Targets(typing.NamedTuple):
-    """The named parts of a packed target: target [..., 1] (bin index, one-hot) or
-    [..., n] (soft), chroma [..., 2], weight [...] (of the true bin), mask [...]."""
-    target: tf.Tensor
+    """The named parts of a packed target: bins int32 [..., k] with their probability
+    [..., k] (one-hot: k = 1, probability 1), chroma [..., 2], weight [...] (of the
+    true bin), mask [...]."""
+    bins: tf.Tensor
+    probability: tf.Tensor
     chroma: tf.Tensor
     weight: tf.Tensor
     mask: tf.Tensor
 
 
 def pack(target, chroma, weight, mask):
-    """The parts (weight and mask [..., 1]) -> one tensor [..., k + 4] (module doc)."""
+    """The parts (weight and mask [..., 1]) -> one tensor [..., t + 4] (module doc);
+    target: the bin index [..., 1], or the k nearest bins and their probabilities
+    [..., 2k]."""
     return tf.concat([tf.cast(target, tf.float32), chroma, weight, mask], axis=-1)
 
 
 def unpack_targets(packed):
-    """A packed target [..., k + 4] -> Targets; the one place that knows the layout."""
+    """A packed target [..., t + 4] -> Targets; the one place that knows the layout."""
     packed = tf.cast(packed, tf.float32)
-    return Targets(packed[..., :-4], packed[..., -4:-2], packed[..., -2], packed[..., -1])
+    target = packed[..., :-4]
+    if target.shape[-1] == 1:  # one-hot: the bin index
+        bins, probability = target, tf.ones_like(target)
+    else:  # soft: k bins, then their k probabilities
+        k = target.shape[-1] // 2
+        bins, probability = target[..., :k], target[..., k:]
+    return Targets(tf.cast(bins, tf.int32), probability, packed[..., -4:-2], packed[..., -2],
+                   packed[..., -1])
 
 
 def pack_regression(chroma, mask):
@@ -82,7 +94,8 @@ def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
     index = bins_lib.encode_hard(chroma, bins)
     weight = bins_lib.bin_weights(index, bins)[..., None]
     if soft:
-        target = bins_lib.encode_soft(chroma, bins, soft_k, soft_sigma or None)
+        nearest, probability = bins_lib.encode_soft(chroma, bins, soft_k, soft_sigma or None)
+        target = tf.concat([tf.cast(nearest, tf.float32), probability], axis=-1)
     else:
         target = tf.cast(index, tf.float32)[..., None]
     return pack(target, chroma, weight, mask)

@@ -20,26 +20,27 @@ def _valid_mean(per_pixel, mask):
 
 @keras.saving.register_keras_serializable(package="colorize_tf")
 class MaskedRebalancedCrossEntropy(keras.losses.Loss):
-    """y_true packed [B, H, W, 5] (index, chroma, weight, mask) or [B, H, W, n + 4] (soft);
-    y_pred logits [B, H, W, n]. Returns the per-image loss [B]; Keras averages it
-    over the global batch (also under tf.distribute)."""
+    """y_true packed [B, H, W, 5] (index, chroma, weight, mask) or [B, H, W, 2k + 4]
+    (soft: k bins and their probabilities first); y_pred logits [B, H, W, n]. Returns
+    the per-image loss [B]; Keras averages it over the global batch (also under
+    tf.distribute)."""
 
-    def __init__(self, soft=False, name="masked_rebalanced_ce", **kwargs):
+    def __init__(self, name="masked_rebalanced_ce", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.soft = soft
 
     def call(self, y_true, y_pred):
         logits = tf.cast(y_pred, tf.float32)
         parts = input_pipeline.unpack_targets(y_true)
-        if self.soft:
-            ce = tf.nn.softmax_cross_entropy_with_logits(labels=parts.target, logits=logits)
+        if parts.bins.shape[-1] == 1:
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=parts.bins[..., 0],
+                                                                logits=logits)
         else:
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.cast(parts.target[..., 0], tf.int32), logits=logits)
+            # -sum_k p_k log softmax(l)_{b_k} = logsumexp(l) - sum_k p_k l_{b_k}, as the
+            # probabilities sum to 1: the dense [..., n] target is never built.
+            picked = tf.gather(logits, parts.bins, batch_dims=3)
+            ce = tf.reduce_logsumexp(logits, axis=-1) - tf.reduce_sum(
+                parts.probability * picked, axis=-1)
         return _valid_mean(parts.weight * ce, parts.mask)
-
-    def get_config(self):
-        return {**super().get_config(), "soft": self.soft}
 
 
 @keras.saving.register_keras_serializable(package="colorize_tf")

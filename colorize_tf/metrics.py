@@ -11,11 +11,8 @@ from colorize_tf import input_pipeline
 def unpack_targets(y_true):
     """Packed targets -> (true bin [B, H, W] int32, chroma [..., 2], weight, mask)."""
     parts = input_pipeline.unpack_targets(y_true)
-    if parts.target.shape[-1] == 1:
-        true_bin = tf.cast(parts.target[..., 0], tf.int32)
-    else:  # soft targets: the nearest bin has the largest weight
-        true_bin = tf.argmax(parts.target, axis=-1, output_type=tf.int32)
-    return true_bin, parts.chroma, parts.weight, parts.mask
+    # Soft targets list the nearest bin (the largest probability) first.
+    return parts.bins[..., 0], parts.chroma, parts.weight, parts.mask
 
 
 class _MaskedMean(keras.metrics.Metric):

@@ -351,7 +351,7 @@ def _primary_loss_and_metrics(c, bins):
         grid = bins_lib.channel_grid(bins.grid.color_space, c.channel_bins)
         return losses.MaskedPerChannelCrossEntropy(grid.low, grid.high, grid.cells), \
             [chroma_error]
-    return losses.MaskedRebalancedCrossEntropy(soft=c.soft_targets), [
+    return losses.MaskedRebalancedCrossEntropy(), [
         metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5), chroma_error]
 
 

@@ -74,18 +74,38 @@ def test_lookup_equals_brute_force(space):
         assert bin_i == expected
 
 
-def test_soft_encoding_is_gaussian_on_k_nearest():
-    fitted, rng, scale = _random_bins(color.LAB)
-    chroma = rng.normal(0, 1, (50, 2)) * scale * 0.3
-    soft = bins_lib.encode_soft(chroma, fitted, k=5, sigma=5.0).numpy()
-    centres = np.array(fitted.centres)
-    for c, row in zip(chroma, soft):
-        d2 = np.sum((centres - c) ** 2, axis=1)
-        nearest = np.argsort(d2)[:5]
-        expected = np.zeros(fitted.num_bins)
-        expected[nearest] = np.exp(-d2[nearest] / 50.0)
-        np.testing.assert_allclose(row, expected / expected.sum(), atol=1e-5)
-        assert np.count_nonzero(row > 1e-9) <= 5
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_soft_encoding_is_gaussian_on_k_nearest(space):
+    fitted, rng, scale = _random_bins(space)
+    sigma = bins_lib.default_soft_sigma(fitted.grid)
+    cell = np.array(fitted.grid.cell_size)
+    # Spread over the grid, plus points on cell edges and corners (where a cell's
+    # candidate list is tightest).
+    spread = rng.normal(0, 1, (3000, 2)) * scale * 0.4
+    edges = np.array(fitted.grid.low) + rng.integers(1, 9, (1000, 2)) * cell
+    edges[:500, 1] += rng.uniform(0, 1, 500) * cell[1]
+    chroma = np.concatenate([spread, edges]).astype(np.float32)
+    nearest, probability = bins_lib.encode_soft(chroma, fitted, k=5, sigma=sigma)
+    centres = np.array(fitted.centres, np.float32)
+    d2 = np.sum((centres[None] - chroma[:, None]) ** 2, axis=2)
+    expected = np.argsort(d2, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(nearest.numpy(), expected)
+    d2_nearest = np.take_along_axis(d2, expected, 1).astype(np.float64)
+    # Relative to the nearest (the normalisation cancels it): no underflow far off.
+    gauss = np.exp(-(d2_nearest - d2_nearest[:, :1]) / (2 * sigma ** 2))
+    np.testing.assert_allclose(probability.numpy(), gauss / gauss.sum(1, keepdims=True),
+                               atol=1e-5)
+
+
+def test_soft_candidates_are_a_few_per_cell():
+    grid = bins_lib.DEFAULT_GRIDS[color.LAB]
+    hist = bins_lib.ChromaHistogram(grid)
+    hist.add(np.random.default_rng(0).uniform(-80, 80, (300, 300, 2)))
+    fitted = bins_lib.fit_bins(hist, num_bins=0)  # every occupied cell: 256 bins
+    table = bins_lib.soft_candidates(fitted, k=5)
+    assert table.shape[0] == fitted.grid.num_cells
+    assert 5 <= table.shape[1] < fitted.num_bins / 2
+    assert ((table >= 0) & (table <= fitted.num_bins)).all()
 
 
 def test_artifact_round_trip_and_fingerprint(tmp_path):

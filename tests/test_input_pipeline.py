@@ -34,7 +34,8 @@ def test_example_fn_eager_equals_tf_data(tiny_records, training, soft):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     luma, packed = eager
     assert luma.shape == (16, 16, 1)
-    assert packed.shape == (16, 16, (bins.num_bins if soft else 1) + 4)
+    k = min(bins_lib.DEFAULT_SOFT_K, bins.num_bins)
+    assert packed.shape == (16, 16, (2 * k if soft else 1) + 4)
     assert 0.0 <= float(tf.reduce_min(luma)) and float(tf.reduce_max(luma)) <= 1.0
 
 

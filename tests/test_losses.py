@@ -36,10 +36,31 @@ def test_divides_by_valid_pixels_not_all():
 
 def test_soft_targets_golden_value():
     logits = np.log(np.array([0.25, 0.5, 0.25], np.float32)) * np.ones([1, 2, 2, 3], np.float32)
-    soft = np.tile(np.array([0.5, 0.5, 0.0, 0, 0, 2.0, 1.0], np.float32), (1, 2, 2, 1))
+    # Bins (0, 1) with probabilities (0.5, 0.5), chroma (0, 0), weight 2, mask 1.
+    soft = np.tile(np.array([0, 1, 0.5, 0.5, 0, 0, 2.0, 1.0], np.float32), (1, 2, 2, 1))
     # CE = -(0.5 ln 0.25 + 0.5 ln 0.5) = 1.5 ln 2, weight 2.
-    value = float(losses.MaskedRebalancedCrossEntropy(soft=True).call(soft, logits)[0])
+    value = float(losses.MaskedRebalancedCrossEntropy().call(soft, logits)[0])
     assert abs(value - 2 * 1.5 * math.log(2)) < 1e-6
+
+
+def test_sparse_soft_targets_equal_dense_cross_entropy():
+    rng = np.random.default_rng(0)
+    n, k = 7, 3
+    logits = rng.normal(0, 3, (2, 3, 4, n)).astype(np.float32)
+    bins = np.stack([rng.permutation(n)[:k] for _ in range(24)]).reshape(2, 3, 4, k)
+    probability = rng.uniform(0.1, 1, (2, 3, 4, k))
+    probability /= probability.sum(-1, keepdims=True)
+    weight, mask = rng.uniform(0.5, 2, (2, 3, 4, 1)), rng.integers(0, 2, (2, 3, 4, 1))
+    mask[:, 0, 0] = 1
+    packed = np.concatenate([bins, probability, np.zeros((2, 3, 4, 2)), weight, mask], -1)
+    value = losses.MaskedRebalancedCrossEntropy().call(packed.astype(np.float32), logits)
+    # Oracle: the dense target and numpy's log softmax.
+    dense = np.zeros((2, 3, 4, n))
+    np.put_along_axis(dense, bins, probability, axis=-1)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    ce = -(dense * log_p).sum(-1) * weight[..., 0] * mask[..., 0]
+    expected = ce.sum((1, 2)) / mask[..., 0].sum((1, 2))
+    np.testing.assert_allclose(value.numpy(), expected, rtol=1e-5)
 
 
 def test_empty_mask_gives_zero_not_nan():
