@@ -200,9 +200,15 @@ class MethodTotals:
 class BatchScorer:
     """Colorizes batches of ground truths of one size by every method and scores them,
     as compiled graphs: the Colorizer's model once per photo (its `colorize_luma`
-    signature at T = 1), then each method's render and metrics."""
+    signature at T = 1), then each method's render and metrics.
 
-    def __init__(self, colorizer, temperatures):
+    The metrics compile with XLA for batches of at least xla_batch photos: XLA's fused
+    loops make the Lab conversions about 2.5x faster on a CPU, but it compiles once per
+    shape (~1 s), which sets of many photo sizes (Caltech-101: 144 sizes in 456 photos)
+    or small per-group batches pay on nearly every batch; smaller batches run the same
+    graphs uncompiled."""
+
+    def __init__(self, colorizer, temperatures, xla_batch=BATCH_SIZE):
         self.colorizer = colorizer
         self.bins = colorizer.bins
         self.space = colorizer.color_space
@@ -211,19 +217,20 @@ class BatchScorer:
         self._mean_chroma = tf.constant(
             np.sum(np.asarray(self.bins.centres) * self.bins.prior[:, None], axis=0),
             tf.float32)
+        self.xla_batch = xla_batch
         image = tf.TensorSpec([None, None, None, 3], tf.uint8)
-        self._truth_stats = tf.function(self._truth_stats_graph, jit_compile=True,
-                                        input_signature=[image])
+        self._truth_stats = {jit: tf.function(self._truth_stats_graph, jit_compile=jit,
+                                              input_signature=[image])
+                             for jit in (False, True)}
         self._methods = tf.function(self._methods_graph, input_signature=[
             tf.TensorSpec([None, None, None, 1], tf.float32),
             tf.TensorSpec([None, None, None, colorizer.decoder.num_scores], tf.float32)])
-        # The metrics compile with XLA (its fused loops make the Lab conversions about
-        # 2.5x faster on a CPU); SSIM does not (XLA's depthwise convolutions are slow
-        # there), and neither does resizing.
-        self._scores = tf.function(self._scores_graph, jit_compile=True, input_signature=[
+        # SSIM never compiles with XLA (its depthwise convolutions are slow there), and
+        # neither does resizing.
+        self._scores = {jit: tf.function(self._scores_graph, jit_compile=jit, input_signature=[
             tf.TensorSpec([None, None, None, None, 3], tf.uint8), image,
             tf.TensorSpec([None, None, None, 2], tf.float32),
-            tf.TensorSpec([None, None, None], tf.int32)])
+            tf.TensorSpec([None, None, None], tf.int32)]) for jit in (False, True)}
         self._ssim = tf.function(ssim, input_signature=[
             tf.TensorSpec([None, None, None, None, 3], tf.uint8), image])
 
@@ -234,11 +241,12 @@ class BatchScorer:
         "mse_ab" [B], "colourfulness" [B], "error_histogram" [C * 152], "bin_counts"
         [n]}}), all numpy."""
         truth = tf.convert_to_tensor(truth, tf.uint8)
+        jit = truth.shape[0] >= self.xla_batch
         luma, probabilities = self.colorizer.probabilities(truth)
-        stats = self._truth_stats(truth)
+        stats = self._truth_stats[jit](truth)
         results, confidence = self._methods(luma, probabilities)
         stacked = tf.stack([results[name] for name in self.names])  # [M, B, H, W, 3]
-        per_method = {k: v.numpy() for k, v in self._scores(
+        per_method = {k: v.numpy() for k, v in self._scores[jit](
             stacked, truth, stats["ab"], stats["class"]).items()}
         if min(truth.shape[1:3]) >= SSIM_WINDOW:
             per_method["ssim"] = self._ssim(stacked, truth).numpy()
@@ -360,9 +368,16 @@ def error_histogram(error, true_class):
                           LAB_CLASSES.num_cells * columns)
 
 
+# A gray pixel's chroma (0, 0) lies on a cell edge of both default grids, and float
+# rounding (which differs between XLA and plain kernels) would decide its cell: the
+# lookup moves every chroma by 1/1000 of a cell, far more than that rounding (~1e-6).
+_EDGE_NUDGE = 1e-3
+
+
 def _bin_counts(chroma, bins):
     """chroma [M, ..., 2] -> pixel count of each bin [M, n] float64."""
-    return _grouped_count(bins_lib.encode_hard(chroma, bins), bins.num_bins)
+    nudge = tf.constant(bins.grid.cell_size, tf.float32) * _EDGE_NUDGE
+    return _grouped_count(bins_lib.encode_hard(chroma + nudge, bins), bins.num_bins)
 
 
 def _grouped_count(ids, size):
@@ -413,7 +428,7 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
     for the first num_figures photos in path order (results {method: RGB uint8
     [H, W, 3]}, confidence [H, W], truth RGB uint8).
     """
-    scorer = BatchScorer(colorizer, temperatures)
+    scorer = BatchScorer(colorizer, temperatures, xla_batch=batch_size)
     totals = Totals.empty(scorer.names, colorizer.bins.num_bins)
     groups = groups or {}
     index = {path: i for i, path in enumerate(paths)}

@@ -64,6 +64,19 @@ def test_batch_scores_equal_the_per_image_metrics(luma_saved_model, size):
                                [metrics.colourfulness(t) for t in truth], rtol=1e-5)
 
 
+def test_compiled_and_plain_scores_agree(luma_saved_model):
+    # XLA scores full batches, plain kernels the rest: a photo's scores must not depend
+    # on which, including the bin counts of gray, whose chroma lies on a cell edge.
+    colorizer = inference.Colorizer(luma_saved_model)
+    truth = np.stack([make_photo(24, 30, seed=i) for i in range(3)])
+    compiled = evaluation.BatchScorer(colorizer, [0.38], xla_batch=1)(truth)[3]
+    plain = evaluation.BatchScorer(colorizer, [0.38], xla_batch=4)(truth)[3]
+    for name, scores in compiled.items():
+        np.testing.assert_array_equal(scores["bin_counts"], plain[name]["bin_counts"])
+        for key in ("psnr", "mse_ab", "colourfulness", "error_histogram"):
+            np.testing.assert_allclose(scores[key], plain[name][key], rtol=1e-5, atol=1e-5)
+
+
 def test_shape_batches_group_by_size_and_keep_every_item():
     shapes = [(4, 5), (6, 5), (4, 5), (4, 5), (6, 5), (4, 5), (7, 7)]
     items = [(i, np.zeros((*s, 3), np.uint8)) for i, s in enumerate(shapes)]
