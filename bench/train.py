@@ -1,6 +1,7 @@
 r"""Training throughput vs the machine's matmul rate, and input pipeline vs training step.
 
     python bench/train.py [--batch_size=32] [--crop_size=96] [--base_filters=16]
+    python bench/train.py --records_dir=records/general_lab_128   # your records, 255 bins
     python bench/train.py --sizes=16x3x96,24x3x96,32x3x96,16x4x128 [--num_bins=255]
 
 Prints where the step's time goes (forward only vs the whole step: backward and Adam
@@ -8,8 +9,9 @@ should cost about twice the forward), the model's FLOPs per image (counted layer
 layer from the built model: 2 * output pixels * kernel area * in * out for each
 convolution; a training step is counted as 3x the forward pass), training images/s
 of the Keras train step, the achieved FLOP/s next to a float32 matmul's FLOP/s
-measured in the same run (goal: >= 50%), and the input pipeline's images/s next to
-the training step's (goal: >= 5x). The pipeline reads records built from
+measured in the same run (goal: >= 50%), and the input pipeline's images/s, with
+one-hot and with soft targets (Zhang's k = 5), next to the training step's (goal:
+>= 5x). The pipeline reads --records_dir, or records built from
 ../shared/data/landscapes (or generated photos).
 
 With --sizes, instead: one line per model size (base filters x depth x crop) with its
@@ -130,19 +132,39 @@ def main():
                         help="instead: what each model size costs, e.g. 16x3x96,24x3x96 "
                         "(base filters x depth x crop px)")
     parser.add_argument("--num_bins", type=int, default=32, help="output bins (--sizes)")
+    parser.add_argument("--records_dir", default="",
+                        help="records for the input pipeline (default: built from photos)")
     args = parser.parse_args()
     if args.sizes:
         return size_sweep(args)
     from colorize_tf import bins as bins_lib
     from colorize_tf import input_pipeline
-    from colorize_tf import model as model_lib
 
+    with tempfile.TemporaryDirectory() as tmp:
+        records_dir = args.records_dir or _records(tmp)
+        bins = bins_lib.Bins.load(records_dir)
+        train_rate = step_report(args, bins.num_bins)
+        for soft in (False, True):
+            rate = pipeline_rate(records_dir, bins, args.batch_size,
+                                 input_pipeline.PipelineConfig(crop_size=args.crop_size,
+                                                               soft_targets=soft))
+            common.line(f"input pipeline, {'soft' if soft else 'one-hot'} targets "
+                        f"({bins.num_bins} bins)", rate, "images/s", "training step",
+                        train_rate)
+
+
+def step_report(args, num_bins):
+    """Prints the model's cost and the training step's rate against the forward pass
+    and the machine's matmul rate; -> training images/s."""
+    from colorize_tf import model as model_lib
     size, batch = args.crop_size, args.batch_size
-    model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters))
+    model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters,
+                                                            num_bins=num_bins))
     flops = conv_flops(model, size, size)
-    print(f"ColorUNet {model.count_params():,} params; forward {flops / 1e9:.3f} GFLOP per "
-          f"{size}x{size} image, training step ~{3 * flops / 1e9:.3f} GFLOP per image")
-    train_rate = training_rate(model, size, batch, 32, args.steps)
+    print(f"ColorUNet {model.count_params():,} params, {num_bins} bins; forward "
+          f"{flops / 1e9:.3f} GFLOP per {size}x{size} image, training step "
+          f"~{3 * flops / 1e9:.3f} GFLOP per image")
+    train_rate = training_rate(model, size, batch, num_bins, args.steps)
     luma = tf.random.uniform([batch, size, size, 1])
     forward = tf.function(lambda x: model(x, training=False))
     forward_rate = common.rate(lambda: [forward(luma) for _ in range(5)][-1].numpy(), 5 * batch)
@@ -152,20 +174,19 @@ def main():
                 forward_rate / 3)
     common.line("training FLOP/s (GFLOP/s)", 3 * flops * train_rate / 1e9, "GFLOP/s",
                 "fp32 matmul", matmul / 1e9)
+    return train_rate
 
-    with tempfile.TemporaryDirectory() as tmp:
-        records_dir = _records(tmp)
-        bins = bins_lib.Bins.load(records_dir)
-        dataset = input_pipeline.make_dataset(
-            f"{records_dir}/train-*", bins, batch, True,
-            input_pipeline.PipelineConfig(crop_size=size), epochs=5, steps_per_epoch=10)
-        iterator = iter(dataset)
+def pipeline_rate(records_dir, bins, batch, config, batches=40):
+    """Images/s of the training input pipeline alone."""
+    from colorize_tf import input_pipeline
+    dataset = input_pipeline.make_dataset(f"{records_dir}/train-*", bins, batch, True,
+                                          config, epochs=5, steps_per_epoch=10)
+    iterator = iter(dataset)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
         next(iterator)
-        start = time.perf_counter()
-        for _ in range(40):
-            next(iterator)
-        pipeline_rate = 40 * batch / (time.perf_counter() - start)
-    common.line("input pipeline", pipeline_rate, "images/s", "training step", train_rate)
+    return batches * batch / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def test_every_study_flagfile_names_a_known_record_set(monkeypatch):
             "cls_lab313_soft", "multitask", "zhang_small"} == names
 
 
+@pytest.mark.slow  # two variants trained, exported and evaluated: about a minute
 def test_study_runs_and_skips_a_finished_variant(tiny_records, tmp_path):
     records = tmp_path / "runs" / "records" / "yuv32"
     shutil.copytree(tiny_records, records)  # complete (report.json): kept, not rebuilt

@@ -171,7 +171,9 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_records, tmp_path):
     assert "MirroredStrategy (2 replicas)" in result.stdout
 
 
-@pytest.mark.parametrize("policy,jit", [("mixed_float16", "false"), ("mixed_bfloat16", "true")])
+# bfloat16 with XLA is the slowest CPU case (about a minute): it runs with -m slow.
+@pytest.mark.parametrize("policy,jit", [
+    ("mixed_float16", "false"), pytest.param("mixed_bfloat16", "true", marks=pytest.mark.slow)])
 def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
     try:
         history = train.run(_smoke(tiny_records, tmp_path / policy, "--epochs=1",
