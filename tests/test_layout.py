@@ -7,7 +7,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRY_POINTS = {"colorize_tf.train", "colorize_tf.export", "colorize_tf.colorize",
                 "colorize_tf.evaluate", "colorize_tf.client", "colorize_tf.study",
-                "data_prep.build_records"}
+                "colorize_tf.serve", "data_prep.build_records"}
 
 
 def _modules():

@@ -1,0 +1,302 @@
+r"""Entry point: a local server that speaks TF Serving's REST API.
+
+    python -m colorize_tf.serve --model_name=colorunet_landscapes \
+        --model_base_path=saved_models/colorunet_landscapes --rest_api_port=8501
+
+TF Serving stays the production engine; this serves the same SavedModel the same way
+on one machine (and where no tensorflow_model_server binary can be installed), so
+`python -m colorize_tf.client` and any TF Serving client work against either:
+  GET  /v1/models/NAME[/versions/N]            model_version_status
+  GET  /v1/models/NAME[/versions/N]/metadata   signature_def, as TF Serving writes it
+  POST /v1/models/NAME[/versions/N]:predict    row ("instances") or columnar ("inputs")
+The base path is polled for integer-named version directories (colorize_tf.servables);
+SavedModel calls run in worker threads, off the event loop. Starlette on uvicorn.
+"""
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from colorize_tf import cli
+
+DEFAULT_MAX_BODY_BYTES = 64 << 20
+
+log = logging.getLogger("colorize_tf.serve")
+
+
+def define_flags(fv):
+    """Defines this entry point's flags on the FlagValues fv (TF Serving's names where
+    it has the flag)."""
+    d = cli.definer(fv)
+    d.string("model_base_path", None, "Folder of the model's integer-named version "
+             "folders (a folder written by colorize_tf.export).")
+    d.string("model_name", None, "Name in the URLs; default: the base path's folder name.")
+    d.integer("rest_api_port", 8501, "Port; 0 picks a free one and prints it.")
+    d.string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every interface).")
+    d.float("file_system_poll_wait_seconds", 1.0, "Seconds between looks for new "
+            "versions under the base path; 0: only at start-up.")
+    d.integer("max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Largest request body; larger "
+              "ones get 413.")
+
+
+def check_flags(f):
+    """Every flag, before anything loads."""
+    if not f["model_base_path"]:
+        raise cli.UsageError("--model_base_path is required")
+    if not os.path.isdir(f["model_base_path"]):
+        raise cli.UsageError(f"--model_base_path {cli.display_path(f['model_base_path'])} "
+                             "is not a folder")
+    if not 0 <= f["rest_api_port"] <= 65535:
+        raise cli.UsageError(f"--rest_api_port must be 0-65535, got {f['rest_api_port']}")
+    if f["file_system_poll_wait_seconds"] < 0:
+        raise cli.UsageError("--file_system_poll_wait_seconds must be >= 0")
+    if f["max_body_bytes"] < 1:
+        raise cli.UsageError("--max_body_bytes must be >= 1")
+    if f["model_name"] is not None and not f["model_name"].strip("/ ") or \
+            f["model_name"] and any(c in f["model_name"] for c in "/:"):
+        raise cli.UsageError(f"--model_name must be a name without / or :, got "
+                             f"{f['model_name']!r}")
+
+
+def model_name(f):
+    return f["model_name"] or os.path.basename(os.path.normpath(f["model_base_path"]))
+
+
+def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
+    """The Starlette app serving servables.ModelVersions `versions`."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from colorize_tf import rest_api
+
+    async def v1(request):
+        try:
+            route = rest_api.parse_path(request.method, request.url.path)
+            if route.model != versions.name:
+                if route.kind in ("status", "metadata"):
+                    raise rest_api.ApiError(
+                        "NOT_FOUND", f"Could not find any versions of model {route.model}")
+                raise rest_api.ApiError(
+                    "NOT_FOUND", f"Servable not found for request: Latest({route.model})")
+            if route.label is not None:
+                raise rest_api.invalid(f"Unrecognized servable version label: {route.label}")
+            if route.kind == "status":
+                return JSONResponse(status_document(versions, route.version))
+            servable = versions.servable(route.version)
+            if route.kind == "metadata":
+                return JSONResponse(metadata_document(versions.name, servable))
+            if route.kind != "predict":
+                raise rest_api.invalid(
+                    f"this model has predict signatures only; {route.kind} needs a "
+                    f"{route.kind} signature")
+            body = await read_body(request, max_body_bytes)
+            signature, inputs, form = rest_api.parse_predict_body(body, servable.input_dtypes)
+            outputs = await run_in_threadpool(servable.predict, signature, inputs)
+            return JSONResponse(rest_api.predict_response(outputs, form))
+        except rest_api.ApiError as e:
+            return JSONResponse(e.body(), status_code=e.http_status)
+
+    async def not_found(request):
+        return JSONResponse({"error": f"Malformed request: {request.method} "
+                             f"{request.url.path}"}, status_code=404)
+
+    app = Starlette(routes=[Route("/v1/{rest:path}", v1, methods=["GET", "POST"]),
+                            Route("/{rest:path}", not_found, methods=["GET", "POST"])])
+    return _LoggedApp(app)
+
+
+async def read_body(request, limit):
+    """The request body, refused with 413 past `limit` bytes (read no further)."""
+    from colorize_tf import rest_api
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit):
+    return f"Request body is over {limit} bytes (--max_body_bytes)"
+
+
+class _LoggedApp:
+    """ASGI middleware: one log line per request (method, path, status, latency)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [0]
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status[0],
+                     1000 * (time.perf_counter() - start))
+
+
+def status_document(versions, version=None):
+    """GetModelStatusResponse as JSON, as TF Serving prints it (every field)."""
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_status_pb2
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for number, status in versions.version_status(version):
+        entry = response.model_version_status.add()
+        entry.version = number
+        entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status.state)
+        codes = entry.status.DESCRIPTOR.fields_by_name["error_code"].enum_type
+        entry.status.error_code = codes.values_by_name[status.error_code].number
+        entry.status.error_message = status.error_message
+    return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+
+
+def metadata_document(name, servable):
+    """GetModelMetadataResponse's JSON as TF Serving writes it: model_spec and the
+    signature_def map, proto field names kept."""
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import get_model_metadata_pb2
+    from tensorflow_serving.apis import model_pb2
+    spec = model_pb2.ModelSpec(name=name)
+    spec.version.value = servable.version
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    for key, value in servable.signature_def_map().items():
+        signatures.signature_def[key].CopyFrom(value)
+    options = {"preserving_proto_field_name": True,
+               "always_print_fields_with_no_presence": True}
+    return {"model_spec": json_format.MessageToDict(spec, **options),
+            "metadata": {"signature_def": json_format.MessageToDict(signatures, **options)}}
+
+
+def listen(host, port):
+    """A bound listening socket (port 0: a free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise cli.UsageError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(128)
+    return sock
+
+
+def poll_forever(versions, seconds, stop):
+    """Looks for new versions every `seconds` until stop is set."""
+    while not stop.wait(seconds):
+        try:
+            versions.poll()
+        except Exception as e:  # a bad look at the folder must not stop the polling
+            log.error("polling %s failed: %s", versions.base_path, e)
+
+
+def start_versions(name, base_path):
+    """ModelVersions with whatever is complete at start-up loaded (two looks 0.2 s
+    apart: a version still being copied waits for a later poll)."""
+    from colorize_tf import servables
+    versions = servables.ModelVersions(name, base_path)
+    versions.poll()
+    time.sleep(0.2)
+    versions.poll()
+    if not versions.status:
+        log.warning("no complete version of %s under %s yet; polling", name, base_path)
+    return versions
+
+
+@contextlib.contextmanager
+def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
+    """The server in a thread of this process on a free 127.0.0.1 port, for tests and
+    benchmarks: yields (base URL, servables.ModelVersions); polling is left to the
+    caller (versions.poll())."""
+    import uvicorn
+    versions = start_versions(name, base_path)
+    sock = listen("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes),
+                                           log_level="warning", access_log=False,
+                                           lifespan="off"))
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),),
+                              daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", versions
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def main(argv=None):
+    f, _ = cli.parse(define_flags, argv)
+    try:
+        check_flags(f)
+        sock = listen(f["host"], f["rest_api_port"])
+    except cli.UsageError as e:
+        cli.fail("serve", e)
+    for module in ("starlette", "uvicorn", "tensorflow_serving"):
+        if importlib.util.find_spec(module) is None:
+            cli.fail("serve", f"{module} is missing: pip install 'colorize_tf[serve]'")
+    import uvicorn
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s serve: %(message)s")
+    name = model_name(f)
+    versions = start_versions(name, f["model_base_path"])
+    stop = threading.Event()
+    if f["file_system_poll_wait_seconds"] > 0:
+        threading.Thread(target=poll_forever, daemon=True, args=(
+            versions, f["file_system_poll_wait_seconds"], stop)).start()
+    host, port = sock.getsockname()[:2]
+    print(f"serving {name} at http://{host}:{port}/v1/models/{name}", flush=True)
+    config = uvicorn.Config(create_app(versions, f["max_body_bytes"]), log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=30, lifespan="off")
+    try:
+        serve_until_signal(config, sock)
+    finally:
+        stop.set()
+    log.info("stopped")
+
+
+def serve_until_signal(config, sock):
+    """Runs uvicorn on sock. SIGTERM or Ctrl-C: stop taking connections, let the
+    requests in flight finish (up to the config's graceful timeout), return; a second
+    signal stops at once. (uvicorn's own handling re-raises the signal after the
+    shutdown, so the exit status would say "killed".)"""
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            def stop(signum, frame):
+                if self.should_exit:
+                    self.force_exit = True
+                self.should_exit = True
+            previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+    asyncio.run(GracefulServer(config).serve(sockets=[sock]))
+
+if __name__ == "__main__":
+    cli.run_main("serve", main)

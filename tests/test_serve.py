@@ -1,0 +1,216 @@
+"""The local server against TF Serving's REST API, over real HTTP on 127.0.0.1.
+
+What each test checks, and where TF Serving says so (tensorflow/serving):
+- status and metadata documents: g3doc/api_rest.md ("Model status API", "Model
+  Metadata API"); model_servers/http_rest_api_util.cc (ToJsonString: every field
+  printed, proto field names kept in metadata; the signature_def map nested under
+  metadata.signature_def);
+- predict: util/json_tensor.cc (row and columnar formats, {"b64"} inputs, "_bytes"
+  outputs base64-encoded, "predictions" vs "outputs");
+- errors: {"error": message} (api_rest.md) with model_servers/http_server.cc's
+  ToHTTPStatusCode (InvalidArgument 400, NotFound 404);
+- versions: the file-system storage path source polls for integer-named folders and
+  the "latest" version policy serves the highest one (api_rest.md, serving_config.md).
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import cv2
+import pytest
+import tensorflow as tf
+
+from colorize_tf import serve
+from colorize_tf.fake_data import make_photo
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def call(url, body=None, method=None):
+    """-> (HTTP status, parsed JSON body)."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def png(seed=0, height=21, width=34):
+    return cv2.imencode(".png", make_photo(height, width, seed=seed))[1].tobytes()
+
+
+def b64(data):
+    return {"b64": base64.b64encode(data).decode()}
+
+
+@pytest.fixture(scope="module")
+def model_base(tiny_saved_model, tmp_path_factory):
+    """A base path holding the tiny model as version 1."""
+    base = tmp_path_factory.mktemp("served") / "tiny"
+    shutil.copytree(tiny_saved_model[0], base / "1")
+    return str(base)
+
+
+@pytest.fixture(scope="module")
+def server(model_base):
+    with serve.running_server(model_base, "tiny", max_body_bytes=200_000) as (url, _):
+        yield url
+
+
+def test_model_status(server):
+    expected = {"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                          "status": {"error_code": "OK", "error_message": ""}}]}
+    assert call(f"{server}/v1/models/tiny") == (200, expected)
+    assert call(f"{server}/v1/models/tiny/versions/1") == (200, expected)
+    status, body = call(f"{server}/v1/models/tiny/versions/9")
+    assert status == 404 and "version 9" in body["error"]
+    status, body = call(f"{server}/v1/models/other")
+    assert status == 404 and body == {"error": "Could not find any versions of model other"}
+
+
+def test_metadata_is_the_signature_def_map(server, tiny_saved_model):
+    status, body = call(f"{server}/v1/models/tiny/metadata")
+    assert status == 200
+    assert body["model_spec"] == {"name": "tiny", "version": "1", "signature_name": ""}
+    signatures = body["metadata"]["signature_def"]["signature_def"]
+    inputs = signatures["serving_default"]["inputs"]
+    assert inputs["image_bytes"]["dtype"] == "DT_STRING"
+    assert inputs["temperature"]["tensor_shape"]["dim"] == [{"size": "-1", "name": ""}]
+    assert signatures["serving_default"]["method_name"] == "tensorflow/serving/predict"
+    assert set(signatures) == set(tf.saved_model.load(tiny_saved_model[0]).signatures) | \
+        {"__saved_model_init_op"}
+
+
+def test_predict_row_and_columnar_equal_the_signature(server, tiny_saved_model):
+    photos = [png(1), png(2)]
+    signature = tf.saved_model.load(tiny_saved_model[0]).signatures["serving_default"]
+    direct = signature(image_bytes=tf.constant(photos), temperature=tf.constant([0.38, 0.2]))
+    expected = [v.numpy().tolist() for v in (direct["colorized_png_bytes"],
+                                             direct["confidence_png_bytes"])]
+    status, body = call(f"{server}/v1/models/tiny:predict", {"instances": [
+        {"image_bytes": b64(photos[0]), "temperature": 0.38},
+        {"image_bytes": b64(photos[1]), "temperature": 0.2}]})
+    assert status == 200 and len(body["predictions"]) == 2
+    for i, item in enumerate(body["predictions"]):
+        assert base64.b64decode(item["colorized_png_bytes"]["b64"]) == expected[0][i]
+        assert base64.b64decode(item["confidence_png_bytes"]["b64"]) == expected[1][i]
+    status, body = call(f"{server}/v1/models/tiny/versions/1:predict", {
+        "signature_name": "serving_default",
+        "inputs": {"image_bytes": [b64(p) for p in photos], "temperature": [0.38, 0.2]}})
+    assert status == 200
+    assert [base64.b64decode(v["b64"]) for v in body["outputs"]["colorized_png_bytes"]] == \
+        expected[0]
+
+
+@pytest.mark.parametrize("path,body,code,message", [
+    ("/v1/models/tiny:predict", b"{nope", 400, "JSON Parse error"),
+    ("/v1/models/tiny:predict", b"", 400, "The document is empty"),
+    ("/v1/models/tiny:predict", {"signature_name": "nope", "instances": [1]}, 400,
+     'Serving signature name: "nope" not found'),
+    ("/v1/models/tiny:predict", {"instances": [{"image_bytes": {"b64": "%%"},
+                                                "temperature": 0.38}]}, 400,
+     "Unable to base64 decode"),
+    ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(png()),
+                                                "temperature": 0.0}]}, 400, "temperature"),
+    ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(png()),
+                                                "temperature": float("nan")}]}, 400,
+     "temperature"),
+    ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(b"not a photo"),
+                                                "temperature": 0.38}]}, 400, ""),
+    ("/v1/models/tiny/versions/4:predict", {"instances": [1]}, 404,
+     "Servable not found for request: Specific(tiny, 4)"),
+    ("/v1/models/nope:predict", {"instances": [1]}, 404,
+     "Servable not found for request: Latest(nope)"),
+    ("/v1/models/tiny:predict", b"x" * 200_001, 413, "over 200000 bytes"),
+    ("/v2/anything", None, 404, "Malformed request"),
+])
+def test_bad_requests_get_tf_serving_errors_and_the_server_goes_on(server, path, body, code,
+                                                                   message):
+    status, answer = call(server + path, body, method="POST" if body is not None else "GET")
+    assert status == code and set(answer) == {"error"} and message in answer["error"]
+    assert call(f"{server}/v1/models/tiny")[0] == 200
+
+
+def test_client_cli_against_the_local_server(server, tmp_path):
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png(3, 16, 16))
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.client", f"--server={server}", "--model=tiny",
+         str(photo), f"--output_dir={tmp_path}/out"], cwd=REPO, capture_output=True,
+        text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr
+    assert tf.io.decode_png((tmp_path / "out" / "p.png").read_bytes()).shape == (16, 16, 3)
+
+
+def test_versions_load_newest_unload_older_and_survive_a_bad_one(tiny_saved_model, tmp_path):
+    base = tmp_path / "m"
+    shutil.copytree(tiny_saved_model[0], base / "1")
+    with serve.running_server(str(base), "m") as (url, versions):
+        # A copy in progress (saved_model.pb only so far) is never loaded.
+        (base / "2").mkdir()
+        shutil.copy(os.path.join(tiny_saved_model[0], "saved_model.pb"), base / "2")
+        versions.poll()
+        versions.poll()
+        assert [v["version"] for v in call(f"{url}/v1/models/m")[1]["model_version_status"]] \
+            == ["1"]
+        # Complete and unchanged over two polls: loaded, then version 1 unloaded.
+        shutil.rmtree(base / "2")
+        shutil.copytree(tiny_saved_model[0], base / "2")
+        versions.poll()
+        assert versions.poll() == [2]
+        states = {s["version"]: s["state"] for s in
+                  call(f"{url}/v1/models/m")[1]["model_version_status"]}
+        assert states == {"2": "AVAILABLE", "1": "END"}
+        assert call(f"{url}/v1/models/m/metadata")[1]["model_spec"]["version"] == "2"
+        # A broken version 3: reported, and version 2 keeps serving.
+        shutil.copytree(tiny_saved_model[0], base / "3")
+        (base / "3" / "saved_model.pb").write_bytes(b"broken")
+        versions.poll()
+        assert versions.poll() == []
+        status = {s["version"]: s for s in
+                  call(f"{url}/v1/models/m")[1]["model_version_status"]}
+        assert status["3"]["state"] == "END" and status["3"]["status"]["error_code"] != "OK"
+        assert status["2"]["state"] == "AVAILABLE"
+        code, body = call(f"{url}/v1/models/m:predict", {"instances": [
+            {"image_bytes": b64(png()), "temperature": 0.38}]})
+        assert code == 200 and len(body["predictions"]) == 1
+
+
+def test_cli_prints_the_port_and_stops_cleanly_on_sigterm(model_base):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={model_base}",
+         "--rest_api_port=0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("serving tiny at http://127.0.0.1:"), line
+        url = line.split()[-1].rsplit("/v1/", 1)[0]
+        assert call(f"{url}/v1/models/tiny")[0] == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        log = process.stderr.read()
+        assert "GET /v1/models/tiny 200" in log
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model_base_path=/nonexistent/x"], "is not a folder"),
+    (["--rest_api_port=70000", "--model_base_path=."], "--rest_api_port must be"),
+    (["--model_base_path=.", "--model_name=a/b"], "--model_name must be"),
+    (["--model_base_path=.", "--nope"], "Unknown command line flag 'nope'"),
+])
+def test_bad_flags_are_one_line(args, message):
+    result = subprocess.run([sys.executable, "-m", "colorize_tf.serve", *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
