@@ -43,6 +43,13 @@ def define_flags(fv):
             "versions under the base path; 0: only at start-up.")
     d.integer("max_body_bytes", DEFAULT_MAX_BODY_BYTES, "Largest request body; larger "
               "ones get 413.")
+    d.integer("max_batch_size", 32, "Rows of concurrent requests merged into one "
+              "signature call (TF Serving's batching); 0: no batching.")
+    d.integer("batch_timeout_micros", 2000, "How long a batch waits for more requests "
+              "after its first.")
+    d.integer("max_enqueued_batches", 16, "Batches waiting beyond this: 503.")
+    d.integer("num_batch_threads", 1, "Batches run at the same time (each uses every "
+              "core through TensorFlow's own threads).")
 
 
 def check_flags(f):
@@ -58,6 +65,12 @@ def check_flags(f):
         raise cli.UsageError("--file_system_poll_wait_seconds must be >= 0")
     if f["max_body_bytes"] < 1:
         raise cli.UsageError("--max_body_bytes must be >= 1")
+    for name in ("max_batch_size", "batch_timeout_micros"):
+        if f[name] < 0:
+            raise cli.UsageError(f"--{name} must be >= 0")
+    for name in ("max_enqueued_batches", "num_batch_threads"):
+        if f[name] < 1:
+            raise cli.UsageError(f"--{name} must be >= 1")
     if f["model_name"] is not None and not f["model_name"].strip("/ ") or \
             f["model_name"] and any(c in f["model_name"] for c in "/:"):
         raise cli.UsageError(f"--model_name must be a name without / or :, got "
@@ -68,8 +81,9 @@ def model_name(f):
     return f["model_name"] or os.path.basename(os.path.normpath(f["model_base_path"]))
 
 
-def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
-    """The Starlette app serving servables.ModelVersions `versions`."""
+def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None):
+    """The Starlette app serving servables.ModelVersions `versions`; with a
+    batching.BatchScheduler (see make_scheduler), concurrent predictions are merged."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
@@ -99,7 +113,11 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
                     f"{route.kind} signature")
             body = await read_body(request, max_body_bytes)
             signature, inputs, form = rest_api.parse_predict_body(body, servable.input_dtypes)
-            outputs = await run_in_threadpool(servable.predict, signature, inputs)
+            if scheduler is None:
+                outputs = await run_in_threadpool(servable.predict, signature, inputs)
+            else:
+                outputs = await asyncio.wrap_future(
+                    scheduler.submit((servable, signature), inputs))
             return JSONResponse(rest_api.predict_response(outputs, form))
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)
@@ -152,6 +170,17 @@ class _LoggedApp:
         finally:
             log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status[0],
                      1000 * (time.perf_counter() - start))
+
+
+def make_scheduler(max_batch_size, batch_timeout_micros=2000, max_enqueued_batches=16,
+                   num_batch_threads=1):
+    """A batching.BatchScheduler calling servables; None for max_batch_size 0."""
+    from colorize_tf import batching
+    if not max_batch_size:
+        return None
+    return batching.BatchScheduler(
+        lambda key, inputs: key[0].predict(key[1], inputs), max_batch_size,
+        batch_timeout_micros / 1e6, max_enqueued_batches, num_batch_threads)
 
 
 def status_document(versions, version=None):
@@ -221,14 +250,15 @@ def start_versions(name, base_path):
 
 
 @contextlib.contextmanager
-def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
+def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES, **batching):
     """The server in a thread of this process on a free 127.0.0.1 port, for tests and
     benchmarks: yields (base URL, servables.ModelVersions); polling is left to the
-    caller (versions.poll())."""
+    caller (versions.poll()). batching: make_scheduler's arguments (none: no batching)."""
     import uvicorn
     versions = start_versions(name, base_path)
     sock = listen("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes),
+    scheduler = make_scheduler(**batching) if batching else None
+    server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes, scheduler),
                                            log_level="warning", access_log=False,
                                            lifespan="off"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),),
@@ -243,6 +273,8 @@ def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES):
         server.should_exit = True
         thread.join(30)
         sock.close()
+        if scheduler:
+            scheduler.stop()
 
 
 def main(argv=None):
@@ -266,12 +298,17 @@ def main(argv=None):
             versions, f["file_system_poll_wait_seconds"], stop)).start()
     host, port = sock.getsockname()[:2]
     print(f"serving {name} at http://{host}:{port}/v1/models/{name}", flush=True)
-    config = uvicorn.Config(create_app(versions, f["max_body_bytes"]), log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=30, lifespan="off")
+    scheduler = make_scheduler(f["max_batch_size"], f["batch_timeout_micros"],
+                               f["max_enqueued_batches"], f["num_batch_threads"])
+    config = uvicorn.Config(create_app(versions, f["max_body_bytes"], scheduler),
+                            log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=30, lifespan="off")
     try:
         serve_until_signal(config, sock)
     finally:
         stop.set()
+        if scheduler:
+            scheduler.stop()
     log.info("stopped")
 
 

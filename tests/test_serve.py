@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -61,7 +62,9 @@ def model_base(tiny_saved_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(model_base):
-    with serve.running_server(model_base, "tiny", max_body_bytes=200_000) as (url, _):
+    """The server as the CLI starts it: batching on."""
+    with serve.running_server(model_base, "tiny", max_body_bytes=200_000,
+                              max_batch_size=8, batch_timeout_micros=50_000) as (url, _):
         yield url
 
 
@@ -137,6 +140,27 @@ def test_bad_requests_get_tf_serving_errors_and_the_server_goes_on(server, path,
     status, answer = call(server + path, body, method="POST" if body is not None else "GET")
     assert status == code and set(answer) == {"error"} and message in answer["error"]
     assert call(f"{server}/v1/models/tiny")[0] == 200
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_answer(server, tiny_saved_model):
+    # 6 clients at once, one bad photo among them: merged into batches (50 ms window),
+    # each answer equals the signature's for that photo alone, the bad one gets 400.
+    signature = tf.saved_model.load(tiny_saved_model[0]).signatures["serving_default"]
+    photos = [png(seed, 16 + seed, 20) for seed in range(5)] + [b"not a photo"]
+    answers = [None] * len(photos)
+
+    def ask(i):
+        answers[i] = call(f"{server}/v1/models/tiny:predict", {"instances": [
+            {"image_bytes": b64(photos[i]), "temperature": 0.38}]})
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(photos))]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    for photo, (status, body) in zip(photos[:-1], answers[:-1]):
+        direct = signature(image_bytes=tf.constant([photo]), temperature=tf.constant([0.38]))
+        assert status == 200
+        assert base64.b64decode(body["predictions"][0]["colorized_png_bytes"]["b64"]) == \
+            direct["colorized_png_bytes"].numpy()[0]
+    assert answers[-1][0] == 400
 
 
 def test_client_cli_against_the_local_server(server, tmp_path):

@@ -1,0 +1,147 @@
+"""Merging concurrent requests into one signature call, as TF Serving's batching does
+(tensorflow/serving batching/batching_session.cc with a BasicBatchScheduler).
+
+Each request is a task of `size` rows (its inputs' dim 0). A task joins the newest
+open batch of the same key (servable, signature and every input's shape past dim 0)
+while the batch stays within max_batch_size; a batch is run when it is full or
+batch_timeout_s after its first task came, by one of num_threads worker threads: the
+inputs are concatenated along dim 0, the signature runs once, and each task gets its
+rows of every output. Beyond max_enqueued_batches waiting batches, a new task is
+refused with UNAVAILABLE (HTTP 503), as TF Serving's queue does.
+
+One difference, on purpose: when a batch of several tasks fails (TF Serving fails
+every task of the batch), each task is run again alone, so that one bad photo gets
+its error and the requests batched with it still get their answers.
+"""
+import collections
+import concurrent.futures
+import threading
+import time
+
+import numpy as np
+
+from colorize_tf import rest_api
+
+
+class _Batch:
+    def __init__(self, key, deadline):
+        self.key, self.deadline = key, deadline
+        self.tasks = []  # (inputs, size, future)
+        self.size = 0
+
+
+class BatchScheduler:
+    """run(key, inputs {name: array}) -> outputs {name: array} is called once per
+    batch, key being what submit() was given."""
+
+    def __init__(self, run, max_batch_size=32, batch_timeout_s=0.002,
+                 max_enqueued_batches=16, num_threads=1):
+        self.run = run
+        self.max_batch_size = max_batch_size
+        self.batch_timeout_s = batch_timeout_s
+        self.max_enqueued_batches = max_enqueued_batches
+        self._batches = collections.deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._threads = [threading.Thread(target=self._work, daemon=True)
+                         for _ in range(num_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, key, inputs):
+        """-> concurrent.futures.Future of this task's outputs. inputs share dim 0
+        (the task's size); ApiError INVALID_ARGUMENT for a task larger than a batch
+        or without a batch dimension, UNAVAILABLE when the queue is full."""
+        sizes = {np.shape(v)[0] if np.ndim(v) else None for v in inputs.values()}
+        if len(sizes) != 1 or None in sizes:
+            raise rest_api.invalid("Batching session Run() input tensors must have equal "
+                                   "0th-dimension size")
+        size = sizes.pop()
+        if size > self.max_batch_size:
+            raise rest_api.invalid(f"Task size {size} is larger than maximum input batch "
+                                   f"size {self.max_batch_size}")
+        key = (key, tuple(sorted((n, np.shape(v)[1:]) for n, v in inputs.items())))
+        future = concurrent.futures.Future()
+        with self._cond:
+            if self._stopped:
+                raise rest_api.ApiError("UNAVAILABLE", "The server is shutting down")
+            batch = self._open_batch(key, size)
+            batch.tasks.append((inputs, size, future))
+            batch.size += size
+            self._cond.notify()
+        return future
+
+    def _open_batch(self, key, size):
+        for batch in reversed(self._batches):
+            if batch.key == key:
+                if batch.size + size <= self.max_batch_size:
+                    return batch
+                break  # only the newest batch of a key takes tasks
+        if len(self._batches) >= self.max_enqueued_batches:
+            raise rest_api.ApiError(
+                "UNAVAILABLE", "The batch scheduling queue to which this task was "
+                "submitted is full")
+        batch = _Batch(key, time.monotonic() + self.batch_timeout_s)
+        self._batches.append(batch)
+        return batch
+
+    def stop(self):
+        """Runs what is queued, then ends the worker threads."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _next_batch(self):
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for batch in self._batches:
+                    if batch.size >= self.max_batch_size or now >= batch.deadline or \
+                            self._stopped:
+                        self._batches.remove(batch)
+                        return batch
+                if self._stopped:
+                    return None
+                wait = self._batches[0].deadline - now if self._batches else None
+                self._cond.wait(wait)
+
+    def _work(self):
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._run_batch(batch)
+
+    def _run_batch(self, batch):
+        key = batch.key[0]
+        tasks = [t for t in batch.tasks if t[2].set_running_or_notify_cancel()]
+        if not tasks:
+            return
+        try:
+            inputs = {name: np.concatenate([t[0][name] for t in tasks])
+                      for name in tasks[0][0]}
+            outputs = self.run(key, inputs)
+        except Exception as e:
+            if len(tasks) == 1:
+                tasks[0][2].set_exception(e)
+                return
+            for inputs, _, future in tasks:  # each alone: the error goes to its task
+                try:
+                    future.set_result(self.run(key, inputs))
+                except Exception as alone:
+                    future.set_exception(alone)
+            return
+        total = sum(size for _, size, _ in tasks)
+        wrong = [n for n, v in outputs.items() if np.ndim(v) == 0 or np.shape(v)[0] != total]
+        if wrong:
+            error = rest_api.ApiError("INTERNAL", f"Batched output tensor {wrong[0]} does "
+                                      f"not have {total} rows, one per input row")
+            for _, _, future in tasks:
+                future.set_exception(error)
+            return
+        bounds = np.cumsum([size for _, size, _ in tasks])[:-1]
+        parts = {name: np.split(value, bounds) for name, value in outputs.items()}
+        for i, (_, _, future) in enumerate(tasks):
+            future.set_result({name: part[i] for name, part in parts.items()})
