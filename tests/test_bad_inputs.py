@@ -18,7 +18,7 @@ from colorize_tf import image_files
 from data_prep import prepare
 from tests import bad_inputs
 from tests.conftest import make_photo
-from tests.test_client import server  # noqa: F401 (the stand-in server, a fixture)
+from tests.test_client import server  # noqa: F401 (the local REST server, a fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Files every tool must handle as photos (colorized, or used as training data).
@@ -124,7 +124,7 @@ def test_evaluate_on_the_corpus(corpus, tiny_saved_model, tmp_path):
 
 
 def test_client_on_the_corpus(corpus, server, tmp_path):  # noqa: F811
-    url, _ = server
+    url = server
     folder, described = corpus
     paths = [os.path.join(folder, n) for n in sorted(described) if n != "folder.jpg"]
     result = _cli("colorize_tf.client", f"--server={url}", "--model=tiny",

@@ -1,10 +1,6 @@
-"""The REST client against a loopback stand-in for TF Serving's REST API.
-
-No TF Serving binary can be installed here, so a tiny HTTP server on 127.0.0.1 does
-what TF Serving's REST layer does for the columnar ("inputs") format: {"b64": ...}
-strings are base64-decoded into DT_STRING tensors, the named signature is called,
-and outputs whose names end in "_bytes" come back as {"b64": ...}.
-"""
+"""The REST client against the local TF Serving REST server (colorize_tf.serve, whose
+conformance to TF Serving tests/test_serve.py checks), and against canned answers for
+what a broken server or proxy can send."""
 import base64
 import http.server
 import json
@@ -20,60 +16,17 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import client
-from colorize_tf import serving_api
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def rest_predict(loaded, body):
-    """TF Serving's REST predict for the columnar format, as documented."""
-    signature = loaded.signatures[body.get("signature_name", "serving_default")]
-    inputs = {}
-    for name, values in body["inputs"].items():
-        if values and isinstance(values[0], dict) and "b64" in values[0]:
-            inputs[name] = tf.constant([base64.b64decode(v["b64"]) for v in values])
-        else:
-            spec = signature.structured_input_signature[1][name]
-            inputs[name] = tf.constant(values, spec.dtype)
-    outputs = {}
-    for name, tensor in signature(**inputs).items():
-        values = tensor.numpy().tolist()
-        if name.endswith("_bytes"):
-            values = [{"b64": base64.b64encode(v).decode()} for v in values]
-        outputs[name] = values
-    return {"outputs": outputs}
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(tiny_saved_model):
-    loaded = tf.saved_model.load(tiny_saved_model[0])
-    requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            requests.append((self.path, body))
-            try:
-                answer, code = rest_predict(loaded, body), 200
-            except tf.errors.InvalidArgumentError as e:
-                # TF Serving answers with the status message (no Python preamble).
-                answer, code = {"error": serving_api.error_line(e.message)}, 400
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    httpd.shutdown()
+    """The local TF Serving REST server (colorize_tf.serve) on the tiny model."""
+    from colorize_tf import serve
+    with serve.running_server(tiny_saved_model[1], "tiny", max_batch_size=8) as (url, _):
+        yield url
 
 
 def test_request_json_is_columnar_b64():
@@ -84,10 +37,9 @@ def test_request_json_is_columnar_b64():
 
 
 def test_round_trip_through_rest(server, tiny_saved_model):
-    url, requests = server
+    url = server
     photo = cv2.imencode(".png", make_photo(21, 34, seed=2))[1].tobytes()
     (colorized, confidence), = client.predict(url, "tiny", [photo], 0.38)
-    assert requests[0][0] == "/v1/models/tiny:predict"
     assert tf.io.decode_png(colorized).shape == (21, 34, 3)
     # The same answer as calling the SavedModel directly.
     loaded = tf.saved_model.load(tiny_saved_model[0])
@@ -99,7 +51,7 @@ def test_round_trip_through_rest(server, tiny_saved_model):
 
 
 def test_cli(server, tmp_path):
-    url, _ = server
+    url = server
     photo = tmp_path / "p.png"
     cv2.imwrite(str(photo), make_photo(16, 16, seed=1))
     result = subprocess.run(
