@@ -238,3 +238,67 @@ def test_bad_flags_are_one_line(args, message):
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 2 and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --- The same checks against the local server and, with TF_SERVING_URL set, a real TF
+# Serving serving saved_models/colorunet_landscapes (README: the docker run command). -----
+
+SHIPPED = "colorunet_landscapes"
+
+
+@pytest.fixture(scope="module", params=["local", "tf_serving"])
+def either_server(request):
+    if request.param == "tf_serving":
+        url = os.environ.get("TF_SERVING_URL")
+        if not url:
+            pytest.skip("TF_SERVING_URL is not set (a TF Serving serving "
+                        "saved_models/colorunet_landscapes as colorunet_landscapes)")
+        yield url.rstrip("/")
+        return
+    with serve.running_server(os.path.join(REPO, "saved_models", SHIPPED), SHIPPED,
+                              max_batch_size=8) as (url, _):
+        yield url
+
+
+def test_conformance_status_and_metadata(either_server):
+    status, body = call(f"{either_server}/v1/models/{SHIPPED}")
+    assert status == 200
+    newest = body["model_version_status"][0]
+    assert newest["state"] == "AVAILABLE" and newest["status"]["error_code"] == "OK"
+    status, body = call(f"{either_server}/v1/models/{SHIPPED}/metadata")
+    assert status == 200 and body["model_spec"]["name"] == SHIPPED
+    default = body["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert set(default["inputs"]) == {"image_bytes", "temperature"}
+    assert set(default["outputs"]) == {"colorized_png_bytes", "confidence_png_bytes"}
+
+
+def test_conformance_predict_both_formats(either_server):
+    photo = png(4, 24, 30)
+    status, row = call(f"{either_server}/v1/models/{SHIPPED}:predict", {"instances": [
+        {"image_bytes": b64(photo), "temperature": 0.38}]})
+    assert status == 200 and set(row) == {"predictions"}
+    status, columnar = call(f"{either_server}/v1/models/{SHIPPED}:predict", {
+        "inputs": {"image_bytes": [b64(photo)], "temperature": [0.38]}})
+    assert status == 200 and set(columnar) == {"outputs"}
+    assert row["predictions"][0]["colorized_png_bytes"] == \
+        columnar["outputs"]["colorized_png_bytes"][0]
+    decoded = tf.io.decode_png(base64.b64decode(
+        row["predictions"][0]["colorized_png_bytes"]["b64"]))
+    assert decoded.shape == (24, 30, 3)
+
+
+@pytest.mark.parametrize("path,body,code", [
+    (f"/v1/models/{SHIPPED}:predict", b"{nope", 400),
+    (f"/v1/models/{SHIPPED}:predict", {"signature_name": "nope", "instances": [1]}, 400),
+    (f"/v1/models/{SHIPPED}:predict", {"inputs": {"image_bytes": [{"b64": "%%"}],
+                                                  "temperature": [0.38]}}, 400),
+    (f"/v1/models/{SHIPPED}:predict", {"inputs": {"image_bytes": [b64(b"no photo")],
+                                                  "temperature": [0.38]}}, 400),
+    (f"/v1/models/{SHIPPED}/versions/99:predict", {"instances": [1]}, 404),
+    ("/v1/models/no_such_model:predict", {"instances": [1]}, 404),
+    ("/v1/models/no_such_model", None, 404),
+])
+def test_conformance_errors(either_server, path, body, code):
+    status, answer = call(either_server + path, body,
+                          method="POST" if body is not None else "GET")
+    assert status == code and set(answer) == {"error"} and answer["error"]
