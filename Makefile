@@ -41,6 +41,7 @@ bench: $(VENV)/installed
 	$(PY) bench/train.py
 	$(PY) bench/colorize.py
 	$(PY) bench/evaluate.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf out

@@ -1,0 +1,120 @@
+r"""The local server under load, next to calling the signature in-process, same run.
+
+    python bench/serve.py [--requests=400] [--size=512] [--clients=1,4,16]
+        [--saved_model=saved_models/colorunet_landscapes]
+
+1. In-process: the SavedModel's serving_default on one 512 px photo at a time
+   (latency p50, photos/s): the limit the server is compared with.
+2. `python -m colorize_tf.serve` started as its own process on 127.0.0.1 (batching on,
+   its defaults), then --requests predict requests of that photo (row format, b64) from
+   1, 4 and 16 concurrent client threads: photos/s, p50 and p99 latency, errors.
+Goals: 0 errors; at 1 client the HTTP overhead (p50 over the in-process p50) <= 10%;
+at 16 clients batching gives >= 1.5x the throughput of 1 client.
+"""
+import argparse
+import base64
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench import common  # noqa: E402
+from colorize_tf.fake_data import make_photo  # noqa: E402
+
+
+def in_process(saved_model, photo, repeats):
+    """-> (p50 seconds, photos/s) of serving_default on one photo at a time."""
+    import tensorflow as tf
+    signature = tf.saved_model.load(saved_model).signatures["serving_default"]
+    inputs = {"image_bytes": tf.constant([photo]), "temperature": tf.constant([0.38])}
+    signature(**inputs)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        signature(**inputs)["colorized_png_bytes"].numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), repeats / sum(times)
+
+
+def start_server(base_path):
+    """The serve CLI in its own process -> (process, base URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={base_path}",
+         "--rest_api_port=0"], cwd=common.REPO, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    if not line.startswith("serving "):
+        process.kill()
+        sys.exit(f"the server did not start: {line!r}")
+    return process, line.split()[-1].rsplit("/v1/", 1)[0], line.split()[1]
+
+
+def load(url, name, body, requests, clients):
+    """-> (photos/s, p50 s, p99 s, errors) of `requests` predictions from `clients`
+    threads."""
+    def one(_):
+        start = time.perf_counter()
+        request = urllib.request.Request(f"{url}/v1/models/{name}:predict", data=body)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as answer:
+                ok = answer.status == 200 and "predictions" in json.loads(answer.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            ok = False
+        return time.perf_counter() - start, ok
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(requests)))
+    elapsed = time.perf_counter() - start
+    latencies = np.array([t for t, _ in results])
+    return (requests / elapsed, float(np.percentile(latencies, 50)),
+            float(np.percentile(latencies, 99)), sum(not ok for _, ok in results))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--saved_model", default=os.path.join(
+        common.REPO, "saved_models", "colorunet_landscapes"))
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--clients", default="1,4,16")
+    args = parser.parse_args()
+    versions = sorted((d for d in os.listdir(args.saved_model) if d.isdigit()), key=int)
+    photo = cv2.imencode(".jpg", make_photo(args.size, args.size, seed=3))[1].tobytes()
+    p50, rate = in_process(os.path.join(args.saved_model, versions[-1]), photo, 20)
+    common.line(f"in-process serving_default, {args.size} px", rate, "photos/s")
+    print(f"{'':<44} p50 {1000 * p50:.1f} ms")
+    body = json.dumps({"instances": [{"image_bytes": {"b64": base64.b64encode(
+        photo).decode()}, "temperature": 0.38}]}).encode()
+    process, url, name = start_server(args.saved_model)
+    try:
+        rates = {}
+        for clients in (int(c) for c in args.clients.split(",")):
+            rate, p50_http, p99, errors = load(url, name, body, args.requests, clients)
+            rates[clients] = rate
+            common.line(f"server, {clients} client(s)", rate, "photos/s",
+                        "1 client" if clients > 1 else None,
+                        rates[min(rates)] if clients > 1 else None)
+            print(f"{'':<44} p50 {1000 * p50_http:.1f} ms, p99 {1000 * p99:.1f} ms, "
+                  f"errors {errors}" + (f"; HTTP overhead over in-process p50 "
+                                        f"{100 * (p50_http / p50 - 1):.1f}% (goal <= 10%)"
+                                        if clients == 1 else ""))
+        if len(rates) > 1:
+            print(f"batching gain at {max(rates)} clients: "
+                  f"{rates[max(rates)] / rates[min(rates)]:.2f}x (goal >= 1.5x)")
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+if __name__ == "__main__":
+    main()
