@@ -45,8 +45,10 @@ def define_flags(fv):
               "ones get 413.")
     d.integer("max_batch_size", 32, "Rows of concurrent requests merged into one "
               "signature call (TF Serving's batching); 0: no batching.")
-    d.integer("batch_timeout_micros", 2000, "How long a batch waits for more requests "
-              "after its first.")
+    d.integer("batch_timeout_micros", 0, "How long a batch may wait for more requests "
+              "after its first; 0 (TF Serving's advice for CPUs): it runs as soon as a "
+              "batch thread is free, and requests that come while one runs form the "
+              "next batch.")
     d.integer("max_enqueued_batches", 16, "Batches waiting beyond this: 503.")
     d.integer("num_batch_threads", 1, "Batches run at the same time (each uses every "
               "core through TensorFlow's own threads).")
@@ -172,7 +174,7 @@ class _LoggedApp:
                      1000 * (time.perf_counter() - start))
 
 
-def make_scheduler(max_batch_size, batch_timeout_micros=2000, max_enqueued_batches=16,
+def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=16,
                    num_batch_threads=1):
     """A batching.BatchScheduler calling servables; None for max_batch_size 0."""
     from colorize_tf import batching
