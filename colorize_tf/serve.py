@@ -9,12 +9,14 @@ on one machine (and where no tensorflow_model_server binary can be installed), s
   GET  /v1/models/NAME[/versions/N]            model_version_status
   GET  /v1/models/NAME[/versions/N]/metadata   signature_def, as TF Serving writes it
   POST /v1/models/NAME[/versions/N]:predict    row ("instances") or columnar ("inputs")
+  GET  /                                       a web page to try it (colorize_tf/web)
 The base path is polled for integer-named version directories (colorize_tf.servables);
 SavedModel calls run in worker threads, off the event loop. Starlette on uvicorn.
 """
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -124,11 +126,16 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None):
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)
 
+    async def page(request):
+        from starlette.responses import HTMLResponse
+        return HTMLResponse(page_html(versions, max_body_bytes))
+
     async def not_found(request):
         return JSONResponse({"error": f"Malformed request: {request.method} "
                              f"{request.url.path}"}, status_code=404)
 
-    app = Starlette(routes=[Route("/v1/{rest:path}", v1, methods=["GET", "POST"]),
+    app = Starlette(routes=[Route("/", page, methods=["GET"]),
+                            Route("/v1/{rest:path}", v1, methods=["GET", "POST"]),
                             Route("/{rest:path}", not_found, methods=["GET", "POST"])])
     return _LoggedApp(app)
 
@@ -172,6 +179,29 @@ class _LoggedApp:
         finally:
             log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status[0],
                      1000 * (time.perf_counter() - start))
+
+
+# The page's temperature slider: every stop is rendered by the photo's one request.
+TEMPERATURE_STOPS = (0.1, 0.2, 0.3, 0.38, 0.5, 0.7, 1.0)
+
+
+def page_html(versions, max_body_bytes):
+    """The web page (colorize_tf/web/index.html) with this server's settings in it: the
+    model's name, the temperature stops (its default temperature among them) and the
+    body limit."""
+    import importlib.resources
+    from colorize_tf import serving_api
+    default = serving_api.DEFAULT_TEMPERATURE
+    try:
+        with open(os.path.join(versions.servable().path, "assets", "export.json")) as f:
+            default = float(json.load(f).get("default_temperature", default))
+    except Exception:  # no version yet, or an export without the file: the usual default
+        pass
+    config = {"model": versions.name, "default_temperature": default,
+              "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
+              "max_body_bytes": max_body_bytes}
+    html = importlib.resources.files("colorize_tf").joinpath("web", "index.html").read_text()
+    return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
 
 
 def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=16,

@@ -302,3 +302,54 @@ def test_conformance_errors(either_server, path, body, code):
     status, answer = call(either_server + path, body,
                           method="POST" if body is not None else "GET")
     assert status == code and set(answer) == {"error"} and answer["error"]
+
+
+# --- The web page ---------------------------------------------------------------------
+
+def test_page_is_served_with_the_model_and_its_temperatures(server):
+    with urllib.request.urlopen(f"{server}/", timeout=30) as answer:
+        assert answer.status == 200 and answer.headers["content-type"].startswith("text/html")
+        html = answer.read().decode()
+    config = json.loads(html.split("const CONFIG = ", 1)[1].split(";\n", 1)[0])
+    assert config["model"] == "tiny" and config["default_temperature"] in config["temperatures"]
+    assert config["max_body_bytes"] == 200_000
+    assert "http://" not in html.replace("http://www.w3.org", "")  # nothing from elsewhere
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_page_in_a_real_browser(model_base, tmp_path):
+    """Upload a photo, see the colour result, move the temperature slider (the image
+    changes, nothing is sent again), toggle the confidence overlay. Screenshots go to
+    $COLORIZE_TF_ARTIFACTS (default: the test's temp folder)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
+    artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
+    os.makedirs(artifacts, exist_ok=True)
+    photo = tmp_path / "street.png"
+    photo.write_bytes(png(5, 48, 64))
+    with serve.running_server(model_base, "tiny", max_batch_size=8) as (url, _), \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page()
+        posts = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.goto(url + "/")
+        page.set_input_files("#files", str(photo))
+        page.wait_for_selector(".card .after[src^='data:image/png']", timeout=60_000)
+        first = page.get_attribute(".after", "src")
+        assert page.text_content(".temperature-value") == "0.38"
+        page.screenshot(path=os.path.join(artifacts, "page_result.png"))
+        page.eval_on_selector(".temperature", "e => { e.value = 0; "
+                              "e.dispatchEvent(new Event('input')); }")
+        assert page.text_content(".temperature-value") == "0.10"
+        assert page.get_attribute(".after", "src") != first
+        assert posts == [f"{url}/v1/models/tiny:predict"]  # the slider sent nothing
+        assert not page.is_visible(".confidence")
+        page.check(".overlay")
+        assert page.is_visible(".confidence")
+        assert page.get_attribute(".download", "download") == "street.colorized.png"
+        page.screenshot(path=os.path.join(artifacts, "page_confidence.png"))
+        browser.close()
