@@ -52,6 +52,13 @@ def define_flags(fv):
               "batch thread is free, and requests that come while one runs form the "
               "next batch.")
     d.integer("max_enqueued_batches", 16, "Batches waiting beyond this: 503.")
+    d.string("study_images", None, "Folder of real colour photos for seed 003's realism "
+             "study at /study (none: no study).")
+    d.string("study_db", "realism_study.sqlite", "SQLite file of the study's answers.")
+    d.float("study_temperature", 0.0, "Temperature of the study's colorized photos; 0: "
+            "the model's default.")
+    d.integer("study_pairs", 50, "Pairs per participant (seed 003: 50 photos).")
+    d.float("study_seconds", 0.0, "Seconds each pair stays visible; 0: until answered.")
     d.integer("num_batch_threads", 1, "Batches run at the same time (each uses every "
               "core through TensorFlow's own threads).")
 
@@ -72,9 +79,16 @@ def check_flags(f):
     for name in ("max_batch_size", "batch_timeout_micros"):
         if f[name] < 0:
             raise cli.UsageError(f"--{name} must be >= 0")
-    for name in ("max_enqueued_batches", "num_batch_threads"):
+    for name in ("max_enqueued_batches", "num_batch_threads", "study_pairs"):
         if f[name] < 1:
             raise cli.UsageError(f"--{name} must be >= 1")
+    if f["study_images"] is not None:
+        if not os.path.isdir(f["study_images"]):
+            raise cli.UsageError(f"--study_images {cli.display_path(f['study_images'])} is "
+                                 "not a folder")
+        cli.check_output_dir(os.path.dirname(os.path.abspath(f["study_db"])), "--study_db")
+    if f["study_temperature"] < 0 or f["study_seconds"] < 0:
+        raise cli.UsageError("--study_temperature and --study_seconds must be >= 0")
     if f["model_name"] is not None and not f["model_name"].strip("/ ") or \
             f["model_name"] and any(c in f["model_name"] for c in "/:"):
         raise cli.UsageError(f"--model_name must be a name without / or :, got "
@@ -85,9 +99,10 @@ def model_name(f):
     return f["model_name"] or os.path.basename(os.path.normpath(f["model_base_path"]))
 
 
-def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None):
+def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, study=None):
     """The Starlette app serving servables.ModelVersions `versions`; with a
-    batching.BatchScheduler (see make_scheduler), concurrent predictions are merged."""
+    batching.BatchScheduler (see make_scheduler), concurrent predictions are merged;
+    with a realism_study.RealismStudy (see make_study), the study's pages."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
@@ -135,6 +150,7 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None):
                              f"{request.url.path}"}, status_code=404)
 
     app = Starlette(routes=[Route("/", page, methods=["GET"]),
+                            *study_routes(study, versions.name),
                             Route("/v1/{rest:path}", v1, methods=["GET", "POST"]),
                             Route("/{rest:path}", not_found, methods=["GET", "POST"])])
     return _LoggedApp(app)
@@ -181,15 +197,139 @@ class _LoggedApp:
                      1000 * (time.perf_counter() - start))
 
 
+def study_routes(study, model):
+    """/study (the page), /study/next and /study/answer (its calls), /study/results and
+    /study/results.csv; 404 for each without a study."""
+    import base64
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import HTMLResponse, JSONResponse, Response
+    from starlette.routing import Route
+    from colorize_tf import realism_study
+    from colorize_tf import rest_api
+
+    def no_study():
+        return JSONResponse({"error": "no study here: start the server with "
+                             "--study_images=FOLDER"}, status_code=404)
+
+    async def read_json(request):
+        try:
+            body = json.loads(await read_body(request, 1 << 16))
+            session = body["session"]
+        except (ValueError, KeyError, TypeError):
+            raise realism_study.StudyError("the body must be JSON with a session") from None
+        if not (isinstance(session, str) and 8 <= len(session) <= 64 and session.isalnum()):
+            raise realism_study.StudyError("session must be 8-64 letters and digits")
+        return body
+
+    async def page(request):
+        if study is None:
+            return no_study()
+        return HTMLResponse(_web_page("study.html", {"seconds": study.seconds}))
+
+    async def next_pair(request):
+        if study is None:
+            return no_study()
+        try:
+            body = await read_json(request)
+            trial = await run_in_threadpool(study.next_trial, body["session"])
+        except (realism_study.StudyError, rest_api.ApiError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        for side in ("left", "right"):
+            if side in trial:
+                trial[side] = base64.b64encode(trial[side]).decode("ascii")
+        return JSONResponse(trial)
+
+    async def answer(request):
+        if study is None:
+            return no_study()
+        try:
+            body = await read_json(request)
+            study.store.answer(int(body.get("trial", -1)), body["session"],
+                               body.get("chosen"), int(body.get("milliseconds", 0)))
+        except (realism_study.StudyError, ValueError, TypeError) as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse({"recorded": True})
+
+    async def results(request):
+        if study is None:
+            return no_study()
+        return HTMLResponse(study_results_html(model, study.store.results()))
+
+    async def results_csv(request):
+        if study is None:
+            return no_study()
+        return Response(study.store.csv_text(), media_type="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="realism_study.csv"'})
+
+    return [Route("/study", page, methods=["GET"]),
+            Route("/study/next", next_pair, methods=["POST"]),
+            Route("/study/answer", answer, methods=["POST"]),
+            Route("/study/results", results, methods=["GET"]),
+            Route("/study/results.csv", results_csv, methods=["GET"])]
+
+
+def study_results_html(model, rows):
+    """The fooling rate per model version and temperature, with its 95% interval."""
+    import html
+    lines = ["<!doctype html><meta charset='utf-8'><title>Realism study results</title>",
+             "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:4px 10px;"
+             "text-align:right}</style>",
+             f"<h1>Realism study: {html.escape(model)}</h1>",
+             "<p>Fooling rate: the share of answers that took the colorized photo for the "
+             "real one (50%: indistinguishable; seed 003 reports 18.8%). 95% Wilson "
+             "interval.</p>",
+             "<table><tr><th>model</th><th>version</th><th>temperature</th><th>answers</th>"
+             "<th>participants</th><th>fooled</th><th>fooling rate</th><th>95% interval</th>"
+             "</tr>"]
+    for r in rows:
+        lines.append(f"<tr class='row'><td>{html.escape(r['model'])}</td><td>{r['version']}"
+                     f"</td><td>{r['temperature']:.2f}</td><td>{r['answers']}</td>"
+                     f"<td>{r['sessions']}</td><td>{r['fooled']}</td>"
+                     f"<td class='rate'>{100 * r['rate']:.1f}%</td>"
+                     f"<td>{100 * r['low']:.1f}-{100 * r['high']:.1f}%</td></tr>")
+    lines.append("</table><p><a href='/study/results.csv'>all answers as CSV</a></p>")
+    return "\n".join(lines)
+
+
+def make_study(f, versions):
+    """The realism study of the flags (--study_*), or None without --study_images."""
+    if not f["study_images"]:
+        return None
+    import numpy as np
+    from colorize_tf import realism_study
+    default = page_config(versions, 0)["default_temperature"]
+
+    def colorize(photo, temperature):
+        outputs = versions.servable().predict("serving_default", {
+            "image_bytes": np.array([photo], object),
+            "temperature": np.array([temperature], np.float32)})
+        return outputs["colorized_png_bytes"][0]
+    study = realism_study.RealismStudy(
+        f["study_images"], realism_study.StudyStore(f["study_db"]), versions.name, colorize,
+        lambda: versions.servable().version, f["study_temperature"] or default,
+        f["study_pairs"])
+    study.seconds = f["study_seconds"]
+    return study
+
+
 # The page's temperature slider: every stop is rendered by the photo's one request.
 TEMPERATURE_STOPS = (0.1, 0.2, 0.3, 0.38, 0.5, 0.7, 1.0)
 
 
 def page_html(versions, max_body_bytes):
-    """The web page (colorize_tf/web/index.html) with this server's settings in it: the
-    model's name, the temperature stops (its default temperature among them) and the
-    body limit."""
+    """The web page (colorize_tf/web/index.html) with this server's settings in it."""
+    return _web_page("index.html", page_config(versions, max_body_bytes))
+
+
+def _web_page(name, config):
     import importlib.resources
+    html = importlib.resources.files("colorize_tf").joinpath("web", name).read_text()
+    return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
+
+
+def page_config(versions, max_body_bytes):
+    """The model's name, the temperature stops (its default temperature among them) and
+    the body limit."""
     from colorize_tf import serving_api
     default = serving_api.DEFAULT_TEMPERATURE
     try:
@@ -197,11 +337,9 @@ def page_html(versions, max_body_bytes):
             default = float(json.load(f).get("default_temperature", default))
     except Exception:  # no version yet, or an export without the file: the usual default
         pass
-    config = {"model": versions.name, "default_temperature": default,
-              "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
-              "max_body_bytes": max_body_bytes}
-    html = importlib.resources.files("colorize_tf").joinpath("web", "index.html").read_text()
-    return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
+    return {"model": versions.name, "default_temperature": default,
+            "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
+            "max_body_bytes": max_body_bytes}
 
 
 def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=16,
@@ -282,15 +420,19 @@ def start_versions(name, base_path):
 
 
 @contextlib.contextmanager
-def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES, **batching):
+def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES, study_flags=None,
+                   **batching):
     """The server in a thread of this process on a free 127.0.0.1 port, for tests and
     benchmarks: yields (base URL, servables.ModelVersions); polling is left to the
-    caller (versions.poll()). batching: make_scheduler's arguments (none: no batching)."""
+    caller (versions.poll()). batching: make_scheduler's arguments (none: no batching);
+    study_flags: the --study_* flags as a dict (make_study)."""
     import uvicorn
     versions = start_versions(name, base_path)
     sock = listen("127.0.0.1", 0)
     scheduler = make_scheduler(**batching) if batching else None
-    server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes, scheduler),
+    study = make_study(study_flags, versions) if study_flags else None
+    server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes, scheduler,
+                                                     study),
                                            log_level="warning", access_log=False,
                                            lifespan="off"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),),
@@ -332,7 +474,11 @@ def main(argv=None):
     print(f"serving {name} at http://{host}:{port}/v1/models/{name}", flush=True)
     scheduler = make_scheduler(f["max_batch_size"], f["batch_timeout_micros"],
                                f["max_enqueued_batches"], f["num_batch_threads"])
-    config = uvicorn.Config(create_app(versions, f["max_body_bytes"], scheduler),
+    try:
+        study = make_study(f, versions)
+    except Exception as e:  # realism_study.StudyError, or a database that cannot open
+        cli.fail("serve", f"the study cannot start: {e}")
+    config = uvicorn.Config(create_app(versions, f["max_body_bytes"], scheduler, study),
                             log_level="warning", access_log=False,
                             timeout_graceful_shutdown=30, lifespan="off")
     try:

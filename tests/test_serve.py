@@ -353,3 +353,82 @@ def test_page_in_a_real_browser(model_base, tmp_path):
         assert page.get_attribute(".download", "download") == "street.colorized.png"
         page.screenshot(path=os.path.join(artifacts, "page_confidence.png"))
         browser.close()
+
+
+# --- Seed 003's realism study -----------------------------------------------------------
+
+@pytest.fixture
+def study_server(model_base, tmp_path):
+    photos = tmp_path / "real"
+    for i in range(3):
+        (photos / f"{i}.png").parent.mkdir(exist_ok=True)
+        (photos / f"{i}.png").write_bytes(png(10 + i, 20, 24))
+    flags = {"study_images": str(photos), "study_db": str(tmp_path / "study.sqlite"),
+             "study_temperature": 0.2, "study_pairs": 2, "study_seconds": 0.0}
+    with serve.running_server(model_base, "tiny", study_flags=flags) as (url, _):
+        yield url, str(tmp_path / "study.sqlite")
+
+
+def test_study_records_answers_and_reports_the_fooling_rate(study_server):
+    url, db = study_server
+    fooled = 0
+    for _ in range(2):
+        status, trial = call(f"{url}/study/next", {"session": "abcdef12"})
+        assert status == 200 and trial["pairs"] == 2
+        # The colorized copy is the side that differs from the real photo re-encoded.
+        assert trial["left"] != trial["right"]
+        status, answer = call(f"{url}/study/answer", {"session": "abcdef12", "trial":
+                                                      trial["trial"], "chosen": "left",
+                                                      "milliseconds": 1234})
+        assert status == 200 and answer == {"recorded": True}
+    assert call(f"{url}/study/next", {"session": "abcdef12"}) == (200, {"done": True,
+                                                                         "pairs": 2})
+    import sqlite3
+    rows = sqlite3.connect(db).execute(
+        "SELECT real_side, chosen_side, fooled, milliseconds, temperature, version "
+        "FROM trials").fetchall()
+    assert len(rows) == 2 and all(r[1] == "left" and r[3] == 1234 and r[4] == 0.2 and
+                                  r[5] == 1 for r in rows)
+    fooled = sum(r[0] == "right" for r in rows)
+    assert [r[2] for r in rows] == [int(r[0] == "right") for r in rows]
+    with urllib.request.urlopen(f"{url}/study/results", timeout=30) as answer:
+        html = answer.read().decode()
+    assert f"{100 * fooled / 2:.1f}%" in html and "<td>0.20</td>" in html
+    with urllib.request.urlopen(f"{url}/study/results.csv", timeout=30) as answer:
+        assert len(answer.read().decode().strip().splitlines()) == 3
+    for body, message in [({"session": "x"}, "8-64 letters"), (b"nope", "JSON"),
+                          ({"session": "abcdef12", "trial": 1, "chosen": "up"}, "choice")]:
+        path = "/study/answer" if isinstance(body, dict) and "trial" in body else "/study/next"
+        status, answer = call(url + path, body)
+        assert status == 400 and message in answer["error"]
+
+
+def test_no_study_without_its_flag(server):
+    status, body = call(f"{server}/study/next", {"session": "abcdef12"})
+    assert status == 404 and "--study_images" in body["error"]
+
+
+def test_study_in_a_real_browser(study_server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
+    url, db = study_server
+    artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
+    os.makedirs(artifacts, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page()
+        page.goto(url + "/study")
+        for index in (1, 2):
+            page.wait_for_selector(f"text={index} / 2")
+            if index == 1:
+                page.screenshot(path=os.path.join(artifacts, "study_pair.png"))
+            page.click("#pair button.right")
+        page.wait_for_selector("text=Thank you")
+        page.goto(url + "/study/results")
+        assert page.locator("tr.row").count() == 1
+        page.screenshot(path=os.path.join(artifacts, "study_results.png"))
+        browser.close()
+    import sqlite3
+    assert sqlite3.connect(db).execute(
+        "SELECT COUNT(*) FROM trials WHERE chosen_side = 'right'").fetchone()[0] == 2

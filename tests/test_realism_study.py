@@ -1,0 +1,63 @@
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+
+from colorize_tf import realism_study
+from colorize_tf.fake_data import make_photo, write_png
+
+
+def test_wilson_interval_by_hand():
+    # 1 of 4: p = 0.25, z^2 = 3.8415; centre (0.25 + 0.4802) / 1.9604 = 0.3725,
+    # half 1.96 * sqrt(0.046875 + 0.060025) / 1.9604 = 0.3269.
+    low, high = realism_study.wilson_interval(1, 4)
+    assert low == pytest.approx(0.0456, abs=1e-4) and high == pytest.approx(0.6994, abs=1e-4)
+    assert realism_study.wilson_interval(0, 0) == (0.0, 1.0)
+    assert realism_study.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_store_counts_the_fooled_per_version_and_temperature(tmp_path):
+    store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
+    trials = [store.new_trial("sessionA1", f"p{i}.jpg", "m", 1, 0.38, "left") for i in range(3)]
+    other = store.new_trial("sessionB2", "p0.jpg", "m", 2, 0.38, "right")
+    # Fooled = the colorized side (not real_side) was picked.
+    assert store.answer(trials[0], "sessionA1", "right", 900) is True
+    assert store.answer(trials[1], "sessionA1", "left", 800) is False
+    assert store.answer(trials[2], "sessionA1", "right", 700) is True
+    assert store.answer(other, "sessionB2", "right", 500) is False
+    with pytest.raises(realism_study.StudyError, match="already answered"):
+        store.answer(trials[0], "sessionA1", "left", 1)
+    with pytest.raises(realism_study.StudyError, match="no trial"):
+        store.answer(trials[1], "sessionB2", "left", 1)
+    with pytest.raises(realism_study.StudyError, match="choice must be"):
+        store.answer(store.new_trial("sessionA1", "x", "m", 1, 0.38, "left"), "sessionA1",
+                     "middle", 1)
+    rows = store.results()
+    assert [(r["version"], r["answers"], r["fooled"]) for r in rows] == [(1, 3, 2), (2, 1, 0)]
+    assert rows[0]["rate"] == pytest.approx(2 / 3) and rows[0]["sessions"] == 1
+    lines = store.csv_text().strip().splitlines()
+    assert lines[0].startswith("id,session,photo,model,version,temperature,real_side")
+    assert len(lines) == 5  # the unanswered trial is not exported
+    with sqlite3.connect(str(tmp_path / "s.sqlite")) as db:
+        assert db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 5
+
+
+def test_study_shows_each_photo_once_beside_its_colorized_copy(tmp_path):
+    for i in range(3):
+        write_png(str(tmp_path / "photos" / f"{i}.png"), make_photo(12, 16, seed=i))
+    fake = cv2.imencode(".png", np.zeros((12, 16, 3), np.uint8))[1].tobytes()
+    store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
+    study = realism_study.RealismStudy(str(tmp_path / "photos"), store, "m",
+                                       lambda photo, t: fake, lambda: 7, 0.38, pairs=2)
+    seen = []
+    for _ in range(2):
+        trial = study.next_trial("session123")
+        real = trial["left"] if trial["right"] == fake else trial["right"]
+        assert {trial["left"], trial["right"]} == {real, fake} and real != fake
+        assert cv2.imdecode(np.frombuffer(real, np.uint8), cv2.IMREAD_COLOR).shape == (12, 16, 3)
+        store.answer(trial["trial"], "session123", "left", 100)
+        seen.append(trial["index"])
+    assert seen == [1, 2] and study.next_trial("session123") == {"done": True, "pairs": 2}
+    assert {r[0] for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+        "SELECT version FROM trials")} == {7}
