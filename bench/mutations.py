@@ -93,6 +93,21 @@ MUTATIONS = (
     Mutation("scene_label_smoothing_ignored", "colorize_tf/losses.py",
              "return SceneCrossEntropy(label_smoothing)", "return SceneCrossEntropy(0.0)",
              ("tests/test_losses.py",)),
+    # Later features: sparse soft targets, the local server, batching.
+    Mutation("soft_target_probabilities_ignored", "colorize_tf/losses.py",
+             "parts.probability * picked", "picked / picked.shape[-1]",
+             ("tests/test_losses.py",)),
+    Mutation("soft_candidates_too_few", "colorize_tf/bins.py",
+             "bound = np.sort(max_d2, axis=1)[:, k - 1:k]",
+             "bound = np.sort(min_d2, axis=1)[:, k - 1:k]",
+             ("tests/test_bins.py",)),
+    Mutation("bytes_outputs_not_base64", "colorize_tf/rest_api.py",
+             "values = {name: _to_json(array, name.endswith(BYTES_SUFFIX))",
+             "values = {name: _to_json(array, False)",
+             ("tests/test_rest_api.py",)),
+    Mutation("failed_batch_fails_every_request", "colorize_tf/batching.py",
+             "            if len(tasks) == 1:", "            if True:",
+             ("tests/test_batching.py",)),
 )
 
 
