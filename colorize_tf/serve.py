@@ -131,15 +131,22 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
                     f"this model has predict signatures only; {route.kind} needs a "
                     f"{route.kind} signature")
             body = await read_body(request, max_body_bytes)
-            signature, inputs, form = rest_api.parse_predict_body(body, servable.input_dtypes)
+            # JSON and base64 of large bodies off the event loop too.
+            signature, inputs, form = await run_in_threadpool(
+                rest_api.parse_predict_body, body, servable.input_dtypes)
             if scheduler is None:
                 outputs = await run_in_threadpool(servable.predict, signature, inputs)
             else:
                 outputs = await asyncio.wrap_future(
                     scheduler.submit((servable, signature), inputs))
-            return JSONResponse(rest_api.predict_response(outputs, form))
+            answer = await run_in_threadpool(rest_api.predict_response, outputs, form)
+            return JSONResponse(answer)
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)
+        except Exception as e:  # a bug: still TF Serving's error shape, and the server goes on
+            log.exception("internal error on %s %s", request.method, request.url.path)
+            return JSONResponse({"error": f"internal error: {type(e).__name__}: {e}"},
+                                status_code=500)
 
     async def page(request):
         from starlette.responses import HTMLResponse
