@@ -101,10 +101,13 @@ def evaluate_models(models, output_dirs, paths, groups, temperatures, f):
     for name, saved_model in models.items():
         if len(models) > 1:
             print(f"evaluate: {name}")
+        colorizer = inference.Colorizer(saved_model)
+        # The model's own default temperature is always among them: the per-group tables
+        # and the comparison are given at it.
+        own = sorted(set(temperatures) | {colorizer.export_info.default_temperature})
         results[name] = evaluation.evaluate_to(
-            output_dirs[name], inference.Colorizer(saved_model), paths, temperatures,
-            f["num_figures"], max_pixels=f["max_pixels"], batch_size=f["batch_size"],
-            groups=groups)
+            output_dirs[name], colorizer, paths, own, f["num_figures"],
+            max_pixels=f["max_pixels"], batch_size=f["batch_size"], groups=groups)
         print(evaluation.report_markdown(results[name]))
     if len(models) > 1:
         comparison = evaluation.comparison_markdown(results)

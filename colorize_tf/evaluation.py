@@ -47,10 +47,18 @@ def method_names(temperatures):
     return [GRAY, MEAN] + [f"T={t:g}" for t in temperatures]
 
 
-def default_method(temperatures):
-    """The temperature method closest to decoding.DEFAULT_TEMPERATURE."""
+def default_method(temperatures, preferred=None):
+    """The method of the model's own default temperature `preferred` when it was
+    evaluated, else the temperature closest to decoding.DEFAULT_TEMPERATURE."""
+    if preferred is not None and preferred in temperatures:
+        return f"T={preferred:g}"
     t = min(temperatures, key=lambda t: abs(t - decoding.DEFAULT_TEMPERATURE))
     return f"T={t:g}"
+
+
+def result_default_method(result):
+    """default_method of an evaluation's metrics.json dict."""
+    return default_method(result["temperatures"], result.get("default_temperature"))
 
 
 def list_photos(folder, max_images=0):
@@ -482,6 +490,7 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
         "images": totals.evaluated, "left_out": totals.left_out,
         "saved_model": colorizer.path, "color_space": colorizer.color_space,
         "num_bins": colorizer.bins.num_bins, "temperatures": list(temperatures),
+        "default_temperature": colorizer.export_info.default_temperature,
         "ground_truth": {"colourfulness": truth_c}, "methods": methods,
         "bin_frequencies": {"truth": list(totals.truth_bins / totals.truth_bins.sum()), **{
             n: list(m.bin_counts / max(m.bin_counts.sum(), 1.0))
@@ -490,7 +499,7 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                           "methods": totals.groups[name].summary()[0]}
                    for name in sorted(totals.groups, key=_group_order)},
         "seconds": round(time.time() - start, 1)}
-    _save_summary_figures(figure_dir, totals, default_method(temperatures))
+    _save_summary_figures(figure_dir, totals, result_default_method(result))
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
@@ -550,7 +559,7 @@ def groups_markdown(result):
     groups = result.get("groups") or {}
     if not groups:
         return ""
-    method = default_method(result["temperatures"])
+    method = result_default_method(result)
     rows = [f"Per group at {method} (gray in brackets):", "",
             "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio |",
             "|---|---|---|---|---|"]
@@ -570,9 +579,9 @@ def comparison_markdown(results):
     each group, gray, and each model's mean chroma and default temperature: PSNR, rebalanced
     AuC, colourfulness ratio."""
     first = next(iter(results.values()))
-    method = default_method(first["temperatures"])
+    methods = [result_default_method(r) for r in results.values()]
     header = ["group", "photos", "gray PSNR / AuC r."]
-    for name in results:
+    for name, method in zip(results, methods):
         header += [f"{name} mean chroma PSNR / AuC r.", f"{name} {method} PSNR / AuC r. / col."]
     rows = [f"Models side by side ({first['images']} photos; AuC r.: rebalanced AuC; col.: "
             "colourfulness ratio to the truth).", "", "| " + " | ".join(header) + " |",
@@ -584,7 +593,7 @@ def comparison_markdown(results):
     for group in ["all"] + sorted(first.get("groups") or {}, key=_group_order):
         scope = [r if group == "all" else r["groups"][group] for r in results.values()]
         row = [group, str(scope[0]["images"]), cells(scope[0]["methods"][GRAY])]
-        for result in scope:
+        for result, method in zip(scope, methods):
             row += [cells(result["methods"][MEAN]), cells(result["methods"][method], True)]
         rows.append("| " + " | ".join(row) + " |")
     return "\n".join(rows) + "\n"

@@ -160,3 +160,21 @@ def test_group_spreads_by_hand():
               "age: 3-9": group(19.0), "domain: faces": group(22.0)}
     assert evaluation.group_spreads(groups, "T=0.38") == {
         "race": pytest.approx((1.5, "race: B", "race: A"))}
+
+
+def test_tables_use_each_models_own_default_temperature():
+    assert evaluation.default_method([0.2, 0.38, 0.6], 0.6) == "T=0.6"
+    assert evaluation.default_method([0.2, 0.38, 0.6], 0.5) == "T=0.38"  # not evaluated
+    assert evaluation.default_method([0.2, 0.6]) == "T=0.2"  # closest to 0.38
+
+    def result(default, psnr):
+        m = {"psnr": psnr, "auc_rebalanced": 0.5, "colourfulness_ratio": 1.0}
+        other = {"psnr": 1.0, "auc_rebalanced": 0.1, "colourfulness_ratio": 0.0}
+        return {"images": 3, "temperatures": [0.38, 0.6], "default_temperature": default,
+                "methods": {"gray": other, "mean chroma": other,
+                            "T=0.38": other if default == 0.6 else m,
+                            "T=0.6": m if default == 0.6 else other}, "groups": {}}
+    table = evaluation.comparison_markdown({"a": result(0.6, 21.0), "b": result(0.38, 22.0)})
+    assert "a T=0.6 PSNR" in table and "b T=0.38 PSNR" in table
+    assert "| all | 3 | 1.00 / 0.1000 | 1.00 / 0.1000 | 21.00 / 0.5000 / 1.00 | " \
+           "1.00 / 0.1000 | 22.00 / 0.5000 / 1.00 |" in table
