@@ -22,7 +22,7 @@ from colorize_tf import serving
 from colorize_tf import serving_api
 
 SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
-DEFAULT_MODEL_NAME = "colorunet_landscapes"
+DEFAULT_MODEL_NAME = "colorunet_general"  # beats colorunet_landscapes on general + landscapes test (README)
 
 
 def default_saved_model():
