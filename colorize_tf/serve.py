@@ -304,7 +304,7 @@ def make_study(f, versions):
         return None
     import numpy as np
     from colorize_tf import realism_study
-    default = page_config(versions, 0)["default_temperature"]
+    default = model_default_temperature(versions)
 
     def colorize(photo, temperature):
         outputs = versions.servable().predict("serving_default", {
@@ -334,16 +334,20 @@ def _web_page(name, config):
     return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
 
 
+def model_default_temperature(versions):
+    """The latest version's own default temperature (its export.json), else 0.38."""
+    from colorize_tf import serving
+    from colorize_tf import serving_api
+    try:
+        return serving.ExportInfo.load(versions.servable().path).default_temperature
+    except Exception:  # no version yet, or an export without the file: the usual default
+        return serving_api.DEFAULT_TEMPERATURE
+
+
 def page_config(versions, max_body_bytes):
     """The model's name, the temperature stops (its default temperature among them) and
     the body limit."""
-    from colorize_tf import serving_api
-    default = serving_api.DEFAULT_TEMPERATURE
-    try:
-        with open(os.path.join(versions.servable().path, "assets", "export.json")) as f:
-            default = float(json.load(f).get("default_temperature", default))
-    except Exception:  # no version yet, or an export without the file: the usual default
-        pass
+    default = model_default_temperature(versions)
     return {"model": versions.name, "default_temperature": default,
             "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
             "max_body_bytes": max_body_bytes}
