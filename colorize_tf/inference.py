@@ -22,24 +22,31 @@ from colorize_tf import serving
 from colorize_tf import serving_api
 
 SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
-DEFAULT_MODEL_NAME = "colorunet_general"  # beats colorunet_landscapes on general + landscapes test (README)
+# The general model beats the landscapes one on general/test + landscapes/test (README).
+DEFAULT_MODEL_NAME = "colorunet_general"
+LANDSCAPES_MODEL_NAME = "colorunet_landscapes"
 
 
-def default_saved_model():
-    """Where the default model is: $COLORIZE_TF_SAVED_MODEL if set; else the checkout's
-    saved_models/ (an editable install or a clone); else the copy `pip install .`
-    puts under <prefix>/share/colorize_tf/saved_models (setup.py). When none exists,
-    the checkout's path is returned and loading it says what to do."""
-    if os.environ.get(SAVED_MODEL_ENV):
-        return os.environ[SAVED_MODEL_ENV]
+def shipped_model_path(name):
+    """Where the shipped model `name` is: the checkout's saved_models/ (an editable
+    install or a clone), else the copy `pip install .` puts under
+    <prefix>/share/colorize_tf/saved_models (setup.py). When neither exists, the
+    checkout's path is returned and loading it says what to do."""
     checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "saved_models", DEFAULT_MODEL_NAME)
-    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models",
-                             DEFAULT_MODEL_NAME)
+                            "saved_models", name)
+    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", name)
     for path in (checkout, installed):
         if os.path.isdir(path):
             return path
     return checkout
+
+
+def default_saved_model():
+    """Where the default model is: $COLORIZE_TF_SAVED_MODEL if set, else the shipped
+    DEFAULT_MODEL_NAME (shipped_model_path)."""
+    if os.environ.get(SAVED_MODEL_ENV):
+        return os.environ[SAVED_MODEL_ENV]
+    return shipped_model_path(DEFAULT_MODEL_NAME)
 
 
 DEFAULT_SAVED_MODEL = default_saved_model()

@@ -63,8 +63,9 @@ def define_flags(fv):
               "colour, gray and colorized by each variant (evenly spread); 0: skip it.")
     d.integer("scene_epochs", 8, "Epochs of the scene classifier.")
     d.string("report_dir", os.path.join("docs", "study"), "Where the report goes.")
-    d.string("reference_model", inference.DEFAULT_SAVED_MODEL, "A SavedModel evaluated "
-             "beside the variants (default: the shipped model); empty: none.")
+    d.string("reference_model", inference.shipped_model_path(inference.LANDSCAPES_MODEL_NAME),
+             "A SavedModel evaluated beside the variants (default: the shipped landscapes "
+             "model, as the study's photos are landscapes); empty: none.")
 
 
 def read_flagfile(path):
