@@ -15,7 +15,7 @@ $(VENV)/installed: setup.cfg setup.py
 install: $(VENV)/installed
 
 # Colorizes the example photos (pre-1929 black-and-white, and Kodak colour photos
-# taken as gray) with the shipped model.
+# taken as gray) with the default shipped model (colorunet_general).
 demo: $(VENV)/installed
 	$(PY) -m colorize_tf.colorize examples/old_photos examples/kodak \
 	    --output_dir=out/demo --confidence --overwrite
