@@ -141,10 +141,11 @@ class StudyStore:
 class RealismStudy:
     """The study over the photos of a folder (the real colour ones). colorize(photo
     bytes, temperature) -> PNG bytes colorizes with the served model, whose version
-    current_version() gives; results are cached per (photo, version, temperature)."""
+    current_version() gives; results are cached per (photo, version, temperature).
+    seconds: how long the page shows each pair (0: until answered)."""
 
     def __init__(self, photos_dir, store, model, colorize, current_version, temperature,
-                 pairs=50):
+                 pairs=50, seconds=0.0):
         self.photos_dir = photos_dir
         found, _ = image_files.list_files([photos_dir], image_files.IMAGE_EXTENSIONS)
         self.photos = [path for path, _ in found]
@@ -152,7 +153,7 @@ class RealismStudy:
             raise StudyError(f"no photos in {photos_dir}")
         self.store, self.model, self.colorize = store, model, colorize
         self.current_version = current_version
-        self.temperature, self.pairs = temperature, pairs
+        self.temperature, self.pairs, self.seconds = temperature, pairs, seconds
         self._cache = {}
 
     def name(self, photo):

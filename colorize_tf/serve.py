@@ -314,8 +314,7 @@ def make_study(f, versions):
     study = realism_study.RealismStudy(
         f["study_images"], realism_study.StudyStore(f["study_db"]), versions.name, colorize,
         lambda: versions.servable().version, f["study_temperature"] or default,
-        f["study_pairs"])
-    study.seconds = f["study_seconds"]
+        f["study_pairs"], f["study_seconds"])
     return study
 
 
