@@ -47,7 +47,7 @@ def in_process(saved_model, photo, repeats):
 
 
 def start_server(base_path):
-    """The serve CLI in its own process -> (process, base URL)."""
+    """The serve CLI in its own process -> (process, base URL, model name)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={base_path}",
          "--rest_api_port=0"], cwd=common.REPO, stdout=subprocess.PIPE,

@@ -177,7 +177,9 @@ class ModelVersions:
             return {}
         listings = {}
         for name in names:
-            if not name.isdigit() or name.startswith("0") and name != "0":
+            # Integer names only (ASCII digits: "²" is a digit to str.isdigit, not to
+            # int()), without leading zeros.
+            if not (name.isascii() and name.isdigit()) or (name.startswith("0") and name != "0"):
                 continue
             path = os.path.join(self.base_path, name)
             if os.path.isdir(path):
