@@ -1,16 +1,22 @@
-r"""Inference speed: ColorUNet vs Zhang et al.'s ECCV16 network, and the SavedModel's
-pre/post-processing overhead, all measured in the same run.
+r"""Inference speed, all measured in the same run: ColorUNet vs Zhang et al.'s ECCV16
+network, each signature of the SavedModel vs the bare model, and the graph around the
+model at three photo sizes.
 
-    python bench/colorize.py [--base_filters=16]
+    python bench/colorize.py [--saved_model=saved_models/colorunet_general] [--work_size=256]
 
 1. Model-only images/s at 256x256 for ColorUNet and for the ECCV16 colorization
    network (VGG-style conv1-8, dilated conv5/6, 313-bin head at 1/4 resolution,
    1x1 to ab, 4x upsample; ~32M params) built in Keras with random weights: speed
-   does not depend on weights. Goal: ColorUNet >= 20x faster.
-2. The exported serving graph (decode, luma, Lanczos to the working size, model,
-   annealed mean, upsample, PNG encode) on 256x256, 768x512 and 3000x2000 photos,
-   next to the model alone at the same working size. Goal: the graph around the
-   model costs <= 25% of the model at 768x512.
+   does not depend on weights.
+2. The signatures of the SavedModel's weights re-exported with this package's graph
+   at --work_size (export_from_saved_model), at batch 4 of 256x256: colorize_luma and
+   luma_probabilities on luma, serving_default and colorize_image (jpeg) on PNG
+   photos, each next to the bare Keras model in a tf.function at the same batch and
+   size. Goal (issue 12): every signature >= 0.9 of the bare model.
+3. One photo of 256x256, 768x512 and 3000x2000 through serving_default (PNG) and
+   colorize_image (JPEG), next to the bare model at the same working size. Goals:
+   the graph around the model costs <= 25% of the model at 768x512 and <= 200% at
+   3000x2000.
 """
 import argparse
 import os
@@ -60,45 +66,72 @@ def model_rate(model, size, batch=1, repeats=8):
     return common.rate(lambda: [call(x) for _ in range(repeats)][-1].numpy(), batch * repeats)
 
 
+def signature_rate(signature, inputs, items, repeats):
+    """items/s of repeats calls of a loaded signature, its outputs fetched as numpy."""
+    def run():
+        for _ in range(repeats):
+            out = {k: v.numpy() for k, v in signature(**inputs).items()}
+        return out
+    return common.rate(run, items * repeats)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--base_filters", type=int, default=16)
+    parser.add_argument("--saved_model", default=None,
+                        help="default: the shipped default model")
     parser.add_argument("--work_size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import serving
+    from colorize_tf import export
+    from colorize_tf import inference
     from colorize_tf import model as model_lib
+    from colorize_tf import serving
 
-    ours = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters))
-    zhang = build_eccv16()
-    print(f"ColorUNet {ours.count_params():,} params, ECCV16 {zhang.count_params():,} params",
-          flush=True)
-    ours_rate = model_rate(ours, (256, 256))
-    zhang_rate = model_rate(zhang, (256, 256), repeats=3)
-    common.line("ColorUNet model only, 256x256", ours_rate, "images/s", "ECCV16", zhang_rate)
-
-    hist = bins_lib.ChromaHistogram(bins_lib.DEFAULT_GRIDS["yuv"])
-    hist.add(np.random.default_rng(0).normal(0, 0.1, (64, 64, 2)))
-    bins = bins_lib.fit_bins(hist, 32)
-    module = serving.ColorizerModule(ours, bins, args.work_size)
+    source = inference.resolve_saved_model(args.saved_model or inference.DEFAULT_SAVED_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
-        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
-        serve = tf.saved_model.load(tmp).signatures["serving_default"]
+        path = export.export_from_saved_model(source, os.path.join(tmp, "m"),
+                                              work_size=args.work_size)
+        signatures = tf.saved_model.load(path).signatures
+        ours = model_lib.build_model(export._model_config(os.path.join(path, "assets")))
+        zhang = build_eccv16()
+        print(f"{source}: ColorUNet {ours.count_params():,} params, work size "
+              f"{args.work_size}; ECCV16 {zhang.count_params():,} params", flush=True)
+        common.line("ColorUNet model only, 256x256", model_rate(ours, (256, 256)),
+                    "images/s", "ECCV16", model_rate(zhang, (256, 256), repeats=3))
+
+        batch, t = args.batch, tf.constant([0.7])
+        bare = model_rate(ours, (256, 256), batch=batch, repeats=4)
+        luma = tf.random.uniform([batch, 256, 256, 1])
+        photos = tf.constant([tf.io.encode_png(make_photo(256, 256, seed=i)).numpy()
+                              for i in range(batch)])
+        for name, inputs in [
+                ("colorize_luma", {"luma": luma, "temperature": t}),
+                ("luma_probabilities", {"luma": luma}),
+                ("serving_default", {"image_bytes": photos, "temperature": t}),
+                ("colorize_image", {"image_bytes": photos, "temperature": t,
+                                    "output_format": tf.constant(["jpeg"])})]:
+            common.line(f"{name}, batch {batch} of 256x256",
+                        signature_rate(signatures[name], inputs, batch, 4), "images/s",
+                        "bare model", bare)
+
         for height, width in [(256, 256), (512, 768), (2000, 3000)]:
             photo = make_photo(height, width, seed=1)  # smooth, compresses like a photo
             data = tf.constant([tf.io.encode_jpeg(photo, quality=90).numpy()])
             repeats = 4 if height < 1000 else 2
-            graph_rate = common.rate(lambda: [serve(image_bytes=data,
-                                                    temperature=tf.constant([0.38]))
-                                              for _ in range(repeats)][-1], repeats)
             work = serving.working_size(height, width, args.work_size).numpy()
             model_only = model_rate(ours, (int(np.ceil(work[0] / 8) * 8),
                                            int(np.ceil(work[1] / 8) * 8)), repeats=repeats)
             megapixels = height * width / 1e6
-            common.line(f"SavedModel {width}x{height} (work {work[1]}x{work[0]})", graph_rate,
-                        "images/s", "model only", model_only)
-            print(f"    {1000 / graph_rate / megapixels:.0f} ms per megapixel; graph around "
-                  f"the model costs {model_only / graph_rate - 1:.0%} of the model", flush=True)
+            for name, extra in [("serving_default", {}),
+                                ("colorize_image", {"output_format": tf.constant(["jpeg"])})]:
+                graph_rate = signature_rate(signatures[name], dict(
+                    image_bytes=data, temperature=t, **extra), 1, repeats)
+                kind = "png" if not extra else "jpeg"
+                common.line(f"{width}x{height} {kind} (work {work[1]}x{work[0]})",
+                            graph_rate, "images/s", "model only", model_only)
+                print(f"    {1000 / graph_rate / megapixels:.0f} ms per megapixel; graph "
+                      f"around the model costs {model_only / graph_rate - 1:.0%} of the "
+                      "model", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@ r"""Evaluation speed: the whole evaluation next to the model alone, in the same 
 
     python bench/evaluate.py [--images=400] [--saved_model=saved_models/colorunet_landscapes]
 
-1. Model alone: the SavedModel's `colorize_luma` signature (the ColorUNet, softmax,
-   annealed mean) on batches of the photos' working-size luma, prepared beforehand.
+1. Model alone: the SavedModel's `luma_probabilities` signature (the ColorUNet and its
+   softmax) on batches of the photos' working-size luma, prepared beforehand.
 2. The whole evaluation (evaluation.evaluate): read and decode every photo, leave
    out gray ones, preprocess, the model, gray/mean/4 temperatures rendered at full
    size, and every metric (PSNR, SSIM, MSE ab, error curves, colourfulness, bin
@@ -30,14 +30,14 @@ GOAL = 0.5
 
 
 def model_only_rate(colorizer, truths, batch_size):
-    """Photos/s of the colorize_luma signature on the photos' working-size luma."""
+    """Photos/s of the luma_probabilities signature on the photos' working-size luma."""
     by_shape = {}
     for truth in truths:
         by_shape.setdefault(truth.shape, []).append(truth)
     batches = []
     for group in by_shape.values():
         for i in range(0, len(group), batch_size):
-            rgb = tf.image.convert_image_dtype(np.stack(group[i:i + batch_size]), tf.float32)
+            rgb = tf.constant(np.stack(group[i:i + batch_size]), tf.uint8)
             batches.append(serving.preprocess(rgb, colorizer.export_info.work_size,
                                               colorizer.color_space)[1])
     return common.rate(lambda: [colorizer.probabilities_of_luma(b).numpy() for b in batches],
@@ -73,7 +73,7 @@ def main():
     print(f"{len(paths)} photos ({totals.evaluated} evaluated), {len(temperatures)} "
           f"temperatures, batch {args.batch_size}, work size "
           f"{colorizer.export_info.work_size}")
-    common.line("model alone (colorize_luma)", model, "photos/s")
+    common.line("model alone (luma_probabilities)", model, "photos/s")
     common.line("whole evaluation", whole, "photos/s", "model alone", model)
     print(f"goal: >= {GOAL}x the model alone: {'met' if whole >= GOAL * model else 'NOT met'}")
 

@@ -82,11 +82,73 @@ def rgb_uint8_to_lab(rgb):
     return _linear_to_lab(tf.gather(table, tf.cast(rgb, tf.int32)))
 
 
+# Tables over linear light quantised to 1/65535 (64K entries, cache-resident): looking
+# up L* and the sRGB curve replaces a pow per value. The sRGB table's error (12.92 / 2 /
+# 65535 of the sRGB value at most, where the curve is steepest) moves an 8-bit result
+# by one step at a rounding boundary only: 0.14% of the values of a test photo.
+_SRGB_STEPS = 65535
+
+
+def rgb_uint8_to_luma(rgb, color_space):
+    """sRGB uint8 [..., 3] -> luma [..., 1] in [0, 1]: rgb_to_luma(rgb / 255) computed
+    from the three 8-bit values with tables. Lab: Y is the sum of each channel's linear
+    light times its weight (three 256-entry tables), and L* = 116 f(Y) - 16 is looked up
+    with Y quantised to 1/65535 (within 0.007 L* units, 1/50 of an 8-bit step of the
+    result; 4.5x faster than the float conversion at 3000x2000)."""
+    if color_space == YUV:
+        return tf.tensordot(tf.cast(rgb, tf.float32) / 255.0,
+                            tf.constant(_RGB_TO_YUV[0], tf.float32), axes=1)[..., None]
+    if color_space == LAB:
+        linear = srgb_to_linear(tf.range(256, dtype=tf.float32) / 255.0)
+        index = tf.cast(rgb, tf.int32)
+        y = sum(tf.gather(linear * (weight / D65_WHITE[1]), index[..., c])
+                for c, weight in enumerate(_RGB_TO_XYZ[1]))
+        steps = tf.range(_SRGB_STEPS + 1, dtype=tf.float32) / _SRGB_STEPS
+        l_table = (116.0 * _lab_f(steps) - 16.0) / LAB_L_MAX
+        return tf.gather(l_table, tf.cast(tf.clip_by_value(y, 0.0, 1.0) * _SRGB_STEPS + 0.5,
+                                          tf.int32))[..., None]
+    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+
+
+def luma_chroma_to_rgb_uint8(luma, chroma, color_space):
+    """(luma [..., 1] in [0, 1], chroma [..., 2]) -> sRGB uint8 [..., 3]: what
+    tf.image.convert_image_dtype(luma_chroma_to_rgb(...), tf.uint8, saturate=True)
+    gives, but for Lab the sRGB curve is looked up in a table (_SRGB_STEPS: at most one
+    8-bit step apart, at rounding boundaries) and XYZ -> RGB is one matrix product."""
+    if color_space == YUV:
+        return tf.image.convert_image_dtype(luma_chroma_to_rgb(luma, chroma, color_space),
+                                            tf.uint8, saturate=True)
+    if color_space != LAB:
+        raise ValueError(f"unknown colour space {color_space!r}; expected one of "
+                         f"{COLOR_SPACES}")
+    luma = tf.convert_to_tensor(luma, tf.float32)
+    chroma = tf.convert_to_tensor(chroma, tf.float32)
+    fy = luma * (LAB_L_MAX / 116.0) + 16.0 / 116.0
+    # (fx, fy, fz) = fy + (a / 500, 0, -b / 200)
+    f = fy + tf.tensordot(chroma, tf.constant([[1 / 500, 0, 0], [0, 0, -1 / 200]],
+                                              tf.float32), axes=1)
+    cube = f * f * f
+    xyz = tf.where(cube > _LAB_EPSILON, cube, (116.0 * f - 16.0) / _LAB_KAPPA)
+    # diag(white) then XYZ -> linear RGB, folded into one matrix
+    to_rgb = np.asarray(_XYZ_TO_RGB) * np.asarray(D65_WHITE)[None, :]
+    linear = _apply_matrix(xyz, to_rgb)
+    table = tf.image.convert_image_dtype(
+        linear_to_srgb(tf.range(_SRGB_STEPS + 1, dtype=tf.float32) / _SRGB_STEPS),
+        tf.uint8, saturate=True)
+    index = tf.cast(tf.clip_by_value(linear, 0.0, 1.0) * _SRGB_STEPS + 0.5, tf.int32)
+    return tf.gather(table, index)
+
+
+def _lab_f(t):
+    """CIE's f(t): the cube root above (6/29)^3, a line below."""
+    return tf.where(t > _LAB_EPSILON, tf.pow(tf.maximum(t, _LAB_EPSILON), 1.0 / 3.0),
+                    (_LAB_KAPPA * t + 16.0) / 116.0)
+
+
 def _linear_to_lab(linear):
     """Linear-light RGB [..., 3] -> CIE Lab (D65) [..., 3]."""
     xyz = _apply_matrix(linear, _RGB_TO_XYZ) / tf.constant(D65_WHITE)
-    f = tf.where(xyz > _LAB_EPSILON, tf.pow(tf.maximum(xyz, _LAB_EPSILON), 1.0 / 3.0),
-                 (_LAB_KAPPA * xyz + 16.0) / 116.0)
+    f = _lab_f(xyz)
     fx, fy, fz = tf.unstack(f, axis=-1)
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 

@@ -5,7 +5,7 @@ r"""Colorize photos, folders and videos through an exported SavedModel.
 
 Photos go through the `serving_default` signature (decode, colorize, encode: the
 same graph TF Serving runs); with --work_size, or for videos, frames go through
-`colorize_luma` with the same steps (inference.Colorizer), so that video frames can
+`luma_probabilities` with the same steps (inference.Colorizer), so that video frames can
 have their bin probabilities smoothed over time (ColorUNet section 4.3) before the
 annealed mean. Results keep the input's name (as .png for photos), size and aspect; videos
 keep fps and size (the audio track is not carried over).
@@ -293,8 +293,8 @@ def _colorize_one(colorizer, data, options):
     if not options.work_size:
         return colorizer.colorize_bytes([data], options.temperature)[0]
     # The serving graph's decoding (EXIF orientation, alpha over white).
-    rgb = np.round(serving.decode_rgb(tf.constant(data)).numpy() * 255.0)
-    out, conf = colorizer.colorize(rgb.astype(np.uint8), options.temperature, True,
+    rgb = serving.decode_rgb(tf.constant(data)).numpy()
+    out, conf = colorizer.colorize(rgb, options.temperature, True,
                                    options.work_size)
     return (cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
             cv2.imencode(".png", np.round(conf * 255).astype(np.uint8))[1].tobytes())

@@ -183,6 +183,14 @@ class Decoder:
             return annealed_mean(scores, self.centres, temperature)
         return self.chroma(self.probabilities(scores), temperature)
 
+    def decode_scores(self, scores, temperature=DEFAULT_TEMPERATURE):
+        """The model's output [..., num_scores] -> (chroma [..., 2], confidence [...]):
+        what the serving graph needs, without handing out the probabilities. For BINS
+        two fused softmax kernels (at T and at 1) and a max: measured 2x faster than the
+        same with top_k, at 255 bins (bench/colorize.py)."""
+        return (self.chroma_of_scores(scores, temperature),
+                self.confidence(self.probabilities(scores)))
+
     def chroma(self, probabilities, temperature=DEFAULT_TEMPERATURE):
         """probabilities [..., num_scores], temperature scalar or [B] -> chroma [..., 2]."""
         if self.kind == BINS:
@@ -198,8 +206,8 @@ class Decoder:
     def confidence(self, probabilities):
         """probabilities -> [...] in [0, 1]: the top-1 probability (BINS), the product
         of both channels' (PER_CHANNEL), 1 (REGRESSION: no distribution to judge)."""
-        if self.kind == BINS:
-            return confidence_maps(probabilities)[0]
+        if self.kind == BINS:  # confidence_maps' top-1, without its top_k sort
+            return tf.reduce_max(tf.cast(probabilities, tf.float32), axis=-1)
         if self.kind == PER_CHANNEL:
             n0 = len(self.centres[0])
             return (tf.reduce_max(probabilities[..., :n0], axis=-1) *

@@ -207,8 +207,8 @@ class MethodTotals:
 
 class BatchScorer:
     """Colorizes batches of ground truths of one size by every method and scores them,
-    as compiled graphs: the Colorizer's model once per photo (its `colorize_luma`
-    signature at T = 1), then each method's render and metrics.
+    as compiled graphs: the Colorizer's model once per photo (its `luma_probabilities`
+    signature), then each method's render and metrics.
 
     The metrics compile with XLA for batches of at least xla_batch photos: XLA's fused
     loops make the Lab conversions about 2.5x faster on a CPU, but it compiles once per
@@ -279,11 +279,9 @@ class BatchScorer:
     def _methods_graph(self, luma, probabilities):
         chroma_shape = tf.concat([tf.shape(luma)[:3], [2]], 0)
         results = {
-            GRAY: color.luma_chroma_to_rgb(luma, tf.zeros(chroma_shape), self.space),
-            MEAN: color.luma_chroma_to_rgb(
+            GRAY: color.luma_chroma_to_rgb_uint8(luma, tf.zeros(chroma_shape), self.space),
+            MEAN: color.luma_chroma_to_rgb_uint8(
                 luma, tf.broadcast_to(self._mean_chroma, chroma_shape), self.space)}
-        results = {k: tf.image.convert_image_dtype(v, tf.uint8, saturate=True)
-                   for k, v in results.items()}
         decoder = self.colorizer.decoder
         for t, name in zip(self.temperatures, self.names[2:]):
             results[name] = serving.render_rgb(luma, decoder.chroma(probabilities, t),

@@ -108,14 +108,7 @@ def _model_config(model_dir):
         raise cli.UsageError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
 
-def export(model_dir, export_dir, version=None, work_size=None,
-           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
-           default_temperature=serving_api.DEFAULT_TEMPERATURE):
-    """Writes export_dir/<version>/ atomically; returns its path.
-
-    The version appears under its final name only when complete (a temp dir, then a
-    rename); temp dirs of killed exports are removed first.
-    """
+def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir):
     if version is not None and version < 1:
         raise cli.UsageError(f"--version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
@@ -124,11 +117,68 @@ def export(model_dir, export_dir, version=None, work_size=None,
         raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
     cli.check_temperature(default_temperature, "--default_temperature")
     cli.check_output_dir(export_dir, "--export_dir")
+
+
+def export(model_dir, export_dir, version=None, work_size=None,
+           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
+           default_temperature=serving_api.DEFAULT_TEMPERATURE):
+    """Writes export_dir/<version>/ from a training run atomically; returns its path.
+
+    The version appears under its final name only when complete (a temp dir, then a
+    rename); temp dirs of killed exports are removed first.
+    """
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
-    depth = model_config.pad_multiple.bit_length() - 1
-    decoder = decoding.Decoder.load(model_dir, bins)
-    work_size = work_size or int(run_flags.get("crop_size", 256))
+    return _write_version(model, bins, decoding.Decoder.load(model_dir, bins), model_dir,
+                          export_dir, version,
+                          work_size or int(run_flags.get("crop_size", 256)), max_pixels,
+                          model_config.pad_multiple.bit_length() - 1, checkpoint,
+                          default_temperature)
+
+
+def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
+                            max_pixels=None, default_temperature=None):
+    """Writes export_dir/<version>/ with this package's current serving graph around
+    the weights of an exported SavedModel (its assets give the architecture, bins and
+    decoder; None keeps its work size, pixel limit and default temperature); returns
+    its path. For models whose training run is gone."""
+    import keras
+
+    from colorize_tf import inference
+    from colorize_tf import model as model_lib
+    saved_model_dir = inference.resolve_saved_model(saved_model_dir)
+    assets = os.path.join(saved_model_dir, "assets")
+    try:
+        info = serving.ExportInfo.load(saved_model_dir)
+        bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        model_config = _model_config(assets)
+    except (OSError, ValueError, KeyError, TypeError, cli.UsageError) as e:
+        raise cli.UsageError(f"{saved_model_dir!r} is not a SavedModel of colorize_tf: "
+                             f"{e}") from None
+    work_size = work_size or info.work_size
+    max_pixels = max_pixels or info.max_pixels
+    default_temperature = default_temperature or info.default_temperature
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
+    model = model_lib.build_model(model_config)
+    if isinstance(model.output, dict):  # exported with the decoder's output only
+        primary = "logits" if "logits" in model.output else "chroma"
+        model = keras.Model(model.input, model.output[primary], name=model.name)
+    try:  # the module's "model" attribute holds the Keras model's variables
+        tf.train.Checkpoint(model=model).read(os.path.join(
+            saved_model_dir, "variables", "variables")).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise cli.UsageError(f"the weights of {saved_model_dir!r} do not fit its "
+                             f"model_config.json: {str(e)[:300]}") from None
+    return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
+                          export_dir, version, work_size, max_pixels, info.depth,
+                          info.checkpoint, default_temperature)
+
+
+def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
+                   depth, checkpoint, default_temperature):
+    """The SavedModel of model (logits) + decoder, with the bins, flags and model config
+    files of the folder source as assets, at export_dir/<version> (atomic)."""
     os.makedirs(export_dir, exist_ok=True)
     for name in safe_write.remove_stale_temps(export_dir):
         print(f"export: removed {name}, left by an export that did not finish")
@@ -144,7 +194,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
         os.makedirs(staging)
         for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
                      training_state.MODEL_CONFIG_NAME):
-            shutil.copy(os.path.join(model_dir, name), staging)
+            shutil.copy(os.path.join(source, name), staging)
         decoder.save(staging)
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
@@ -152,9 +202,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:
-            tf.saved_model.save(module, tmp, signatures={
-                serving_api.SERVING_SIGNATURE: module.serve,
-                serving_api.LUMA_SIGNATURE: module.luma_to_chroma})
+            tf.saved_model.save(module, tmp, signatures=module.signatures())
             extra = os.path.join(tmp, "assets.extra")
             os.makedirs(extra, exist_ok=True)
             with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
@@ -170,31 +218,47 @@ def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
     d.string("model_dir", None, "The training run to export (python -m colorize_tf.train).")
+    d.string("from_saved_model", None, "Instead of --model_dir: a SavedModel version folder "
+             "of colorize_tf whose weights get this version's serving graph (its assets "
+             "give the architecture, bins and decoder).")
     d.string("export_dir", None, "Model base dir, e.g. saved_models/NAME; the version "
              "goes below it.")
     d.integer("version", 0, "Version number; 0: the next free one.")
     d.enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
     d.integer("work_size", 0, f"Longest side the model sees (px, >= "
-              f"{serving.MIN_WORK_SIZE}); 0: the "
-              "training crop size.")
-    d.integer("max_pixels", serving.DEFAULT_MAX_PIXELS, "Larger images are refused.")
-    d.float("default_temperature", serving_api.DEFAULT_TEMPERATURE, "The temperature the "
-            "model is meant for (export.json): colorize and the Python API use it when "
-            "none is given.")
+              f"{serving.MIN_WORK_SIZE}); 0: the training crop size (the SavedModel's own "
+              "with --from_saved_model).")
+    d.integer("max_pixels", 0, f"Larger images are refused; 0: "
+              f"{serving.DEFAULT_MAX_PIXELS:,} (the SavedModel's own with --from_saved_model).")
+    d.float("default_temperature", 0.0, "The temperature the model is meant for "
+            "(export.json): colorize and the Python API use it when none is given; 0: "
+            f"{serving_api.DEFAULT_TEMPERATURE} (the SavedModel's own with "
+            "--from_saved_model).")
 
 
 def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
-        if not f["model_dir"] or not f["export_dir"]:
-            raise cli.UsageError("--model_dir and --export_dir are required")
-        if f["version"] < 0 or f["work_size"] < 0:
-            raise cli.UsageError("--version and --work_size must be >= 0 (0: automatic)")
-        if not os.path.isdir(f["model_dir"]):
-            raise cli.UsageError(f"--model_dir {f['model_dir']!r} is not a folder")
-        path = export(f["model_dir"], f["export_dir"], f["version"] or None,
-                      f["work_size"] or None, f["max_pixels"], f["checkpoint"],
-                      f["default_temperature"])
+        source = f["model_dir"] or f["from_saved_model"]
+        if not source or not f["export_dir"] or (f["model_dir"] and f["from_saved_model"]):
+            raise cli.UsageError("--export_dir and one of --model_dir or --from_saved_model "
+                                 "are required")
+        if min(f["version"], f["work_size"], f["max_pixels"], f["default_temperature"]) < 0:
+            raise cli.UsageError("--version, --work_size, --max_pixels and "
+                                 "--default_temperature must be >= 0 (0: automatic)")
+        flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
+        if not os.path.isdir(source):
+            raise cli.UsageError(f"{flag} {source!r} is not a folder")
+        if f["from_saved_model"]:
+            path = export_from_saved_model(
+                f["from_saved_model"], f["export_dir"], f["version"] or None,
+                f["work_size"] or None, f["max_pixels"] or None,
+                f["default_temperature"] or None)
+        else:
+            path = export(f["model_dir"], f["export_dir"], f["version"] or None,
+                          f["work_size"] or None,
+                          f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
+                          f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE)
     except cli.UsageError as e:
         cli.fail("export", e)
     except OSError as e:

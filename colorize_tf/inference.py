@@ -4,7 +4,7 @@
     rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
 
 Photos go through the SavedModel's `serving_default` (the graph TF Serving runs);
-with a work size of their own, or for video frames, through `colorize_luma` with the
+with a work size of their own, or for video frames, through `luma_probabilities` with the
 same preprocess and render steps (serving.py), so that video frames can have their
 bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
 """
@@ -80,6 +80,7 @@ class Colorizer:
         self._loaded = tf.saved_model.load(self.path)
         self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
         self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]
+        self._probabilities = self._loaded.signatures.get(serving_api.PROBABILITIES_SIGNATURE)
         assets = os.path.join(self.path, "assets")
         self.export_info = serving.ExportInfo.load(self.path)
         self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
@@ -130,17 +131,20 @@ class Colorizer:
         """RGB uint8 [B, H, W, 3] (photos of one size) -> (full-size luma [B, H, W, 1],
         bin probabilities [B, h, w, n] at the working size), float32 tensors: the
         serving graph's steps up to the softmax, in one model call."""
-        rgb = tf.image.convert_image_dtype(rgb_uint8, tf.float32)
-        luma, small = serving.preprocess(rgb, work_size or self.export_info.work_size,
+        luma, small = serving.preprocess(tf.convert_to_tensor(rgb_uint8, tf.uint8), work_size or self.export_info.work_size,
                                          self.color_space)
         return luma, self.probabilities_of_luma(small)
 
     def probabilities_of_luma(self, small_luma):
         """Working-size luma [B, h, w, 1] in [0, 1] -> bin probabilities [B, h, w, n]: the
-        model alone (the colorize_luma signature)."""
-        out = self._luma(**{serving_api.LUMA: small_luma,
-                            serving_api.TEMPERATURE: tf.constant([1.0])})
-        return out[serving_api.PROBABILITIES]
+        model and its softmax (the luma_probabilities signature; colorize_luma at T = 1
+        in exports from before it)."""
+        if self._probabilities is None:
+            return self._luma(**{serving_api.LUMA: small_luma,
+                                 serving_api.TEMPERATURE: tf.constant([1.0])})[
+                serving_api.PROBABILITIES]
+        return self._probabilities(**{serving_api.LUMA: small_luma})[
+            serving_api.PROBABILITIES]
 
     def predict_probabilities(self, rgb_uint8, work_size=None):
         """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n]

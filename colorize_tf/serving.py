@@ -3,16 +3,15 @@
     decode (EXIF orientation, alpha over white) -> luma -> antialiased Lanczos to the
     working size -> pad to a multiple of 2^depth -> ColorUNet -> annealed mean(T) ->
     crop -> chroma upsampled to the original size + the original full-resolution luma
-    -> PNG
+    -> PNG (or JPEG)
 
 preprocess() and render() are the two halves around the model; the serving graph,
 the Python Colorizer (inference.py) and video smoothing all use them, so a change
-to decoding is made once. The signatures (serving_api.py):
-
-serving_default(image_bytes: string [B], temperature: float [B] or [1])
-    -> colorized_png_bytes: string [B], confidence_png_bytes: string [B]
-colorize_luma(luma: float [B, H, W, 1] in [0, 1], temperature: float [B] or [1])
-    -> chroma [B, H, W, 2], probabilities [B, H, W, n], confidence [B, H, W]
+to decoding is made once. The signatures are listed in serving_api.py. The photo
+stays in 8 bits until its luma is computed from tables (color.rgb_uint8_to_luma),
+the result is assembled with a table for the sRGB curve
+(color.luma_chroma_to_rgb_uint8), and no probabilities are computed unless asked
+for (luma_probabilities): measured with bench/colorize.py.
 """
 import dataclasses
 import json
@@ -30,6 +29,7 @@ MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anyth
 # zlib level 1: measured at 768x512, level 6 (the default) encodes ~3x slower than the
 # model runs, for outputs only ~10% smaller.
 _PNG_COMPRESSION = 1
+_JPEG_QUALITY = 95  # 4:2:0 chroma, as the model's chroma is smoother than that anyway
 EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
 
 
@@ -162,17 +162,22 @@ ALPHA_BACKGROUND = 1.0
 
 
 def decode_rgb(data):
-    """Encoded bytes -> RGB float32 [H, W, 3] in [0, 1] as meant to be seen: EXIF
-    orientation applied (JPEG), alpha composited over white, gray expanded, 16-bit
-    scaled, the first frame of a GIF."""
+    """Encoded bytes -> RGB uint8 [H, W, 3] as meant to be seen: EXIF orientation
+    applied (JPEG), alpha composited over white (rounded to 8 bits), gray expanded,
+    16-bit scaled to 8, the first frame of a GIF. Stays in 8 bits throughout: at
+    3000x2000 a float copy of the photo costs more than decoding it."""
     image = tf.io.decode_image(data, channels=0, expand_animations=False)
-    image = tf.image.convert_image_dtype(image, tf.float32)
     channels = tf.shape(image)[-1]
-    colour = tf.cond(channels >= 3, lambda: image[..., :3],
-                     lambda: tf.tile(image[..., :1], [1, 1, 3]))
-    alpha = tf.cond(tf.equal(channels % 2, 0), lambda: image[..., -1:],
-                    lambda: tf.ones_like(image[..., :1]))
-    rgb = colour * alpha + ALPHA_BACKGROUND * (1.0 - alpha)
+
+    def over_white():
+        pixels = tf.cast(image, tf.float32) / 255.0
+        alpha = pixels[..., -1:]
+        colour = pixels[..., :-1] * alpha + ALPHA_BACKGROUND * (1.0 - alpha)
+        return tf.cast(tf.round(colour * 255.0), tf.uint8)
+
+    opaque = tf.cond(tf.equal(channels % 2, 0), over_white, lambda: image)
+    rgb = tf.cond(tf.shape(opaque)[-1] >= 3, lambda: opaque[..., :3],
+                  lambda: tf.tile(opaque[..., :1], [1, 1, 3]))
     is_jpeg = tf.equal(tf.strings.substr(data, 0, tf.minimum(2, tf.strings.length(data))),
                        b"\xff\xd8")
     orientation = tf.where(is_jpeg, _exif_orientation(data), 1)
@@ -187,10 +192,10 @@ def working_size(height, width, work_size):
 
 
 def preprocess(rgb, work_size, color_space):
-    """RGB float [H, W, 3] (or a batch [B, H, W, 3]) in [0, 1] -> (full-size luma
-    [H, W, 1], the luma the model sees [h, w, 1]: shrunk with antialiased Lanczos-3 so
+    """RGB uint8 [H, W, 3] (or a batch [B, H, W, 3]) -> (full-size luma [H, W, 1] in
+    [0, 1], the luma the model sees [h, w, 1]: shrunk with antialiased Lanczos-3 so
     the longer side is at most work_size, never enlarged)."""
-    luma = color.rgb_to_luma(rgb, color_space)
+    luma = color.rgb_uint8_to_luma(rgb, color_space)
     shape = tf.shape(luma)
     work = working_size(shape[-3], shape[-2], work_size)
     small = tf.image.resize(luma, work, method="lanczos3", antialias=True)
@@ -208,8 +213,7 @@ def render(luma, chroma, confidence, color_space):
 def render_rgb(luma, chroma, color_space):
     """render's colour half: -> RGB uint8 [..., H, W, 3]."""
     chroma = tf.image.resize(chroma, tf.shape(luma)[-3:-1], method="bilinear")
-    rgb = color.luma_chroma_to_rgb(luma, chroma, color_space)
-    return tf.image.convert_image_dtype(rgb, tf.uint8, saturate=True)
+    return color.luma_chroma_to_rgb_uint8(luma, chroma, color_space)
 
 
 def render_confidence(luma, confidence):
@@ -218,6 +222,13 @@ def render_confidence(luma, confidence):
                                  method="bilinear")
     return tf.image.convert_image_dtype(tf.clip_by_value(confidence, 0.0, 1.0), tf.uint8,
                                         saturate=True)
+
+
+def encode(image, output_format):
+    """uint8 [H, W, C], format name (string scalar, one of OUTPUT_FORMATS) -> bytes."""
+    return tf.cond(tf.equal(output_format, serving_api.JPEG),
+                   lambda: tf.io.encode_jpeg(image, quality=_JPEG_QUALITY),
+                   lambda: tf.io.encode_png(image, compression=_PNG_COMPRESSION))
 
 
 class ColorizerModule(tf.Module):
@@ -244,20 +255,34 @@ class ColorizerModule(tf.Module):
         return tf.cast(logits, tf.float32)[:, :shape[1], :shape[2], :]
 
     @staticmethod
-    def _temperatures(temperature, batch):
-        """temperature [1] or [batch] -> [batch], refusing T <= 0 and other counts."""
-        count = tf.size(temperature)
-        with tf.control_dependencies([
-                tf.debugging.assert_greater(temperature, 0.0,
-                                            message="temperature must be > 0 (e.g. 0.38)"),
-                tf.debugging.assert_equal(tf.logical_or(count == 1, count == batch), True,
-                                          message="give one temperature, or one per image")]):
-            return tf.broadcast_to(tf.reshape(temperature, [-1]), [batch])
+    def _per_image(values, batch, name, example):
+        """values [1] or [batch] -> [batch], refusing other counts."""
+        count = tf.size(values)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.logical_or(count == 1, count == batch), True,
+                message=f"give one {name}, or one per image (e.g. {example})")]):
+            return tf.broadcast_to(tf.reshape(values, [-1]), [batch])
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
-        tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE)])
-    def luma_to_chroma(self, luma, temperature):
+    @classmethod
+    def _temperatures(cls, temperature, batch):
+        """temperature [1] or [batch] -> [batch], refusing T <= 0 and other counts."""
+        with tf.control_dependencies([tf.debugging.assert_greater(
+                temperature, 0.0, message="temperature must be > 0 (e.g. 0.38)")]):
+            return cls._per_image(temperature, batch, "temperature", "[0.38]")
+
+    @classmethod
+    def _formats(cls, output_format, batch):
+        """output_format [1] or [batch] -> [batch], refusing names not in OUTPUT_FORMATS."""
+        known = tf.reduce_any(tf.equal(tf.reshape(output_format, [-1, 1]),
+                                       tf.constant(serving_api.OUTPUT_FORMATS)), axis=1)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.reduce_all(known), True, message="output_format must be one of "
+                + ", ".join(serving_api.OUTPUT_FORMATS))]):
+            return cls._per_image(output_format, batch, "output_format", '["jpeg"]')
+
+    def _checked_luma(self, luma):
+        """luma [B, H, W, 1] -> the same, after refusing values outside [0, 1], an empty
+        image and one over the pixel limit."""
         shape = tf.shape(luma)
         with tf.control_dependencies([
                 tf.debugging.assert_equal(
@@ -268,16 +293,29 @@ class ColorizerModule(tf.Module):
                     tf.cast(shape[1], tf.int64) * tf.cast(shape[2], tf.int64),
                     tf.constant(self.max_pixels, tf.int64),
                     message=f"luma is larger than the limit of {self.max_pixels} pixels")]):
-            luma = tf.identity(luma)
-        temperature = self._temperatures(temperature, shape[0])
-        scores = self._scores(luma)
-        probabilities = self.decoder.probabilities(scores)
-        chroma = self.decoder.chroma_of_scores(scores, temperature)
-        confidence = self.decoder.confidence(probabilities)
-        return {serving_api.CHROMA: chroma, serving_api.PROBABILITIES: probabilities,
-                serving_api.CONFIDENCE: confidence}
+            return tf.identity(luma)
 
-    def _colorize_one(self, data, temperature):
+    def _chroma_and_confidence(self, luma, temperature):
+        """Working-size luma [B, h, w, 1], temperature [B] -> (chroma [B, h, w, 2], top-1
+        confidence [B, h, w]): the model and the fused decoding, no probabilities."""
+        return self.decoder.decode_scores(self._scores(luma), temperature)
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
+        tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE)])
+    def luma_to_chroma(self, luma, temperature):
+        luma = self._checked_luma(luma)
+        chroma, confidence = self._chroma_and_confidence(
+            luma, self._temperatures(temperature, tf.shape(luma)[0]))
+        return {serving_api.CHROMA: chroma, serving_api.CONFIDENCE: confidence}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA)])
+    def luma_to_probabilities(self, luma):
+        luma = self._checked_luma(luma)
+        return {serving_api.PROBABILITIES: self.decoder.probabilities(self._scores(luma))}
+
+    def _colorize_one(self, data, temperature, output_format):
         # Checks run before decoding (control dependencies), so an empty string or a
         # decompression bomb is refused with a clear message, not a crash.
         with tf.control_dependencies([tf.debugging.assert_greater(
@@ -295,19 +333,39 @@ class ColorizerModule(tf.Module):
                 tf.constant(self.max_pixels, tf.int64), message=too_large)]):
             rgb = tf.identity(rgb)
         luma, small = preprocess(rgb, self.work_size, self.color_space)
-        outputs = self.luma_to_chroma(small[None], temperature[None])
-        colorized, confidence = render(luma, outputs[serving_api.CHROMA][0],
-                                       outputs[serving_api.CONFIDENCE][0], self.color_space)
-        return (tf.io.encode_png(colorized, compression=_PNG_COMPRESSION),
-                tf.io.encode_png(confidence, compression=_PNG_COMPRESSION))
+        chroma, confidence = self._chroma_and_confidence(small[None], temperature[None])
+        colorized, confidence = render(luma, chroma[0], confidence[0], self.color_space)
+        return encode(colorized, output_format), encode(confidence, output_format)
+
+    def _colorize_batch(self, image_bytes, temperature, output_format):
+        batch = tf.shape(image_bytes)[0]
+        return tf.map_fn(
+            lambda args: self._colorize_one(*args),
+            (image_bytes, self._temperatures(temperature, batch),
+             self._formats(output_format, batch)),
+            fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)))
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name=serving_api.IMAGE_BYTES),
         tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE)])
     def serve(self, image_bytes, temperature):
-        temperature = self._temperatures(temperature, tf.shape(image_bytes)[0])
-        colorized, confidence = tf.map_fn(
-            lambda args: self._colorize_one(args[0], args[1]), (image_bytes, temperature),
-            fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)))
+        colorized, confidence = self._colorize_batch(image_bytes, temperature,
+                                                     tf.constant([serving_api.PNG]))
         return {serving_api.COLORIZED_PNG: colorized,
                 serving_api.CONFIDENCE_PNG: confidence}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name=serving_api.IMAGE_BYTES),
+        tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE),
+        tf.TensorSpec([None], tf.string, name=serving_api.OUTPUT_FORMAT)])
+    def serve_as(self, image_bytes, temperature, output_format):
+        colorized, confidence = self._colorize_batch(image_bytes, temperature, output_format)
+        return {serving_api.COLORIZED_BYTES: colorized,
+                serving_api.CONFIDENCE_BYTES: confidence}
+
+    def signatures(self):
+        """{signature name: tf.function} for tf.saved_model.save."""
+        return {serving_api.SERVING_SIGNATURE: self.serve,
+                serving_api.IMAGE_SIGNATURE: self.serve_as,
+                serving_api.LUMA_SIGNATURE: self.luma_to_chroma,
+                serving_api.PROBABILITIES_SIGNATURE: self.luma_to_probabilities}

@@ -4,15 +4,32 @@ import, so a client can use it without loading TF.
 
 serving_default(image_bytes: string [B], temperature: float [B] or [1])
     -> colorized_png_bytes: string [B], confidence_png_bytes: string [B]
+colorize_image(image_bytes, temperature, output_format: string [B] or [1], "png" or
+    "jpeg") -> colorized_bytes: string [B], confidence_bytes: string [B]
 colorize_luma(luma: float [B, H, W, 1] in [0, 1], temperature: float [B] or [1])
-    -> chroma [B, H, W, 2], probabilities [B, H, W, n], confidence [B, H, W]
+    -> chroma [B, H, W, 2], confidence [B, H, W]
+luma_probabilities(luma) -> probabilities [B, H, W, n]
+
+A new input cannot be added to serving_default: TF Serving's REST API wants every
+input of a signature in each request (json_tensor.cc: "keys must be equal to", and
+"Missing named input"), whatever defaults the SignatureDef holds, so older clients
+would break. Exports before colorize_luma lost its probabilities output have no
+colorize_image and luma_probabilities signatures.
 """
 SERVING_SIGNATURE = "serving_default"
 LUMA_SIGNATURE = "colorize_luma"
+IMAGE_SIGNATURE = "colorize_image"
+PROBABILITIES_SIGNATURE = "luma_probabilities"
 IMAGE_BYTES = "image_bytes"
 TEMPERATURE = "temperature"
 COLORIZED_PNG = "colorized_png_bytes"
 CONFIDENCE_PNG = "confidence_png_bytes"
+OUTPUT_FORMAT = "output_format"
+PNG = "png"
+JPEG = "jpeg"
+OUTPUT_FORMATS = (PNG, JPEG)
+COLORIZED_BYTES = "colorized_bytes"
+CONFIDENCE_BYTES = "confidence_bytes"
 LUMA = "luma"
 CHROMA = "chroma"
 PROBABILITIES = "probabilities"

@@ -198,7 +198,7 @@ def _check_serving_decode(data):
         size, rgb = _serving_module["fn"](tf.constant(data))
     except tf.errors.InvalidArgumentError:
         return
-    assert rgb.shape[-1] == 3 and rgb.dtype == tf.float32
+    assert rgb.shape[-1] == 3 and rgb.dtype == tf.uint8
 
 
 @FUZZ

@@ -85,3 +85,47 @@ def test_chroma_spread_and_gray_by_hand():
     two = np.zeros((2, 2, 3), np.uint8)
     two[0] = [200, 30, 30]  # red row over black: U, V vary by ~0.1 and ~0.4
     assert not color.is_gray(two)
+
+
+def _lab_to_srgb_numpy(lab):
+    """Oracle in float64 numpy, from CIE's and IEC 61966-2-1's definitions."""
+    lab = np.asarray(lab, np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], -1)
+    xyz = np.where(f > 6.0 / 29.0, f ** 3, 3 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
+    xyz = xyz * np.array([0.95047, 1.0, 1.08883])
+    m = np.linalg.inv(np.array([[0.4124564, 0.3575761, 0.1804375],
+                                [0.2126729, 0.7151522, 0.0721750],
+                                [0.0193339, 0.1191920, 0.9503041]]))
+    linear = np.clip(xyz @ m.T, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, 12.92 * linear,
+                    1.055 * np.maximum(linear, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def test_uint8_luma_equals_float_luma_on_every_level():
+    levels = np.arange(256, dtype=np.uint8)
+    rgb8 = np.stack([levels, levels[::-1], np.roll(levels, 85)], axis=-1)
+    rgb8 = np.concatenate([rgb8, np.repeat(levels[:, None], 3, axis=-1)])  # and grays
+    for space in color.COLOR_SPACES:
+        expected = color.rgb_to_luma(rgb8.astype(np.float32) / 255.0, space).numpy()
+        # The L* table: within 0.007 L* units (7e-5 of luma: 903 L* per unit of Y at
+        # the dark end, times half a step of 1/65535), 1/50 of an 8-bit step.
+        np.testing.assert_allclose(color.rgb_uint8_to_luma(rgb8, space).numpy(), expected,
+                                   atol=7e-5)
+    # CIE: L* of sRGB gray 128 is 53.585 (Lindbloom's calculator).
+    gray = np.full([1, 3], 128, np.uint8)
+    assert abs(float(color.rgb_uint8_to_luma(gray, color.LAB)[0, 0]) * 100 - 53.585) < 0.002
+
+
+def test_uint8_render_matches_a_numpy_oracle_within_one_step():
+    rng = np.random.default_rng(3)
+    luma = rng.random((64, 64, 1), dtype=np.float32)
+    chroma = rng.uniform(-90, 90, (64, 64, 2)).astype(np.float32)
+    got = color.luma_chroma_to_rgb_uint8(luma, chroma, color.LAB).numpy().astype(int)
+    srgb = _lab_to_srgb_numpy(np.concatenate([luma * 100.0, chroma], -1))
+    expected = (srgb * 255.5).astype(int)  # tf.image.convert_image_dtype's rounding
+    assert got.dtype == np.int64 and np.abs(got - expected).max() <= 1
+    assert (got != expected).mean() < 0.01  # only at rounding boundaries
+    yuv = color.luma_chroma_to_rgb_uint8(luma, chroma / 300.0, color.YUV).numpy()
+    np.testing.assert_array_equal(yuv, tf.image.convert_image_dtype(
+        color.luma_chroma_to_rgb(luma, chroma / 300.0, color.YUV), tf.uint8, saturate=True))

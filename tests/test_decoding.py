@@ -89,3 +89,18 @@ def test_regression_decoding_is_the_chroma_at_any_temperature():
     w = np.exp(-0.2)
     np.testing.assert_allclose(smoother(np.full((1, 1, 2), 0.0)), (w * 1.0) / (1 + w),
                                atol=1e-6)
+
+
+def test_fused_decoding_by_hand():
+    # Per-image temperatures [1, 0.5] over the same probabilities (0.2, 0.3, 0.5):
+    # T = 1 -> (0.3, 0.5); T = 0.5 -> (0.09, 0.25) / 0.38; top-1 0.5 for both.
+    decoder = decoding.Decoder(decoding.BINS, tuple(map(tuple, CENTRES)))
+    logits = np.log(np.tile(PROBS, (2, 1, 1, 1))) + 7.0  # a shift changes nothing
+    chroma, confidence = decoder.decode_scores(logits, tf.constant([1.0, 0.5]))
+    np.testing.assert_allclose(chroma.numpy()[:, 0, 0], [[0.3, 0.5], [0.09 / 0.38, 0.25 / 0.38]],
+                               atol=1e-6)
+    np.testing.assert_allclose(confidence.numpy()[:, 0, 0], [0.5, 0.5], atol=1e-6)
+    # Extreme logits at a tiny temperature: the mode, finite.
+    chroma, confidence = decoder.decode_scores(np.array([[50.0, -80.0, 51.0]]), 1e-4)
+    np.testing.assert_allclose(chroma.numpy(), [[0.0, 1.0]], atol=1e-6)
+    np.testing.assert_allclose(confidence.numpy(), [1 / (1 + math.exp(-1))], rtol=1e-6)

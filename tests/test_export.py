@@ -38,7 +38,12 @@ def test_layout_signatures_assets(tiny_saved_model):
     path, base = tiny_saved_model
     assert os.path.basename(path) == "1" and not [n for n in os.listdir(base) if "tmp" in n]
     loaded = tf.saved_model.load(path)
-    assert set(loaded.signatures) == {"serving_default", "colorize_luma"}
+    assert set(loaded.signatures) == {"serving_default", "colorize_image", "colorize_luma",
+                                      "luma_probabilities"}
+    by_format = loaded.signatures["colorize_image"]
+    assert set(by_format.structured_input_signature[1]) == {"image_bytes", "temperature",
+                                                            "output_format"}
+    assert set(by_format.structured_outputs) == {"colorized_bytes", "confidence_bytes"}
     signature = loaded.signatures["serving_default"]
     assert set(signature.structured_input_signature[1]) == {"image_bytes", "temperature"}
     assert set(signature.structured_outputs) == {"colorized_png_bytes", "confidence_png_bytes"}
@@ -127,11 +132,47 @@ def test_pixel_limit(tiny_run, tmp_path):
 
 def test_colorize_luma_signature(tiny_saved_model):
     loaded = tf.saved_model.load(tiny_saved_model[0])
-    out = loaded.signatures["colorize_luma"](luma=tf.zeros([2, 13, 17, 1]),
-                                             temperature=tf.constant([0.38]))
+    luma = tf.random.uniform([2, 13, 17, 1], seed=1)
+    out = loaded.signatures["colorize_luma"](luma=luma, temperature=tf.constant([0.38, 1.0]))
+    assert set(out) == {"chroma", "confidence"}  # no probabilities unless asked for
     assert out["chroma"].shape == (2, 13, 17, 2)
     assert out["confidence"].shape == (2, 13, 17)
-    np.testing.assert_allclose(tf.reduce_sum(out["probabilities"], -1).numpy(), 1.0, atol=1e-5)
+    p = loaded.signatures["luma_probabilities"](luma=luma)["probabilities"].numpy()
+    np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-5)
+    # Oracle in numpy: Zhang et al. 2016 eq. 5 on the probabilities, and their max.
+    centres = np.array(json.load(open(os.path.join(tiny_saved_model[0], "assets",
+                                                   "bins.json")))["centres"])
+    for image, t in enumerate([0.38, 1.0]):
+        annealed = p[image].astype(np.float64) ** (1 / t)
+        annealed /= annealed.sum(-1, keepdims=True)
+        np.testing.assert_allclose(out["chroma"][image], annealed @ centres, atol=1e-5)
+    np.testing.assert_allclose(out["confidence"], p.max(-1), atol=1e-6)
+
+
+def test_colorize_image_signature_formats(tiny_saved_model):
+    loaded = tf.saved_model.load(tiny_saved_model[0])
+    photos = [_png(make_photo(40, 56, seed=3)), _jpeg(make_photo(30, 20, seed=4))]
+    by_format = loaded.signatures["colorize_image"]
+    png = loaded.signatures["serving_default"](image_bytes=tf.constant(photos),
+                                               temperature=tf.constant([0.38]))
+    out = by_format(image_bytes=tf.constant(photos), temperature=tf.constant([0.38]),
+                    output_format=tf.constant(["png", "jpeg"]))
+    # PNG: byte for byte what serving_default gives; JPEG: the same picture, lossy.
+    assert out["colorized_bytes"][0].numpy() == png["colorized_png_bytes"][0].numpy()
+    assert out["confidence_bytes"][0].numpy() == png["confidence_png_bytes"][0].numpy()
+    for name, png_name in [("colorized_bytes", "colorized_png_bytes"),
+                           ("confidence_bytes", "confidence_png_bytes")]:
+        jpeg = out[name][1].numpy()
+        assert jpeg[:2] == b"\xff\xd8"
+        lossless = tf.io.decode_png(png[png_name][1]).numpy().astype(float)
+        lossy = tf.io.decode_jpeg(jpeg).numpy().astype(float)
+        assert lossy.shape == lossless.shape and np.abs(lossy - lossless).mean() < 3.0
+    with pytest.raises(tf.errors.InvalidArgumentError, match="output_format must be one of"):
+        by_format(image_bytes=tf.constant(photos), temperature=tf.constant([0.38]),
+                  output_format=tf.constant(["gif"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one output_format, or one"):
+        by_format(image_bytes=tf.constant(photos), temperature=tf.constant([0.38]),
+                  output_format=tf.constant(["png", "png", "png"]))
 
 
 @pytest.mark.parametrize("luma,message", [
@@ -158,7 +199,7 @@ def test_exif_orientation_as_opencv_shows_it(orientation):
     for rgb in (eager, graph):
         assert rgb.shape == expected.shape
         # libjpeg builds differ by a few levels; a wrong turn differs by ~50 on average.
-        assert np.abs(rgb * 255.0 - expected).mean() < 3.0
+        assert np.abs(rgb.astype(float) - expected).mean() < 3.0
 
 
 def test_orientation_of_odd_bytes_is_one():
@@ -173,7 +214,7 @@ def test_alpha_is_composited_over_white_as_in_data_prep():
     rgba[..., 0] = 200  # red, with alpha 0 (left half) and 255 (right half)
     rgba[:, 3:, 3] = 255
     png = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])[1].tobytes()
-    served = np.round(serving.decode_rgb(tf.constant(png)).numpy() * 255)
+    served = serving.decode_rgb(tf.constant(png)).numpy()
     prepared, _ = prepare.decode_image(png)
     np.testing.assert_array_equal(served[:, :3], 255)  # transparent -> white
     np.testing.assert_array_equal(served[:, 3:], np.tile([200, 0, 0], (6, 3, 1)))
@@ -250,3 +291,22 @@ def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
     assert json.load(open(os.path.join(path, "assets", "export.json")))["depth"] == 4
     (out,), _ = _serve(path, [_png(make_photo(27, 37, seed=1))])
     assert out.shape == (27, 37, 3)
+
+
+def test_reexport_from_a_saved_model_keeps_weights_and_settings(tiny_saved_model, tmp_path):
+    # The run is not needed: the weights, bins and decoder come from the SavedModel.
+    path = export.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "again"))
+    assert os.path.basename(path) == "1"
+    old_info = serving.ExportInfo.load(tiny_saved_model[0])
+    assert serving.ExportInfo.load(path) == old_info
+    photos = [_png(make_photo(33, 47, seed=5)), _jpeg(make_photo(20, 30, seed=6))]
+    for before, after in zip(_serve(tiny_saved_model[0], photos), _serve(path, photos)):
+        for a, b in zip(before, after):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(cli.UsageError, match="not a SavedModel of colorize_tf"):
+        export.export_from_saved_model(str(tmp_path), str(tmp_path / "out"))

@@ -208,7 +208,8 @@ def test_versions_load_newest_unload_older_and_survive_a_bad_one(tiny_saved_mode
         assert code == 200 and len(body["predictions"]) == 1
 
 
-def test_cli_prints_the_port_and_stops_cleanly_on_sigterm(model_base):
+def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flight(
+        model_base):
     process = subprocess.Popen(
         [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={model_base}",
          "--rest_api_port=0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -218,10 +219,22 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm(model_base):
         assert line.startswith("serving tiny at http://127.0.0.1:"), line
         url = line.split()[-1].rsplit("/v1/", 1)[0]
         assert call(f"{url}/v1/models/tiny")[0] == 200
+        # A request in flight when SIGTERM comes (32 photos of 2 Mpx: seconds of work,
+        # against the second it is given to arrive) still gets its answer.
+        photos = [{"image_bytes": b64(png(seed % 4, 1200, 1600)), "temperature": 0.38}
+                  for seed in range(32)]
+        answers = []
+        request = threading.Thread(target=lambda: answers.append(call(
+            f"{url}/v1/models/tiny:predict", {"instances": photos})))
+        request.start()
+        request.join(timeout=1.0)
+        assert request.is_alive(), "the request ended before the signal; make it longer"
         process.send_signal(signal.SIGTERM)
+        request.join(timeout=120)
         assert process.wait(timeout=60) == 0
+        assert answers and answers[0][0] == 200 and len(answers[0][1]["predictions"]) == 32
         log = process.stderr.read()
-        assert "GET /v1/models/tiny 200" in log
+        assert "GET /v1/models/tiny 200" in log and "POST /v1/models/tiny:predict 200" in log
     finally:
         process.kill()
 

@@ -63,7 +63,9 @@ def test_variant_trains_exports_and_serves(tiny_records, tmp_path, name):
     assert luma["chroma"].shape == (2, 27, 37, 2) and luma["confidence"].shape == (2, 27, 37)
     info = json.load(open(os.path.join(path, "assets", "export.json")))
     colorizer = inference.Colorizer(path)
-    assert colorizer.decoder.num_scores == luma["probabilities"].shape[-1]
+    probabilities = loaded.signatures["luma_probabilities"](luma=tf.random.uniform(
+        [2, 27, 37, 1]))["probabilities"]
+    assert colorizer.decoder.num_scores == probabilities.shape[-1]
     assert info["decoding"] == colorizer.decoder.kind
     assert colorizer.colorize(photo).shape == photo.shape
     # The evaluation decodes it through its decoder too.
@@ -86,7 +88,8 @@ def test_regression_model_ignores_the_temperature_and_says_so(tiny_records, tmp_
     warm = loaded.signatures["colorize_luma"](luma=luma, temperature=tf.constant([1.0]))
     np.testing.assert_array_equal(cold["chroma"], warm["chroma"])
     # Its "probabilities" are the chroma itself, its confidence 1 (no distribution).
-    np.testing.assert_array_equal(cold["probabilities"], cold["chroma"])
+    probabilities = loaded.signatures["luma_probabilities"](luma=luma)["probabilities"]
+    np.testing.assert_array_equal(probabilities, cold["chroma"])
     np.testing.assert_array_equal(cold["confidence"], np.ones((1, 16, 24)))
 
 
