@@ -40,6 +40,7 @@ bench: $(VENV)/installed
 	$(PY) bench/build_records.py
 	$(PY) bench/train.py
 	$(PY) bench/colorize.py
+	$(PY) bench/precision.py
 	$(PY) bench/evaluate.py
 	$(PY) bench/serve.py
 

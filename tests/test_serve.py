@@ -235,6 +235,7 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flig
         assert answers and answers[0][0] == 200 and len(answers[0][1]["predictions"]) == 32
         log = process.stderr.read()
         assert "GET /v1/models/tiny 200" in log and "POST /v1/models/tiny:predict 200" in log
+        assert "serve: precision: " in log  # the choice of arithmetic is logged
     finally:
         process.kill()
 
@@ -243,6 +244,7 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flig
     (["--model_base_path=/nonexistent/x"], "is not a folder"),
     (["--rest_api_port=70000", "--model_base_path=."], "--rest_api_port must be"),
     (["--model_base_path=.", "--model_name=a/b"], "--model_name must be"),
+    (["--model_base_path=.", "--precision=float16"], "flag --precision=float16"),
     (["--model_base_path=.", "--nope"], "Unknown command line flag 'nope'"),
 ])
 def test_bad_flags_are_one_line(args, message):
