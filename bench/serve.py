@@ -49,8 +49,9 @@ def in_process(saved_model, photo, repeats):
 def start_server(base_path):
     """The serve CLI in its own process -> (process, base URL, model name)."""
     process = subprocess.Popen(
+        # float32 like the in-process limit (bench/precision.py compares bfloat16)
         [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={base_path}",
-         "--rest_api_port=0"], cwd=common.REPO, stdout=subprocess.PIPE,
+         "--rest_api_port=0", "--precision=float32"], cwd=common.REPO, stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     if not line.startswith("serving "):

@@ -155,6 +155,12 @@ def _check_method(c):
         if c.crop_size % 8:
             raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
                              "network pools 3 times)")
+    if c.strategy == "multi_worker":
+        # Made first (make_strategy), MultiWorkerMirroredStrategy starts on 2 local
+        # workers, then Keras 3's fit fails on a PerReplica value (keras-team/keras#20585,
+        # open): it needs a custom training loop, not written yet.
+        raise UsageError("--strategy=multi_worker is not supported yet: Keras 3's fit does "
+                         "not run under MultiWorkerMirroredStrategy (keras-team/keras#20585)")
 
 
 def _read_json(path):
@@ -227,11 +233,14 @@ def configure_logical_cpus(count):
             cpu, [tf.config.LogicalDeviceConfiguration()] * count)
 
 
-def _make_strategy(name):
+def make_strategy(name):
+    """The tf.distribute strategy of --strategy. multi_worker reads TF_CONFIG and must
+    be made before TensorFlow runs anything (collectives are set at start-up): main
+    makes it first."""
     import tensorflow as tf
-    gpus = tf.config.list_logical_devices("GPU")
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
@@ -408,10 +417,11 @@ def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch):
     return history
 
 
-def run(config, extra_callbacks=()):
+def run(config, extra_callbacks=(), strategy=None):
     """Trains as the TrainConfig says; returns the keras History (None if nothing was
     left to do). The Keras dtype policy is set for the run and restored afterwards; the
-    initial weights and the data order come from config.seed alone."""
+    initial weights and the data order come from config.seed alone. strategy: made by
+    make_strategy(config.strategy) when None."""
     import keras
     from colorize_tf import records
     c = config
@@ -427,7 +437,7 @@ def run(config, extra_callbacks=()):
         return None
     train_count = report.written[records.TRAIN]
     steps_per_epoch = c.steps_per_epoch or max(1, train_count // c.batch_size)
-    strategy = _make_strategy(c.strategy)
+    strategy = strategy or make_strategy(c.strategy)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(
         "float32" if c.mixed_precision == "none" else c.mixed_precision)
@@ -459,8 +469,10 @@ def main(argv=None):
         cli.fail("train", e)
     from colorize_tf import training_state
     configure_logical_cpus(config.logical_cpus)
+    # Before anything else runs: a multi-worker strategy sets up collectives at start-up.
+    strategy = make_strategy(config.strategy) if config.strategy == "multi_worker" else None
     try:
-        run(config)
+        run(config, strategy=strategy)
     except (UsageError, training_state.StateError) as e:
         cli.fail("train", e)
 

@@ -14,6 +14,7 @@ happened to every input.
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
 if __name__ == "__main__":
     cli.quiet_tensorflow()
+import collections
 import dataclasses
 import hashlib
 import multiprocessing
@@ -164,29 +165,29 @@ def plan_splits(sources, val_fraction):
 
 
 def _prepare_chunk(args):
-    """Worker task: [(Source, split)] -> [(source_id, example | None, skip, hist, notes)]."""
+    """Worker task: [(Source, split)] -> ([(source_id, example | None, skip, notes)], the
+    chroma histogram of the chunk's train photos as (counts, sums)): one histogram per
+    chunk, not per photo, crosses the process boundary (each is num_cells x 3 floats)."""
     chunk, config, grid, class_ids = args
     out = []
+    histogram = bins_lib.ChromaHistogram(grid)
     for source, split in chunk:
         try:
             prepared = prepare.prepare_image(source.read(), config, source.source_id)
         except prepare.SkipImage as e:
-            out.append((source.source_id, None, (e.reason, e.detail), None, []))
+            out.append((source.source_id, None, (e.reason, e.detail), []))
             continue
         except OSError as e:
-            out.append((source.source_id, None, (prepare.UNREADABLE, str(e)), None, []))
+            out.append((source.source_id, None, (prepare.UNREADABLE, str(e)), []))
             continue
         example = records.make_example(
             prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
             source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
             source.label_text)
-        histogram = None
         if split == records.TRAIN:  # the bins are learned from the train split only
-            histogram = bins_lib.ChromaHistogram(grid)
             histogram.add(prepared.chroma)
-            histogram = (histogram.counts, histogram.sums)
-        out.append((source.source_id, example, None, histogram, prepared.notes))
-    return out
+        out.append((source.source_id, example, None, prepared.notes))
+    return out, (histogram.counts, histogram.sums)
 
 
 class _ShardWriter:
@@ -270,6 +271,17 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     if not sources and not listing_skipped:
         raise InputError("no input photos found")
     _clear_earlier_build(output_dir)
+    # The workers start (and import TensorFlow) while this process hashes the inputs.
+    with _task_runner(workers) as run:
+        return _build(run, sources, output_dir, config, num_bins, rebalance_lambda,
+                      val_fraction, images_per_shard, num_shards, workers,
+                      listing_skipped, ignored, progress_every, log, start)
+
+
+def _build(run, sources, output_dir, config, num_bins, rebalance_lambda, val_fraction,
+           images_per_shard, num_shards, workers, listing_skipped, ignored, progress_every,
+           log, start):
+    """build_records' work once its workers are starting: run(fn, tasks) maps over them."""
     plan, skipped = plan_splits(sources, val_fraction)
     classes = sorted({s.label_text for s in sources if s.label_text})
     log(f"build_records: {len(sources)} inputs, {sum(len(v) for v in plan.values())} unique "
@@ -278,8 +290,8 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     writers = {split: _ShardWriter(output_dir, split, len(plan[split]), _num_shards(
         len(plan[split]), images_per_shard, num_shards if split == records.TRAIN else 0))
         for split in records.SPLITS}
-    outcome = _prepare_and_write(plan, config, classes, writers, workers, progress_every,
-                                 log, start)
+    outcome = _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
+                                 start)
     skipped = list(listing_skipped) + skipped + outcome.skipped
     fitted = None
     if outcome.written[records.TRAIN] > 0:
@@ -319,8 +331,8 @@ class _Outcome:
     prepared: int  # photos handled (written or skipped)
 
 
-def _prepare_and_write(plan, config, classes, writers, workers, progress_every, log, start):
-    """Prepares every planned photo (in chunks, over the workers) and writes each to its
+def _prepare_and_write(plan, config, classes, writers, run, progress_every, log, start):
+    """Prepares every planned photo (in chunks, over the workers of run) and writes each to its
     split's shards in plan order; -> _Outcome. A failure removes the shard being
     written; a write error (full disk) becomes InputError."""
     class_ids = {name: i for i, name in enumerate(classes)}
@@ -336,16 +348,17 @@ def _prepare_and_write(plan, config, classes, writers, workers, progress_every, 
     outcome = _Outcome({}, {}, [], [], bins_lib.ChromaHistogram(grid), 0)
     last_report = 0
     try:
-        with _task_runner(workers) as run:
-            for results in run(_prepare_chunk, tasks):
-                for result in results:
-                    _add_result(outcome, result, writers, positions)
-                if outcome.prepared - last_report >= progress_every or \
-                        outcome.prepared == total:
-                    last_report = outcome.prepared
-                    rate = outcome.prepared / max(time.time() - start, 1e-9)
-                    log(f"  {outcome.prepared}/{total} photos, {rate:.0f} photos/s, "
-                        f"{len(outcome.skipped)} skipped")
+        for results, (counts, sums) in run(_prepare_chunk, tasks):
+            for result in results:
+                _add_result(outcome, result, writers, positions)
+            outcome.histogram.counts += counts
+            outcome.histogram.sums += sums
+            if outcome.prepared - last_report >= progress_every or \
+                    outcome.prepared == total:
+                last_report = outcome.prepared
+                rate = outcome.prepared / max(time.time() - start, 1e-9)
+                log(f"  {outcome.prepared}/{total} photos, {rate:.0f} photos/s, "
+                    f"{len(outcome.skipped)} skipped")
         outcome.shards = {split: writers[split].close() for split in records.SPLITS}
     except BaseException as e:
         for writer in writers.values():
@@ -361,17 +374,14 @@ def _prepare_and_write(plan, config, classes, writers, workers, progress_every, 
 
 
 def _add_result(outcome, result, writers, positions):
-    """One worker result -> its shard, or the skipped list; its histogram and notes."""
-    source_id, example, skip, hist, source_notes = result
+    """One worker result -> its shard, or the skipped list; its notes."""
+    source_id, example, skip, source_notes = result
     outcome.notes.extend((source_id, note) for note in source_notes)
     split, position = positions[source_id]
     if example is None:
         outcome.skipped.append((source_id, *skip))
     else:
         writers[split].write(position, example)
-    if hist is not None:
-        outcome.histogram.counts += hist[0]
-        outcome.histogram.sums += hist[1]
     outcome.prepared += 1
 
 
@@ -399,10 +409,33 @@ def _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitt
         photos_per_second=round(outcome.prepared / max(elapsed, 1e-9), 1))
 
 
+def init_worker():
+    """A worker process's set-up: one thread for OpenCV and TensorFlow each (the workers
+    are the parallelism: N processes of N threads each would fight over the cores),
+    then one small photo through prepare, so tracing its graphs is not paid by the
+    first chunk."""
+    import cv2
+    import numpy as np
+    import tensorflow as tf
+    cv2.setNumThreads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    ramp = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
+    data = cv2.imencode(".png", ramp)[1].tobytes()
+    for color_space in color.COLOR_SPACES:
+        try:
+            prepare.prepare_image(data, prepare.PrepConfig(frame_size=32,
+                                                           color_space=color_space))
+        except prepare.SkipImage:  # not expected of a colour ramp; the warm-up is optional
+            pass
+
+
 class _task_runner:
     """Context manager giving run(fn, tasks) -> ordered results, in-process or in a pool.
 
-    Worker processes are spawned, not forked: forking after TensorFlow started can deadlock.
+    Worker processes are spawned, not forked (forking after TensorFlow started can
+    deadlock), once per build, and start at once: their start-up overlaps the caller's
+    hashing of the inputs.
     """
 
     def __init__(self, workers):
@@ -412,8 +445,29 @@ class _task_runner:
     def __enter__(self):
         if self.workers <= 1:
             return lambda fn, tasks: map(fn, tasks)
-        self.pool = multiprocessing.get_context("spawn").Pool(self.workers)
-        return lambda fn, tasks: self.pool.imap(fn, tasks)
+        self.pool = multiprocessing.get_context("spawn").Pool(self.workers, init_worker)
+        return self._run
+
+    def _run(self, fn, tasks):
+        """Ordered results of fn over tasks: the workers take tasks from the front (a few
+        ahead each); until their first result comes back (start-up: ~2.5 s each to
+        import TensorFlow) this process works from the back instead of waiting."""
+        front, back = 0, len(tasks)  # tasks[front:back] are not handed out yet
+        pending = collections.deque()  # (index, AsyncResult) from the front, in order
+        tail = {}  # index -> result computed here
+        started = False
+        while pending or front < back:
+            while len(pending) < 2 * self.workers and front < back:
+                pending.append((front, self.pool.apply_async(fn, (tasks[front],))))
+                front += 1
+            if pending and (started or pending[0][1].ready() or front >= back):
+                started = True
+                yield pending.popleft()[1].get()
+            elif not started and front < back:
+                back -= 1
+                tail[back] = fn(tasks[back])
+        for index in sorted(tail):
+            yield tail[index]
 
     def __exit__(self, *exc):
         if self.pool is not None:

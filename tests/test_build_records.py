@@ -5,6 +5,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -364,3 +365,20 @@ def test_cap_per_class_keeps_an_even_spread_of_each_class_in_listing_order():
     assert left_out == 2
     assert build_records.cap_per_class(sources, 0) == (sources, 0)
     assert [s.source_id for s in build_records.cap_per_class(sources, 1)[0]] == ["a0", "b0"]
+
+
+def _slow_identity(task):
+    """A worker task for the runner's test: (the task, the process that ran it)."""
+    time.sleep(0.02)
+    return task, os.getpid()
+
+
+def test_worker_start_up_is_not_waited_for_and_results_keep_their_order():
+    # 300 tasks of 20 ms: while the 2 workers start (seconds: they import TensorFlow)
+    # this process takes tasks from the back; the order of the results is the tasks'.
+    with build_records._task_runner(2) as run:
+        results = list(run(_slow_identity, list(range(300))))
+    assert [task for task, _ in results] == list(range(300))
+    here = [task for task, pid in results if pid == os.getpid()]
+    assert here and here == list(range(300 - len(here), 300))  # a tail, from the back
+    assert len({pid for _, pid in results} - {os.getpid()}) >= 1  # and the workers
