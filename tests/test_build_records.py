@@ -291,7 +291,8 @@ def test_cli_checks_flags_before_any_work(tmp_path):
     for flag, message in [("--frame_size=0", "--frame_size must be >= 8"),
                           ("--images_per_shard=0", "--images_per_shard must be >= 1"),
                           ("--rebalance_lambda=2", "--rebalance_lambda must be in [0, 1]"),
-                          (f"--output_dir={tmp_path}/file", "is a file, not a folder")]:
+                          (f"--output_dir={tmp_path}/file", "is a file, not a folder"),
+                          ("--beam_options=--x=1", "--beam_options needs --runner")]:
         result = _cli(f"--input_dir={photos}", f"--output_dir={tmp_path}/out", flag)
         assert result.returncode == 2, (flag, result.stderr[-500:])
         assert message in result.stderr and "Traceback" not in result.stderr, flag
