@@ -113,6 +113,13 @@ class ChromaHistogram:
         if mask is not None:
             keep = np.asarray(mask).reshape(-1).astype(bool)
             chroma, cells = chroma[keep], cells[keep]
+        self.add_cells(cells, chroma)
+
+    def add_cells(self, cells, chroma):
+        """cells [N] (cell_index of each pixel in this grid), chroma [N, 2] or [H, W, 2]:
+        for callers that computed the cells already (data prep, in its photo's graph)."""
+        cells = np.asarray(cells).reshape(-1)
+        chroma = np.asarray(chroma, np.float64).reshape(-1, 2)
         n = self.grid.num_cells
         self.counts += np.bincount(cells, minlength=n)
         self.sums[:, 0] += np.bincount(cells, weights=chroma[:, 0], minlength=n)

@@ -178,7 +178,7 @@ def _prepare_chunk(args):
             source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
             source.label_text)
         if split == records.TRAIN:  # the bins are learned from the train split only
-            histogram.add(prepared.chroma)
+            histogram.add_cells(prepared.cells, prepared.chroma)
         out.append((source.source_id, example, None, prepared.notes))
     return out, (histogram.counts, histogram.sums)
 
