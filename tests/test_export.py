@@ -310,3 +310,18 @@ def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(cli.UsageError, match="not a SavedModel of colorize_tf"):
         export.export_from_saved_model(str(tmp_path), str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--export_dir=out"], "one of --model_dir or --from_saved_model"),
+    (["--model_dir=a", "--from_saved_model=b", "--export_dir=out"],
+     "one of --model_dir or --from_saved_model"),
+    (["--from_saved_model=/nonexistent", "--export_dir=out"], "is not a folder"),
+    (["--model_dir=.", "--export_dir=out", "--max_pixels=-1"], "must be >= 0"),
+])
+def test_cli_refuses_bad_flags_in_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        export.main(["export", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
