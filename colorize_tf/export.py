@@ -29,8 +29,6 @@ WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it before servi
 
 def load_trained_model(model_dir, checkpoint="best"):
     """-> (keras model returning logits, Bins, the run's flags dict) from a training run."""
-    import keras
-
     from colorize_tf import model as model_lib
     path = os.path.join(model_dir, training_state.CHECKPOINT_DIR, f"{checkpoint}.keras")
     if not os.path.exists(path):
@@ -41,9 +39,7 @@ def load_trained_model(model_dir, checkpoint="best"):
         other = "last" if checkpoint == "best" else "best"
         raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
                              f"try --checkpoint={other}") from None
-    if isinstance(model.output, dict):  # keep only the output the decoder reads
-        primary = "logits" if "logits" in model.output else "chroma"
-        model = keras.Model(model.input, model.output[primary], name=model.name)
+    model = _decoder_output_only(model)
     try:
         bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
         with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
@@ -51,6 +47,16 @@ def load_trained_model(model_dir, checkpoint="best"):
     except (OSError, ValueError, KeyError) as e:
         raise cli.UsageError(f"{model_dir!r} is not a complete training run: {e}") from None
     return model, bins, run_flags
+
+
+def _decoder_output_only(model):
+    """A model with heads -> the same layers with only the output the decoder reads
+    (what a SavedModel holds); a model without heads as it is."""
+    import keras
+    if not isinstance(model.output, dict):
+        return model
+    primary = "logits" if "logits" in model.output else "chroma"
+    return keras.Model(model.input, model.output[primary], name=model.name)
 
 
 def next_version(export_dir):
@@ -143,8 +149,6 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     the weights of an exported SavedModel (its assets give the architecture, bins and
     decoder; None keeps its work size, pixel limit and default temperature); returns
     its path. For models whose training run is gone."""
-    import keras
-
     from colorize_tf import inference
     from colorize_tf import model as model_lib
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
@@ -160,10 +164,7 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
-    model = model_lib.build_model(model_config)
-    if isinstance(model.output, dict):  # exported with the decoder's output only
-        primary = "logits" if "logits" in model.output else "chroma"
-        model = keras.Model(model.input, model.output[primary], name=model.name)
+    model = _decoder_output_only(model_lib.build_model(model_config))
     try:  # the module's "model" attribute holds the Keras model's variables
         tf.train.Checkpoint(model=model).read(os.path.join(
             saved_model_dir, "variables", "variables")).assert_existing_objects_matched()
