@@ -22,7 +22,6 @@ distributes them): the report's shard digests then differ, the examples do not.
 The output folder must be readable and writable by the driver and the workers (a
 local or network folder; object stores are not supported yet).
 """
-import dataclasses
 import glob
 import hashlib
 import json
@@ -79,8 +78,12 @@ def _sum_histograms(histograms):
 
 
 def _read_lines(pattern):
-    return [json.loads(line) for path in sorted(glob.glob(pattern))
-            for line in open(path, encoding="utf-8") if line.strip()]
+    """The JSON lines of every file matching pattern (WriteToText's shards), in order."""
+    found = []
+    for path in sorted(glob.glob(pattern)):
+        with open(path, encoding="utf-8") as f:
+            found += [json.loads(line) for line in f if line.strip()]
+    return found
 
 
 def _options(runner, beam_options):
@@ -197,9 +200,8 @@ def build_records_beam(sources, output_dir, config, num_bins, rebalance_lambda, 
                                          beam_options, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    settings = {**dataclasses.asdict(config), "num_bins": num_bins,
-                "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
-                "runner": runner}
+    settings = builder.build_settings(config, num_bins, rebalance_lambda, val_fraction,
+                                      runner=runner)
     return builder.finish_build(output_dir, outcome, list(listing_skipped) + skipped,
                                       ignored, classes, settings,
                                       len(sources) + len(listing_skipped), start)

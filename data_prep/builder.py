@@ -285,11 +285,17 @@ def _build(run, sources, output_dir, config, num_bins, rebalance_lambda, val_fra
         for split in records.SPLITS}
     outcome = _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
                                  start)
-    settings = {**dataclasses.asdict(config), "num_bins": num_bins,
-                "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction,
-                "workers": workers}
+    settings = build_settings(config, num_bins, rebalance_lambda, val_fraction,
+                              workers=workers)
     return finish_build(output_dir, outcome, list(listing_skipped) + skipped, ignored,
                         classes, settings, len(sources) + len(listing_skipped), start)
+
+
+def build_settings(config, num_bins, rebalance_lambda, val_fraction, **engine):
+    """The report's settings: the per-photo config, the bins' and the split's, and
+    what ran the build (workers=N, or runner=NAME on Beam)."""
+    return {**dataclasses.asdict(config), "num_bins": num_bins,
+            "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction, **engine}
 
 
 def finish_build(output_dir, outcome, skipped, ignored, classes, settings, inputs_seen,
