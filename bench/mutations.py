@@ -108,6 +108,9 @@ MUTATIONS = (
     Mutation("failed_batch_fails_every_request", "colorize_tf/batching.py",
              "            if len(tasks) == 1:", "            if True:",
              ("tests/test_batching.py",)),
+    Mutation("every_worker_reads_every_example", "colorize_tf/input_pipeline.py",
+             "examples = examples.shard(count, index)", "examples = examples",
+             ("tests/test_multi_worker.py",)),
 )
 
 

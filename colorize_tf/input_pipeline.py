@@ -200,7 +200,7 @@ def _epoch_seed(config, epoch):
 
 
 def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig(),
-                 epochs=1, initial_epoch=0, steps_per_epoch=None):
+                 epochs=1, initial_epoch=0, steps_per_epoch=None, shard=None):
     """Batches of (luma [B, S, S, 1], targets) from TFRecord shards.
 
     training: shuffle, augment, drop the last partial batch, and run the epochs
@@ -208,6 +208,10 @@ def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig
     epoch index is a tensor that seeds the order and the augmentation, so the
     pipeline has the same size for 10 or 10,000 epochs.
     Not training: one deterministic pass, no augmentation.
+    shard: (count, index): keep the examples at positions index, index + count, ... of
+    the epoch's order, after parsing and before the decoding and augmentation (which
+    stay seeded by the position). Worker i of N with batch_size B / N then holds a
+    share of the very global batches that one process with batch_size B makes.
     """
     files = sorted(tf.io.gfile.glob(file_pattern))
     if not files:
@@ -227,8 +231,12 @@ def make_dataset(file_pattern, bins, batch_size, training, config=PipelineConfig
             seed = tf.stack([_epoch_seed(config, epoch), index])
             return example_to_inputs(example, seed, bins, config, training)
 
-        dataset = examples.enumerate().map(to_inputs, num_parallel_calls=AUTOTUNE,
-                                           deterministic=config.deterministic)
+        examples = examples.enumerate()
+        if shard is not None:
+            count, index = shard
+            examples = examples.shard(count, index)
+        dataset = examples.map(to_inputs, num_parallel_calls=AUTOTUNE,
+                               deterministic=config.deterministic)
         dataset = dataset.batch(batch_size, drop_remainder=training)
         if training and steps_per_epoch:  # a short set repeats its epoch's order
             dataset = dataset.repeat().take(steps_per_epoch)

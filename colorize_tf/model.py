@@ -190,3 +190,13 @@ class BilinearUpsample(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
+
+
+def synchronize_batch_norm(model):
+    """Makes every BatchNormalization layer of model compute its batch statistics over
+    all replicas of the distribution strategy (Keras' `synchronized`; TensorFlow
+    backend), as one process with the global batch would. Read when the train step is
+    traced: call it before training."""
+    for layer in model.layers:  # functional and flat: no nested models
+        if isinstance(layer, layers.BatchNormalization):
+            layer.synchronized = True

@@ -156,11 +156,14 @@ def _check_method(c):
             raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
                              "network pools 3 times)")
     if c.strategy == "multi_worker":
-        # Made first (make_strategy), MultiWorkerMirroredStrategy starts on 2 local
-        # workers, then Keras 3's fit fails on a PerReplica value (keras-team/keras#20585,
-        # open): it needs a custom training loop, not written yet.
-        raise UsageError("--strategy=multi_worker is not supported yet: Keras 3's fit does "
-                         "not run under MultiWorkerMirroredStrategy (keras-team/keras#20585)")
+        if not c.deterministic:
+            # Every worker keeps its share of one order (input_pipeline.make_dataset's
+            # shard): an order that differs per worker would repeat and drop photos.
+            raise UsageError("--strategy=multi_worker needs --deterministic")
+        if "TF_CONFIG" not in os.environ:
+            raise UsageError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
+                             "environment variable, which is not set (see "
+                             "docs/reference.md, 'Training on several machines')")
 
 
 def _read_json(path):
@@ -276,25 +279,28 @@ def _check_model_dir(model_dir, model_config, bins):
 
 
 def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images,
-                    steps_per_epoch, batch_size, epochs):
+                    steps_per_epoch, batch_size, epochs, write_dir=None):
+    """The run's callbacks; they write to write_dir (default model_dir), the state is
+    restored from model_dir."""
     import keras
     from colorize_tf import training_callbacks
     from colorize_tf import training_state
+    write_dir = write_dir or model_dir
     monitor = "val_loss" if val_dataset is not None else "loss"
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         training_callbacks.EpochSummary(epochs, steps_per_epoch * batch_size),
         # The CSV row first: a kill before the state's commit leaves an extra row,
         # which the resume trims (_trim_history).
-        keras.callbacks.CSVLogger(os.path.join(model_dir, training_state.HISTORY_NAME),
+        keras.callbacks.CSVLogger(os.path.join(write_dir, training_state.HISTORY_NAME),
                                   append=True),
-        training_state.TrainingState(model_dir, monitor),
-        keras.callbacks.TensorBoard(training_callbacks.log_dir(model_dir),
+        training_state.TrainingState(model_dir, monitor, save_dir=write_dir),
+        keras.callbacks.TensorBoard(training_callbacks.log_dir(write_dir),
                                     update_freq="epoch"),
     ]
     if val_dataset is not None and num_log_images > 0:
         callbacks.append(training_callbacks.ColorizedImages(
-            training_callbacks.log_dir(model_dir, "images"), val_dataset, decoder,
+            training_callbacks.log_dir(write_dir, "images"), val_dataset, decoder,
             color_space, num_log_images))
     return callbacks
 
@@ -320,6 +326,45 @@ def _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch):
         records.shard_pattern(c.records_dir, records.VAL), bins, c.batch_size, False,
         pipeline).take(validation_steps).repeat()
     return train_dataset, val_dataset, validation_steps
+
+
+def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch,
+                          strategy):
+    """_datasets for a multi-worker strategy: -> (distributed train dataset,
+    distributed val dataset or None, validation steps or None, a local val dataset
+    for the logged images or None). Every replica gets batch_size / replicas examples
+    of each global batch (make_dataset's shard), so the global batches are those of
+    one process with --batch_size; validation uses the full global batches only."""
+    import tensorflow as tf
+    from colorize_tf import input_pipeline
+    from colorize_tf import records
+    replicas = strategy.num_replicas_in_sync
+    if c.batch_size % replicas:
+        raise UsageError(f"--batch_size {c.batch_size} is not divisible by the "
+                         f"{replicas} replicas of the cluster")
+    per_replica = c.batch_size // replicas
+
+    def shard_of(context):
+        return (context.num_input_pipelines, context.input_pipeline_id)
+
+    train = strategy.distribute_datasets_from_function(
+        lambda context: input_pipeline.make_dataset(
+            records.shard_pattern(c.records_dir, records.TRAIN), bins, per_replica, True,
+            pipeline, epochs=c.epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch, shard=shard_of(context)))
+    validation_steps = report.written[records.VAL] // c.batch_size
+    if c.validation_steps:
+        validation_steps = min(validation_steps, c.validation_steps)
+    if validation_steps == 0:
+        return train, None, None, None
+    val_pattern = records.shard_pattern(c.records_dir, records.VAL)
+    val = strategy.distribute_datasets_from_function(
+        lambda context: input_pipeline.make_dataset(
+            val_pattern, bins, per_replica, False, pipeline, shard=shard_of(context)),
+        tf.distribute.InputOptions(experimental_fetch_to_device=False))
+    local_val = input_pipeline.make_dataset(val_pattern, bins, c.batch_size, False,
+                                            pipeline)
+    return train, val, validation_steps, local_val
 
 
 def _compiled_model(c, model_config, bins, steps_per_epoch):
@@ -364,16 +409,20 @@ def _primary_loss_and_metrics(c, bins):
         metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5), chroma_error]
 
 
-def _prepare_model_dir(c, model_config, bins, pipeline):
-    """Checks and writes the run's configs; -> epochs already done (0 for a new run)."""
+def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
+    """Checks and (if write) writes the run's configs; -> epochs already done (0 for a
+    new run)."""
     from colorize_tf import bins as bins_lib
     from colorize_tf import training_state
-    os.makedirs(c.model_dir, exist_ok=True)
+    if write:
+        os.makedirs(c.model_dir, exist_ok=True)
     run_config = _check_model_dir(c.model_dir, model_config, bins)
     state, messages = training_state.read_state(c.model_dir)
     for message in messages:
         print(f"train: {message}")
     initial_epoch = state["epoch"] if state else 0
+    if not write:
+        return initial_epoch
     safe_write.write_json(os.path.join(c.model_dir, training_state.MODEL_CONFIG_NAME),
                           run_config)
     safe_write.write_json(os.path.join(c.model_dir, training_state.FLAGS_NAME), c.to_dict())
@@ -399,16 +448,29 @@ def _check_against_records(c, bins, report):
     return c.model_config(bins.num_bins, len(report.classes))
 
 
-def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch):
-    """model.fit over the datasets; refuses a run whose loss
-    diverged or that made no step."""
-    train_dataset, val_dataset, validation_steps = datasets
-    # Keras' live progress bar is for terminals; in a log or a pipe, one line an epoch.
-    verbose = 2 if c.verbose == 1 and not sys.stdout.isatty() else c.verbose
-    history = model.fit(train_dataset, epochs=c.epochs, steps_per_epoch=steps_per_epoch,
-                        initial_epoch=initial_epoch, validation_data=val_dataset,
-                        validation_steps=validation_steps, shuffle=False,
-                        callbacks=callbacks, verbose=verbose)
+def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy=None):
+    """model.fit over the datasets (multi_worker.fit under a multi-worker strategy);
+    refuses a run whose loss diverged or that made no step."""
+    from colorize_tf import multi_worker
+    train_dataset, val_dataset, validation_steps = datasets[:3]
+    if strategy is not None and multi_worker.is_multi_worker(strategy):
+        jit_compile = c.jit_compile and multi_worker.can_compile_collectives()
+        if c.jit_compile and not jit_compile:
+            print("train: --jit_compile: XLA cannot compile the gradients' all-reduce on "
+                  "CPUs (TensorFlow: 'Collectives are not yet implemented for CPU "
+                  "devices when compiling with XLA'); the steps run uncompiled",
+                  flush=True)
+        history = multi_worker.fit(
+            model, strategy, train_dataset, c.epochs, initial_epoch, steps_per_epoch,
+            callbacks, val_dataset, validation_steps, jit_compile)
+    else:
+        # Keras' live progress bar is for terminals; in a log or a pipe, one line an
+        # epoch.
+        verbose = 2 if c.verbose == 1 and not sys.stdout.isatty() else c.verbose
+        history = model.fit(train_dataset, epochs=c.epochs,
+                            steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
+                            validation_data=val_dataset, validation_steps=validation_steps,
+                            shuffle=False, callbacks=callbacks, verbose=verbose)
     if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise UsageError("training stopped: the loss became NaN or infinite (nothing saved "
                          "from that epoch; try a lower --learning_rate)")
@@ -423,6 +485,8 @@ def run(config, extra_callbacks=(), strategy=None):
     initial weights and the data order come from config.seed alone. strategy: made by
     make_strategy(config.strategy) when None."""
     import keras
+    from colorize_tf import model as model_lib
+    from colorize_tf import multi_worker
     from colorize_tf import records
     c = config
     check_config(c)
@@ -430,34 +494,54 @@ def run(config, extra_callbacks=(), strategy=None):
     bins = c.bins(records_bins)
     model_config = _check_against_records(c, bins, report)
     pipeline = c.pipeline_config(model_config)
-    initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline)
+    strategy = strategy or make_strategy(c.strategy)
+    distributed = multi_worker.is_multi_worker(strategy)
+    chief, task = multi_worker.worker_role(strategy) if distributed else (True, "")
+    initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline, write=chief)
     if initial_epoch >= c.epochs:
         print(f"train: {c.model_dir} already has {initial_epoch} of {c.epochs} epochs; "
               "nothing to do (raise --epochs to continue)")
         return None
     train_count = report.written[records.TRAIN]
     steps_per_epoch = c.steps_per_epoch or max(1, train_count // c.batch_size)
-    strategy = strategy or make_strategy(c.strategy)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(
         "float32" if c.mixed_precision == "none" else c.mixed_precision)
+    # The chief writes the run; the other workers write to a temporary folder.
+    write_dir = None if chief else multi_worker.temporary_write_dir(task)
     try:
-        datasets = _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch)
+        if distributed:
+            datasets = _distributed_datasets(c, report, bins, pipeline, initial_epoch,
+                                             steps_per_epoch, strategy)
+            image_dataset = datasets[3]
+        else:
+            datasets = _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch)
+            image_dataset = datasets[1]
         with strategy.scope():
             model = _compiled_model(c, model_config, bins, steps_per_epoch)
+            if strategy.num_replicas_in_sync > 1:
+                # Batch statistics of the global batch, as one process would compute.
+                model_lib.synchronize_batch_norm(model)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "
               f"steps x {c.batch_size} per epoch, epochs {initial_epoch + 1}..{c.epochs}, "
               f"strategy {type(strategy).__name__} "
-              f"({strategy.num_replicas_in_sync} replicas)", flush=True)
-        callbacks = _make_callbacks(c.model_dir, datasets[1], c.decoder(bins),
+              f"({strategy.num_replicas_in_sync} replicas{', ' + task if task else ''})",
+              flush=True)
+        callbacks = _make_callbacks(c.model_dir, image_dataset, c.decoder(bins),
                                     bins.grid.color_space, c.num_log_images,
-                                    steps_per_epoch, c.batch_size, c.epochs)
-        return _fit(c, model, datasets, callbacks + list(extra_callbacks), initial_epoch,
-                    steps_per_epoch)
+                                    steps_per_epoch, c.batch_size, c.epochs, write_dir)
+        history = _fit(c, model, datasets, callbacks + list(extra_callbacks),
+                       initial_epoch, steps_per_epoch, strategy)
+        if distributed:
+            print(f"train: {task}: weights fingerprint "
+                  f"{multi_worker.weights_fingerprint(model)}", flush=True)
+        return history
     finally:
         keras.mixed_precision.set_global_policy(policy)
+        if write_dir:
+            multi_worker.remove_write_dir(write_dir)
 
 
 def main(argv=None):
@@ -475,6 +559,12 @@ def main(argv=None):
         run(config, strategy=strategy)
     except (UsageError, training_state.StateError) as e:
         cli.fail("train", e)
+    except Exception as e:
+        from colorize_tf import multi_worker
+        if not isinstance(e, multi_worker.ClusterError):
+            raise
+        print(f"train: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

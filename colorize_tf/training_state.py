@@ -76,14 +76,17 @@ def read_state(model_dir):
 class TrainingState(keras.callbacks.Callback):
     """Restores the state at the start of fit, saves it at the end of every epoch.
 
-    monitor: the logs key of the best checkpoint (lower is better).
+    monitor: the logs key of the best checkpoint (lower is better). save_dir: where
+    the state is written (default model_dir): a multi-worker run's other workers
+    restore the chief's state from model_dir and write theirs to a temporary folder.
     """
 
-    def __init__(self, model_dir, monitor, log=print):
+    def __init__(self, model_dir, monitor, log=print, save_dir=None):
         super().__init__()
         self.model_dir, self.monitor, self.log = model_dir, monitor, log
-        self.backup = os.path.join(model_dir, BACKUP_DIR)
-        self.checkpoints = os.path.join(model_dir, CHECKPOINT_DIR)
+        self.backup = os.path.join(save_dir or model_dir, BACKUP_DIR)
+        self.checkpoints = os.path.join(save_dir or model_dir, CHECKPOINT_DIR)
+        self.restore_backup = os.path.join(model_dir, BACKUP_DIR)
         self.best = None
         self.previous = None  # the state before the current one (kept on disk)
         self.restored_epoch = 0
@@ -101,10 +104,11 @@ class TrainingState(keras.callbacks.Callback):
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         try:
-            self.model.load_weights(os.path.join(self.backup, state["weights"]))
+            self.model.load_weights(os.path.join(self.restore_backup, state["weights"]))
         except Exception as e:  # h5py raises several types for a damaged file
-            raise StateError(f"cannot load {state['weights']} from {self.backup} ({e}); "
-                             f"move {self.backup} away to start again from scratch") from None
+            raise StateError(f"cannot load {state['weights']} from {self.restore_backup} "
+                             f"({e}); move {self.restore_backup} away to start again "
+                             "from scratch") from None
         self.best = state.get("best")
         self.previous = state
         self.restored_epoch = state["epoch"]
