@@ -92,7 +92,7 @@ def main():
         path = export.export_from_saved_model(source, os.path.join(tmp, "m"),
                                               work_size=args.work_size)
         signatures = tf.saved_model.load(path).signatures
-        ours = model_lib.build_model(export._model_config(os.path.join(path, "assets")))
+        ours = model_lib.build_model(model_lib.read_config(os.path.join(path, "assets")))
         zhang = build_eccv16()
         print(f"{source}: ColorUNet {ours.count_params():,} params, work size "
               f"{args.work_size}; ECCV16 {zhang.count_params():,} params", flush=True)

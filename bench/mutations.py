@@ -111,6 +111,12 @@ MUTATIONS = (
     Mutation("every_worker_reads_every_example", "colorize_tf/input_pipeline.py",
              "examples = examples.shard(count, index)", "examples = examples",
              ("tests/test_multi_worker.py",)),
+    Mutation("user_hints_not_given_to_the_model", "colorize_tf/serving.py",
+             "        if points is not None:", "        if False:",
+             ("tests/test_hints.py",)),
+    Mutation("simulated_hints_cross_the_mask", "colorize_tf/hints.py",
+             "inside = sums[:, 2] >= area - 0.5", "inside = sums[:, 2] >= -1.0",
+             ("tests/test_hints.py",)),
 )
 
 

@@ -19,6 +19,7 @@ if __name__ == "__main__":
     cli.quiet_tensorflow()
 import collections
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -30,6 +31,7 @@ import tensorflow as tf
 
 from colorize_tf import color
 from colorize_tf import decoding
+from colorize_tf import hints as hints_lib
 from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import safe_write
@@ -210,6 +212,47 @@ class Options:
     confidence: bool = False
     work_size: int = 0
     max_pixels: int = image_files.DEFAULT_MAX_PIXELS
+    hints: typing.Optional[dict] = None  # {file path or name: [hint dict]} (read_hints)
+
+
+def read_hints(path):
+    """A --hints file -> {file path or name: [{"point": [row, column], "color": [r, g,
+    b]}]}, checked (UsageError naming the file, the entry and what is wrong)."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise cli.UsageError(f"--hints {cli.display_path(path)!r} cannot be read as JSON: "
+                             f"{getattr(e, 'strerror', None) or e}") from None
+    example = '{"photo.jpg": [{"point": [0.3, 0.6], "color": [200, 30, 30]}]}'
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise cli.UsageError(f"--hints {cli.display_path(path)!r}: expected an object of "
+                             f"file names and their hints, e.g. {example}")
+    for name, hints in data.items():
+        try:
+            hints_lib.point_arrays([hints])
+        except ValueError as e:
+            raise cli.UsageError(f"--hints {cli.display_path(path)!r}: {name}: {e}") from None
+    return data
+
+
+def hints_of(path, hints):
+    """The hints of the input at path: those of the entry that names it (its path, or
+    its last path components, e.g. its file name), or None."""
+    if not hints:
+        return None
+    parts = os.path.normpath(path).split(os.sep)
+    for name, entry in hints.items():
+        wanted = os.path.normpath(name).split(os.sep)
+        if parts[-len(wanted):] == wanted:
+            return entry
+    return None
+
+
+def unused_hints(jobs, hints):
+    """The names in hints that no input matches."""
+    return [name for name in (hints or {}) if not any(
+        hints_of(job.path, {name: hints[name]}) is not None for job in jobs)]
 
 
 @dataclasses.dataclass
@@ -235,8 +278,17 @@ def run(inputs, output_dir, saved_model, options, batch_size=8, overwrite=False)
     if not jobs and not failed:
         raise cli.UsageError(f"no photos or videos found in {inputs}")
     outcome = Outcome(failed=failed, notes=[(path, "hidden: left out") for path in hidden])
+    outcome.notes += [(name, "--hints names a file that is not among the inputs")
+                      for name in unused_hints(jobs, options.hints)]
+    outcome.notes += [(job.path, "hints are for photos, not videos: not used")
+                      for job in jobs if job.kind == "video"
+                      and hints_of(job.path, options.hints) is not None]
     if jobs:
         colorizer = inference.Colorizer(saved_model)
+        if options.hints and not colorizer.takes_hints:
+            raise cli.UsageError(f"--hints: {cli.display_path(saved_model)} takes no colour "
+                                 "hints (use a model trained with --hints, e.g. "
+                                 "saved_models/colorunet_landscapes_hints)")
         _colorize_photos(colorizer, [j for j in jobs if j.kind == "image"], batch_size,
                          options, outcome)
         for job in (j for j in jobs if j.kind == "video"):
@@ -253,14 +305,16 @@ def _colorize_photos(colorizer, jobs, batch_size, options, outcome):
         results = None
         if batch and not options.work_size:
             try:
-                results = colorizer.colorize_bytes([data for _, data in batch],
-                                                   options.temperature)
+                results = colorizer.colorize_bytes(
+                    [data for _, data in batch], options.temperature,
+                    [hints_of(job.path, options.hints) for job, _ in batch]
+                    if options.hints else None)
             except tf.errors.InvalidArgumentError:
                 results = None  # one bad file fails the batch: retry one by one
         for i, (job, data) in enumerate(batch):
             try:
                 png, confidence_png = results[i] if results is not None else \
-                    _colorize_one(colorizer, data, options)
+                    _colorize_one(colorizer, job, data, options)
                 _save(job, png, confidence_png if options.confidence else None)
                 outcome.done.append((job.path, job.output))
             except (tf.errors.InvalidArgumentError, ValueError, cv2.error, OSError) as e:
@@ -287,11 +341,13 @@ def _read_batch(jobs, max_pixels, outcome):
     return batch
 
 
-def _colorize_one(colorizer, data, options):
+def _colorize_one(colorizer, job, data, options):
     """One photo's bytes -> (PNG, confidence PNG), at the exported working size or at
     options.work_size."""
     if not options.work_size:
-        return colorizer.colorize_bytes([data], options.temperature)[0]
+        hints = hints_of(job.path, options.hints)
+        return colorizer.colorize_bytes([data], options.temperature,
+                                        None if hints is None else [hints])[0]
     # The serving graph's decoding (EXIF orientation, alpha over white).
     rgb = serving.decode_rgb(tf.constant(data)).numpy()
     out, conf = colorizer.colorize(rgb, options.temperature, True,
@@ -350,6 +406,10 @@ def define_flags(fv):
     d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported "
               "one.")
     d.integer("batch_size", 8, "Photos per SavedModel call.")
+    d.string("hints", None, "A hints model only: a JSON file of colour hints per photo, "
+             '{"photo.jpg": [{"point": [row, column], "color": [r, g, b]}]}: row and column '
+             "relative to the photo (0-1), r, g, b 0-255; a name matches an input by its "
+             "path or its last components.")
     d.integer("max_pixels", Options.max_pixels, "Photos (and video frames) "
               "with more pixels are refused before decoding.")
     d.bool("overwrite", False, "Replace results of an earlier colorize run (files this tool "
@@ -371,6 +431,9 @@ def check_flags(f, inputs):
                              f"{f['work_size']}")
     if f["max_pixels"] < 1:
         raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
+    if f["hints"] and f["work_size"]:
+        raise cli.UsageError("--hints works at the exported working size: leave --work_size "
+                             "out")
     missing = [p for p in inputs if not os.path.exists(p)]
     if missing:
         raise cli.UsageError(f"no such file or folder: {cli.display_path(missing[0])}")
@@ -385,7 +448,8 @@ def main(argv=None):
     try:
         check_flags(f, inputs)
         options = Options(temperature=f["temperature"], confidence=f["confidence"],
-                          work_size=f["work_size"], max_pixels=f["max_pixels"])
+                          work_size=f["work_size"], max_pixels=f["max_pixels"],
+                          hints=read_hints(f["hints"]) if f["hints"] else None)
         outcome = run(inputs, f["output_dir"], f["saved_model"], options, f["batch_size"],
                       f["overwrite"])
     except cli.UsageError as e:

@@ -15,6 +15,8 @@ if __name__ == "__main__":
 import os
 import sys
 
+import numpy as np
+
 from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import image_files
@@ -44,6 +46,11 @@ def define_flags(fv):
     d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels are "
               "left out before decoding.")
     d.integer("batch_size", evaluation.BATCH_SIZE, "Photos of one size per model call.")
+    d.list("hints", None, "A hints model only: numbers of hints (e.g. 0,1,2,5,10,20) "
+           "revealed from each photo's own colours as in training, the same points on "
+           "every run; writes hints.json, hints.md and figures/hints_curve.png (PSNR and "
+           "AuC against the number of hints, at the model's default temperature) "
+           "instead of the full report.")
 
 
 def check_flags(f):
@@ -70,7 +77,57 @@ def check_flags(f):
         raise cli.UsageError(f"--max_pixels must be >= 1, got {f['max_pixels']}")
     if f["training_history"] and not os.path.isfile(f["training_history"]):
         raise cli.UsageError(f"--training_history {f['training_history']!r} does not exist")
+    if f["hints"] is not None:
+        hint_counts(f["hints"])
+        if len(f["saved_model"]) != 1:
+            raise cli.UsageError("--hints evaluates one --saved_model")
     return folders, temperatures
+
+
+def hint_counts(values):
+    """--hints' values -> [int], refusing anything but integers >= 0."""
+    try:
+        counts = [int(v) for v in values]
+    except ValueError:
+        counts = [-1]
+    if not counts or min(counts) < 0:
+        raise cli.UsageError(f"--hints must be numbers of hints >= 0 (e.g. 0,1,2,5,10,20), "
+                             f"got {','.join(values)}")
+    return counts
+
+
+def evaluate_hints(saved_model, paths, f):
+    """--hints: the curve of metrics against the number of hints -> its dict."""
+    colorizer = inference.Colorizer(saved_model)
+    if not colorizer.takes_hints:
+        raise cli.UsageError(f"--hints: {saved_model} takes no colour hints (a model "
+                             "trained with --hints does, e.g. "
+                             "saved_models/colorunet_landscapes_hints)")
+    temperature = colorizer.export_info.default_temperature
+
+    def progress(row):
+        print(f"evaluate: {row['hints']} hints: PSNR {row['psnr']:.2f} dB, rebalanced AuC "
+              f"{row['auc_rebalanced']:.4f}", flush=True)
+    result = evaluation.evaluate_hints(colorizer, paths, hint_counts(f["hints"]),
+                                       temperature, f["max_pixels"], f["batch_size"],
+                                       on_count=progress)
+    result["saved_model"] = colorizer.path
+    output_dir = f["output_dir"]
+    os.makedirs(os.path.join(output_dir, "figures"), exist_ok=True)
+    safe_write.write_json(os.path.join(output_dir, "hints.json"), result)
+    table = evaluation.hints_markdown(result)
+    safe_write.write_bytes(os.path.join(output_dir, "hints.md"), table.encode())
+    counts = [row["hints"] for row in result["rows"]]
+    figures.save_png(os.path.join(output_dir, "figures", "hints_curve.png"), np.concatenate([
+        figures.line_plot({"model": (counts, [r[key] for r in result["rows"]]),
+                           "gray": (counts, [result["gray"][key]] * len(counts))},
+                          title, "hints revealed from the truth")
+        for key, title in (("psnr", "PSNR (dB)"), ("auc_rebalanced", "rebalanced AuC"))],
+        axis=1))
+    print(table)
+    print(f"wrote {os.path.join(output_dir, 'hints.json')}, hints.md and "
+          "figures/hints_curve.png")
+    return result
 
 
 def model_names(saved_models):
@@ -127,6 +184,9 @@ def main(argv=None):
         if f["labels_csv"]:
             groups = label_groups(paths, groups, f["labels_csv"])
         models = model_names(f["saved_model"])
+        if f["hints"] is not None:
+            evaluate_hints(next(iter(models.values())), paths, f)
+            return
         output_dirs = {name: f["output_dir"] if len(models) == 1 else
                        os.path.join(f["output_dir"], name) for name in models}
         results = evaluate_models(models, output_dirs, paths, groups, temperatures, f)

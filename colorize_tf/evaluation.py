@@ -242,15 +242,17 @@ class BatchScorer:
         self._ssim = tf.function(ssim, input_signature=[
             tf.TensorSpec([None, None, None, None, 3], tf.uint8), image])
 
-    def __call__(self, truth):
-        """truth: RGB uint8 [B, H, W, 3] -> (results {method: RGB uint8 [B, H, W, 3]},
+    def __call__(self, truth, hint_count=None, hint_seeds=None):
+        """truth: RGB uint8 [B, H, W, 3] (hint_count, hint_seeds: as
+        Colorizer.probabilities') -> (results {method: RGB uint8 [B, H, W, 3]},
         confidence [B, H, W] in [0, 1] (top-1 probability), truth stats
         {"colourfulness" [B], "bin_counts" [n]}, scores {method: {"psnr" [B], "ssim" [B],
         "mse_ab" [B], "colourfulness" [B], "error_histogram" [C * 152], "bin_counts"
         [n]}}), all numpy."""
         truth = tf.convert_to_tensor(truth, tf.uint8)
         jit = truth.shape[0] >= self.xla_batch
-        luma, probabilities = self.colorizer.probabilities(truth)
+        luma, probabilities = self.colorizer.probabilities(truth, hint_count=hint_count,
+                                                           hint_seeds=hint_seeds)
         stats = self._truth_stats[jit](truth)
         results, confidence = self._methods(luma, probabilities)
         stacked = tf.stack([results[name] for name in self.names])  # [M, B, H, W, 3]
@@ -425,9 +427,11 @@ class Totals:
 
 def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color.GRAY_SPREAD,
              max_pixels=image_files.DEFAULT_MAX_PIXELS, batch_size=BATCH_SIZE,
-             on_photos=None, on_figure=None, groups=None):
+             on_photos=None, on_figure=None, groups=None, hint_count=None):
     """Evaluates colorizer on the colour photos at paths; -> Totals.
 
+    hint_count (a hints model): each photo colorized with that many hints revealed
+    from its own colours (Colorizer.probabilities), the same points on every run.
     groups: {path: (group name, ...)}: a photo also counts in the Totals of each of its
     groups (totals.groups; e.g. its domain, its subject's age group). on_photos(count):
     progress, photos handled so far. on_figure(index, path, results, confidence, truth):
@@ -449,7 +453,8 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
     # histograms, bin counts) can go to each of them.
     for batch in shape_batches(readable(), batch_size, kind_of=lambda p: groups.get(p, ())):
         truth = np.stack([image for _, image in batch])
-        results, confidence, truth_stats, scores = scorer(truth)
+        results, confidence, truth_stats, scores = scorer(
+            truth, hint_count, [index[path] for path, _ in batch])
         totals.add(truth_stats, scores)
         for name in groups.get(batch[0][0], ()):
             totals.groups.setdefault(name, Totals.empty(scorer.names, colorizer.bins.num_bins)
@@ -613,3 +618,35 @@ def report_markdown(result):
                     f"({m['colourfulness_ratio']:.2f}) | {m['kl_bins']:.3f} |")
     groups = groups_markdown(result)
     return "\n".join(rows) + "\n" + ("\n" + groups if groups else "")
+
+
+def evaluate_hints(colorizer, paths, counts, temperature, max_pixels=image_files.DEFAULT_MAX_PIXELS,
+                   batch_size=BATCH_SIZE, on_count=None):
+    """Zhang et al. 2017's curve: a hints model's metrics at temperature against the
+    number of hints revealed from each photo's own colours (counts, e.g. 0, 1, 2, 5,
+    10, 20; the same points on every run) -> {"temperature", "images", "gray" {metric},
+    "rows" [{"hints", metric, ...}]}, metrics psnr, ssim, auc_rebalanced, mse_ab."""
+    keys = ("psnr", "ssim", "auc_rebalanced", "mse_ab")
+    method = method_names([temperature])[2]
+    rows, gray, images = [], None, 0
+    for count in counts:
+        totals = evaluate(colorizer, paths, [temperature], 0, max_pixels=max_pixels,
+                          batch_size=batch_size, hint_count=count)
+        methods, _ = totals.summary()
+        rows.append({"hints": count, **{k: methods[method][k] for k in keys}})
+        gray, images = {k: methods[GRAY][k] for k in keys}, totals.evaluated
+        if on_count:
+            on_count(rows[-1])
+    return {"temperature": temperature, "images": images, "gray": gray, "rows": rows}
+
+
+def hints_markdown(result):
+    """The table of evaluate_hints' result."""
+    lines = [f"Hints revealed from the truth ({result['images']} photos, T = "
+             f"{result['temperature']:g}; gray: PSNR {result['gray']['psnr']:.2f} dB, "
+             f"rebalanced AuC {result['gray']['auc_rebalanced']:.4f})", "",
+             "| hints | PSNR (dB) | SSIM | AuC rebalanced | MSE ab |", "|---|---|---|---|---|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['hints']} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
+                     f"{row['auc_rebalanced']:.4f} | {row['mse_ab']:.1f} |")
+    return "\n".join(lines) + "\n"

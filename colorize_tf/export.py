@@ -39,7 +39,7 @@ def load_trained_model(model_dir, checkpoint="best"):
         other = "last" if checkpoint == "best" else "best"
         raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
                              f"try --checkpoint={other}") from None
-    model = _decoder_output_only(model)
+    model = model_lib.decoder_output_only(model)
     try:
         bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
         with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
@@ -47,16 +47,6 @@ def load_trained_model(model_dir, checkpoint="best"):
     except (OSError, ValueError, KeyError) as e:
         raise cli.UsageError(f"{model_dir!r} is not a complete training run: {e}") from None
     return model, bins, run_flags
-
-
-def _decoder_output_only(model):
-    """A model with heads -> the same layers with only the output the decoder reads
-    (what a SavedModel holds); a model without heads as it is."""
-    import keras
-    if not isinstance(model.output, dict):
-        return model
-    primary = "logits" if "logits" in model.output else "chroma"
-    return keras.Model(model.input, model.output[primary], name=model.name)
 
 
 def next_version(export_dir):
@@ -108,8 +98,7 @@ def _model_config(model_dir):
     """The run's model.ModelConfig (model_config.json): its poolings set the pad multiple."""
     from colorize_tf import model as model_lib
     try:
-        with open(os.path.join(model_dir, training_state.MODEL_CONFIG_NAME)) as f:
-            return model_lib.ModelConfig(**json.load(f)["model"])
+        return model_lib.read_config(model_dir)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise cli.UsageError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
@@ -150,27 +139,13 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     decoder; None keeps its work size, pixel limit and default temperature); returns
     its path. For models whose training run is gone."""
     from colorize_tf import inference
-    from colorize_tf import model as model_lib
+    model, bins, info = inference.load_keras_model(saved_model_dir)
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
     assets = os.path.join(saved_model_dir, "assets")
-    try:
-        info = serving.ExportInfo.load(saved_model_dir)
-        bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
-        model_config = _model_config(assets)
-    except (OSError, ValueError, KeyError, TypeError, cli.UsageError) as e:
-        raise cli.UsageError(f"{saved_model_dir!r} is not a SavedModel of colorize_tf: "
-                             f"{e}") from None
     work_size = work_size or info.work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
-    model = _decoder_output_only(model_lib.build_model(model_config))
-    try:  # the module's "model" attribute holds the Keras model's variables
-        tf.train.Checkpoint(model=model).read(os.path.join(
-            saved_model_dir, "variables", "variables")).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise cli.UsageError(f"the weights of {saved_model_dir!r} do not fit its "
-                             f"model_config.json: {str(e)[:300]}") from None
     return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
                           export_dir, version, work_size, max_pixels, info.depth,
                           info.checkpoint, default_temperature)

@@ -45,3 +45,26 @@ def luma_following_model(num_bins, sharpness=0.5):
     kernel = (sharpness * b * (num_bins - 1)).reshape(1, 1, 1, num_bins)
     model.get_layer("logits").set_weights([kernel, -sharpness * b ** 2 / 2])
     return model
+
+
+def hint_following_model(centres, sharpness=2000.0):
+    """A hand-set hints model (the inputs of model.ModelConfig.hints): where a hint is
+    given, logits_k = s (2 c_k . h - |c_k|^2) = s |h|^2 - s |h - c_k|^2, so the
+    softmax picks the bins nearest the hint chroma h; elsewhere all logits are 0 (the
+    mean of the centres). The luma is an input with zero weight. centres: [n, 2]."""
+    import keras
+    from colorize_tf import serving_api
+    centres = np.asarray(centres, np.float32)
+    luma = keras.Input((None, None, 1), name=serving_api.LUMA)
+    hint_chroma = keras.Input((None, None, 2), name=serving_api.HINT_CHROMA)
+    hint_mask = keras.Input((None, None, 1), name=serving_api.HINT_MASK)
+    x = keras.layers.Concatenate(name="with_hints")([luma, hint_chroma, hint_mask])
+    logits = keras.layers.Conv2D(len(centres), 1, name="logits")(x)
+    model = keras.Model({serving_api.LUMA: luma, serving_api.HINT_CHROMA: hint_chroma,
+                         serving_api.HINT_MASK: hint_mask}, logits, name="hint_following")
+    kernel = np.concatenate([np.zeros((1, len(centres)), np.float32),
+                             2.0 * sharpness * centres.T,
+                             -sharpness * np.sum(centres ** 2, axis=1)[None]], axis=0)
+    model.get_layer("logits").set_weights([kernel.reshape(1, 1, 4, len(centres)),
+                                           np.zeros(len(centres), np.float32)])
+    return model

@@ -18,7 +18,9 @@ import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import color
+from colorize_tf import hints
 from colorize_tf import records
+from colorize_tf import serving_api
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -40,6 +42,7 @@ class PipelineConfig:
     regression_target: bool = False
     scene_target: bool = False
     regression_only: bool = False  # the only target is pack_regression (seed 002, eq. 2)
+    hints: bool = False  # inputs: luma and hints simulated from the truth (hints.py)
     shuffle_buffer: int = 2048
     cache: bool = False
     deterministic: bool = True
@@ -130,9 +133,11 @@ def resize_frame(rgb, mask, size):
 
 
 def example_to_inputs(example, seed, bins, config, training):
-    """One parsed example -> (luma [S, S, 1], targets) for the model.
+    """One parsed example -> (luma [S, S, 1], targets) for the model; with config.hints
+    the inputs are a dict of the luma and the hints (hints.simulate, also when not
+    training, so that validation sees hints).
 
-    seed: int [2] for the stateless random ops (ignored when not training).
+    seed: int [2] for the stateless random ops (only the hints' when not training).
     """
     rgb, mask = records.decode_frame(example)
     size = config.crop_size
@@ -153,19 +158,25 @@ def example_to_inputs(example, seed, bins, config, training):
         noise = tf.random.stateless_normal(
             tf.shape(luma), tf.random.experimental.stateless_fold_in(seed, 4), stddev=stddev)
         luma = tf.clip_by_value(luma + noise, 0.0, 1.0)
+    inputs = luma
+    if config.hints:
+        hint_chroma, hint_mask = hints.simulate(
+            chroma, mask, tf.random.experimental.stateless_fold_in(seed, 5))
+        inputs = {serving_api.LUMA: luma, serving_api.HINT_CHROMA: hint_chroma,
+                  serving_api.HINT_MASK: hint_mask}
     if config.regression_only:
         primary_name, primary = "chroma", pack_regression(chroma, mask)
     else:
         primary_name, primary = "logits", pack_targets(
             chroma, mask, bins, config.soft_targets, config.soft_k, config.soft_sigma)
     if not (config.regression_target or config.scene_target):
-        return luma, primary
+        return inputs, primary
     targets = {primary_name: primary}
     if config.regression_target:
         targets["chroma"] = pack_regression(chroma, mask)
     if config.scene_target:
         targets["scene"] = example[records.LABEL]
-    return luma, targets
+    return inputs, targets
 
 
 def _serialized_records(files, training, config, epoch):

@@ -13,15 +13,24 @@ ModelConfig.decoding picks the output (decoding.py): logits over the joint bins
 ("bins"), logits over each chroma channel's bins ("per_channel", num_bins = n0 + n1),
 or the chroma itself ("regression", 2 channels, named "chroma"). architecture
 "zhang_small" is Zhang et al. 2016's network at a small width (build_zhang_small).
+
+ModelConfig.hints adds two inputs beside the luma, as in Zhang et al. 2017 (Real-Time
+User-Guided Image Colorization, section 3.1): a sparse chroma map hint_chroma
+[B, H, W, 2] (in the bins' colour space, 0 where no hint) and hint_mask [B, H, W, 1]
+(1 where a hint is given); the three are concatenated before the first cell.
 """
 import dataclasses
 import itertools
+import json
+import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from colorize_tf import decoding
+from colorize_tf import serving_api
 
 COLORUNET = "colorunet"
 ZHANG_SMALL = "zhang_small"
@@ -34,7 +43,9 @@ class ModelConfig:
     n1; "regression": unused, the output is the 2-channel chroma); base_filters:
     filters of the first cell, doubled per level; depth: DownConv cells (ColorUNet;
     Zhang's network always pools 3 times); regression_head: adds a 2-channel chroma
-    output; num_scenes: > 0 adds a scene classifier on the bottleneck."""
+    output; num_scenes: > 0 adds a scene classifier on the bottleneck; hints: adds
+    the hint_chroma and hint_mask inputs (module doc), hint_chroma multiplied by
+    hint_scale (about 1 / the largest chroma of the colour space) to be near [-1, 1]."""
     num_bins: int = 32
     base_filters: int = 16
     depth: int = 3
@@ -42,6 +53,8 @@ class ModelConfig:
     num_scenes: int = 0
     decoding: str = decoding.BINS
     architecture: str = COLORUNET
+    hints: bool = False
+    hint_scale: float = 1.0
 
     @property
     def has_heads(self):
@@ -99,6 +112,23 @@ def _primary_output(x, config, init):
                          name="logits")(x)
 
 
+def read_config(folder):
+    """The ModelConfig of a run or a SavedModel's assets (model_config.json; OSError,
+    ValueError, KeyError or TypeError when it is missing or not one)."""
+    from colorize_tf import training_state
+    with open(os.path.join(folder, training_state.MODEL_CONFIG_NAME)) as f:
+        return ModelConfig(**json.load(f)["model"])
+
+
+def decoder_output_only(model):
+    """A model with heads -> the same layers with only the output the decoder reads
+    (what a SavedModel holds); a model without heads as it is."""
+    if not isinstance(model.output, dict):
+        return model
+    primary = "logits" if "logits" in model.output else "chroma"
+    return keras.Model(model.input, model.output[primary], name=model.name)
+
+
 def load_checkpoint(path):
     """A saved .keras model of this module (its own layers registered by this import,
     so a fresh process can load a zhang_small run), uncompiled."""
@@ -111,8 +141,7 @@ def build_colorunet(config, seed=None):
     dict {"logits", "chroma"?, "scene"?}. seed: int seeds the initial weights (None:
     Keras' global seed)."""
     init = _kernel_initializers(seed)
-    luma = keras.Input(shape=(None, None, 1), name="luma")
-    x = layers.Rescaling(2.0, offset=-1.0, name="center")(luma)  # [0, 1] -> [-1, 1]
+    inputs, x = _inputs(config)
     skips = []
     for level in range(config.depth):
         x = _double_conv(x, config.base_filters * 2 ** level, f"down{level + 1}", init)
@@ -132,7 +161,7 @@ def build_colorunet(config, seed=None):
     x = _double_conv(x, config.base_filters, "output_cell", init)
     primary = _primary_output(x, config, init)
     if not config.has_heads:
-        return keras.Model(luma, primary, name="colorunet")
+        return keras.Model(inputs, primary, name="colorunet")
     outputs = {config.primary_output: primary}
     if config.regression_head:
         outputs["chroma"] = layers.Conv2D(2, 1, dtype="float32", kernel_initializer=init(),
@@ -141,7 +170,54 @@ def build_colorunet(config, seed=None):
         pooled = layers.GlobalAveragePooling2D(name="scene_pool")(bottleneck)
         outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32",
                                        kernel_initializer=init(), name="scene")(pooled)
-    return keras.Model(luma, outputs, name="colorunet")
+    return keras.Model(inputs, outputs, name="colorunet")
+
+
+def _inputs(config):
+    """-> (the model's inputs: the luma Input, or a dict of the luma and hint Inputs
+    when config.hints; the tensor the first cell reads: the luma in [-1, 1], then the
+    scaled hint chroma and the hint mask)."""
+    luma = keras.Input(shape=(None, None, 1), name=serving_api.LUMA)
+    x = layers.Rescaling(2.0, offset=-1.0, name="center")(luma)  # [0, 1] -> [-1, 1]
+    if not config.hints:
+        return luma, x
+    hint_chroma = keras.Input(shape=(None, None, 2), name=serving_api.HINT_CHROMA)
+    hint_mask = keras.Input(shape=(None, None, 1), name=serving_api.HINT_MASK)
+    scaled = layers.Rescaling(config.hint_scale, name="hint_scale")(hint_chroma)
+    x = layers.Concatenate(name="with_hints")([x, scaled, hint_mask])
+    return {serving_api.LUMA: luma, serving_api.HINT_CHROMA: hint_chroma,
+            serving_api.HINT_MASK: hint_mask}, x
+
+
+def warm_start(model, source):
+    """Copies the weights of source (a trained keras.Model) into model, layer by layer
+    of the same name; a kernel that differs only in having more input channels (the
+    first conv of a hints model started from a model without hints) gets the source's
+    kernel in its first channels and zeros in the others, so that model computes what
+    source computes until it learns to use them. -> the names of the layers copied;
+    ValueError when a layer of both differs otherwise."""
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in model.layers:
+        old = by_name.get(layer.name)
+        if old is None or not layer.weights:
+            continue
+        values = []
+        for new_weight, old_value in zip(layer.get_weights(), old.get_weights()):
+            if new_weight.shape == old_value.shape:
+                values.append(old_value)
+            elif (new_weight.ndim == 4 and new_weight.shape[:2] == old_value.shape[:2]
+                  and new_weight.shape[3] == old_value.shape[3]
+                  and new_weight.shape[2] > old_value.shape[2]):
+                grown = np.zeros_like(new_weight)
+                grown[:, :, :old_value.shape[2], :] = old_value
+                values.append(grown)
+            else:
+                raise ValueError(f"layer {layer.name}: weights of shape "
+                                 f"{new_weight.shape} cannot take {old_value.shape}")
+        layer.set_weights(values)
+        copied.append(layer.name)
+    return copied
 
 
 def build_zhang_small(config, seed=None):

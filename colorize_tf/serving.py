@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from colorize_tf import color
 from colorize_tf import decoding
+from colorize_tf import hints
 from colorize_tf import image_files
 from colorize_tf import serving_api
 
@@ -243,15 +244,26 @@ class ColorizerModule(tf.Module):
         self.work_size = int(work_size)
         self.max_pixels = int(max_pixels)
         self.multiple = 2 ** int(depth)  # the model pools depth times
+        # A hints model (model.ModelConfig.hints) takes the luma and the hint maps.
+        self.hints = isinstance(model.input, dict)
+        if self.hints:
+            self._hint_functions()
 
-    def _scores(self, luma):
-        """luma [B, H, W, 1] of any H, W -> the model's output [B, H, W, n] (zero padding,
-        as in training)."""
+    def _scores(self, luma, hint_maps=None):
+        """luma [B, H, W, 1] of any H, W, hint_maps None (no hints) or (hint_chroma
+        [B, H, W, 2], hint_mask [B, H, W, 1]) -> the model's output [B, H, W, n] (zero
+        padding, as in training)."""
         shape = tf.shape(luma)
-        pad_h = (-shape[1]) % self.multiple
-        pad_w = (-shape[2]) % self.multiple
-        padded = tf.pad(luma, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
-        logits = self.model(padded, training=False)
+        padding = [[0, 0], [0, (-shape[1]) % self.multiple],
+                   [0, (-shape[2]) % self.multiple], [0, 0]]
+        inputs = tf.pad(luma, padding)
+        if self.hints:
+            if hint_maps is None:
+                hint_maps = (tf.zeros(tf.concat([shape[:3], [2]], 0)), tf.zeros_like(luma))
+            inputs = {serving_api.LUMA: inputs,
+                      serving_api.HINT_CHROMA: tf.pad(hint_maps[0], padding),
+                      serving_api.HINT_MASK: tf.pad(hint_maps[1], padding)}
+        logits = self.model(inputs, training=False)
         return tf.cast(logits, tf.float32)[:, :shape[1], :shape[2], :]
 
     @staticmethod
@@ -295,10 +307,11 @@ class ColorizerModule(tf.Module):
                     message=f"luma is larger than the limit of {self.max_pixels} pixels")]):
             return tf.identity(luma)
 
-    def _chroma_and_confidence(self, luma, temperature):
-        """Working-size luma [B, h, w, 1], temperature [B] -> (chroma [B, h, w, 2], top-1
-        confidence [B, h, w]): the model and the fused decoding, no probabilities."""
-        return self.decoder.decode_scores(self._scores(luma), temperature)
+    def _chroma_and_confidence(self, luma, temperature, hint_maps=None):
+        """Working-size luma [B, h, w, 1], temperature [B] (hint_maps: as _scores') ->
+        (chroma [B, h, w, 2], top-1 confidence [B, h, w]): the model and the fused
+        decoding, no probabilities."""
+        return self.decoder.decode_scores(self._scores(luma, hint_maps), temperature)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
@@ -315,7 +328,17 @@ class ColorizerModule(tf.Module):
         luma = self._checked_luma(luma)
         return {serving_api.PROBABILITIES: self.decoder.probabilities(self._scores(luma))}
 
-    def _colorize_one(self, data, temperature, output_format):
+    def _luma_with_hints_to_probabilities(self, luma, hint_chroma, hint_mask):
+        luma = self._checked_luma(luma)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.concat([tf.shape(hint_chroma)[:3], tf.shape(hint_mask)[:3]], 0),
+                tf.tile(tf.shape(luma)[:3], [2]),
+                message="hint_chroma and hint_mask must have the luma's batch, height "
+                        "and width")]):
+            scores = self._scores(luma, (hint_chroma, hint_mask))
+        return {serving_api.PROBABILITIES: self.decoder.probabilities(scores)}
+
+    def _colorize_one(self, data, temperature, output_format, points=None, colors=None):
         # Checks run before decoding (control dependencies), so an empty string or a
         # decompression bomb is refused with a clear message, not a crash.
         with tf.control_dependencies([tf.debugging.assert_greater(
@@ -333,7 +356,13 @@ class ColorizerModule(tf.Module):
                 tf.constant(self.max_pixels, tf.int64), message=too_large)]):
             rgb = tf.identity(rgb)
         luma, small = preprocess(rgb, self.work_size, self.color_space)
-        chroma, confidence = self._chroma_and_confidence(small[None], temperature[None])
+        hint_maps = None
+        if points is not None:
+            size = tf.shape(small)
+            hint_maps = [m[None] for m in hints.from_points(points, colors, size[0], size[1],
+                                                            self.color_space)]
+        chroma, confidence = self._chroma_and_confidence(small[None], temperature[None],
+                                                         hint_maps)
         colorized, confidence = render(luma, chroma[0], confidence[0], self.color_space)
         return encode(colorized, output_format), encode(confidence, output_format)
 
@@ -363,9 +392,46 @@ class ColorizerModule(tf.Module):
         return {serving_api.COLORIZED_BYTES: colorized,
                 serving_api.CONFIDENCE_BYTES: confidence}
 
+    def _serve_with_hints(self, image_bytes, temperature, hint_points, hint_colors):
+        batch = tf.shape(image_bytes)[0]
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.shape(hint_points)[0], batch,
+                message="give hint_points and hint_colors for each image (pad with "
+                        "negative coordinates)")]):
+            points, colors = hints.check_points(hint_points, hint_colors)
+        colorized, confidence = tf.map_fn(
+            lambda args: self._colorize_one(args[0], args[1], serving_api.PNG, args[2],
+                                            args[3]),
+            (image_bytes, self._temperatures(temperature, batch), points, colors),
+            fn_output_signature=(tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.string)))
+        return {serving_api.COLORIZED_PNG: colorized,
+                serving_api.CONFIDENCE_PNG: confidence}
+
     def signatures(self):
-        """{signature name: tf.function} for tf.saved_model.save."""
-        return {serving_api.SERVING_SIGNATURE: self.serve,
-                serving_api.IMAGE_SIGNATURE: self.serve_as,
-                serving_api.LUMA_SIGNATURE: self.luma_to_chroma,
-                serving_api.PROBABILITIES_SIGNATURE: self.luma_to_probabilities}
+        """{signature name: tf.function} for tf.saved_model.save; a hints model also has
+        colorize_with_hints and luma_hints_probabilities."""
+        signatures = {serving_api.SERVING_SIGNATURE: self.serve,
+                      serving_api.IMAGE_SIGNATURE: self.serve_as,
+                      serving_api.LUMA_SIGNATURE: self.luma_to_chroma,
+                      serving_api.PROBABILITIES_SIGNATURE: self.luma_to_probabilities}
+        if self.hints:
+            signatures[serving_api.HINTS_SIGNATURE] = self.serve_with_hints
+            signatures[serving_api.LUMA_HINTS_SIGNATURE] = \
+                self.luma_with_hints_to_probabilities
+        return signatures
+
+    def _hint_functions(self):
+        """The hints model's tf.functions (attributes only for it, so that other exports
+        do not trace them)."""
+        self.serve_with_hints = tf.function(self._serve_with_hints, input_signature=[
+            tf.TensorSpec([None], tf.string, name=serving_api.IMAGE_BYTES),
+            tf.TensorSpec([None], tf.float32, name=serving_api.TEMPERATURE),
+            tf.TensorSpec([None, None, 2], tf.float32, name=serving_api.HINT_POINTS),
+            tf.TensorSpec([None, None, 3], tf.uint8, name=serving_api.HINT_COLORS)])
+        self.luma_with_hints_to_probabilities = tf.function(
+            self._luma_with_hints_to_probabilities, input_signature=[
+                tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
+                tf.TensorSpec([None, None, None, 2], tf.float32,
+                              name=serving_api.HINT_CHROMA),
+                tf.TensorSpec([None, None, None, 1], tf.float32,
+                              name=serving_api.HINT_MASK)])

@@ -10,6 +10,14 @@ colorize_luma(luma: float [B, H, W, 1] in [0, 1], temperature: float [B] or [1])
     -> chroma [B, H, W, 2], confidence [B, H, W]
 luma_probabilities(luma) -> probabilities [B, H, W, n]
 
+A hints model (trained with --hints) also has:
+colorize_with_hints(image_bytes, temperature, hint_points: float [B, K, 2] (row,
+    column relative to the photo, 0-1; a row with a negative coordinate is padding),
+    hint_colors: uint8 [B, K, 3] RGB) -> colorized_png_bytes, confidence_png_bytes
+luma_hints_probabilities(luma, hint_chroma [B, H, W, 2] in the bins' colour space,
+    hint_mask [B, H, W, 1]) -> probabilities [B, H, W, n]
+and its other signatures colorize without hints.
+
 A new input cannot be added to serving_default: TF Serving's REST API wants every
 input of a signature in each request (json_tensor.cc: "keys must be equal to", and
 "Missing named input"), whatever defaults the SignatureDef holds, so older clients
@@ -20,6 +28,8 @@ SERVING_SIGNATURE = "serving_default"
 LUMA_SIGNATURE = "colorize_luma"
 IMAGE_SIGNATURE = "colorize_image"
 PROBABILITIES_SIGNATURE = "luma_probabilities"
+HINTS_SIGNATURE = "colorize_with_hints"
+LUMA_HINTS_SIGNATURE = "luma_hints_probabilities"
 IMAGE_BYTES = "image_bytes"
 TEMPERATURE = "temperature"
 COLORIZED_PNG = "colorized_png_bytes"
@@ -31,6 +41,10 @@ OUTPUT_FORMATS = (PNG, JPEG)
 COLORIZED_BYTES = "colorized_bytes"
 CONFIDENCE_BYTES = "confidence_bytes"
 LUMA = "luma"
+HINT_CHROMA = "hint_chroma"  # the hints model's inputs beside the luma (model.py)
+HINT_MASK = "hint_mask"
+HINT_POINTS = "hint_points"
+HINT_COLORS = "hint_colors"
 CHROMA = "chroma"
 PROBABILITIES = "probabilities"
 CONFIDENCE = "confidence"

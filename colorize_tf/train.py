@@ -77,6 +77,12 @@ def define_flags(fv):
     d.float("scene_weight", D.scene_weight, "> 0 adds the scene classification head.")
     d.float("scene_label_smoothing", D.scene_label_smoothing, "Label smoothing of the "
             "scene targets, in [0, 1).")
+    d.bool("hints", D.hints, "Colour hints as inputs beside the luma (Zhang et al. 2017): "
+           "a sparse chroma map and its mask, simulated from the truth in training.")
+    d.string("warm_start", D.warm_start, "A SavedModel (version folder, or base folder: its "
+             "newest) of colorize_tf whose weights start a new run, layer by layer of the "
+             "same name (a hints model's first conv gets zeros for the hint channels); "
+             "its bins must have the records' cells. Ignored when the run resumes.")
     d.enum("strategy", D.strategy, training_config.STRATEGIES,
            "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
     d.integer("logical_cpus", D.logical_cpus, "Split the CPU into N logical devices "
@@ -114,6 +120,8 @@ def check_config(c):
     if c.crop_size % 2 ** c.depth:
         raise UsageError(f"--crop_size {c.crop_size} is not divisible by 2^depth "
                          f"= {2 ** c.depth}")
+    if c.warm_start and not os.path.isdir(c.warm_start):
+        raise UsageError(f"--warm_start {c.warm_start!r} is not a folder")
     if c.verbose not in (0, 1, 2):
         raise UsageError(f"--verbose must be 0, 1 or 2, got {c.verbose}")
     positive = ("learning_rate", "lr_decay_factor")
@@ -149,9 +157,10 @@ def _check_method(c):
         raise UsageError("--decoding=regression already outputs the chroma: leave "
                          "--regression_weight at 0")
     if c.architecture == model_lib.ZHANG_SMALL:
-        if c.regression_weight > 0 or c.scene_weight > 0:
-            raise UsageError("--architecture=zhang_small has no heads (--regression_weight "
-                             "and --scene_weight must be 0)")
+        if c.regression_weight > 0 or c.scene_weight > 0 or c.hints:
+            raise UsageError("--architecture=zhang_small has no heads and no hints "
+                             "(--regression_weight and --scene_weight must be 0, --hints "
+                             "off)")
         if c.crop_size % 8:
             raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
                              "network pools 3 times)")
@@ -272,6 +281,10 @@ def _check_model_dir(model_dir, model_config, bins):
             found = _read_json(path)
         except (OSError, ValueError) as e:
             raise UsageError(f"{path} cannot be read ({e}); use a new --model_dir")
+        if isinstance(found, dict) and isinstance(found.get("model"), dict):
+            # Runs written before a field was added hold its default.
+            defaults = dataclasses.asdict(type(model_config)())
+            found = {**found, "model": {**defaults, **found["model"]}}
         if found != wanted:
             raise UsageError(f"--model_dir {model_dir!r} holds a run with another "
                              f"configuration ({found} != {wanted}); use a new --model_dir")
@@ -367,6 +380,24 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
     return train, val, validation_steps, local_val
 
 
+def _warm_start(model, saved_model_dir, bins):
+    """Starts model from the weights of a SavedModel of colorize_tf (model.warm_start);
+    refuses one whose bins have other cells than bins."""
+    from colorize_tf import inference
+    from colorize_tf import model as model_lib
+    source, source_bins, _ = inference.load_keras_model(saved_model_dir)
+    if (source_bins.grid, list(source_bins.kept_cells)) != (bins.grid, list(bins.kept_cells)):
+        raise UsageError(f"--warm_start {saved_model_dir!r} was trained on other bins "
+                         f"({source_bins.num_bins} bins, fingerprint "
+                         f"{source_bins.fingerprint}) than the records' ({bins.num_bins}, "
+                         f"{bins.fingerprint}): its output cannot be reused")
+    try:
+        copied = model_lib.warm_start(model, source)
+    except ValueError as e:
+        raise UsageError(f"--warm_start {saved_model_dir!r} does not fit this model: {e}")
+    print(f"train: started from {saved_model_dir} ({len(copied)} layers copied)", flush=True)
+
+
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The ColorUNet (initial weights from c.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
@@ -445,7 +476,9 @@ def _check_against_records(c, bins, report):
                          "training photos: no full batch, no training step")
     if c.scene_weight > 0 and len(report.classes) < 2:
         raise UsageError("--scene_weight needs records with at least two classes")
-    return c.model_config(bins.num_bins, len(report.classes))
+    # The hint chroma is scaled to about [-1, 1] by the largest chroma of the grid.
+    hint_scale = 1.0 / max(abs(v) for v in bins.grid.low + bins.grid.high)
+    return c.model_config(bins.num_bins, len(report.classes), hint_scale)
 
 
 def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy=None):
@@ -522,6 +555,8 @@ def run(config, extra_callbacks=(), strategy=None):
             if strategy.num_replicas_in_sync > 1:
                 # Batch statistics of the global batch, as one process would compute.
                 model_lib.synchronize_batch_norm(model)
+        if c.warm_start and initial_epoch == 0:
+            _warm_start(model, c.warm_start, bins)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "

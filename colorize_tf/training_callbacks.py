@@ -9,6 +9,7 @@ import tensorflow as tf
 from colorize_tf import color
 from colorize_tf import decoding
 from colorize_tf import input_pipeline
+from colorize_tf import serving_api
 
 
 class EpochSummary(keras.callbacks.Callback):
@@ -44,8 +45,9 @@ class ColorizedImages(keras.callbacks.Callback):
         self.decoder, self.color_space, self.num_images = decoder, color_space, num_images
 
     def on_epoch_end(self, epoch, logs=None):
-        luma, targets = self.batch
-        scores = self.model(luma, training=False)
+        inputs, targets = self.batch
+        scores = self.model(inputs, training=False)
+        luma = inputs[serving_api.LUMA] if isinstance(inputs, dict) else inputs
         if isinstance(scores, dict):  # the decoded output, not the heads
             name = "chroma" if self.decoder.kind == decoding.REGRESSION else "logits"
             targets, scores = targets[name], scores[name]

@@ -55,6 +55,8 @@ class TrainConfig:
     regression_weight: float = 0.0  # > 0 adds the chroma regression head
     scene_weight: float = 0.0  # > 0 adds the scene head
     scene_label_smoothing: float = 0.0
+    hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
+    warm_start: typing.Optional[str] = None  # a SavedModel whose weights start a new run
     strategy: str = "auto"
     logical_cpus: int = 0
     mixed_precision: str = "none"
@@ -94,16 +96,17 @@ class TrainConfig:
             return decoding.Decoder.regression()
         return decoding.Decoder.for_bins(bins)
 
-    def model_config(self, num_bins, num_scenes):
+    def model_config(self, num_bins, num_scenes, hint_scale=1.0):
         """-> model.ModelConfig for bins of num_bins and num_scenes classes (scene head
-        only when scene_weight > 0)."""
+        only when scene_weight > 0); hint_scale: of the hint chroma (hints only)."""
         if self.decoding == decoding.PER_CHANNEL:
             num_bins = 2 * self.channel_bins
         return model_lib.ModelConfig(
             num_bins=num_bins, base_filters=self.base_filters, depth=self.depth,
             regression_head=self.regression_weight > 0,
             num_scenes=num_scenes if self.scene_weight > 0 else 0,
-            decoding=self.decoding, architecture=self.architecture)
+            decoding=self.decoding, architecture=self.architecture, hints=self.hints,
+            hint_scale=hint_scale if self.hints else 1.0)
 
     def pipeline_config(self, model_config):
         """-> input_pipeline.PipelineConfig giving the targets model_config's heads need;
@@ -117,5 +120,5 @@ class TrainConfig:
             regression_target=model_config.regression_head,
             scene_target=model_config.num_scenes > 0,
             regression_only=model_config.decoding == decoding.REGRESSION,
-            shuffle_buffer=self.shuffle_buffer,
+            hints=model_config.hints, shuffle_buffer=self.shuffle_buffer,
             cache=self.cache, deterministic=self.deterministic, seed=self.seed)

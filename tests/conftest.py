@@ -81,6 +81,23 @@ def luma_saved_model(luma_run, tmp_path_factory):
                          work_size=32)
 
 
+@pytest.fixture(scope="session")
+def hints_saved_model(tiny_run, tmp_path_factory):
+    """tiny_run with its checkpoints replaced by hint_following_model, exported with a
+    32 px working size: the version dir."""
+    import shutil
+    from colorize_tf import bins as bins_lib
+    from colorize_tf import export
+    from colorize_tf.fake_data import hint_following_model
+    run = str(tmp_path_factory.mktemp("hints_run") / "run")
+    shutil.copytree(tiny_run, run)
+    model = hint_following_model(bins_lib.Bins.load(run).centres)
+    for name in ("best.keras", "last.keras"):
+        model.save(os.path.join(run, "checkpoints", name))
+    return export.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),
+                         work_size=32)
+
+
 def numpy_oracle(rgb_uint8, centres, temperature, sharpness=0.5):
     """What the luma-following model's export must give, from published BT.601 YUV
     constants and the model's formula, in numpy only (no code under test)."""
