@@ -117,6 +117,9 @@ MUTATIONS = (
     Mutation("simulated_hints_cross_the_mask", "colorize_tf/hints.py",
              "inside = sums[:, 2] >= area - 0.5", "inside = sums[:, 2] >= -1.0",
              ("tests/test_hints.py",)),
+    Mutation("flicker_motion_not_undone", "colorize_tf/video_evaluation.py",
+             "clip.to_frame(t - 1, *clip.maps(t))", "clip.to_frame(t, *clip.maps(t))",
+             ("tests/test_video_evaluation.py",)),
 )
 
 

@@ -17,11 +17,14 @@ import sys
 
 import numpy as np
 
+from colorize_tf import color
+from colorize_tf import decoding
 from colorize_tf import evaluation
 from colorize_tf import figures
 from colorize_tf import image_files
 from colorize_tf import inference
 from colorize_tf import safe_write
+from colorize_tf import video_evaluation
 
 
 def define_flags(fv):
@@ -51,6 +54,13 @@ def define_flags(fv):
            "every run; writes hints.json, hints.md and figures/hints_curve.png (PSNR and "
            "AuC against the number of hints, at the model's default temperature) "
            "instead of the full report.")
+    d.bool("video", False, "Measure video flicker instead of the photo report: a "
+           "pan-and-zoom clip from each photo, colorized frame by frame and with each "
+           "--smoothing; writes video.json and video.md (flicker at the same scene point, "
+           "its ratio to the true clip's, PSNR per frame, frames/s).")
+    d.list("smoothing", [f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}"],
+           "With --video: temporal smoothing settings FRAMES:ALPHA to compare (the "
+           "window and the weight decay of decoding.TemporalSmoother).")
 
 
 def check_flags(f):
@@ -81,7 +91,54 @@ def check_flags(f):
         hint_counts(f["hints"])
         if len(f["saved_model"]) != 1:
             raise cli.UsageError("--hints evaluates one --saved_model")
+    if f["video"]:
+        smoothing_settings(f["smoothing"])
+        if len(f["saved_model"]) != 1 or f["hints"] is not None:
+            raise cli.UsageError("--video evaluates one --saved_model, without --hints")
     return folders, temperatures
+
+
+def smoothing_settings(values):
+    """--smoothing's values -> [(frames, alpha)], refusing other forms."""
+    settings = []
+    for value in values:
+        frames, _, alpha = value.partition(":")
+        try:
+            setting = (int(frames), float(alpha))
+        except ValueError:
+            setting = (0, -1.0)
+        if setting[0] < 1 or not 0 <= setting[1] < 100:
+            raise cli.UsageError(f"--smoothing takes FRAMES:ALPHA, frames >= 1 and alpha "
+                                 f">= 0 (e.g. 20:0.2), got {value!r}")
+        settings.append(setting)
+    return settings
+
+
+def evaluate_video(saved_model, paths, f):
+    """--video: flicker of frame-by-frame and smoothed colorization -> its dict."""
+    colorizer = inference.Colorizer(saved_model)
+    photos, left_out = [], []
+    for path, truth in evaluation.read_ground_truths(paths, f["max_pixels"],
+                                                     color.GRAY_SPREAD):
+        if isinstance(truth, evaluation.LeftOut):
+            left_out.append(path)
+        else:
+            photos.append((path, truth))
+    if not photos:
+        raise cli.UsageError("no photo could be read")
+    bar = cli.Progress(len(photos), "clip")
+    result = video_evaluation.evaluate_video(
+        colorizer, photos, colorizer.export_info.default_temperature,
+        smoothing_settings(f["smoothing"]), on_clip=bar.update)
+    result["saved_model"] = colorizer.path
+    result["left_out"] = [cli.display_path(p) for p in left_out]
+    os.makedirs(f["output_dir"], exist_ok=True)
+    safe_write.write_json(os.path.join(f["output_dir"], "video.json"), result)
+    table = video_evaluation.video_markdown(result)
+    safe_write.write_bytes(os.path.join(f["output_dir"], "video.md"), table.encode())
+    print(table)
+    print(f"wrote {os.path.join(f['output_dir'], 'video.json')} and video.md")
+    return result
 
 
 def hint_counts(values):
@@ -186,6 +243,9 @@ def main(argv=None):
         models = model_names(f["saved_model"])
         if f["hints"] is not None:
             evaluate_hints(next(iter(models.values())), paths, f)
+            return
+        if f["video"]:
+            evaluate_video(next(iter(models.values())), paths, f)
             return
         output_dirs = {name: f["output_dir"] if len(models) == 1 else
                        os.path.join(f["output_dir"], name) for name in models}

@@ -272,3 +272,36 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
         train.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
     with pytest.raises(cli.UsageError, match="no heads and no hints"):
         train.check_config(config(tmp_path / "d", "--architecture=zhang_small"))
+
+
+def test_hints_over_tf_servings_rest_api(hints_saved_model):
+    """The row format the issue gives, through the local TF Serving REST server; a bad
+    colour is InvalidArgument (400), as TF Serving's JSON parser answers it."""
+    import base64
+    import urllib.error
+    import urllib.request
+    from colorize_tf import serve
+    image = base64.b64encode(_png(np.full((48, 48, 3), 128, np.uint8))).decode()
+
+    def post(url, body):
+        request = urllib.request.Request(f"{url}/v1/models/hints:predict",
+                                         json.dumps(body).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    def instance(color):
+        return {"image_bytes": {"b64": image}, "temperature": 0.38,
+                "hint_points": [[0.5, 0.5]], "hint_colors": [color]}
+    with serve.running_server(os.path.dirname(hints_saved_model), "hints") as (url, _):
+        status, body = post(url, {"signature_name": serving_api.HINTS_SIGNATURE,
+                                  "instances": [instance([20, 20, 230])]})
+        assert status == 200, body
+        png = base64.b64decode(body["predictions"][0][serving_api.COLORIZED_PNG]["b64"])
+        blue = _decode(png)
+        assert blue[24, 24, 2] > blue[24, 24, 0] + 25
+        status, body = post(url, {"signature_name": serving_api.HINTS_SIGNATURE,
+                                  "instances": [instance([20, 20, 300])]})
+        assert status == 400 and "300" in body["error"], body
