@@ -352,13 +352,24 @@ def model_default_temperature(versions):
         return serving_api.DEFAULT_TEMPERATURE
 
 
+def model_takes_hints(versions):
+    """Whether the latest version has the colorize_with_hints signature."""
+    from colorize_tf import serving_api
+    try:
+        return serving_api.HINTS_SIGNATURE in versions.servable().signatures
+    except Exception:  # no version loaded yet
+        return False
+
+
 def page_config(versions, max_body_bytes):
-    """The model's name, the temperature stops (its default temperature among them) and
-    the body limit."""
+    """The model's name, the temperature stops (its default temperature among them),
+    the body limit, and whether the page offers colour hints."""
+    from colorize_tf import serving_api
     default = model_default_temperature(versions)
     return {"model": versions.name, "default_temperature": default,
             "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
-            "max_body_bytes": max_body_bytes}
+            "max_body_bytes": max_body_bytes, "hints": model_takes_hints(versions),
+            "hints_signature": serving_api.HINTS_SIGNATURE}
 
 
 def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=16,

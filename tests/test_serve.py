@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 
 import cv2
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -367,6 +368,45 @@ def test_page_in_a_real_browser(model_base, tmp_path):
         assert page.is_visible(".confidence")
         assert page.get_attribute(".download", "download") == "street.colorized.png"
         page.screenshot(path=os.path.join(artifacts, "page_confidence.png"))
+        browser.close()
+
+
+def test_page_places_colour_hints_in_a_real_browser(hints_saved_model, tmp_path):
+    """With a hints model: click the photo with a picked colour, the page colorizes it
+    again through colorize_with_hints and the result changes; a model without hints
+    shows no hint controls (test_page_in_a_real_browser's page has none)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
+    artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
+    os.makedirs(artifacts, exist_ok=True)
+    photo = tmp_path / "gray.png"
+    photo.write_bytes(cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
+    base = os.path.dirname(hints_saved_model)
+    with serve.running_server(base, "hints") as (url, _), \
+            sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page()
+        bodies = []
+        page.on("request", lambda r: bodies.append(r.post_data) if r.method == "POST" else None)
+        page.goto(url + "/")
+        page.set_input_files("#files", str(photo))
+        page.wait_for_selector(".card .after[src^='data:image/png']", timeout=60_000)
+        before = page.get_attribute(".after", "src")
+        page.eval_on_selector(".hint-color", "e => { e.value = '#1e1ee6'; }")
+        page.click(".compare", position={"x": 40, "y": 40})
+        page.wait_for_function("document.querySelector('.hint-status').textContent "
+                               "=== '1 hint'", timeout=60_000)
+        assert page.get_attribute(".after", "src") != before
+        assert page.locator(".hint-dot").count() == 1
+        sent = json.loads(bodies[-1])
+        assert sent["signature_name"] == "colorize_with_hints"
+        assert sent["instances"][0]["hint_colors"] == [[30, 30, 230]]
+        page.screenshot(path=os.path.join(artifacts, "page_hints.png"))
+        page.click(".clear-hints")
+        page.wait_for_function("document.querySelector('.hint-status').textContent "
+                               "=== '0 hints'", timeout=60_000)
+        assert page.get_attribute(".after", "src") == before
         browser.close()
 
 
