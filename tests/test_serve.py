@@ -13,6 +13,7 @@ What each test checks, and where TF Serving says so (tensorflow/serving):
   the "latest" version policy serves the highest one (api_rest.md, serving_config.md).
 """
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -335,63 +336,70 @@ def test_page_is_served_with_the_model_and_its_temperatures(server):
 CHROMIUM = "/usr/bin/chromium"
 
 
-def test_page_in_a_real_browser(model_base, tmp_path):
-    """Upload a photo, see the colour result, move the temperature slider (the image
-    changes, nothing is sent again), toggle the confidence overlay. Screenshots go to
-    $COLORIZE_TF_ARTIFACTS (default: the test's temp folder)."""
+@contextlib.contextmanager
+def browser_page(base_path, name, tmp_path, **server_flags):
+    """(server url, a Chromium page, the screenshot folder: $COLORIZE_TF_ARTIFACTS or
+    the test's temp folder) for the local server on base_path; skips without
+    Playwright or the system's Chromium."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
     artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
     os.makedirs(artifacts, exist_ok=True)
-    photo = tmp_path / "street.png"
-    photo.write_bytes(png(5, 48, 64))
-    with serve.running_server(model_base, "tiny", max_batch_size=8) as (url, _), \
+    with serve.running_server(base_path, name, **server_flags) as (url, _), \
             sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        page = browser.new_page()
-        posts = []
-        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
-        page.goto(url + "/")
-        page.set_input_files("#files", str(photo))
-        page.wait_for_selector(".card .after[src^='data:image/png']", timeout=60_000)
+        try:
+            yield url, browser.new_page(), artifacts
+        finally:
+            browser.close()
+
+
+def upload(page, url, photo):
+    """Opens the page, uploads photo and waits for its result; -> the list that the
+    page's POST requests go on collecting."""
+    posts = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+    page.goto(url + "/")
+    page.set_input_files("#files", str(photo))
+    page.wait_for_selector(".card .after[src^='data:image/png']", timeout=60_000)
+    return posts
+
+
+def test_page_in_a_real_browser(model_base, tmp_path):
+    """Upload a photo, see the colour result, move the temperature slider (the image
+    changes, nothing is sent again), toggle the confidence overlay. Screenshots go to
+    $COLORIZE_TF_ARTIFACTS (default: the test's temp folder)."""
+    photo = tmp_path / "street.png"
+    photo.write_bytes(png(5, 48, 64))
+    with browser_page(model_base, "tiny", tmp_path, max_batch_size=8) as (url, page,
+                                                                          artifacts):
+        posts = upload(page, url, photo)
         first = page.get_attribute(".after", "src")
+        assert page.locator(".hint-color").count() == 0  # a model without hints
         assert page.text_content(".temperature-value") == "0.38"
         page.screenshot(path=os.path.join(artifacts, "page_result.png"))
         page.eval_on_selector(".temperature", "e => { e.value = 0; "
                               "e.dispatchEvent(new Event('input')); }")
         assert page.text_content(".temperature-value") == "0.10"
         assert page.get_attribute(".after", "src") != first
-        assert posts == [f"{url}/v1/models/tiny:predict"]  # the slider sent nothing
+        assert [r.url for r in posts] == [f"{url}/v1/models/tiny:predict"]  # slider: none
         assert not page.is_visible(".confidence")
         page.check(".overlay")
         assert page.is_visible(".confidence")
         assert page.get_attribute(".download", "download") == "street.colorized.png"
         page.screenshot(path=os.path.join(artifacts, "page_confidence.png"))
-        browser.close()
 
 
 def test_page_places_colour_hints_in_a_real_browser(hints_saved_model, tmp_path):
     """With a hints model: click the photo with a picked colour, the page colorizes it
     again through colorize_with_hints and the result changes; a model without hints
     shows no hint controls (test_page_in_a_real_browser's page has none)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
-    artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
-    os.makedirs(artifacts, exist_ok=True)
     photo = tmp_path / "gray.png"
     photo.write_bytes(cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
-    base = os.path.dirname(hints_saved_model)
-    with serve.running_server(base, "hints") as (url, _), \
-            sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        page = browser.new_page()
-        bodies = []
-        page.on("request", lambda r: bodies.append(r.post_data) if r.method == "POST" else None)
-        page.goto(url + "/")
-        page.set_input_files("#files", str(photo))
-        page.wait_for_selector(".card .after[src^='data:image/png']", timeout=60_000)
+    with browser_page(os.path.dirname(hints_saved_model), "hints", tmp_path) as (
+            url, page, artifacts):
+        posts = upload(page, url, photo)
         before = page.get_attribute(".after", "src")
         page.eval_on_selector(".hint-color", "e => { e.value = '#1e1ee6'; }")
         page.click(".compare", position={"x": 40, "y": 40})
@@ -399,7 +407,7 @@ def test_page_places_colour_hints_in_a_real_browser(hints_saved_model, tmp_path)
                                "=== '1 hint'", timeout=60_000)
         assert page.get_attribute(".after", "src") != before
         assert page.locator(".hint-dot").count() == 1
-        sent = json.loads(bodies[-1])
+        sent = json.loads(posts[-1].post_data)
         assert sent["signature_name"] == "colorize_with_hints"
         assert sent["instances"][0]["hint_colors"] == [[30, 30, 230]]
         page.screenshot(path=os.path.join(artifacts, "page_hints.png"))
@@ -407,7 +415,6 @@ def test_page_places_colour_hints_in_a_real_browser(hints_saved_model, tmp_path)
         page.wait_for_function("document.querySelector('.hint-status').textContent "
                                "=== '0 hints'", timeout=60_000)
         assert page.get_attribute(".after", "src") == before
-        browser.close()
 
 
 # --- Seed 003's realism study -----------------------------------------------------------
