@@ -43,6 +43,7 @@ _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
                    frames=decoding.SMOOTHING_FRAMES, alpha=decoding.SMOOTHING_ALPHA,
+                   motion=decoding.SMOOTHING_MOTION,
                    progress=None, max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Reads a video with OpenCV, colorizes every frame with temporal smoothing, writes
     the same fps and size. Returns the number of frames. The audio is not carried."""
@@ -58,7 +59,7 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
         raise ValueError(f"{width}x{height} px frames are larger than the limit of "
                          f"{max_pixels} pixels (raise --max_pixels to allow it)")
     extension = os.path.splitext(out_path)[1].lower()
-    smoother = colorizer.decoder.smoother(frames, alpha)
+    smoother = colorizer.decoder.smoother(frames, alpha, motion)
     count = 0
     try:
         with safe_write.replacing(out_path) as tmp:

@@ -58,9 +58,11 @@ def define_flags(fv):
            "pan-and-zoom clip from each photo, colorized frame by frame and with each "
            "--smoothing; writes video.json and video.md (flicker at the same scene point, "
            "its ratio to the true clip's, PSNR per frame, frames/s).")
-    d.list("smoothing", [f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}"],
-           "With --video: temporal smoothing settings FRAMES:ALPHA to compare (the "
-           "window and the weight decay of decoding.TemporalSmoother).")
+    d.list("smoothing", [f"flow:{decoding.SMOOTHING_ALPHA:g}",
+                         f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}"],
+           "With --video: temporal smoothing settings to compare: flow:ALPHA (along the "
+           "optical flow, decoding.MotionSmoother: the video default) or FRAMES:ALPHA (at "
+           "fixed pixels over a window, decoding.TemporalSmoother, the ColorUNet's).")
 
 
 def check_flags(f):
@@ -99,17 +101,18 @@ def check_flags(f):
 
 
 def smoothing_settings(values):
-    """--smoothing's values -> [(frames, alpha)], refusing other forms."""
+    """--smoothing's values -> [(frames, alpha, motion)], refusing other forms."""
     settings = []
     for value in values:
         frames, _, alpha = value.partition(":")
+        motion = frames == "flow"
         try:
-            setting = (int(frames), float(alpha))
+            setting = (0 if motion else int(frames), float(alpha), motion)
         except ValueError:
-            setting = (0, -1.0)
-        if setting[0] < 1 or not 0 <= setting[1] < 100:
-            raise cli.UsageError(f"--smoothing takes FRAMES:ALPHA, frames >= 1 and alpha "
-                                 f">= 0 (e.g. 20:0.2), got {value!r}")
+            setting = (0, -1.0, False)
+        if (setting[0] < 1 and not motion) or not 0 <= setting[1] < 100:
+            raise cli.UsageError(f"--smoothing takes flow:ALPHA or FRAMES:ALPHA, frames >= 1 "
+                                 f"and alpha >= 0 (e.g. flow:0.1 or 20:0.2), got {value!r}")
         settings.append(setting)
     return settings
 

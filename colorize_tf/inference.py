@@ -247,6 +247,6 @@ class Colorizer:
     def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
         luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
         if smoother is not None:
-            probabilities = smoother(probabilities)
+            probabilities = smoother(probabilities, luma)
         result, top1 = self.render(luma, probabilities, temperature)
         return (result, top1) if confidence else result

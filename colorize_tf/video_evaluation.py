@@ -11,8 +11,8 @@ the photo, so the motion between two frames is known exactly and can be undone.
 
 measured on the colorized clip and on the true one (which has some from resampling),
 and given as their ratio too; beside it each frame's PSNR against the true frame, and
-frames/s. Frame by frame and temporally smoothed colorization (decoding.TemporalSmoother)
-are measured from the same model outputs.
+frames/s. Frame by frame and temporally smoothed colorization (decoding.MotionSmoother
+and TemporalSmoother) are measured from the same model outputs.
 """
 import dataclasses
 import time
@@ -100,33 +100,35 @@ def psnr(frames_uint8, truth_uint8):
 
 def colorize_clip(colorizer, truth, temperature, settings):
     """The clip colorized from its luma, frame by frame and with each smoothing setting
-    ((frames, alpha) of decoding.TemporalSmoother) -> ({name: RGB uint8 [F, S, S, 3]},
+    ((frames, alpha, motion) of Decoder.smoother) -> ({name: RGB uint8 [F, S, S, 3]},
     {name: seconds}): the model runs once per frame (shared), each method's time is the
     model's plus its own decoding."""
     start = time.perf_counter()
     luma, probabilities = colorizer.probabilities(truth)
     probabilities = probabilities.numpy()
+    luma_frames = luma.numpy()
     model_seconds = time.perf_counter() - start
     results, seconds = {}, {}
-    for name, (frames, alpha) in [("frame by frame", (0, 0.0))] + [
-            (setting_name(f, a), (f, a)) for f, a in settings]:
+    for name, setting in [("frame by frame", None)] + [
+            (setting_name(*s), s) for s in settings]:
         start = time.perf_counter()
-        smoother = colorizer.decoder.smoother(frames, alpha) if frames else None
-        smoothed = np.stack([smoother(p) for p in probabilities]) if smoother else \
-            probabilities
+        smoother = colorizer.decoder.smoother(*setting) if setting else None
+        smoothed = np.stack([smoother(p, y) for p, y in zip(probabilities, luma_frames)]) \
+            if smoother else probabilities
         chroma = colorizer.decoder.chroma(tf.constant(smoothed), temperature)
         results[name] = serving.render_rgb(luma, chroma, colorizer.color_space).numpy()
         seconds[name] = model_seconds + time.perf_counter() - start
     return results, seconds
 
 
-def setting_name(frames, alpha):
-    return f"smoothed {frames}:{alpha:g}"
+def setting_name(frames, alpha, motion):
+    """"along the flow, alpha A" (MotionSmoother) or "smoothed F:A" (TemporalSmoother)."""
+    return f"along the flow, alpha {alpha:g}" if motion else f"smoothed {frames}:{alpha:g}"
 
 
 def evaluate_video(colorizer, photos, temperature, settings=(
-        (decoding.SMOOTHING_FRAMES, decoding.SMOOTHING_ALPHA),), frames=FRAMES, side=SIDE,
-        on_clip=None):
+        (decoding.SMOOTHING_FRAMES, decoding.SMOOTHING_ALPHA, decoding.SMOOTHING_MOTION),),
+        frames=FRAMES, side=SIDE, on_clip=None):
     """Flicker, its ratio to the truth's, PSNR and frames/s of frame-by-frame and
     smoothed colorization over one clip per photo. photos: [(name, RGB uint8 [H, W, 3])].
     -> {"clips", "frames", "side", "temperature", "truth_flicker", "methods": {name:

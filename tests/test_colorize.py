@@ -77,11 +77,11 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
 
 def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
     # Bright and dark frames in turn: smoothed, the dark frame borrows the bright
-    # frame's bins (weights 1 and e^-0.2), so its colours move toward the bright one's.
+    # frame's bins (weights 1 and e^-alpha), so its colours move toward the bright one's.
     colorizer = inference.Colorizer(luma_saved_model)
     bright = np.full((16, 16, 3), 180, np.uint8)
     dark = np.full((16, 16, 3), 90, np.uint8)
-    smoother = decoding.TemporalSmoother()
+    smoother = decoding.TemporalSmoother(alpha=0.2)
     first = colorizer.colorize(bright, 0.5, work_size=32, smoother=smoother)
     second = colorizer.colorize(dark, 0.5, work_size=32, smoother=smoother)
     plain_first = colorizer.colorize(bright, 0.5, work_size=32)

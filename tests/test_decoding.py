@@ -61,6 +61,42 @@ def test_temporal_smoothing_golden_and_bounded_memory():
     np.testing.assert_allclose(smoother(np.array([[[0.0, 1.0]]])), [[[0.0, 1.0]]])
 
 
+def _moving_square(t, size=48, side=12, step=2):
+    """Frame t of a bright square moving right step px per frame on a dark ground:
+    (luma [size, size] in [0, 1], probabilities [size, size, 2]: bin 1 on the square)."""
+    luma = np.full((size, size), 0.2, np.float32)
+    left = 6 + step * t
+    luma[18:18 + side, left:left + side] = 0.8
+    on = (luma > 0.5).astype(np.float32)
+    return luma, np.stack([1.0 - on, on], axis=-1)
+
+
+def test_motion_smoothing_follows_the_scene():
+    """A square moving 2 px a frame: smoothed along the flow it stays itself and leaves
+    no trail; smoothed at fixed pixels (the ColorUNet's way) it drags one behind."""
+    along, fixed = decoding.MotionSmoother(alpha=0.1), decoding.TemporalSmoother(20, 0.1)
+    for t in range(8):
+        luma, probabilities = _moving_square(t)
+        moving, still = along(probabilities, luma), fixed(probabilities, luma)
+    inside, trail = (slice(20, 28), slice(24, 28)), (slice(20, 28), slice(8, 14))
+    assert moving[inside + (1,)].min() > 0.9 and still[inside + (1,)].min() < 0.8
+    assert moving[trail + (1,)].max() < 0.1 and still[trail + (1,)].max() > 0.3
+
+
+def test_motion_smoothing_by_hand_and_at_a_cut():
+    smoother = decoding.MotionSmoother(alpha=0.2)
+    luma = np.full((16, 16), 0.5, np.float32)
+    first = smoother(np.tile([1.0, 0.0], (16, 16, 1)), luma)
+    np.testing.assert_allclose(first, np.tile([1.0, 0.0], (16, 16, 1)))
+    second = smoother(np.tile([0.0, 1.0], (16, 16, 1)), luma)  # still scene: no motion
+    decay = math.exp(-0.2)
+    np.testing.assert_allclose(second[8, 8], [decay / (1 + decay), 1 / (1 + decay)],
+                               rtol=1e-5)
+    # A cut (another scene's luma): the past is dropped.
+    cut = smoother(np.tile([1.0, 0.0], (16, 16, 1)), np.full((16, 16), 0.95, np.float32))
+    np.testing.assert_allclose(cut, np.tile([1.0, 0.0], (16, 16, 1)))
+
+
 def test_per_channel_decoding_by_hand():
     # Chroma 0's bins at -1 and 1, chroma 1's at 0, 2, 4.
     decoder = decoding.Decoder("per_channel", ((-1.0, 1.0), (0.0, 2.0, 4.0)))
@@ -84,11 +120,13 @@ def test_regression_decoding_is_the_chroma_at_any_temperature():
     np.testing.assert_array_equal(decoder.confidence(chroma), [[1.0]])
     assert not decoder.uses_temperature and decoder.num_scores == 2
     # Video: a weighted mean of the chroma (weights 1, e^-0.2), not a normalised sum.
-    smoother = decoder.smoother(frames=1, alpha=0.2)
-    smoother(np.full((1, 1, 2), 1.0))
-    w = np.exp(-0.2)
-    np.testing.assert_allclose(smoother(np.full((1, 1, 2), 0.0)), (w * 1.0) / (1 + w),
-                               atol=1e-6)
+    luma = np.full((1, 1), 0.5)
+    for motion in (False, True):
+        smoother = decoder.smoother(frames=1, alpha=0.2, motion=motion)
+        smoother(np.full((1, 1, 2), 1.0), luma)
+        w = np.exp(-0.2)
+        np.testing.assert_allclose(smoother(np.full((1, 1, 2), 0.0), luma),
+                                   (w * 1.0) / (1 + w), atol=1e-6)
 
 
 def test_fused_decoding_by_hand():
