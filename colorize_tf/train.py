@@ -348,7 +348,6 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
     for the logged images or None). Every replica gets batch_size / replicas examples
     of each global batch (make_dataset's shard), so the global batches are those of
     one process with --batch_size; validation uses the full global batches only."""
-    import tensorflow as tf
     from colorize_tf import input_pipeline
     from colorize_tf import records
     replicas = strategy.num_replicas_in_sync
@@ -373,8 +372,7 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
     val_pattern = records.shard_pattern(c.records_dir, records.VAL)
     val = strategy.distribute_datasets_from_function(
         lambda context: input_pipeline.make_dataset(
-            val_pattern, bins, per_replica, False, pipeline, shard=shard_of(context)),
-        tf.distribute.InputOptions(experimental_fetch_to_device=False))
+            val_pattern, bins, per_replica, False, pipeline, shard=shard_of(context)))
     local_val = input_pipeline.make_dataset(val_pattern, bins, c.batch_size, False,
                                             pipeline)
     return train, val, validation_steps, local_val
