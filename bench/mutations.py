@@ -121,7 +121,7 @@ MUTATIONS = (
              "clip.to_frame(t - 1, *clip.maps(t))", "clip.to_frame(t, *clip.maps(t))",
              ("tests/test_video_evaluation.py",)),
     Mutation("video_smoothing_not_along_the_flow", "colorize_tf/decoding.py",
-             "probabilities + self.decay * self._warp(self.state, flow)",
+             "probabilities + self.decay * self._warp(self.state, maps)",
              "probabilities + self.decay * self.state",
              ("tests/test_decoding.py",)),
 )

@@ -152,18 +152,22 @@ class MotionSmoother:
         self.state, self.weight, self.previous_luma = None, 0.0, None
 
     @staticmethod
-    def _warp(image, flow):
-        """image [H, W, c] sampled at each pixel + flow [H, W, 2] (bilinear, edges
-        repeated), 4 channels per OpenCV call."""
+    def _sample_maps(flow):
+        """flow [H, W, 2] -> (map_x, map_y): where each pixel's scene point was."""
         height, width = flow.shape[:2]
         grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32),
                                      np.arange(height, dtype=np.float32))
-        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        return grid_x + flow[..., 0], grid_y + flow[..., 1]
+
+    @staticmethod
+    def _warp(image, maps):
+        """image [H, W, c] sampled at maps (bilinear, edges repeated), 4 channels per
+        OpenCV call."""
         out = np.empty_like(image)
         for k in range(0, image.shape[-1], 4):
-            out[..., k:k + 4] = cv2.remap(image[..., k:k + 4], map_x, map_y, cv2.INTER_LINEAR,
+            out[..., k:k + 4] = cv2.remap(image[..., k:k + 4], *maps, cv2.INTER_LINEAR,
                                           borderMode=cv2.BORDER_REPLICATE).reshape(
-                                              height, width, -1)
+                                              image.shape[:2] + (-1,))
         return out
 
     def __call__(self, probabilities, luma):
@@ -175,13 +179,13 @@ class MotionSmoother:
                           (width, height), interpolation=cv2.INTER_AREA)
         luma = np.clip(np.round(luma * 255.0), 0, 255).astype(np.uint8)
         if self.state is not None and self.state.shape == probabilities.shape:
-            flow = cv2.calcOpticalFlowFarneback(luma, self.previous_luma, None, 0.5, 3, 9, 3,
-                                                5, 1.1, 0)
-            moved = self._warp(self.previous_luma[..., None].astype(np.float32), flow)
+            maps = self._sample_maps(cv2.calcOpticalFlowFarneback(
+                luma, self.previous_luma, None, 0.5, 3, 9, 3, 5, 1.1, 0))
+            moved = self._warp(self.previous_luma[..., None].astype(np.float32), maps)
             if np.mean(np.abs(moved[..., 0] - luma)) / 255.0 > self.scene_cut:
                 self.state = None
             else:
-                self.state = probabilities + self.decay * self._warp(self.state, flow)
+                self.state = probabilities + self.decay * self._warp(self.state, maps)
                 self.weight = 1.0 + self.decay * self.weight
         if self.state is None or self.state.shape != probabilities.shape:
             self.state, self.weight = probabilities.copy(), 1.0
