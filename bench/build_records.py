@@ -2,16 +2,15 @@ r"""Data prep throughput vs its limit, measured in the same run.
 
     python bench/build_records.py [--images=1200] [--frame_size=128]
 
-The limit, per core: bare decode (OpenCV) + antialiased Lanczos (the same TF op) + PNG
-encoding at data prep's level of the same files, in one spawned process with one
-thread for OpenCV and TensorFlow (build_records.init_worker: what each worker gets).
-Full data prep adds hashing, the gray check, the chroma histogram and writing the
-shards, and counts its start-up. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and
+The limit, per core: bare decode (OpenCV) + antialiased Lanczos (data prep's own,
+prepare.lanczos_resize) + PNG encoding at data prep's level of the same files, in one
+worker process as data prep starts them (builder.worker_pool: one thread for OpenCV
+and BLAS). Full data prep adds hashing, the gray check, the chroma histogram, making
+the examples and writing the shards, and counts its start-up. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and
 each worker >= 0.8 of the per-core limit. Uses ../shared/data/landscapes/train.
 """
 import argparse
 import glob
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -39,9 +38,8 @@ def _decode_resize_encode(paths, frame_size, png_compression):
 
 def per_core_limit(paths, frame_size, png_compression):
     """photos/s of _decode_resize_encode in one single-threaded worker process."""
-    from data_prep import build_records
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1, build_records.init_worker) as pool:
+    from data_prep import builder
+    with builder.worker_pool(1) as pool:
         seconds = pool.apply(_decode_resize_encode, (paths, frame_size, png_compression))
     return len(paths) / seconds
 
@@ -54,9 +52,9 @@ def main():
     paths = sorted(glob.glob(os.path.join(common.LANDSCAPES, "*", "*.jpg")))[:args.images]
     if not paths:
         sys.exit(f"no photos under {common.LANDSCAPES}")
-    from data_prep import build_records
+    from data_prep import builder
     from data_prep import prepare
-    sources = [build_records.Source(os.path.relpath(p, common.LANDSCAPES), p) for p in paths]
+    sources = [builder.Source(os.path.relpath(p, common.LANDSCAPES), p) for p in paths]
     config = prepare.PrepConfig(frame_size=args.frame_size)
     print(f"{len(paths)} landscape photos, frame {args.frame_size}, PNG level "
           f"{config.png_compression}", flush=True)
@@ -66,7 +64,7 @@ def main():
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            build_records.build_records(sources, out, config, workers=workers,
+            builder.build_records(sources, out, config, workers=workers,
                                         log=lambda *_: None)
             rates[workers] = len(paths) / (time.perf_counter() - start)
         common.line(f"build_records, {workers} worker(s), start-up included",

@@ -32,7 +32,7 @@ class Mutation:
 
 MUTATIONS = (
     # The five bugs of issue 8, planted by hand in an earlier review.
-    Mutation("uv_swapped", "colorize_tf/color.py",
+    Mutation("uv_swapped", "colorize_tf/color_numpy.py",
              "    [-0.14714119, -0.28886916, 0.43601035],\n"
              "    [0.61497538, -0.51496512, -0.10001026],\n",
              "    [0.61497538, -0.51496512, -0.10001026],\n"
@@ -56,12 +56,11 @@ MUTATIONS = (
              ("tests/test_metrics.py",)),
     # Five more named by the issue.
     Mutation("mask_ignored_in_histogram", "data_prep/prepare.py",
-             "rgb = tf.cast(fitted, tf.float32) / 255.0",
-             "rgb = tf.cast(tf.pad(fitted, [[0, 9], [0, 9], [0, 0]]), tf.float32) / 255.0",
+             "fitted = frame[:box[2], :box[3]]", "fitted = frame",
              ("tests/test_build_records.py",)),
     Mutation("val_counted_in_bins", "data_prep/builder.py",
-             "if split == records.TRAIN:  # the bins are learned from the train split only",
-             "if True:",
+             "items = [(s, split == records.TRAIN) for s in plan[split]]",
+             "items = [(s, True) for s in plan[split]]",
              ("tests/test_build_records.py",)),
     Mutation("augmentation_off", "colorize_tf/training_config.py",
              "augment = self.augment", "augment = False",
@@ -93,6 +92,13 @@ MUTATIONS = (
     Mutation("scene_label_smoothing_ignored", "colorize_tf/losses.py",
              "return SceneCrossEntropy(label_smoothing)", "return SceneCrossEntropy(0.0)",
              ("tests/test_losses.py",)),
+    # Data prep's TensorFlow-free workers (issue 13): their twins of TF's resize and lookup.
+    Mutation("lanczos_not_antialiased", "data_prep/prepare.py",
+             "kernel_scale = max(inverse_scale, 1.0)", "kernel_scale = 1.0",
+             ("tests/test_prepare.py",)),
+    Mutation("numpy_cells_axes_transposed", "colorize_tf/chroma_grid.py",
+             "index = index * self.cells[1] + ij", "index = index + ij * self.cells[0]",
+             ("tests/test_bins.py",)),
     # Later features: sparse soft targets, the local server, batching.
     Mutation("soft_target_probabilities_ignored", "colorize_tf/losses.py",
              "parts.probability * picked", "picked / picked.shape[-1]",

@@ -71,16 +71,16 @@ def matmul_flops_per_second(n=2048, repeats=10):
 
 
 def _records(tmp):
-    from data_prep import build_records
+    from data_prep import builder
     from data_prep import prepare
     from colorize_tf.fake_data import make_photo, write_png
     paths = sorted(glob.glob(os.path.join(common.LANDSCAPES, "*", "*.jpg")))[:800]
     if not paths:
         paths = [write_png(os.path.join(tmp, "photos", f"{i}.png"), make_photo(150, 150, i))
                  for i in range(300)]
-    sources = [build_records.Source(p, p) for p in paths]
+    sources = [builder.Source(p, p) for p in paths]
     out = os.path.join(tmp, "records")
-    build_records.build_records(sources, out, prepare.PrepConfig(frame_size=128),
+    builder.build_records(sources, out, prepare.PrepConfig(frame_size=128),
                                 val_fraction=0.0, workers=1, log=lambda *_: None)
     return out
 

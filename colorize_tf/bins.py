@@ -4,9 +4,9 @@ A grid of equal square cells covers the chroma plane (UV or ab). Over the traini
 set we count the pixels per cell, keep the n most frequent cells as the bins
 (ColorUNet, n = 32 for YUV; Zhang et al. keep every in-gamut ab cell, 313 for step
 10), and map every grid cell to its nearest kept bin, so a chroma -> bin lookup is
-one gather. A bin's colour (its centre) is the mean chroma of the training pixels
-that fell in it. Rebalancing weights follow Zhang et al. eq. 4:
-w ~ ((1 - lambda) P + lambda / n)^-1, scaled so that sum_b P(b) w_b = 1.
+one gather (the grid and the counting: chroma_grid.py). A bin's colour (its centre)
+is the mean chroma of the training pixels that fell in it. Rebalancing weights follow
+Zhang et al. eq. 4: w ~ ((1 - lambda) P + lambda / n)^-1, scaled so that sum_b P(b) w_b = 1.
 
 The fitted bins are one small JSON artifact (`bins.json`) with a fingerprint that
 training and export use to check that records, bins and models belong together.
@@ -19,7 +19,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import color
+# The grid and its histogram are numpy (data prep's workers do without TF); their names
+# are part of the discretizer's.
+from colorize_tf.chroma_grid import (  # noqa: F401
+    DEFAULT_GRIDS, ChromaHistogram, Grid, channel_grid)
 
 ARTIFACT_NAME = "bins.json"
 ARTIFACT_VERSION = 1
@@ -28,109 +31,27 @@ DEFAULT_REBALANCE_LAMBDA = 0.2  # ColorUNet code; Zhang et al. use 0.5
 DEFAULT_SOFT_K = 5  # Zhang et al. 2016, section 3.1
 
 
-@dataclasses.dataclass(frozen=True)
-class Grid:
-    """Equal cells over the chroma plane: cells[0] along chroma 0, cells[1] along chroma 1."""
-    color_space: str
-    low: tuple
-    high: tuple
-    cells: tuple
-
-    @property
-    def cell_size(self):
-        return tuple((h - l) / c for l, h, c in zip(self.low, self.high, self.cells))
-
-    @property
-    def num_cells(self):
-        return self.cells[0] * self.cells[1]
-
-    def cell_centres(self):
-        """[num_cells, 2] float64 centres, cell index = i0 * cells[1] + i1."""
-        axes = [l + (np.arange(c) + 0.5) * s
-                for l, c, s in zip(self.low, self.cells, self.cell_size)]
-        c0, c1 = np.meshgrid(axes[0], axes[1], indexing="ij")
-        return np.stack([c0.ravel(), c1.ravel()], axis=-1)
-
-    def channel_centres(self):
-        """(centres along chroma 0 [cells[0]], along chroma 1 [cells[1]]), float64: the
-        bins of each channel on its own (seed 002, eq. 1)."""
-        return tuple(l + (np.arange(c) + 0.5) * s
-                     for l, c, s in zip(self.low, self.cells, self.cell_size))
-
-    def channel_index(self, chroma):
-        """chroma [..., 2] -> int32 [..., 2]: each channel's own bin (clamped to the edge)."""
-        chroma = tf.convert_to_tensor(chroma, tf.float32)
-        ij = tf.cast(tf.floor((chroma - tf.constant(self.low, tf.float32)) /
-                              tf.constant(self.cell_size, tf.float32)), tf.int32)
-        return tf.clip_by_value(ij, 0, tf.constant(self.cells, tf.int32) - 1)
-
-
-# ColorUNet code: 10 x 10 cells over U in [-0.45, 0.45], V in [-0.65, 0.65].
-# Zhang et al.: grid step 10 over a, b in [-110, 110].
-DEFAULT_GRIDS = {
-    color.YUV: Grid(color.YUV, (-0.45, -0.65), (0.45, 0.65), (10, 10)),
-    color.LAB: Grid(color.LAB, (-110.0, -110.0), (110.0, 110.0), (22, 22)),
-}
-
-
-def channel_grid(color_space, bins_per_channel):
-    """The default grid's range split into bins_per_channel bins along each chroma
-    channel (seed 002: 20 per channel), for per-channel classification."""
-    grid = DEFAULT_GRIDS[color_space]
-    return Grid(color_space, grid.low, grid.high, (bins_per_channel, bins_per_channel))
-
-
 def default_soft_sigma(grid):
     """Half a cell: Zhang's sigma = 5 for Lab cells of 10; the same ratio for YUV."""
     return 0.5 * float(np.mean(grid.cell_size))
 
 
+def channel_index(chroma, grid):
+    """chroma [..., 2] -> int32 [..., 2]: each channel's own bin (clamped to the edge)."""
+    chroma = tf.convert_to_tensor(chroma, tf.float32)
+    ij = tf.cast(tf.floor((chroma - tf.constant(grid.low, tf.float32)) /
+                          tf.constant(grid.cell_size, tf.float32)), tf.int32)
+    return tf.clip_by_value(ij, 0, tf.constant(grid.cells, tf.int32) - 1)
+
+
 def cell_index(chroma, grid):
     """chroma [..., 2] -> int32 grid cell index [...]; values off the grid clamp to the edge.
 
-    Works on tf tensors and numpy arrays (returns a tf tensor).
+    Works on tf tensors and numpy arrays (returns a tf tensor); Grid.cells_of is its
+    numpy twin.
     """
-    ij = grid.channel_index(chroma)
+    ij = channel_index(chroma, grid)
     return ij[..., 0] * grid.cells[1] + ij[..., 1]
-
-
-# Counting runs once per training photo: one graph call instead of a dozen eager ops.
-_cell_index_graph = tf.function(cell_index, reduce_retracing=True)
-
-
-class ChromaHistogram:
-    """Pixel counts and chroma sums per grid cell, accumulated over many images."""
-
-    def __init__(self, grid):
-        self.grid = grid
-        self.counts = np.zeros(grid.num_cells, np.float64)
-        self.sums = np.zeros((grid.num_cells, 2), np.float64)
-
-    def add(self, chroma, mask=None):
-        """chroma [H, W, 2] (numpy or tf), mask [H, W] of valid pixels (None: all)."""
-        chroma = np.asarray(chroma, np.float64).reshape(-1, 2)
-        cells = _cell_index_graph(chroma.astype(np.float32), self.grid).numpy()
-        if mask is not None:
-            keep = np.asarray(mask).reshape(-1).astype(bool)
-            chroma, cells = chroma[keep], cells[keep]
-        self.add_cells(cells, chroma)
-
-    def add_cells(self, cells, chroma):
-        """cells [N] (cell_index of each pixel in this grid), chroma [N, 2] or [H, W, 2]:
-        for callers that computed the cells already (data prep, in its photo's graph)."""
-        cells = np.asarray(cells).reshape(-1)
-        chroma = np.asarray(chroma, np.float64).reshape(-1, 2)
-        n = self.grid.num_cells
-        self.counts += np.bincount(cells, minlength=n)
-        self.sums[:, 0] += np.bincount(cells, weights=chroma[:, 0], minlength=n)
-        self.sums[:, 1] += np.bincount(cells, weights=chroma[:, 1], minlength=n)
-
-    def merge(self, other):
-        if other.grid != self.grid:
-            raise ValueError("cannot merge histograms over different grids")
-        self.counts += other.counts
-        self.sums += other.sums
-        return self
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,30 +13,15 @@ its native ops under TF 2.21, so they are written here with plain tf ops.
 import numpy as np
 import tensorflow as tf
 
-YUV = "yuv"
-LAB = "lab"
-COLOR_SPACES = (YUV, LAB)
+# The constants live in color_numpy (data prep's TF-free workers use them too); the
+# names are kept here as well, as the module of colour that the rest imports.
+from colorize_tf.color_numpy import (  # noqa: F401
+    COLOR_SPACES, D65_WHITE, GRAY_SPREAD, LAB, LAB_EPSILON, LAB_KAPPA, LAB_L_MAX, RGB_TO_XYZ,
+    RGB_TO_YUV, SRGB_KNEE, YUV, chroma_spread, is_gray, yuv_chroma_spread)
 
-# BT.601 analogue YUV, rows give Y, U, V from R, G, B.
-_RGB_TO_YUV = [
-    [0.299, 0.587, 0.114],
-    [-0.14714119, -0.28886916, 0.43601035],
-    [0.61497538, -0.51496512, -0.10001026],
-]
-# sRGB (linear) -> XYZ, IEC 61966-2-1.
-_RGB_TO_XYZ = [
-    [0.4124564, 0.3575761, 0.1804375],
-    [0.2126729, 0.7151522, 0.0721750],
-    [0.0193339, 0.1191920, 0.9503041],
-]
 # The inverses, computed once in float64 (they become graph constants).
-_YUV_TO_RGB = np.linalg.inv(np.array(_RGB_TO_YUV, np.float64)).tolist()
-_XYZ_TO_RGB = np.linalg.inv(np.array(_RGB_TO_XYZ, np.float64)).tolist()
-# D65 reference white (X, Y, Z) with Y = 1.
-D65_WHITE = (0.95047, 1.0, 1.08883)
-_LAB_EPSILON = 216.0 / 24389.0  # (6/29)^3, CIE's exact form
-_LAB_KAPPA = 24389.0 / 27.0
-LAB_L_MAX = 100.0
+_YUV_TO_RGB = np.linalg.inv(np.array(RGB_TO_YUV, np.float64)).tolist()
+_XYZ_TO_RGB = np.linalg.inv(np.array(RGB_TO_XYZ, np.float64)).tolist()
 
 
 def _apply_matrix(x, matrix):
@@ -47,7 +32,7 @@ def _apply_matrix(x, matrix):
 def rgb_to_yuv(rgb):
     """sRGB [..., 3] in [0, 1] -> YUV [..., 3]."""
     rgb = tf.convert_to_tensor(rgb, tf.float32)
-    return _apply_matrix(rgb, _RGB_TO_YUV)
+    return _apply_matrix(rgb, RGB_TO_YUV)
 
 
 def yuv_to_rgb(yuv):
@@ -59,7 +44,7 @@ def yuv_to_rgb(yuv):
 def srgb_to_linear(rgb):
     """Undo the sRGB transfer curve (IEC 61966-2-1)."""
     rgb = tf.clip_by_value(rgb, 0.0, 1.0)
-    return tf.where(rgb <= 0.04045, rgb / 12.92, tf.pow((rgb + 0.055) / 1.055, 2.4))
+    return tf.where(rgb <= SRGB_KNEE, rgb / 12.92, tf.pow((rgb + 0.055) / 1.055, 2.4))
 
 
 def linear_to_srgb(linear):
@@ -97,12 +82,12 @@ def rgb_uint8_to_luma(rgb, color_space):
     result; 4.5x faster than the float conversion at 3000x2000)."""
     if color_space == YUV:
         return tf.tensordot(tf.cast(rgb, tf.float32) / 255.0,
-                            tf.constant(_RGB_TO_YUV[0], tf.float32), axes=1)[..., None]
+                            tf.constant(RGB_TO_YUV[0], tf.float32), axes=1)[..., None]
     if color_space == LAB:
         linear = srgb_to_linear(tf.range(256, dtype=tf.float32) / 255.0)
         index = tf.cast(rgb, tf.int32)
         y = sum(tf.gather(linear * (weight / D65_WHITE[1]), index[..., c])
-                for c, weight in enumerate(_RGB_TO_XYZ[1]))
+                for c, weight in enumerate(RGB_TO_XYZ[1]))
         steps = tf.range(_SRGB_STEPS + 1, dtype=tf.float32) / _SRGB_STEPS
         l_table = (116.0 * _lab_f(steps) - 16.0) / LAB_L_MAX
         return tf.gather(l_table, tf.cast(tf.clip_by_value(y, 0.0, 1.0) * _SRGB_STEPS + 0.5,
@@ -128,7 +113,7 @@ def luma_chroma_to_rgb_uint8(luma, chroma, color_space):
     f = fy + tf.tensordot(chroma, tf.constant([[1 / 500, 0, 0], [0, 0, -1 / 200]],
                                               tf.float32), axes=1)
     cube = f * f * f
-    xyz = tf.where(cube > _LAB_EPSILON, cube, (116.0 * f - 16.0) / _LAB_KAPPA)
+    xyz = tf.where(cube > LAB_EPSILON, cube, (116.0 * f - 16.0) / LAB_KAPPA)
     # diag(white) then XYZ -> linear RGB, folded into one matrix
     to_rgb = np.asarray(_XYZ_TO_RGB) * np.asarray(D65_WHITE)[None, :]
     linear = _apply_matrix(xyz, to_rgb)
@@ -141,13 +126,13 @@ def luma_chroma_to_rgb_uint8(luma, chroma, color_space):
 
 def _lab_f(t):
     """CIE's f(t): the cube root above (6/29)^3, a line below."""
-    return tf.where(t > _LAB_EPSILON, tf.pow(tf.maximum(t, _LAB_EPSILON), 1.0 / 3.0),
-                    (_LAB_KAPPA * t + 16.0) / 116.0)
+    return tf.where(t > LAB_EPSILON, tf.pow(tf.maximum(t, LAB_EPSILON), 1.0 / 3.0),
+                    (LAB_KAPPA * t + 16.0) / 116.0)
 
 
 def _linear_to_lab(linear):
     """Linear-light RGB [..., 3] -> CIE Lab (D65) [..., 3]."""
-    xyz = _apply_matrix(linear, _RGB_TO_XYZ) / tf.constant(D65_WHITE)
+    xyz = _apply_matrix(linear, RGB_TO_XYZ) / tf.constant(D65_WHITE)
     f = _lab_f(xyz)
     fx, fy, fz = tf.unstack(f, axis=-1)
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
@@ -159,7 +144,7 @@ def lab_to_rgb(lab):
     l, a, b = tf.unstack(lab, axis=-1)
     fy = (l + 16.0) / 116.0
     f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
-    xyz = tf.where(f ** 3 > _LAB_EPSILON, f ** 3, (116.0 * f - 16.0) / _LAB_KAPPA)
+    xyz = tf.where(f ** 3 > LAB_EPSILON, f ** 3, (116.0 * f - 16.0) / LAB_KAPPA)
     xyz = xyz * tf.constant(D65_WHITE)
     return linear_to_srgb(_apply_matrix(xyz, _XYZ_TO_RGB))
 
@@ -192,26 +177,3 @@ def luma_chroma_to_rgb(luma, chroma, color_space):
     if color_space == LAB:
         return lab_to_rgb(tf.concat([luma * LAB_L_MAX, chroma], -1))
     raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
-
-
-# The one definition of a gray photo: YUV chroma standard deviation below this (gray,
-# or a single sepia tint). Such a photo teaches nothing about colour (data prep skips
-# it: 191 of the 5,737 landscape photos) and cannot serve as a ground truth.
-GRAY_SPREAD = 0.01
-
-
-def chroma_spread(chroma):
-    """Standard deviation of chroma [H, W, 2] around its mean: sqrt(var_0 + var_1)."""
-    flat = np.asarray(chroma, np.float64).reshape(-1, 2)
-    return float(np.sqrt(flat.var(axis=0).sum()))
-
-
-def yuv_chroma_spread(rgb_uint8):
-    """chroma_spread of an RGB uint8 image [H, W, 3] in YUV (numpy)."""
-    rgb = np.asarray(rgb_uint8, np.float64) / 255.0
-    return chroma_spread(rgb @ np.asarray(_RGB_TO_YUV, np.float64)[1:].T)
-
-
-def is_gray(rgb_uint8, threshold=GRAY_SPREAD):
-    """True when an RGB uint8 image [H, W, 3] is gray or single-tint (numpy)."""
-    return yuv_chroma_spread(rgb_uint8) < threshold

@@ -59,7 +59,7 @@ class MaskedPerChannelCrossEntropy(keras.losses.Loss):
         logits = tf.cast(y_pred, tf.float32)
         parts = input_pipeline.unpack_targets(y_true)
         grid = bins_lib.Grid("", self.low, self.high, self.cells)
-        index = grid.channel_index(parts.chroma)
+        index = bins_lib.channel_index(parts.chroma, grid)
         n0 = self.cells[0]
         ce = sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=index[..., c],
                                                                 logits=part)

@@ -9,7 +9,7 @@ Two pipelines, as the local path has two passes:
 1. plan: read and hash every input, group by content hash; the first source of each
    hash (by source id) is kept and its split follows from the hash (split_of), the
    others are duplicates, unreadable files are skipped with their reason.
-2. prepare: each kept photo through builder._prepare_chunk (decode, filters with
+2. prepare: each kept photo through prepare.prepare_chunk (decode, filters with
    reasons, Lanczos into the frame, PNG, example); examples to WriteToTFRecord with the
    local shard names (train-00000-of-00004.tfrecord; Beam writes to a temp folder and
    renames when the write is complete) and the same shard counts; the train histograms
@@ -56,17 +56,17 @@ def _plan_lines(keyed):
                                                         f"same bytes as {first}"]})
 
 
-def _prepare_lines(item, config, grid, class_ids):
+def _prepare_lines(item, config, class_ids):
     """(Source, split) -> ("example", split, bytes) | ("meta", JSON line) |
     ("histogram", (counts, sums)): one photo through the local path's worker task."""
     source, split = item
-    (result,), histogram = builder._prepare_chunk(([item], config, grid, class_ids))
-    source_id, example, skip, notes = result
-    if example is not None:
-        yield "example", split, example
+    (result,), histogram = prepare.prepare_chunk(([(source, split == records.TRAIN)], config))
+    _, prepared, skip, notes = result
+    if prepared is not None:
+        yield "example", split, builder.make_example(source, prepared, class_ids)
         if split == records.TRAIN:
             yield "histogram", histogram
-    yield "meta", json.dumps({"source_id": source_id, "split": split,
+    yield "meta", json.dumps({"source_id": source.source_id, "split": split,
                               "skip": list(skip) if skip else None, "notes": notes})
 
 
@@ -129,7 +129,7 @@ def prepare_and_write_beam(plan, config, classes, output_dir, images_per_shard, 
     items = [(source, split) for split in records.SPLITS for source in plan[split]]
     with beam.Pipeline(options=_options(runner, beam_options)) as pipeline:
         prepared = (pipeline | "Planned" >> beam.Create(items)
-                    | "Prepare" >> beam.FlatMap(_prepare_lines, config, grid, class_ids))
+                    | "Prepare" >> beam.FlatMap(_prepare_lines, config, class_ids))
         for split in records.SPLITS:
             if not plan[split]:
                 continue

@@ -6,7 +6,6 @@ photo in worker processes, write the shards in order (temp name, then rename), c
 the train split's chroma histogram, fit the bins and write the report. The Beam path
 (beam_pipeline.py) reuses the per-photo task and the last step.
 """
-import collections
 import dataclasses
 import hashlib
 import multiprocessing
@@ -15,30 +14,15 @@ import time
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import cli
-from colorize_tf import color
 from colorize_tf import image_files
 from colorize_tf import records
 from colorize_tf import safe_write
 from data_prep import prepare
+from data_prep.prepare import Source  # noqa: F401 (the input's type, named here too)
 
 _CHUNK = 32  # photos per worker task: small enough for smooth progress
 DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_IMAGES_PER_SHARD = 1000  # ~100 MB shards at 256 px frames
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """One input photo. data is set for in-memory sources (TFDS), else read from path."""
-    source_id: str
-    path: str = ""
-    label_text: str = ""
-    data: bytes = None
-
-    def read(self):
-        if self.data is not None:
-            return self.data
-        with open(self.path, "rb") as f:
-            return f.read()
 
 
 class InputError(Exception):
@@ -157,30 +141,13 @@ def plan_splits(sources, val_fraction):
     return plan, skipped
 
 
-def _prepare_chunk(args):
-    """Worker task: [(Source, split)] -> ([(source_id, example | None, skip, notes)], the
-    chroma histogram of the chunk's train photos as (counts, sums)): one histogram per
-    chunk, not per photo, crosses the process boundary (each is num_cells x 3 floats)."""
-    chunk, config, grid, class_ids = args
-    out = []
-    histogram = bins_lib.ChromaHistogram(grid)
-    for source, split in chunk:
-        try:
-            prepared = prepare.prepare_image(source.read(), config, source.source_id)
-        except prepare.SkipImage as e:
-            out.append((source.source_id, None, (e.reason, e.detail), []))
-            continue
-        except OSError as e:
-            out.append((source.source_id, None, (prepare.UNREADABLE, str(e)), []))
-            continue
-        example = records.make_example(
-            prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
-            source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
-            source.label_text)
-        if split == records.TRAIN:  # the bins are learned from the train split only
-            histogram.add_cells(prepared.cells, prepared.chroma)
-        out.append((source.source_id, example, None, prepared.notes))
-    return out, (histogram.counts, histogram.sums)
+def make_example(source, prepared, class_ids):
+    """A worker's PreparedImage of source -> its serialized tf.train.Example (made here,
+    not in the worker: the workers do without TensorFlow)."""
+    return records.make_example(
+        prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
+        source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
+        source.label_text)
 
 
 class _ShardWriter:
@@ -348,18 +315,18 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     grid = bins_lib.DEFAULT_GRIDS[config.color_space]
     tasks = []
     for split in records.SPLITS:
-        items = [(s, split) for s in plan[split]]
-        tasks += [(items[i:i + _CHUNK], config, grid, class_ids)
-                  for i in range(0, len(items), _CHUNK)]
+        # the bins are learned from the train split only
+        items = [(s, split == records.TRAIN) for s in plan[split]]
+        tasks += [(items[i:i + _CHUNK], config) for i in range(0, len(items), _CHUNK)]
     positions = {s.source_id: (split, i) for split in records.SPLITS
                  for i, s in enumerate(plan[split])}
     total = len(positions)
     outcome = _Outcome({}, {}, [], [], bins_lib.ChromaHistogram(grid), 0)
     last_report = 0
     try:
-        for results, (counts, sums) in run(_prepare_chunk, tasks):
+        for results, (counts, sums) in run(prepare.prepare_chunk, tasks):
             for result in results:
-                _add_result(outcome, result, writers, positions)
+                _add_result(outcome, result, writers, positions, class_ids)
             outcome.histogram.counts += counts
             outcome.histogram.sums += sums
             if outcome.prepared - last_report >= progress_every or \
@@ -382,15 +349,15 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     return outcome
 
 
-def _add_result(outcome, result, writers, positions):
-    """One worker result -> its shard, or the skipped list; its notes."""
-    source_id, example, skip, source_notes = result
-    outcome.notes.extend((source_id, note) for note in source_notes)
-    split, position = positions[source_id]
-    if example is None:
-        outcome.skipped.append((source_id, *skip))
+def _add_result(outcome, result, writers, positions, class_ids):
+    """One worker result -> its example in its shard, or the skipped list; its notes."""
+    source, prepared, skip, source_notes = result
+    outcome.notes.extend((source.source_id, note) for note in source_notes)
+    split, position = positions[source.source_id]
+    if prepared is None:
+        outcome.skipped.append((source.source_id, *skip))
     else:
-        writers[split].write(position, example)
+        writers[split].write(position, make_example(source, prepared, class_ids))
     outcome.prepared += 1
 
 
@@ -418,25 +385,23 @@ def _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitt
         photos_per_second=round(outcome.prepared / max(elapsed, 1e-9), 1))
 
 
-def init_worker():
-    """A worker process's set-up: one thread for OpenCV and TensorFlow each (the workers
-    are the parallelism: N processes of N threads each would fight over the cores),
-    then one small photo through prepare, so tracing its graphs is not paid by the
-    first chunk."""
-    import cv2
-    import numpy as np
-    import tensorflow as tf
-    cv2.setNumThreads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    ramp = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
-    data = cv2.imencode(".png", ramp)[1].tobytes()
-    for color_space in color.COLOR_SPACES:
-        try:
-            prepare.prepare_image(data, prepare.PrepConfig(frame_size=32,
-                                                           color_space=color_space))
-        except prepare.SkipImage:  # not expected of a colour ramp; the warm-up is optional
-            pass
+# Thread counts of the BLAS libraries numpy may be built with (OpenBLAS in its wheels).
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_pool(workers):
+    """A multiprocessing Pool of `workers` spawned processes set up by prepare.init_worker,
+    each with one BLAS thread (the environment variables are read when numpy loads)."""
+    saved = {name: os.environ.get(name) for name in _BLAS_THREADS}
+    os.environ.update(dict.fromkeys(_BLAS_THREADS, "1"))
+    try:
+        return multiprocessing.get_context("spawn").Pool(workers, prepare.init_worker)
+    finally:  # the workers have their environment; this process keeps its own
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
 
 
 class _task_runner:
@@ -444,7 +409,8 @@ class _task_runner:
 
     Worker processes are spawned, not forked (forking after TensorFlow started can
     deadlock), once per build, and start at once: their start-up overlaps the caller's
-    hashing of the inputs.
+    hashing of the inputs. They run prepare.py's TensorFlow-free code, so they start in
+    ~0.1 s, with one thread each for numpy's BLAS and OpenCV (worker_pool).
     """
 
     def __init__(self, workers):
@@ -454,29 +420,10 @@ class _task_runner:
     def __enter__(self):
         if self.workers <= 1:
             return lambda fn, tasks: map(fn, tasks)
-        self.pool = multiprocessing.get_context("spawn").Pool(self.workers, init_worker)
-        return self._run
-
-    def _run(self, fn, tasks):
-        """Ordered results of fn over tasks: the workers take tasks from the front (a few
-        ahead each); until their first result comes back (start-up: ~2.5 s each to
-        import TensorFlow) this process works from the back instead of waiting."""
-        front, back = 0, len(tasks)  # tasks[front:back] are not handed out yet
-        pending = collections.deque()  # (index, AsyncResult) from the front, in order
-        tail = {}  # index -> result computed here
-        started = False
-        while pending or front < back:
-            while len(pending) < 2 * self.workers and front < back:
-                pending.append((front, self.pool.apply_async(fn, (tasks[front],))))
-                front += 1
-            if pending and (started or pending[0][1].ready() or front >= back):
-                started = True
-                yield pending.popleft()[1].get()
-            elif not started and front < back:
-                back -= 1
-                tail[back] = fn(tasks[back])
-        for index in sorted(tail):
-            yield tail[index]
+        self.pool = worker_pool(self.workers)
+        # Ordered results, the tasks handed out as workers free up. (The workers start
+        # in ~0.1 s: this process no longer works on tasks while it waits for them.)
+        return lambda fn, tasks: self.pool.imap(fn, tasks)
 
     def __exit__(self, *exc):
         if self.pool is not None:

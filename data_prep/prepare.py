@@ -1,6 +1,11 @@
 """Per-photo work of data prep: decode a file's bytes, reject what teaches nothing,
-Lanczos-fit into the training frame, PNG-encode. Pure functions, used by the
-build_records entry point and its worker processes.
+Lanczos-fit into the training frame, PNG-encode, count its chroma. Pure functions,
+used by the build_records entry point, its worker processes and the Beam pipeline.
+
+Nothing here loads TensorFlow (tests/test_prepare.py checks): a worker process then
+starts in ~0.2 s instead of ~2 s, most of a small build (issue 13). The resize is
+TF's antialiased Lanczos-3 (the serving graph's) computed in numpy, the colour
+conversions are color_numpy's.
 """
 import dataclasses
 import functools
@@ -8,10 +13,9 @@ import os
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import color
+from colorize_tf import chroma_grid
+from colorize_tf import color_numpy
 from colorize_tf import image_files
 
 # Skip reasons, as they appear in the report.
@@ -59,9 +63,9 @@ class PrepConfig:
     png_compression: 0-9; max_pixels: larger photos (by their header) are skipped
     before decoding."""
     frame_size: int = 256
-    color_space: str = color.YUV
+    color_space: str = color_numpy.YUV
     min_size: int = 32
-    grayscale_threshold: float = color.GRAY_SPREAD
+    grayscale_threshold: float = color_numpy.GRAY_SPREAD
     alpha_background: str = "white"
     png_compression: int = 1
     max_pixels: int = image_files.DEFAULT_MAX_PIXELS
@@ -144,45 +148,43 @@ def fitted_size(height, width, frame_size):
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+LANCZOS_RADIUS = 3.0
+
+
+@functools.lru_cache(maxsize=256)
+def lanczos_weights(in_size, out_size):
+    """float32 [out_size, in_size]: row i weighs the input samples of output sample i.
+
+    TF's ScaleAndTranslate with the Lanczos-3 kernel, antialiased, no translation
+    (scale_and_translate_op.cc, ComputeSpansCore): output i samples the input at
+    (i + 0.5) * in / out; when shrinking the kernel is stretched by in / out (a low-pass
+    filter); taps outside the image are dropped and each row renormalised to sum 1.
+    """
+    inverse_scale = in_size / out_size
+    kernel_scale = max(inverse_scale, 1.0)
+    sample = (np.arange(out_size, dtype=np.float64)[:, None] + 0.5) * inverse_scale
+    x = np.abs(np.arange(in_size, dtype=np.float64)[None, :] + 0.5 - sample) / kernel_scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kernel = (LANCZOS_RADIUS * np.sin(np.pi * x) * np.sin(np.pi * x / LANCZOS_RADIUS) /
+                  (np.pi * np.pi * x * x))
+    kernel = np.where(x <= 1e-3, 1.0, np.where(x > LANCZOS_RADIUS, 0.0, kernel))
+    return (kernel / kernel.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def lanczos_resize(image, size):
     """uint8 [H, W, C] -> uint8 [size[0], size[1], C] with antialiased Lanczos-3.
 
-    tf.image.resize(antialias=True) low-pass filters when shrinking (OpenCV's
-    INTER_LANCZOS4 does not), and the serving graph uses the same op.
+    What tf.image.resize(method="lanczos3", antialias=True) gives, rounded (within one
+    8-bit step: tested), as two matrix products. It low-pass filters when shrinking
+    (OpenCV's INTER_LANCZOS4 does not), and the serving graph uses TF's op.
     """
-    return _lanczos_resize_graph(image, tf.constant(size, tf.int32)).numpy()
-
-
-# Data prep calls these once per photo: as graphs they cost one dispatch instead of
-# dozens of eager ops (measured: ~3x faster per photo on 150 px landscapes).
-@tf.function(reduce_retracing=True)
-def _lanczos_resize_graph(image, size):
-    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="lanczos3",
-                              antialias=True)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
-@functools.lru_cache(maxsize=None)
-def _fit_and_chroma_graph(color_space):
-    """The TF half of preparing one photo, as one graph call (a call costs more than
-    the ops of a small photo: measured 2.5 -> 1.3 ms per photo in three calls and in
-    one): (photo uint8 [H, W, 3], fitted size int32 [2]) -> (the photo Lanczos-fitted
-    uint8 [h, w, 3], its YUV chroma [h, w, 2], its chroma in color_space [h, w, 2], the
-    cells of the latter in the space's default grid int32 [h * w])."""
-    grid = bins_lib.DEFAULT_GRIDS[color_space]
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
-                                  tf.TensorSpec([2], tf.int32)])
-    def fit_and_chroma(image, size):
-        fitted = tf.cond(tf.reduce_all(tf.equal(size, tf.shape(image)[:2])),
-                         lambda: image, lambda: _lanczos_resize_graph(image, size))
-        rgb = tf.cast(fitted, tf.float32) / 255.0
-        yuv = color.rgb_to_luma_chroma(rgb, color.YUV)[1]
-        chroma = yuv if color_space == color.YUV else color.rgb_to_luma_chroma(
-            rgb, color_space)[1]
-        return fitted, yuv, chroma, tf.reshape(bins_lib.cell_index(chroma, grid), [-1])
-
-    return fit_and_chroma
+    height, width, channels = image.shape
+    rows = lanczos_weights(height, size[0]) @ image.reshape(height, width * channels).astype(
+        np.float32)
+    # [h, W, C] . [w, W] over W -> [h, C, w]
+    resized = np.tensordot(rows.reshape(size[0], width, channels),
+                           lanczos_weights(width, size[1]), axes=([1], [1]))
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8).transpose(0, 2, 1)
 
 
 def fit_into_frame(image, frame_size):
@@ -206,7 +208,7 @@ class PreparedImage:
     box: tuple
     original_shape: tuple
     chroma: np.ndarray  # [h, w, 2] of the valid pixels, in config.color_space
-    cells: np.ndarray  # [h * w] their cells in the space's default grid (bins.cell_index)
+    cells: np.ndarray  # [h * w] their cells in the space's default grid (Grid.cells_of)
     notes: list  # what was unusual but handled
 
 
@@ -217,14 +219,13 @@ def prepare_image(data, config, name=""):
     if min(original_shape) < config.min_size:
         raise SkipImage(TOO_SMALL, f"{original_shape[1]}x{original_shape[0]} px, "
                                    f"shorter side under {config.min_size}")
-    h, w = fitted_size(image.shape[0], image.shape[1], config.frame_size)
-    fitted, yuv_chroma, chroma, cells = (t.numpy() for t in _fit_and_chroma_graph(
-        config.color_space)(image, tf.constant([h, w], tf.int32)))
-    frame = np.zeros((config.frame_size, config.frame_size, 3), np.uint8)
-    frame[:h, :w] = fitted
-    box = (0, 0, h, w)
+    frame, box = fit_into_frame(image, config.frame_size)
+    fitted = frame[:box[2], :box[3]]  # the histogram counts the photo, not the padding
+    yuv_chroma = color_numpy.rgb_uint8_to_chroma(fitted, color_numpy.YUV)
+    chroma = yuv_chroma if config.color_space == color_numpy.YUV else \
+        color_numpy.rgb_uint8_to_chroma(fitted, config.color_space)
     # The gray test is in YUV whatever the bins' space, so one threshold fits both.
-    spread = color.chroma_spread(yuv_chroma)
+    spread = color_numpy.chroma_spread(yuv_chroma)
     if spread < config.grayscale_threshold:
         raise SkipImage(GRAYSCALE, f"chroma spread {spread:.4f} < threshold "
                                    f"{config.grayscale_threshold} (gray or single tint)")
@@ -232,5 +233,62 @@ def prepare_image(data, config, name=""):
                            [cv2.IMWRITE_PNG_COMPRESSION, config.png_compression])
     if not ok:
         raise RuntimeError("OpenCV failed to PNG-encode a frame")
+    cells = chroma_grid.DEFAULT_GRIDS[config.color_space].cells_of(chroma).reshape(-1)
     return PreparedImage(png.tobytes(), frame.shape[:2], box, original_shape, chroma, cells,
                          notes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input photo. data is set for in-memory sources (TFDS), else read from path."""
+    source_id: str
+    path: str = ""
+    label_text: str = ""
+    data: bytes = None
+
+    def read(self):
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as f:
+            return f.read()
+
+
+def prepare_chunk(args):
+    """Worker task: ([(Source, counted)], PrepConfig) -> ([(Source, PreparedImage | None,
+    skip (reason, detail) | None, notes)], the histogram (counts, sums) of the counted
+    photos' chroma). counted: the photo's chroma goes into the histogram (the train
+    split's photos: the bins are learned from them). The prepared images come back
+    without their chroma and cells: one histogram per chunk, not per photo, crosses the
+    process boundary (each is num_cells x 3 floats)."""
+    chunk, config = args
+    out = []
+    histogram = chroma_grid.ChromaHistogram(chroma_grid.DEFAULT_GRIDS[config.color_space])
+    for source, counted in chunk:
+        try:
+            prepared = prepare_image(source.read(), config, source.source_id)
+        except SkipImage as e:
+            out.append((source, None, (e.reason, e.detail), []))
+            continue
+        except OSError as e:
+            out.append((source, None, (UNREADABLE, str(e)), []))
+            continue
+        if counted:
+            histogram.add_cells(prepared.cells, prepared.chroma)
+        out.append((source, dataclasses.replace(prepared, chroma=None, cells=None), None,
+                    prepared.notes))
+    return out, (histogram.counts, histogram.sums)
+
+
+def init_worker():
+    """A worker process's set-up: one thread for OpenCV (the workers are the
+    parallelism: N processes of N threads each would fight over the cores; numpy's
+    BLAS gets one through the environment the pool starts them with), then one small
+    photo through prepare_image, so its first chunk does not pay for warming up."""
+    cv2.setNumThreads(1)
+    ramp = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
+    data = cv2.imencode(".png", ramp)[1].tobytes()
+    for color_space in color_numpy.COLOR_SPACES:
+        try:
+            prepare_image(data, PrepConfig(frame_size=32, color_space=color_space))
+        except SkipImage:  # not expected of a colour ramp; the warm-up is optional
+            pass

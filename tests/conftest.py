@@ -15,16 +15,16 @@ SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "dat
 @pytest.fixture(scope="session")
 def tiny_records(tmp_path_factory):
     """8 photos in two classes -> records (frame 32, YUV, 8 bins) with a val split."""
-    from data_prep import build_records
+    from data_prep import builder
     from data_prep import prepare
     root = tmp_path_factory.mktemp("tiny")
     photos = root / "photos"
     for i in range(8):
         write_png(str(photos / ("red" if i % 2 else "blue") / f"{i}.png"),
                   make_photo(40 + 4 * i, 48, seed=i))
-    sources, skipped, ignored = build_records.list_dir_sources(str(photos))
+    sources, skipped, ignored = builder.list_dir_sources(str(photos))
     out = str(root / "records")
-    build_records.build_records(sources, out, prepare.PrepConfig(frame_size=32, min_size=8),
+    builder.build_records(sources, out, prepare.PrepConfig(frame_size=32, min_size=8),
                                 num_bins=8, val_fraction=0.3, images_per_shard=3,
                                 log=lambda *_: None)
     return out

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import records
-from data_prep import build_records
+from data_prep import builder
 from data_prep import prepare
 from tests.conftest import make_photo, write_png
 from tests.test_build_records import _make_bad_corpus
@@ -25,11 +25,11 @@ def test_beam_equals_the_local_path_on_a_bad_corpus(tmp_path):
     photos = _make_bad_corpus(str(tmp_path))
     for i in range(14):  # enough good photos for both splits and two train shards
         write_png(os.path.join(photos, f"c{i % 2}", f"{i}.png"), make_photo(40, 56, seed=i))
-    sources, skipped, ignored = build_records.list_dir_sources(photos)
+    sources, skipped, ignored = builder.list_dir_sources(photos)
     config = prepare.PrepConfig(frame_size=48, min_size=8)
     settings = dict(num_bins=8, rebalance_lambda=0.5, val_fraction=0.2, images_per_shard=8,
                     num_shards=2)
-    local = build_records.build_records(
+    local = builder.build_records(
         sources, str(tmp_path / "local"), config, workers=1, listing_skipped=skipped,
         ignored=ignored, log=lambda *_: None, **settings)
     beam = beam_pipeline.build_records_beam(

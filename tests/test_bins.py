@@ -142,3 +142,26 @@ def test_cell_index_by_hand_on_a_non_square_grid():
     grid = bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 3.0), (2, 3))
     chroma = [[0.5, 2.5], [1.5, 0.5], [1.5, 1.5], [0.2, 1.2], [-5.0, 9.0]]
     np.testing.assert_array_equal(bins_lib.cell_index(chroma, grid).numpy(), [2, 3, 4, 1, 2])
+
+
+@pytest.mark.parametrize("space", ["yuv", "lab"])
+def test_numpy_cells_equal_the_tf_cell_index(space):
+    # Grid.cells_of (data prep's workers, numpy) and cell_index (TF) must give the same
+    # cell to every value: random chroma over and beyond the grid, every cell edge.
+    grid = bins_lib.DEFAULT_GRIDS[space]
+    rng = np.random.default_rng(4)
+    span = np.subtract(grid.high, grid.low)
+    random = rng.uniform(np.subtract(grid.low, span / 4), np.add(grid.high, span / 4),
+                         (20000, 2))
+    edges = [np.linspace(l, h, c + 1) for l, h, c in zip(grid.low, grid.high, grid.cells)]
+    on_edges = np.stack(np.meshgrid(*edges, indexing="ij"), -1).reshape(-1, 2)
+    chroma = np.concatenate([random, on_edges]).astype(np.float32).reshape(-1, 1, 2)
+    np.testing.assert_array_equal(grid.cells_of(chroma),
+                                  bins_lib.cell_index(chroma, grid).numpy())
+
+
+def test_numpy_cells_by_hand_on_a_non_square_grid():
+    grid = bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 3.0), (2, 3))
+    chroma = np.array([[0.5, 2.5], [1.5, 0.5], [1.5, 1.5], [0.2, 1.2], [-5.0, 9.0],
+                       [-0.5, -0.5]])
+    np.testing.assert_array_equal(grid.cells_of(chroma), [2, 3, 4, 1, 2, 0])

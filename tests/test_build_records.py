@@ -5,7 +5,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import records
-from data_prep import build_records
+from data_prep import builder
 from data_prep import prepare
 from tests.conftest import make_photo, with_exif_orientation, write_png
 
@@ -93,8 +92,8 @@ def _make_bad_corpus(root):
 
 
 def _run(photos, out, workers=1, **kwargs):
-    sources, skipped, ignored = build_records.list_dir_sources(photos)
-    return build_records.build_records(
+    sources, skipped, ignored = builder.list_dir_sources(photos)
+    return builder.build_records(
         sources, out, prepare.PrepConfig(frame_size=256, min_size=8), num_bins=8,
         val_fraction=0.0, workers=workers, listing_skipped=skipped, ignored=ignored,
         log=lambda *_: None, **kwargs)
@@ -156,8 +155,8 @@ def test_rerun_is_idempotent_and_parallel_matches(tmp_path):
 
 def test_split_is_stable_and_by_content():
     digest = "0" * 8 + "f" * 56
-    assert build_records.split_of(digest, 0.1) == "val"
-    assert build_records.split_of("f" * 64, 0.1) == "train"
+    assert builder.split_of(digest, 0.1) == "val"
+    assert builder.split_of("f" * 64, 0.1) == "train"
 
 
 def test_killed_run_leaves_no_partial_shard(tmp_path, monkeypatch):
@@ -235,14 +234,14 @@ def test_tfds_dataset_read_offline(tmp_path):
         split_datasets={"train": tf.data.Dataset.from_tensor_slices(
             {"image": images, "label": np.array([0, 1, 0, 1])})},
         data_dir=data_dir)
-    sources, _, _ = build_records.list_tfds_sources("tiny_photos", "train", data_dir)
+    sources, _, _ = builder.list_tfds_sources("tiny_photos", "train", data_dir)
     assert len(sources) == 4 and {s.label_text for s in sources} == {"sea", "forest"}
-    report = build_records.build_records(sources, str(tmp_path / "out"),
+    report = builder.build_records(sources, str(tmp_path / "out"),
                                          prepare.PrepConfig(frame_size=32, min_size=8),
                                          val_fraction=0.0, log=lambda *_: None)
     assert report.written["train"] == 4
-    with pytest.raises(build_records.InputError, match="not readable"):
-        build_records.list_tfds_sources("not_there", "train", data_dir)
+    with pytest.raises(builder.InputError, match="not readable"):
+        builder.list_tfds_sources("not_there", "train", data_dir)
 
 
 def test_weather_mixed_oddities_reported(shared_data, tmp_path):
@@ -306,7 +305,7 @@ def test_all_skipped_still_reports_and_rerun_removes_stale_report(tmp_path):
     os.makedirs(out)
     with open(os.path.join(out, records.REPORT_NAME), "w") as f:
         f.write('{"stale": true}')
-    with pytest.raises(build_records.InputError, match="every input was skipped"):
+    with pytest.raises(builder.InputError, match="every input was skipped"):
         _run(photos, out)
     report = json.load(open(os.path.join(out, records.REPORT_NAME)))
     assert report["written"] == {"train": 0, "val": 0} and report["bins"] is None
@@ -321,8 +320,8 @@ def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
     for i in range(10):
         write_png(os.path.join(photos, f"{i}.png"), make_photo(40 + 8 * (i % 3), 64, seed=i))
     out = str(tmp_path / "out")
-    report = build_records.build_records(
-        build_records.list_dir_sources(photos)[0], out,
+    report = builder.build_records(
+        builder.list_dir_sources(photos)[0], out,
         prepare.PrepConfig(frame_size=32, min_size=8), num_bins=0, val_fraction=0.4,
         log=lambda *_: None)
     assert report.written["val"] > 0 and report.written["train"] > 0
@@ -341,7 +340,7 @@ def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
     for i in range(6):
         write_png(os.path.join(photos, f"{i}.png"), make_photo(30, 40, seed=i))
     out = str(tmp_path / "out")
-    real = build_records._ShardWriter.write
+    real = builder._ShardWriter.write
     calls = {"n": 0}
 
     def full_disk(self, position, example):
@@ -350,36 +349,33 @@ def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(self, position, example)
 
-    monkeypatch.setattr(build_records._ShardWriter, "write", full_disk)
-    with pytest.raises(build_records.InputError, match="No space left on device"):
+    monkeypatch.setattr(builder._ShardWriter, "write", full_disk)
+    with pytest.raises(builder.InputError, match="No space left on device"):
         _run(photos, out, images_per_shard=4)
     assert not [n for n in os.listdir(out) if ".tmp-" in n]  # the space is given back
     assert not os.path.exists(os.path.join(out, records.REPORT_NAME))
 
 
 def test_cap_per_class_keeps_an_even_spread_of_each_class_in_listing_order():
-    sources = [build_records.Source(f"{label}{i}", label_text=label)
+    sources = [builder.Source(f"{label}{i}", label_text=label)
                for label, count in (("a", 5), ("b", 2)) for i in range(count)]
     sources.insert(3, sources.pop(5))  # the classes interleaved: a0 a1 a2 b0 a3 a4 b1
-    kept, left_out = build_records.cap_per_class(sources, 3)
+    kept, left_out = builder.cap_per_class(sources, 3)
     assert [s.source_id for s in kept] == ["a0", "a2", "b0", "a4", "b1"]
     assert left_out == 2
-    assert build_records.cap_per_class(sources, 0) == (sources, 0)
-    assert [s.source_id for s in build_records.cap_per_class(sources, 1)[0]] == ["a0", "b0"]
+    assert builder.cap_per_class(sources, 0) == (sources, 0)
+    assert [s.source_id for s in builder.cap_per_class(sources, 1)[0]] == ["a0", "b0"]
 
 
-def _slow_identity(task):
+def _task_and_pid(task):
     """A worker task for the runner's test: (the task, the process that ran it)."""
-    time.sleep(0.02)
     return task, os.getpid()
 
 
-def test_worker_start_up_is_not_waited_for_and_results_keep_their_order():
-    # 300 tasks of 20 ms: while the 2 workers start (seconds: they import TensorFlow)
-    # this process takes tasks from the back; the order of the results is the tasks'.
-    with build_records._task_runner(2) as run:
-        results = list(run(_slow_identity, list(range(300))))
+def test_worker_results_keep_the_order_of_the_tasks():
+    with builder._task_runner(2) as run:
+        results = list(run(_task_and_pid, list(range(300))))
     assert [task for task, _ in results] == list(range(300))
-    here = [task for task, pid in results if pid == os.getpid()]
-    assert here and here == list(range(300 - len(here), 300))  # a tail, from the back
-    assert len({pid for _, pid in results} - {os.getpid()}) >= 1  # and the workers
+    assert os.getpid() not in {pid for _, pid in results}  # the workers ran them
+    with builder._task_runner(1) as run:  # one worker: this process
+        assert {pid for _, pid in run(_task_and_pid, range(5))} == {os.getpid()}

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import color
+from colorize_tf import color_numpy
 
 # Published sRGB (D65) -> CIE Lab values (e.g. Bruce Lindbloom's calculator).
 LAB_REFERENCE = [
@@ -129,3 +130,25 @@ def test_uint8_render_matches_a_numpy_oracle_within_one_step():
     yuv = color.luma_chroma_to_rgb_uint8(luma, chroma / 300.0, color.YUV).numpy()
     np.testing.assert_array_equal(yuv, tf.image.convert_image_dtype(
         color.luma_chroma_to_rgb(luma, chroma / 300.0, color.YUV), tf.uint8, saturate=True))
+
+
+@pytest.mark.parametrize("rgb,lab", LAB_REFERENCE)
+def test_numpy_lab_chroma_matches_published_values(rgb, lab):
+    rgb8 = np.round(np.asarray(rgb) * 255).astype(np.uint8)
+    np.testing.assert_allclose(color_numpy.rgb_uint8_to_chroma(rgb8, color.LAB), lab[1:],
+                               atol=0.02)
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_numpy_chroma_equals_the_tf_conversion(space):
+    # Data prep's workers count chroma with the numpy twin of the TF conversion that
+    # training uses: every level of each channel in mixed combinations plus random
+    # colours, within float32 rounding.
+    levels = np.arange(256, dtype=np.uint8)
+    rgb8 = np.concatenate([
+        np.stack([levels, levels[::-1], np.roll(levels, 85)], axis=-1),
+        np.random.default_rng(3).integers(0, 256, (4096, 3)).astype(np.uint8)])
+    expected = color.rgb_to_luma_chroma(rgb8.astype(np.float32) / 255.0, space)[1].numpy()
+    tolerance = 1e-6 if space == color.YUV else 2e-4  # Lab's a, b reach ~110
+    np.testing.assert_allclose(color_numpy.rgb_uint8_to_chroma(rgb8, space), expected,
+                               atol=tolerance)

@@ -13,14 +13,14 @@ def _tinted(tint, seed, size=24):
 
 
 def test_learns_a_separable_toy_set(tmp_path):
-    from data_prep import build_records
+    from data_prep import builder
     from data_prep import prepare
     tints = {"reds": (180, 20, 20), "blues": (20, 20, 180)}
     for name, tint in tints.items():
         for i in range(12):
             write_png(str(tmp_path / "photos" / name / f"{i}.png"), _tinted(tint, i))
-    sources, _, _ = build_records.list_dir_sources(str(tmp_path / "photos"))
-    report = build_records.build_records(
+    sources, _, _ = builder.list_dir_sources(str(tmp_path / "photos"))
+    report = builder.build_records(
         sources, str(tmp_path / "records"), prepare.PrepConfig(frame_size=24, min_size=8),
         num_bins=4, val_fraction=0.2, log=lambda *_: None)
     model = scene_classifier.train_scene_classifier(

@@ -1,0 +1,91 @@
+"""Data prep's per-photo work without TensorFlow: the import, the Lanczos resize against
+TF's own op, a worker task's results."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from colorize_tf import bins as bins_lib
+from colorize_tf import color
+from data_prep import prepare
+from tests.conftest import make_photo
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_the_worker_code_and_the_entry_point_load_no_tensorflow():
+    # Spawned workers import prepare and, as their __main__, the entry point: with
+    # TensorFlow each would take ~2 s to start instead of ~0.1 s (issue 13).
+    code = ("import sys, data_prep.prepare, data_prep.build_records; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _tf_lanczos(image, size):
+    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="lanczos3",
+                              antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8).numpy()
+
+
+@pytest.mark.parametrize("shape,size", [
+    ((150, 150), (128, 128)),   # the landscapes' one step
+    ((113, 150), (96, 128)),    # non-integer scale
+    ((600, 400), (128, 85)),    # large factor (kernel stretched 4.7x)
+    ((37, 1000), (5, 128)),     # extreme aspect: the kernel wider than the rows
+    ((64, 64), (63, 63)),       # barely smaller
+])
+def test_lanczos_resize_is_tf_antialiased_lanczos3(shape, size):
+    image = make_photo(*shape, seed=sum(shape))
+    image[::7, ::5] = 255  # hard edges, where the kernel's negative lobes show
+    ours = prepare.lanczos_resize(image, size).astype(int)
+    theirs = _tf_lanczos(image, size).astype(int)
+    assert ours.shape == theirs.shape == (*size, 3)
+    assert np.abs(ours - theirs).max() <= 1  # float32 sums in another order
+    assert np.mean(ours != theirs) < 0.002
+
+
+def test_lanczos_weights_by_hand():
+    # 4 -> 2: output 0 samples at 1.0, the kernel stretched 2x: taps at x = 0.5, 1.5, 2.5,
+    # 3.5 input px -> kernel(0.25), kernel(0.25), kernel(0.75), kernel(1.25), normalised.
+    def lanczos3(x):
+        return 3 * np.sin(np.pi * x) * np.sin(np.pi * x / 3) / (np.pi * x) ** 2
+    w = prepare.lanczos_weights(4, 2)
+    raw = np.array([lanczos3(0.25), lanczos3(0.25), lanczos3(0.75), lanczos3(1.25)])
+    np.testing.assert_allclose(w[0], raw / raw.sum(), rtol=1e-6)
+    np.testing.assert_allclose(w[1], w[0][::-1], rtol=1e-6)  # symmetric
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("space", color.COLOR_SPACES)
+def test_worker_task_counts_the_photo_not_the_padding(space, tmp_path):
+    # A 40x20 photo in a 32 px frame: the histogram holds its 32x16 fitted pixels (their
+    # cells by TF's own conversion and lookup), nothing of the frame's zero padding;
+    # photos not counted (val) add nothing; the PNG is the frame.
+    photo = make_photo(40, 20, seed=5)
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), photo[..., ::-1])
+    source = prepare.Source("a.png", str(path))
+    config = prepare.PrepConfig(frame_size=32, min_size=8, color_space=space)
+    (result,), (counts, sums) = prepare.prepare_chunk(([(source, True)], config))
+    _, prepared, skip, notes = result
+    assert skip is None and notes == [] and prepared.box == (0, 0, 32, 16)
+    assert prepared.chroma is None and prepared.cells is None  # not sent back
+    frame = cv2.imdecode(np.frombuffer(prepared.png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(frame[:, :16], prepare.lanczos_resize(photo, (32, 16)))
+    assert frame[:, 16:].max() == 0
+    chroma = color.rgb_to_luma_chroma(frame[:, :16].astype(np.float32) / 255.0, space)[1]
+    grid = bins_lib.DEFAULT_GRIDS[space]
+    expected = np.bincount(bins_lib.cell_index(chroma, grid).numpy().ravel(),
+                           minlength=grid.num_cells)
+    np.testing.assert_array_equal(counts, expected)
+    np.testing.assert_allclose(sums.sum(axis=0), chroma.numpy().reshape(-1, 2).sum(axis=0),
+                               rtol=1e-4, atol=1e-3)
+    (_, (counts, _)) = prepare.prepare_chunk(([(source, False)], config))
+    assert counts.sum() == 0
