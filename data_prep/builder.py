@@ -231,7 +231,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     if not sources and not listing_skipped:
         raise InputError("no input photos found")
     _clear_earlier_build(output_dir)
-    # The workers start (and import TensorFlow) while this process hashes the inputs.
+    # The workers start while this process hashes the inputs.
     with _task_runner(workers) as run:
         return _build(run, sources, output_dir, config, num_bins, rebalance_lambda,
                       val_fraction, images_per_shard, num_shards, workers,
