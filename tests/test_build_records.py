@@ -255,7 +255,8 @@ def test_weather_mixed_oddities_reported(shared_data, tmp_path):
     assert duplicates & {"rain26.jpg", "rain136.jpg"}
 
 
-def test_awkward_names_bombs_trailers_hidden(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])  # 2: the names cross the process boundary
+def test_awkward_names_bombs_trailers_hidden(tmp_path, workers):
     photos = tmp_path / "photos"
     photos.mkdir()
     good = _jpeg(make_photo(40, 60, seed=1))
@@ -271,7 +272,7 @@ def test_awkward_names_bombs_trailers_hidden(tmp_path):
     (photos / "bomb.png").write_bytes(header + b"\x00" * 40)
     (photos / ".hidden.jpg").write_bytes(good)
     out = str(tmp_path / "out")
-    report = _run(str(photos), out)
+    report = _run(str(photos), out, workers=workers)
     reasons = {s["source"]: s for s in report.skipped}
     assert reasons["bomb.png"]["reason"] == "too_large"
     assert "100000x100000" in reasons["bomb.png"]["detail"]
