@@ -21,7 +21,7 @@ from colorize_tf import color_numpy
 from data_prep import prepare
 # The library (data_prep.builder) loads TensorFlow, so it is imported where it is used,
 # not here: the worker processes are spawned, and a spawned process imports its
-# parent's main module again; they start in ~0.2 s without TensorFlow, ~2 s with it.
+# parent's main module again; they start in ~0.1 s without TensorFlow, ~2 s with it.
 
 
 def define_flags(fv):
