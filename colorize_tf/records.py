@@ -12,25 +12,16 @@ import os
 import numpy as np
 import tensorflow as tf
 
-ENCODED = "image/encoded"
-FORMAT = "image/format"
-HEIGHT = "image/height"
-WIDTH = "image/width"
-MASK_BOX = "image/mask/box"  # [ymin, xmin, ymax, xmax), pixels, end exclusive
-ORIGINAL_HEIGHT = "image/original/height"
-ORIGINAL_WIDTH = "image/original/width"
-SOURCE_ID = "image/source_id"
-LABEL = "image/class/label"  # -1 when the photo has no class
-LABEL_TEXT = "image/class/text"
+# The feature keys and the writer need no TensorFlow (data prep's workers use them).
+from colorize_tf.example_proto import (  # noqa: F401 (the schema's names, here too)
+    ENCODED, FORMAT, HEIGHT, LABEL, LABEL_TEXT, MASK_BOX, NO_LABEL, ORIGINAL_HEIGHT,
+    ORIGINAL_WIDTH, PNG, SOURCE_ID, WIDTH, make_example)
 
 # The layout of a records dir (python -m data_prep.build_records writes it, train reads it).
 TRAIN = "train"
 VAL = "val"
 SPLITS = (TRAIN, VAL)
 REPORT_NAME = "report.json"  # written last: the mark of a complete build
-
-PNG = b"png"
-NO_LABEL = -1
 
 FEATURES = {
     ENCODED: tf.io.FixedLenFeature([], tf.string),
@@ -151,39 +142,6 @@ class Report:
             if count != self.written[split]:
                 raise ValueError(f"the report says {self.written[split]} {split} examples "
                                  f"but its shards hold {count}")
-
-
-def _bytes(value):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
-
-
-def make_example(png_bytes, frame_shape, mask_box, original_shape, source_id,
-                 label=NO_LABEL, label_text=""):
-    """Serialized tf.train.Example for one framed photo.
-
-    png_bytes: PNG of the RGB frame; frame_shape: (height, width); mask_box:
-    (ymin, xmin, ymax, xmax) of the photo inside the frame; original_shape:
-    (height, width) of the file as decoded.
-    """
-    feature = {
-        ENCODED: _bytes(png_bytes),
-        FORMAT: _bytes(PNG),
-        HEIGHT: _ints([frame_shape[0]]),
-        WIDTH: _ints([frame_shape[1]]),
-        MASK_BOX: _ints(mask_box),
-        ORIGINAL_HEIGHT: _ints([original_shape[0]]),
-        ORIGINAL_WIDTH: _ints([original_shape[1]]),
-        # surrogateescape keeps a file name that is not valid UTF-8 as its exact bytes
-        SOURCE_ID: _bytes(source_id.encode("utf-8", "surrogateescape")),
-        LABEL: _ints([label]),
-        LABEL_TEXT: _bytes(label_text.encode("utf-8")),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(
-        deterministic=True)  # map order fixed: re-runs give identical shards
 
 
 def parse_examples(serialized):

@@ -60,10 +60,12 @@ def _prepare_lines(item, config, class_ids):
     """(Source, split) -> ("example", split, bytes) | ("meta", JSON line) |
     ("histogram", (counts, sums)): one photo through the local path's worker task."""
     source, split = item
-    (result,), histogram = prepare.prepare_chunk(([(source, split == records.TRAIN)], config))
-    _, prepared, skip, notes = result
-    if prepared is not None:
-        yield "example", split, builder.make_example(source, prepared, class_ids)
+    label = class_ids.get(source.label_text, records.NO_LABEL)
+    (result,), histogram = prepare.prepare_chunk(
+        ([(source, split == records.TRAIN, label)], config))
+    _, example, skip, notes = result
+    if example is not None:
+        yield "example", split, example
         if split == records.TRAIN:
             yield "histogram", histogram
     yield "meta", json.dumps({"source_id": source.source_id, "split": split,

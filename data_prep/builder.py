@@ -141,15 +141,6 @@ def plan_splits(sources, val_fraction):
     return plan, skipped
 
 
-def make_example(source, prepared, class_ids):
-    """A worker's PreparedImage of source -> its serialized tf.train.Example (made here,
-    not in the worker: the workers do without TensorFlow)."""
-    return records.make_example(
-        prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
-        source.source_id, class_ids.get(source.label_text, records.NO_LABEL),
-        source.label_text)
-
-
 class _ShardWriter:
     """Writes examples to a split's shards in order; each shard is a temp file until done."""
 
@@ -316,7 +307,8 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     tasks = []
     for split in records.SPLITS:
         # the bins are learned from the train split only
-        items = [(s, split == records.TRAIN) for s in plan[split]]
+        items = [(s, split == records.TRAIN, class_ids.get(s.label_text, records.NO_LABEL))
+                 for s in plan[split]]
         tasks += [(items[i:i + _CHUNK], config) for i in range(0, len(items), _CHUNK)]
     positions = {s.source_id: (split, i) for split in records.SPLITS
                  for i, s in enumerate(plan[split])}
@@ -326,7 +318,7 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     try:
         for results, (counts, sums) in run(prepare.prepare_chunk, tasks):
             for result in results:
-                _add_result(outcome, result, writers, positions, class_ids)
+                _add_result(outcome, result, writers, positions)
             outcome.histogram.counts += counts
             outcome.histogram.sums += sums
             if outcome.prepared - last_report >= progress_every or \
@@ -349,15 +341,15 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     return outcome
 
 
-def _add_result(outcome, result, writers, positions, class_ids):
+def _add_result(outcome, result, writers, positions):
     """One worker result -> its example in its shard, or the skipped list; its notes."""
-    source, prepared, skip, source_notes = result
+    source, example, skip, source_notes = result
     outcome.notes.extend((source.source_id, note) for note in source_notes)
     split, position = positions[source.source_id]
-    if prepared is None:
+    if example is None:
         outcome.skipped.append((source.source_id, *skip))
     else:
-        writers[split].write(position, make_example(source, prepared, class_ids))
+        writers[split].write(position, example)
     outcome.prepared += 1
 
 
@@ -421,9 +413,14 @@ class _task_runner:
         if self.workers <= 1:
             return lambda fn, tasks: map(fn, tasks)
         self.pool = worker_pool(self.workers)
+        return self._run_in_pool
+
+    def _run_in_pool(self, fn, tasks):
         # Ordered results, the tasks handed out as workers free up. (The workers start
         # in ~0.1 s: this process no longer works on tasks while it waits for them.)
-        return lambda fn, tasks: self.pool.imap(fn, tasks)
+        yield from self.pool.imap(fn, tasks)
+        # Every task is done: the workers exit (~20 ms) while the shards are closed.
+        self.pool.close()
 
     def __exit__(self, *exc):
         if self.pool is not None:

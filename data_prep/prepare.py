@@ -1,5 +1,6 @@
 """Per-photo work of data prep: decode a file's bytes, reject what teaches nothing,
-Lanczos-fit into the training frame, PNG-encode, count its chroma. Pure functions,
+Lanczos-fit into the training frame, PNG-encode, count its chroma, make its example.
+Pure functions,
 used by the build_records entry point, its worker processes and the Beam pipeline.
 
 Nothing here loads TensorFlow (tests/test_prepare.py checks): a worker process then
@@ -16,6 +17,7 @@ import numpy as np
 
 from colorize_tf import chroma_grid
 from colorize_tf import color_numpy
+from colorize_tf import example_proto
 from colorize_tf import image_files
 
 # Skip reasons, as they appear in the report.
@@ -279,17 +281,25 @@ class Source:
             return f.read()
 
 
+def make_example(source, prepared, label):
+    """source's PreparedImage -> its serialized tf.train.Example; label: its class id."""
+    return example_proto.make_example(
+        prepared.png, prepared.frame_shape, prepared.box, prepared.original_shape,
+        source.source_id, label, source.label_text)
+
+
 def prepare_chunk(args):
-    """Worker task: ([(Source, counted)], PrepConfig) -> ([(Source, PreparedImage | None,
-    skip (reason, detail) | None, notes)], the histogram (counts, sums) of the counted
-    photos' chroma). counted: the photo's chroma goes into the histogram (the train
-    split's photos: the bins are learned from them). The prepared images come back
-    without their chroma and cells: one histogram per chunk, not per photo, crosses the
-    process boundary (each is num_cells x 3 floats)."""
+    """Worker task: ([(Source, counted, label)], PrepConfig) -> ([(Source, serialized
+    example | None, skip (reason, detail) | None, notes)], the histogram (counts, sums)
+    of the counted photos' chroma). counted: the photo's chroma goes into the histogram
+    (the train split's photos: the bins are learned from them); label: its class id.
+    One histogram per chunk, not per photo, crosses the process boundary (each is
+    num_cells x 3 floats), and the examples are made here: the process that writes
+    them only writes."""
     chunk, config = args
     out = []
     histogram = chroma_grid.ChromaHistogram(chroma_grid.DEFAULT_GRIDS[config.color_space])
-    for source, counted in chunk:
+    for source, counted, label in chunk:
         try:
             prepared = prepare_image(source.read(), config, source.source_id)
         except SkipImage as e:
@@ -300,8 +310,7 @@ def prepare_chunk(args):
             continue
         if counted:
             histogram.add_cells(prepared.cells, prepared.chroma)
-        out.append((source, dataclasses.replace(prepared, chroma=None, cells=None), None,
-                    prepared.notes))
+        out.append((source, make_example(source, prepared, label), None, prepared.notes))
     return out, (histogram.counts, histogram.sums)
 
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from colorize_tf import bins as bins_lib
 from colorize_tf import color
+from colorize_tf import records
 from data_prep import prepare
 from tests.conftest import make_photo
 
@@ -67,17 +68,24 @@ def test_lanczos_weights_by_hand():
 def test_worker_task_counts_the_photo_not_the_padding(space, tmp_path):
     # A 40x20 photo in a 32 px frame: the histogram holds its 32x16 fitted pixels (their
     # cells by TF's own conversion and lookup), nothing of the frame's zero padding;
-    # photos not counted (val) add nothing; the PNG is the frame.
+    # photos not counted (val) add nothing; the example's PNG is the frame, its label
+    # the one given.
     photo = make_photo(40, 20, seed=5)
     path = tmp_path / "a.png"
     cv2.imwrite(str(path), photo[..., ::-1])
-    source = prepare.Source("a.png", str(path))
+    source = prepare.Source("a.png", str(path), "sea")
     config = prepare.PrepConfig(frame_size=32, min_size=8, color_space=space)
-    (result,), (counts, sums) = prepare.prepare_chunk(([(source, True)], config))
-    _, prepared, skip, notes = result
-    assert skip is None and notes == [] and prepared.box == (0, 0, 32, 16)
-    assert prepared.chroma is None and prepared.cells is None  # not sent back
-    frame = cv2.imdecode(np.frombuffer(prepared.png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    (result,), (counts, sums) = prepare.prepare_chunk(([(source, True, 4)], config))
+    _, example, skip, notes = result
+    assert skip is None and notes == []
+    parsed = records.parse_examples(tf.constant([example]))
+    assert list(parsed[records.MASK_BOX].numpy()[0]) == [0, 0, 32, 16]
+    assert parsed[records.LABEL].numpy()[0] == 4
+    assert parsed[records.LABEL_TEXT].numpy()[0] == b"sea"
+    assert parsed[records.SOURCE_ID].numpy()[0] == b"a.png"
+    assert (parsed[records.ORIGINAL_HEIGHT].numpy()[0],
+            parsed[records.ORIGINAL_WIDTH].numpy()[0]) == (40, 20)
+    frame = tf.io.decode_png(parsed[records.ENCODED][0]).numpy()
     np.testing.assert_array_equal(frame[:, :16], prepare.lanczos_resize(photo, (32, 16)))
     assert frame[:, 16:].max() == 0
     chroma = color.rgb_to_luma_chroma(frame[:, :16].astype(np.float32) / 255.0, space)[1]
@@ -87,5 +95,5 @@ def test_worker_task_counts_the_photo_not_the_padding(space, tmp_path):
     np.testing.assert_array_equal(counts, expected)
     np.testing.assert_allclose(sums.sum(axis=0), chroma.numpy().reshape(-1, 2).sum(axis=0),
                                rtol=1e-4, atol=1e-3)
-    (_, (counts, _)) = prepare.prepare_chunk(([(source, False)], config))
+    (_, (counts, _)) = prepare.prepare_chunk(([(source, False, 4)], config))
     assert counts.sum() == 0
