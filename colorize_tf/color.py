@@ -17,7 +17,7 @@ import tensorflow as tf
 # names are kept here as well, as the module of colour that the rest imports.
 from colorize_tf.color_numpy import (  # noqa: F401
     COLOR_SPACES, D65_WHITE, GRAY_SPREAD, LAB, LAB_EPSILON, LAB_KAPPA, LAB_L_MAX, RGB_TO_XYZ,
-    RGB_TO_YUV, SRGB_KNEE, YUV, chroma_spread, is_gray, yuv_chroma_spread)
+    RGB_TO_YUV, SRGB_KNEE, YUV, check_color_space, chroma_spread, is_gray, yuv_chroma_spread)
 
 # The inverses, computed once in float64 (they become graph constants).
 _YUV_TO_RGB = np.linalg.inv(np.array(RGB_TO_YUV, np.float64)).tolist()
@@ -80,19 +80,18 @@ def rgb_uint8_to_luma(rgb, color_space):
     light times its weight (three 256-entry tables), and L* = 116 f(Y) - 16 is looked up
     with Y quantised to 1/65535 (within 0.007 L* units, 1/50 of an 8-bit step of the
     result; 4.5x faster than the float conversion at 3000x2000)."""
+    check_color_space(color_space)
     if color_space == YUV:
         return tf.tensordot(tf.cast(rgb, tf.float32) / 255.0,
                             tf.constant(RGB_TO_YUV[0], tf.float32), axes=1)[..., None]
-    if color_space == LAB:
-        linear = srgb_to_linear(tf.range(256, dtype=tf.float32) / 255.0)
-        index = tf.cast(rgb, tf.int32)
-        y = sum(tf.gather(linear * (weight / D65_WHITE[1]), index[..., c])
-                for c, weight in enumerate(RGB_TO_XYZ[1]))
-        steps = tf.range(_SRGB_STEPS + 1, dtype=tf.float32) / _SRGB_STEPS
-        l_table = (116.0 * _lab_f(steps) - 16.0) / LAB_L_MAX
-        return tf.gather(l_table, tf.cast(tf.clip_by_value(y, 0.0, 1.0) * _SRGB_STEPS + 0.5,
-                                          tf.int32))[..., None]
-    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+    linear = srgb_to_linear(tf.range(256, dtype=tf.float32) / 255.0)
+    index = tf.cast(rgb, tf.int32)
+    y = sum(tf.gather(linear * (weight / D65_WHITE[1]), index[..., c])
+            for c, weight in enumerate(RGB_TO_XYZ[1]))
+    steps = tf.range(_SRGB_STEPS + 1, dtype=tf.float32) / _SRGB_STEPS
+    l_table = (116.0 * _lab_f(steps) - 16.0) / LAB_L_MAX
+    return tf.gather(l_table, tf.cast(tf.clip_by_value(y, 0.0, 1.0) * _SRGB_STEPS + 0.5,
+                                      tf.int32))[..., None]
 
 
 def luma_chroma_to_rgb_uint8(luma, chroma, color_space):
@@ -100,12 +99,10 @@ def luma_chroma_to_rgb_uint8(luma, chroma, color_space):
     tf.image.convert_image_dtype(luma_chroma_to_rgb(...), tf.uint8, saturate=True)
     gives, but for Lab the sRGB curve is looked up in a table (_SRGB_STEPS: at most one
     8-bit step apart, at rounding boundaries) and XYZ -> RGB is one matrix product."""
+    check_color_space(color_space)
     if color_space == YUV:
         return tf.image.convert_image_dtype(luma_chroma_to_rgb(luma, chroma, color_space),
                                             tf.uint8, saturate=True)
-    if color_space != LAB:
-        raise ValueError(f"unknown colour space {color_space!r}; expected one of "
-                         f"{COLOR_SPACES}")
     luma = tf.convert_to_tensor(luma, tf.float32)
     chroma = tf.convert_to_tensor(chroma, tf.float32)
     fy = luma * (LAB_L_MAX / 116.0) + 16.0 / 116.0
@@ -154,13 +151,12 @@ def rgb_to_luma_chroma(rgb, color_space):
 
     Luma is Y for YUV and L / 100 for Lab, so the model always sees [0, 1].
     """
+    check_color_space(color_space)
     if color_space == YUV:
         converted = rgb_to_yuv(rgb)
         return converted[..., :1], converted[..., 1:]
-    if color_space == LAB:
-        converted = rgb_to_lab(rgb)
-        return converted[..., :1] / LAB_L_MAX, converted[..., 1:]
-    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+    converted = rgb_to_lab(rgb)
+    return converted[..., :1] / LAB_L_MAX, converted[..., 1:]
 
 
 def rgb_to_luma(rgb, color_space):
@@ -170,10 +166,9 @@ def rgb_to_luma(rgb, color_space):
 
 def luma_chroma_to_rgb(luma, chroma, color_space):
     """(luma [..., 1] in [0, 1], chroma [..., 2]) -> sRGB [..., 3] clipped to [0, 1]."""
+    check_color_space(color_space)
     luma = tf.convert_to_tensor(luma, tf.float32)
     chroma = tf.convert_to_tensor(chroma, tf.float32)
     if color_space == YUV:
         return tf.clip_by_value(yuv_to_rgb(tf.concat([luma, chroma], -1)), 0.0, 1.0)
-    if color_space == LAB:
-        return lab_to_rgb(tf.concat([luma * LAB_L_MAX, chroma], -1))
-    raise ValueError(f"unknown colour space {color_space!r}; expected one of {COLOR_SPACES}")
+    return lab_to_rgb(tf.concat([luma * LAB_L_MAX, chroma], -1))

@@ -73,8 +73,15 @@ def test_same_result_inside_tf_function(space):
 
 
 def test_unknown_space_is_refused():
-    with pytest.raises(ValueError, match="unknown colour space"):
-        color.rgb_to_luma_chroma([[0.0, 0.0, 0.0]], "hsv")
+    # Every conversion that takes a space name refuses one it does not know (with the
+    # old else-branches gone, an unknown name would otherwise fall into Lab).
+    pixel, uint8 = [[0.0, 0.0, 0.0]], [[0, 0, 0]]
+    for convert in (lambda: color.rgb_to_luma_chroma(pixel, "hsv"),
+                    lambda: color.rgb_uint8_to_luma(uint8, "hsv"),
+                    lambda: color.luma_chroma_to_rgb([[0.5]], [[0.0, 0.0]], "hsv"),
+                    lambda: color.luma_chroma_to_rgb_uint8([[0.5]], [[0.0, 0.0]], "hsv")):
+        with pytest.raises(ValueError, match="unknown colour space"):
+            convert()
 
 
 def test_chroma_spread_and_gray_by_hand():
