@@ -280,36 +280,76 @@ def _type_name(dtype):
 # --- tensors -> JSON (json_tensor.cc: MakeJsonFromTensors) ---------------------------
 
 def predict_response(outputs, format):
-    """{output name: numpy array} -> the response document for the request's format."""
+    """{output name: numpy array} -> the response for the request's format, as compact
+    JSON bytes (what json.dumps(..., separators=(",", ":"), ensure_ascii=False) writes).
+
+    Assembled from pieces and joined once: base64 needs no JSON escapes, so a photo's
+    bytes go in as base64.b64encode gives them, copied once, without json.dumps scanning
+    them (a 512 px photo's answer, 370 KB: ~0.3 ms instead of 0.7)."""
     if not outputs:
         raise invalid("Cannot convert empty tensor map to JSON")
-    values = {name: _to_json(array, name.endswith(BYTES_SUFFIX))
+    values = {name: _json_rows(array, name.endswith(BYTES_SUFFIX))
               for name, array in outputs.items()}
     if format == COLUMNAR:
-        return {"outputs": values if len(values) > 1 else next(iter(values.values()))}
-    sizes = {name: np.shape(array)[0] if np.ndim(array) else None
-             for name, array in outputs.items()}
-    for name, size in sizes.items():
-        if size is None:
+        whole = {name: _json_list(rows) if np.ndim(outputs[name]) else rows
+                 for name, rows in values.items()}
+        return b"".join([b'{"outputs":', *(_json_object(whole) if len(whole) > 1
+                                            else next(iter(whole.values()))), b"}"])
+    for name, array in outputs.items():
+        if not np.ndim(array):
             raise invalid(f"Tensor name: {name} has no shape information ")
-    batch = next(iter(sizes.values()))
-    for name, size in sizes.items():
-        if size != batch:
-            raise invalid(f"Tensor name: {name} has inconsistent batch size: {size} "
+    batch = len(next(iter(values.values())))
+    for name, rows in values.items():
+        if len(rows) != batch:
+            raise invalid(f"Tensor name: {name} has inconsistent batch size: {len(rows)} "
                           f"expecting: {batch}")
     if len(values) == 1:
-        return {"predictions": next(iter(values.values()))}
-    return {"predictions": [{name: value[i] for name, value in values.items()}
-                            for i in range(batch)]}
+        rows = next(iter(values.values()))
+    else:
+        rows = [_json_object({name: output_rows[i] for name, output_rows in values.items()})
+                for i in range(batch)]
+    return b"".join([b'{"predictions":', *_json_list(rows), b"}"])
 
 
-def _to_json(array, as_b64):
+# JSON is built as "pieces": lists of bytes whose concatenation is the JSON text.
+
+def _json_text(value):
+    return [json.dumps(value, ensure_ascii=False, allow_nan=False,
+                       separators=(",", ":")).encode("utf-8")]
+
+
+def _json_list(items):
+    """[pieces] -> the pieces of the JSON array of them."""
+    out = [b"["]
+    for i, item in enumerate(items):
+        if i:
+            out.append(b",")
+        out += item
+    out.append(b"]")
+    return out
+
+
+def _json_object(items):
+    """{key: pieces} -> the pieces of the JSON object, keys in order."""
+    out = [b"{"]
+    for i, (key, item) in enumerate(items.items()):
+        out += [b"," if i else b"", *_json_text(key), b":", *item]
+    out.append(b"}")
+    return out
+
+
+def _json_rows(array, as_b64):
+    """An output -> [the pieces of each row], or the pieces of a 0-d output (which has
+    no rows). Strings: {"b64": ...} when as_b64, else text (invalid UTF-8 replaced)."""
     array = np.asarray(array)
     if array.dtype == object or array.dtype.kind == "S":
-        def convert(item):
+        def pieces(item):
+            if isinstance(item, np.ndarray):
+                return _json_list([pieces(x) for x in item])
             if as_b64:
-                return {"b64": base64.b64encode(item).decode("ascii")}
-            return item.decode("utf-8", errors="replace")
-        return np.vectorize(convert, otypes=[object])(array).tolist() if array.size \
-            else array.tolist()
-    return array.tolist()
+                return [b'{"b64":"', base64.b64encode(item), b'"}']
+            return _json_text(item.decode("utf-8", errors="replace"))
+        return pieces(array[()]) if array.ndim == 0 else [pieces(row) for row in array]
+    if array.ndim == 0:
+        return _json_text(array.tolist())
+    return [_json_text(row) for row in array.tolist()]

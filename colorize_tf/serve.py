@@ -120,11 +120,6 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
 
     from colorize_tf import rest_api
 
-    def _predict_response_bytes(outputs, form):
-        """The predict answer as JSON bytes, rendered as Starlette's JSONResponse does."""
-        return json.dumps(rest_api.predict_response(outputs, form), ensure_ascii=False,
-                          allow_nan=False, separators=(",", ":")).encode("utf-8")
-
     async def v1(request):
         try:
             route = rest_api.parse_path(request.method, request.url.path)
@@ -159,8 +154,8 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
             else:
                 outputs = await asyncio.wrap_future(
                     scheduler.submit((servable, signature), inputs))
-            # base64 and JSON of the answer (~1 ms for a 512 px photo's) off the loop.
-            answer = await run_in_threadpool(_predict_response_bytes, outputs, form)
+            # base64 and JSON of the answer (~0.2 ms for a 512 px photo's) off the loop.
+            answer = await run_in_threadpool(rest_api.predict_response, outputs, form)
             return Response(answer, media_type="application/json")
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)

@@ -1,6 +1,7 @@
 """TF Serving's JSON <-> tensor rules (tensorflow/serving util/json_tensor.cc) and paths
 (model_servers/http_rest_api_util.cc), by hand-made cases."""
 import base64
+import json
 
 import numpy as np
 import pytest
@@ -80,16 +81,32 @@ def test_bad_bodies_are_invalid_argument(body, message):
 
 
 def test_responses_in_the_request_format():
+    def answer(outputs, form):
+        text = rest_api.predict_response(outputs, form)
+        document = json.loads(text)
+        # compact JSON, as json.dumps writes it (a client may compare bytes)
+        assert text == json.dumps(document, ensure_ascii=False,
+                                  separators=(",", ":")).encode("utf-8")
+        return document
     outputs = {"colorized_png_bytes": np.array([b"\x89P", b"\x00"], object),
                "score": np.array([[1.5], [2.0]], np.float32)}
-    row = rest_api.predict_response(outputs, rest_api.ROW)
+    row = answer(outputs, rest_api.ROW)
     assert row == {"predictions": [
         {"colorized_png_bytes": {"b64": base64.b64encode(b"\x89P").decode()}, "score": [1.5]},
         {"colorized_png_bytes": {"b64": "AA=="}, "score": [2.0]}]}
-    columnar = rest_api.predict_response(outputs, rest_api.COLUMNAR)
-    assert columnar["outputs"]["score"] == [[1.5], [2.0]]
-    # One output: its values directly; a string output without "_bytes" stays a string.
-    assert rest_api.predict_response({"label": np.array([b"sky"], object)}, rest_api.ROW) == \
-        {"predictions": ["sky"]}
+    columnar = answer(outputs, rest_api.COLUMNAR)
+    assert columnar == {"outputs": {"colorized_png_bytes": [{"b64": "iVA="}, {"b64": "AA=="}],
+                                    "score": [[1.5], [2.0]]}}
+    # One output: its values directly; a string output without "_bytes" stays a string
+    # (invalid UTF-8 replaced); rows of several strings; a 0-d output in columns.
+    assert answer({"label": np.array([b"sky", b"\xffa\""], object)}, rest_api.ROW) == \
+        {"predictions": ["sky", "\ufffda\""]}
+    assert answer({"pair_bytes": np.array([[b"\x01", b""]], object)}, rest_api.COLUMNAR) == \
+        {"outputs": [[{"b64": "AQ=="}, {"b64": ""}]]}
+    assert answer({"n": np.array(3, np.int64), "t": np.array(b"x", object)},
+                  rest_api.COLUMNAR) == {"outputs": {"n": 3, "t": "x"}}
+    assert answer({"score": np.zeros((0, 2), np.float32)}, rest_api.ROW) == {"predictions": []}
     with pytest.raises(rest_api.ApiError, match="inconsistent batch size"):
         rest_api.predict_response({"a": np.zeros(2), "b": np.zeros(3)}, rest_api.ROW)
+    with pytest.raises(rest_api.ApiError, match="has no shape information"):
+        rest_api.predict_response({"a": np.zeros(2), "b": np.float32(1)}, rest_api.ROW)
