@@ -1,7 +1,7 @@
 """Per-photo work of data prep: decode a file's bytes, reject what teaches nothing,
 Lanczos-fit into the training frame, PNG-encode, count its chroma, make its example.
-Pure functions,
-used by the build_records entry point, its worker processes and the Beam pipeline.
+Pure functions, used by the build_records entry point, its worker processes and the
+Beam pipeline.
 
 Nothing here loads TensorFlow (tests/test_prepare.py checks): a worker process then
 starts in ~0.1 s instead of ~2 s, most of a small build (issue 13). The resize is
