@@ -5,7 +5,7 @@ r"""Data prep throughput vs its limit, measured in the same run.
 The limit, per core: bare decode (OpenCV) + antialiased Lanczos (data prep's own,
 prepare.lanczos_resize) + PNG encoding at data prep's level of the same files, in one
 worker process as data prep starts them (builder.worker_pool: one thread for OpenCV
-and BLAS). Full data prep adds hashing, the gray check, the chroma histogram, making
+and BLAS, prepare.tune_malloc). Full data prep adds hashing, the gray check, the chroma histogram, making
 the examples and writing the shards, and counts its start-up. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and
 each worker >= 0.8 of the per-core limit. Uses ../shared/data/landscapes/train.
 """
@@ -56,6 +56,7 @@ def main():
         sys.exit(f"no photos under {common.LANDSCAPES}")
     from data_prep import builder
     from data_prep import prepare
+    prepare.tune_malloc()  # as the entry point does (the 1-worker build runs here)
     sources = [builder.Source(os.path.relpath(p, common.LANDSCAPES), p) for p in paths]
     config = prepare.PrepConfig(frame_size=args.frame_size)
     print(f"{len(paths)} landscape photos, frame {args.frame_size}, PNG level "

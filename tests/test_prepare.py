@@ -29,6 +29,33 @@ def test_the_worker_code_and_the_entry_point_load_no_tensorflow():
     assert out.stdout.strip() == "[]"
 
 
+_MMAPPED_BLOCKS = """
+import ctypes, sys, numpy as np
+from data_prep import prepare
+tuned = prepare.tune_malloc() if sys.argv[1] == "tune" else None
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2 (malloc.h)
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = MallInfo2
+before = mallinfo2().hblks
+band = np.ones((32, 8192), np.float32)  # 1 MiB: a Lanczos band of a large photo
+print(tuned, mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_tune_malloc_keeps_photo_sized_arrays_in_the_heap():
+    # Without it glibc maps a 1 MiB array as its own block (and unmaps it when freed);
+    # with it the array comes from the heap. In fresh processes: it changes the process.
+    def mapped_blocks(mode):
+        out = subprocess.run([sys.executable, "-c", _MMAPPED_BLOCKS, mode], cwd=REPO,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.split()
+    assert mapped_blocks("default") == ["None", "1"]
+    assert mapped_blocks("tune") == ["True", "0"]
+
 def _tf_lanczos(image, size):
     resized = tf.image.resize(tf.cast(image, tf.float32), size, method="lanczos3",
                               antialias=True)
