@@ -56,7 +56,7 @@ def main():
         sys.exit(f"no photos under {common.LANDSCAPES}")
     from data_prep import builder
     from data_prep import prepare
-    prepare.tune_malloc()  # as the entry point does (the 1-worker build runs here)
+    prepare.tune_malloc()  # as the entry point does with --workers=1 (run here)
     sources = [builder.Source(os.path.relpath(p, common.LANDSCAPES), p) for p in paths]
     config = prepare.PrepConfig(frame_size=args.frame_size)
     print(f"{len(paths)} landscape photos, frame {args.frame_size}, PNG level "

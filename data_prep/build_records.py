@@ -138,7 +138,8 @@ def main(argv=None):
                 f["val_fraction"], f["images_per_shard"], f["num_shards"], f["runner"],
                 f["beam_options"], listing_skipped=skipped, ignored=ignored)
         else:
-            prepare.tune_malloc()  # with --workers=1 this process prepares the photos
+            if f["workers"] == 1:  # this process prepares the photos itself
+                prepare.tune_malloc()
             report = build_records(
                 sources, f["output_dir"], config, f["num_bins"], f["rebalance_lambda"],
                 f["val_fraction"], f["images_per_shard"], f["num_shards"], f["workers"],
