@@ -4,6 +4,7 @@ Each entry point defines its flags in `define_flags(flag_values)` on a FlagValue
 its own, so several entry points can be imported in one process (tests, tools) and
 a flagfile can be parsed without running anything.
 """
+import inspect
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ def parse(define_flags, argv=None, positional=False):
     values = flags.FlagValues()
     define_flags(values)
     if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-        print(values.get_help())
+        print(help_text(define_flags, values))
         sys.exit(0)
     try:
         rest = values(argv)[1:]
@@ -35,6 +36,18 @@ def parse(define_flags, argv=None, positional=False):
     if rest and not positional:
         fail(prog, f"unexpected arguments: {rest}")
     return values.flag_values_dict(), rest
+
+
+def help_text(define_flags, values):
+    """--help's text: the entry point's docstring (how to call it, with examples), then
+    every flag it takes."""
+    module = sys.modules.get(define_flags.__module__)
+    usage = inspect.cleandoc(getattr(module, "__doc__", None) or "")
+    # absl heads the flags with the module that defined them (cli, for all of ours,
+    # and absl.flags for --flagfile): one list reads better.
+    flag_lines = [line for line in values.get_help().splitlines()
+                  if line.startswith(" ")]
+    return "\n\n".join(part for part in (usage, "flags:\n" + "\n".join(flag_lines)) if part)
 
 
 def fail(prog, message):
