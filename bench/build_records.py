@@ -5,9 +5,10 @@ r"""Data prep throughput vs its limit, measured in the same run.
 The limit, per core: bare decode (OpenCV) + antialiased Lanczos (data prep's own,
 prepare.lanczos_resize) + PNG encoding at data prep's level of the same files, in one
 worker process as data prep starts them (builder.worker_pool: one thread for OpenCV
-and BLAS, prepare.tune_malloc). Full data prep adds hashing, the gray check, the chroma histogram, making
-the examples and writing the shards, and counts its start-up. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and
-each worker >= 0.8 of the per-core limit. Uses ../shared/data/landscapes/train.
+and BLAS, prepare.tune_malloc). Full data prep adds hashing, the gray check, the
+chroma histogram, making the examples and writing the shards, and counts its
+start-up. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and each worker >= 0.8 of
+the per-core limit. Uses ../shared/data/landscapes/train.
 """
 import argparse
 import glob
