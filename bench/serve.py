@@ -1,7 +1,7 @@
 r"""The local server under load, next to calling the signature in-process, same run.
 
     python bench/serve.py [--requests=400] [--size=512] [--clients=1,4,16] [--rounds=3]
-        [--saved_model=saved_models/colorunet_landscapes]
+        [--saved_model=saved_models/colorunet_landscapes] [--server_flags="--num_batch_threads=2"]
 
 1. In-process: the SavedModel's serving_default on one 512 px photo at a time
    (latency p50 over 100 calls): the limit the server is compared with.
@@ -52,12 +52,13 @@ def in_process(signature, photo, repeats):
     return float(np.median(times)), repeats / sum(times)
 
 
-def start_server(base_path):
+def start_server(base_path, server_flags=()):
     """The serve CLI in its own process -> (process, base URL, model name)."""
     process = subprocess.Popen(
         # float32 like the in-process limit (bench/precision.py compares bfloat16)
         [sys.executable, "-m", "colorize_tf.serve", f"--model_base_path={base_path}",
-         "--rest_api_port=0", "--precision=float32"], cwd=common.REPO, stdout=subprocess.PIPE,
+         "--rest_api_port=0", "--precision=float32", *server_flags], cwd=common.REPO,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()
     if not line.startswith("serving "):
@@ -95,13 +96,15 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--clients", default="1,4,16")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server_flags", default="", help="More flags of the server, "
+                        "space-separated (e.g. --num_batch_threads=2).")
     args = parser.parse_args()
     versions = sorted((d for d in os.listdir(args.saved_model) if d.isdigit()), key=int)
     photo = cv2.imencode(".jpg", make_photo(args.size, args.size, seed=3))[1].tobytes()
     signature = load_signature(os.path.join(args.saved_model, versions[-1]))
     body = json.dumps({"instances": [{"image_bytes": {"b64": base64.b64encode(
         photo).decode()}, "temperature": 0.38}]}).encode()
-    process, url, name = start_server(args.saved_model)
+    process, url, name = start_server(args.saved_model, args.server_flags.split())
     try:
         # The 1-client overhead: in-process and server latencies taken in turns, three
         # rounds, medians compared (one in-process p50 moved by 2 ms from run to run).

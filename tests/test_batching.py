@@ -87,3 +87,22 @@ def test_a_full_queue_answers_unavailable():
     gate.set()
     first.result(10), second.result(10)
     scheduler.stop()
+
+
+def test_batch_threads_run_batches_at_the_same_time():
+    # Two full batches, each waiting for the other inside the call: only two worker
+    # threads can finish them.
+    both_running = threading.Barrier(2)
+
+    def run(key, inputs):
+        both_running.wait(10)
+        return {"y": inputs["x"]}
+
+    for threads, expected in [(2, True), (1, False)]:
+        both_running.reset()
+        scheduler = batching.BatchScheduler(run, max_batch_size=1, batch_timeout_s=0,
+                                            num_threads=threads)
+        futures = [scheduler.submit("m", {"x": np.ones((1, 1))}) for _ in range(2)]
+        done = [f.exception(15) is None for f in futures]
+        scheduler.stop()
+        assert all(done) is expected, (threads, done)

@@ -238,6 +238,7 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flig
         log = process.stderr.read()
         assert "GET /v1/models/tiny 200" in log and "POST /v1/models/tiny:predict 200" in log
         assert "serve: precision: " in log  # the choice of arithmetic is logged
+        assert "batch thread(s)" in log
     finally:
         process.kill()
 
@@ -248,6 +249,7 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flig
     (["--model_base_path=.", "--model_name=a/b"], "--model_name must be"),
     (["--model_base_path=.", "--precision=float16"], "flag --precision=float16"),
     (["--model_base_path=.", "--nope"], "Unknown command line flag 'nope'"),
+    (["--model_base_path=.", "--num_batch_threads=-1"], "--num_batch_threads must be >= 0"),
 ])
 def test_bad_flags_are_one_line(args, message):
     result = subprocess.run([sys.executable, "-m", "colorize_tf.serve", *args], cwd=REPO,
@@ -494,3 +496,9 @@ def test_study_in_a_real_browser(study_server, tmp_path):
     import sqlite3
     assert sqlite3.connect(db).execute(
         "SELECT COUNT(*) FROM trials WHERE chosen_side = 'right'").fetchone()[0] == 2
+
+
+def test_batch_threads_default_to_one_per_core():
+    # TF Serving's batching guide for CPUs: num_batch_threads = the number of cores.
+    assert serve.batch_threads(3) == 3
+    assert serve.batch_threads(0) == len(os.sched_getaffinity(0))
