@@ -23,10 +23,22 @@ import numpy as np
 from colorize_tf import rest_api
 
 
+_Task = collections.namedtuple("_Task", "inputs size future finish")
+
+
+def _settle(task, run_outputs):
+    """Sets task.future from run_outputs() (and task.finish), or from what it raised."""
+    try:
+        outputs = run_outputs()
+        task.future.set_result(task.finish(outputs) if task.finish else outputs)
+    except Exception as e:
+        task.future.set_exception(e)
+
+
 class _Batch:
     def __init__(self, key, deadline):
         self.key, self.deadline = key, deadline
-        self.tasks = []  # (inputs, size, future)
+        self.tasks = []  # _Task
         self.size = 0
 
 
@@ -48,10 +60,13 @@ class BatchScheduler:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, key, inputs):
-        """-> concurrent.futures.Future of this task's outputs. inputs share dim 0
-        (the task's size); ApiError INVALID_ARGUMENT for a task larger than a batch
-        or without a batch dimension, UNAVAILABLE when the queue is full."""
+    def submit(self, key, inputs, finish=None):
+        """-> concurrent.futures.Future of this task's outputs, or of finish(outputs)
+        when finish is given: it runs in the batch thread (a server renders its answer
+        there, saving two thread hand-offs a request) and what it raises is the task's
+        error. inputs share dim 0 (the task's size); ApiError INVALID_ARGUMENT for a
+        task larger than a batch or without a batch dimension, UNAVAILABLE when the
+        queue is full."""
         sizes = {np.shape(v)[0] if np.ndim(v) else None for v in inputs.values()}
         if len(sizes) != 1 or None in sizes:
             raise rest_api.invalid("Batching session Run() input tensors must have equal "
@@ -66,7 +81,7 @@ class BatchScheduler:
             if self._stopped:
                 raise rest_api.ApiError("UNAVAILABLE", "The server is shutting down")
             batch = self._open_batch(key, size)
-            batch.tasks.append((inputs, size, future))
+            batch.tasks.append(_Task(inputs, size, future, finish))
             batch.size += size
             self._cond.notify()
         return future
@@ -116,32 +131,29 @@ class BatchScheduler:
 
     def _run_batch(self, batch):
         key = batch.key[0]
-        tasks = [t for t in batch.tasks if t[2].set_running_or_notify_cancel()]
+        tasks = [t for t in batch.tasks if t.future.set_running_or_notify_cancel()]
         if not tasks:
             return
         try:
-            inputs = {name: np.concatenate([t[0][name] for t in tasks])
-                      for name in tasks[0][0]}
+            inputs = {name: np.concatenate([t.inputs[name] for t in tasks])
+                      for name in tasks[0].inputs}
             outputs = self.run(key, inputs)
         except Exception as e:
             if len(tasks) == 1:
-                tasks[0][2].set_exception(e)
+                tasks[0].future.set_exception(e)
                 return
-            for inputs, _, future in tasks:  # each alone: the error goes to its task
-                try:
-                    future.set_result(self.run(key, inputs))
-                except Exception as alone:
-                    future.set_exception(alone)
+            for task in tasks:  # each alone: the error goes to its task
+                _settle(task, lambda: self.run(key, task.inputs))
             return
-        total = sum(size for _, size, _ in tasks)
+        total = sum(t.size for t in tasks)
         wrong = [n for n, v in outputs.items() if np.ndim(v) == 0 or np.shape(v)[0] != total]
         if wrong:
             error = rest_api.ApiError("INTERNAL", f"Batched output tensor {wrong[0]} does "
                                       f"not have {total} rows, one per input row")
-            for _, _, future in tasks:
-                future.set_exception(error)
+            for task in tasks:
+                task.future.set_exception(error)
             return
-        bounds = np.cumsum([size for _, size, _ in tasks])[:-1]
+        bounds = np.cumsum([t.size for t in tasks])[:-1]
         parts = {name: np.split(value, bounds) for name, value in outputs.items()}
-        for i, (_, _, future) in enumerate(tasks):
-            future.set_result({name: part[i] for name, part in parts.items()})
+        for i, task in enumerate(tasks):
+            _settle(task, lambda: {name: part[i] for name, part in parts.items()})

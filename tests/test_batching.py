@@ -72,6 +72,27 @@ def test_one_bad_task_fails_alone():
     scheduler.stop()
 
 
+def test_finish_turns_each_tasks_rows_into_its_result_in_the_batch_thread():
+    run = Recorder()
+    scheduler = batching.BatchScheduler(run, max_batch_size=8, batch_timeout_s=0.3)
+    threads = []
+
+    def total(outputs):
+        threads.append(threading.current_thread())
+        if outputs["y"].sum() > 100:
+            raise ValueError("too large to render")
+        return float(outputs["y"].sum())
+
+    futures = [scheduler.submit("m", {"x": np.array(rows, np.float32)}, finish=total)
+               for rows in ([[1.0]], [[2.0], [3.0]], [[60.0]])]
+    assert futures[0].result(10) == 2.0 and futures[1].result(10) == 10.0
+    with pytest.raises(ValueError, match="too large to render"):
+        futures[2].result(10)
+    scheduler.stop()
+    assert run.calls == [("m", 4)]  # one call for the three; each finished on its rows
+    assert set(threads) == set(scheduler._threads)
+
+
 def test_a_full_queue_answers_unavailable():
     gate = threading.Event()
     run = Recorder(gate)
