@@ -17,6 +17,8 @@ model at three photo sizes.
    colorize_image (JPEG), next to the bare model at the same working size. Goals:
    the graph around the model costs <= 25% of the model at 768x512 and <= 200% at
    3000x2000.
+In 2. and 3., decoding the model's scores alone (decode_scores: the annealed mean and
+the confidence, on random logits) is timed too, against the share the goals leave.
 """
 import argparse
 import os
@@ -75,6 +77,20 @@ def signature_rate(signature, inputs, items, repeats):
     return common.rate(run, items * repeats)
 
 
+def decoding_ms(decoder, logits_shape, temperature, repeats):
+    """ms of decoder.decode_scores (annealed mean and confidence: what every signature
+    does after the model) on random logits of logits_shape, outputs fetched."""
+    decode = tf.function(decoder.decode_scores, autograph=False)
+    logits = tf.random.normal(logits_shape)
+    temperatures = tf.fill(logits_shape[:1], temperature)
+
+    def run():
+        for _ in range(repeats):
+            outputs = [x.numpy() for x in decode(logits, temperatures)]
+        return outputs
+    return 1000 / common.rate(run, repeats)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--saved_model", default=None,
@@ -82,6 +98,7 @@ def main():
     parser.add_argument("--work_size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
+    from colorize_tf import decoding
     from colorize_tf import export
     from colorize_tf import inference
     from colorize_tf import model as model_lib
@@ -93,6 +110,8 @@ def main():
                                               work_size=args.work_size)
         signatures = tf.saved_model.load(path).signatures
         ours = model_lib.build_model(model_lib.read_config(os.path.join(path, "assets")))
+        decoder = decoding.Decoder.load(os.path.join(path, "assets"), None)
+        num_scores = decoder.num_scores
         zhang = build_eccv16()
         print(f"{source}: ColorUNet {ours.count_params():,} params, work size "
               f"{args.work_size}; ECCV16 {zhang.count_params():,} params", flush=True)
@@ -113,6 +132,13 @@ def main():
             common.line(f"{name}, batch {batch} of 256x256",
                         signature_rate(signatures[name], inputs, batch, 4), "images/s",
                         "bare model", bare)
+        # What the goal leaves for the work after the model, against decoding alone.
+        model_ms = 1000 * batch / bare
+        print(f"    0.9 of the bare model leaves {model_ms / 0.9 - model_ms:.0f} ms a batch "
+              f"for all the work around the model ({model_ms:.0f} ms); decoding the "
+              f"{num_scores} scores alone takes "
+              f"{decoding_ms(decoder, [batch, 256, 256, num_scores], 0.7, 4):.0f} ms",
+              flush=True)
 
         for height, width in [(256, 256), (512, 768), (2000, 3000)]:
             photo = make_photo(height, width, seed=1)  # smooth, compresses like a photo
@@ -132,6 +158,11 @@ def main():
                 print(f"    {1000 / graph_rate / megapixels:.0f} ms per megapixel; graph "
                       f"around the model costs {model_only / graph_rate - 1:.0%} of the "
                       "model", flush=True)
+            decode_ms = decoding_ms(decoder, [1, int(work[0]), int(work[1]), num_scores],
+                                    0.7, repeats)
+            print(f"    decoding the {num_scores} scores, timed alone: {decode_ms:.1f} ms, "
+                  f"{decode_ms * model_only / 1000:.0%} of the model "
+                  f"({1000 / model_only:.1f} ms)", flush=True)
 
 
 if __name__ == "__main__":
