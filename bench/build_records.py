@@ -9,8 +9,9 @@ and BLAS, prepare.tune_malloc). Full data prep adds hashing, the gray check, the
 chroma histogram, making the examples and writing the shards, and counts its
 start-up; its per-photo work alone (prepare.prepare_chunk in the same kind of process,
 nothing else) and the limit in two processes at once (the slower one's rate) are
-timed too: what bounds the per-worker ratio. Goals (issue 13): 2 workers >= 1.7x of 1 worker, and each worker >= 0.8 of
-the per-core limit. Uses ../shared/data/landscapes/train.
+timed too: what bounds the per-worker ratio. Goals (issue 13): 2 workers >= 1.7x of
+1 worker, and each worker >= 0.8 of the per-core limit. Uses
+../shared/data/landscapes/train.
 """
 import argparse
 import glob

@@ -1,7 +1,8 @@
 r"""The local server under load, next to calling the signature in-process, same run.
 
     python bench/serve.py [--requests=400] [--size=512] [--clients=1,4,16] [--rounds=3]
-        [--saved_model=saved_models/colorunet_landscapes] [--server_flags="--num_batch_threads=2"]
+        [--saved_model=saved_models/colorunet_landscapes]
+        [--server_flags="--num_batch_threads=2"]
 
 1. In-process: the SavedModel's serving_default on one 512 px photo at a time
    (latency p50 over 100 calls): the limit the server is compared with.
@@ -129,8 +130,8 @@ def main():
                 runs[clients].append(load(url, name, body, args.requests, clients))
         total_errors = 0
         for clients in counts:
-            rate, p50_http, p99, errors = (np.median([r[i] for r in runs[clients]])
-                                           for i in range(4))
+            rate, p50_http, p99 = (np.median([r[i] for r in runs[clients]])
+                                   for i in range(3))
             rates[clients] = rate
             total_errors += sum(r[3] for r in runs[clients])
             common.line(f"server, {clients} client(s), {args.requests} requests", rate,
