@@ -31,6 +31,9 @@ from colorize_tf import precision
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 INLINE_PARSE_BYTES = 256 << 10  # predict bodies up to this are parsed on the event loop
+# --num_batch_threads=0: one per core, at most this many (each batch in flight holds its
+# decoded photos, so a large machine does not hold one batch per core of them).
+MAX_DEFAULT_BATCH_THREADS = 8
 
 log = logging.getLogger("colorize_tf.serve")
 
@@ -63,8 +66,8 @@ def define_flags(fv):
     d.integer("study_pairs", 50, "Pairs per participant (seed 003: 50 photos).")
     d.float("study_seconds", 0.0, "Seconds each pair stays visible; 0: until answered.")
     d.integer("num_batch_threads", 0, "Batches run at the same time (each also uses "
-              "every core through TensorFlow's own threads); 0: one per CPU core, TF "
-              "Serving's advice for CPUs.")
+              "every core through TensorFlow's own threads); 0: one per CPU core (TF "
+              f"Serving's advice for CPUs), at most {MAX_DEFAULT_BATCH_THREADS}.")
     d.enum("precision", precision.AUTO, precision.PRECISIONS, "Arithmetic of the "
            "convolutions and matrix products: auto: bfloat16 where the CPU has it natively "
            "(2.1x the model's rate here, results within 0.003 dB PSNR: bench/precision.py), "
@@ -384,7 +387,8 @@ def page_config(versions, max_body_bytes):
 
 
 def batch_threads(num_batch_threads):
-    """--num_batch_threads -> threads: 0 is one per CPU core this process may run on.
+    """--num_batch_threads -> threads: 0 is one per CPU core this process may run on, at
+    most MAX_DEFAULT_BATCH_THREADS.
 
     TF Serving's batching guide, "CPU-only: One Approach", starts from num_batch_threads
     equal to the number of cores with batch_timeout_micros 0: while one batch waits on a
@@ -394,9 +398,10 @@ def batch_threads(num_batch_threads):
     if num_batch_threads:
         return num_batch_threads
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # no sched_getaffinity (macOS)
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, MAX_DEFAULT_BATCH_THREADS)
 
 
 def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=16,
