@@ -9,6 +9,12 @@ conv. As in the paper, only the middle scales have skips: the full-resolution on
 (too close to the input to carry colour) and the bottleneck are set aside.
 H and W must be divisible by 2^depth.
 
+ModelConfig.global_context adds Iizuka et al. 2016's fusion layer (Let there be Color!,
+section 3.2.3) at the bottleneck: a vector of the whole photo (average-pooled bottleneck,
+a dense layer) is projected and added at every position. The bottleneck's receptive
+field (~70 px for depth 3, less in effect) does not see a whole 96 px crop, and a model
+over several domains must tell a portrait's palette from a landscape's.
+
 ModelConfig.decoding picks the output (decoding.py): logits over the joint bins
 ("bins"), logits over each chroma channel's bins ("per_channel", num_bins = n0 + n1),
 or the chroma itself ("regression", 2 channels, named "chroma"). architecture
@@ -45,7 +51,9 @@ class ModelConfig:
     Zhang's network always pools 3 times); regression_head: adds a 2-channel chroma
     output; num_scenes: > 0 adds a scene classifier on the bottleneck; hints: adds
     the hint_chroma and hint_mask inputs (module doc), hint_chroma multiplied by
-    hint_scale (about 1 / the largest chroma of the colour space) to be near [-1, 1]."""
+    hint_scale (about 1 / the largest chroma of the colour space) to be near [-1, 1];
+    global_context: fuses the whole photo's features into every bottleneck position
+    (add_global_context; ColorUNet only)."""
     num_bins: int = 32
     base_filters: int = 16
     depth: int = 3
@@ -55,6 +63,7 @@ class ModelConfig:
     architecture: str = COLORUNET
     hints: bool = False
     hint_scale: float = 1.0
+    global_context: bool = False
 
     @property
     def has_heads(self):
@@ -149,7 +158,8 @@ def build_colorunet(config, seed=None):
         x = layers.MaxPooling2D(2, name=f"down{level + 1}_pool")(x)
     bottom_filters = config.base_filters * 2 ** (config.depth - 1)
     bottleneck = _double_conv(x, bottom_filters, "bottleneck", init)
-    x = bottleneck
+    x = add_global_context(bottleneck, bottom_filters, init) if config.global_context \
+        else bottleneck
     for level in reversed(range(config.depth)):
         filters = config.base_filters * 2 ** level
         name = f"up{level + 1}"
@@ -171,6 +181,20 @@ def build_colorunet(config, seed=None):
         outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32",
                                        kernel_initializer=init(), name="scene")(pooled)
     return keras.Model(inputs, outputs, name="colorunet")
+
+
+def add_global_context(x, filters, init):
+    """Fusion layer (Iizuka et al. 2016, section 3.2.3) on features x [B, h, w, filters]
+    -> [B, h, w, filters]: ReLU(x + W g + b) with g = ReLU(dense(mean of x over h, w)),
+    the same g at every position. The same as concatenating g to each position and a
+    1x1 convolution, with the local features' part of that kernel the identity."""
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name="global_pool")(x)
+    features = layers.Dense(filters, activation="relu", kernel_initializer=init(),
+                            name="global_features")(pooled)  # [B, 1, 1, filters]
+    projected = layers.Dense(filters, kernel_initializer=init(),
+                             name="global_fusion")(features)
+    fused = layers.Add(name="global_add")([x, projected])  # broadcast over h, w
+    return layers.ReLU(name="global_relu")(fused)
 
 
 def _inputs(config):

@@ -54,6 +54,8 @@ def define_flags(fv):
     d.float("lr_decay_factor", D.lr_decay_factor, "Factor of each drop.")
     d.integer("base_filters", D.base_filters, "Filters of the first cell, doubled per level.")
     d.integer("depth", D.depth, "DownConv cells.")
+    d.bool("global_context", D.global_context, "Fuse a vector of the whole photo into "
+           "every bottleneck position (Iizuka et al. 2016's fusion layer; colorunet only).")
     d.enum("architecture", D.architecture, model_lib.ARCHITECTURES, "colorunet: the "
            "ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
            "at --base_filters width (no heads).")
@@ -157,10 +159,10 @@ def _check_method(c):
         raise UsageError("--decoding=regression already outputs the chroma: leave "
                          "--regression_weight at 0")
     if c.architecture == model_lib.ZHANG_SMALL:
-        if c.regression_weight > 0 or c.scene_weight > 0 or c.hints:
-            raise UsageError("--architecture=zhang_small has no heads and no hints "
-                             "(--regression_weight and --scene_weight must be 0, --hints "
-                             "off)")
+        if c.regression_weight > 0 or c.scene_weight > 0 or c.hints or c.global_context:
+            raise UsageError("--architecture=zhang_small has no heads, no hints and no "
+                             "global context (--regression_weight and --scene_weight "
+                             "must be 0, --hints and --global_context off)")
         if c.crop_size % 8:
             raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
                              "network pools 3 times)")

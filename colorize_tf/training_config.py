@@ -40,6 +40,7 @@ class TrainConfig:
     lr_decay_factor: float = 0.1
     base_filters: int = _MODEL.base_filters
     depth: int = _MODEL.depth
+    global_context: bool = _MODEL.global_context
     architecture: str = _MODEL.architecture
     decoding: str = _MODEL.decoding
     channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
@@ -106,6 +107,7 @@ class TrainConfig:
             regression_head=self.regression_weight > 0,
             num_scenes=num_scenes if self.scene_weight > 0 else 0,
             decoding=self.decoding, architecture=self.architecture, hints=self.hints,
+            global_context=self.global_context,
             hint_scale=hint_scale if self.hints else 1.0)
 
     def pipeline_config(self, model_config):

@@ -270,7 +270,7 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
         train.check_config(config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}"))
     with pytest.raises(cli.UsageError, match="no SavedModel"):
         train.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
-    with pytest.raises(cli.UsageError, match="no heads and no hints"):
+    with pytest.raises(cli.UsageError, match="no heads, no hints"):
         train.check_config(config(tmp_path / "d", "--architecture=zhang_small"))
 
 

@@ -25,9 +25,10 @@ VARIANTS = {
     "zhang_small": ["--architecture=zhang_small", "--base_filters=4", "--soft_targets"],
     "multitask": ["--soft_targets", "--regression_weight=0.5", "--scene_weight=0.1",
                   "--scene_label_smoothing=0.1", "--rebalance_lambda=1"],
+    "global_context": ["--soft_targets", "--global_context"],
 }
-# The default suite trains the two new decodings; the other two run with -m slow (CI).
-_SLOW = {"zhang_small", "multitask"}
+# The default suite trains the two new decodings; the others run with -m slow (CI).
+_SLOW = {"zhang_small", "multitask", "global_context"}
 
 
 def _train_and_export(records, tmp_path, name, args):
@@ -106,6 +107,7 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
     (["--decoding=regression", "--regression_weight=1"], "already outputs the chroma"),
     (["--decoding=per_channel", "--soft_targets"], "--soft_targets needs --decoding=bins"),
     (["--architecture=zhang_small", "--scene_weight=1"], "has no heads"),
+    (["--architecture=zhang_small", "--global_context"], "no global context"),
     (["--rebalance_lambda=2"], "--rebalance_lambda must be in [0, 1]"),
 ])
 def test_impossible_methods_are_refused(tmp_path, args, message):
