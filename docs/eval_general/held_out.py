@@ -1,0 +1,105 @@
+"""Scores a model on held-out train photos: those `build_records --max_per_class=2400` left
+out of the general mix (general_cpu.flags), up to --per_domain of each domain, evenly
+spread. Used to pick a model's default temperature without looking at the test set, and
+to measure a prior correction of the probabilities (p_b / w_b^alpha, renormalised, with
+w the rebalancing weights: a classifier trained with class weights w over-predicts
+classes by w, so alpha = 1 undoes the rebalancing at decoding time).
+
+    python docs/eval_general/held_out.py --saved_model=saved_models/colorunet_general \\
+        --alphas=0,0.5,1 --output=docs/eval_general/held_out.md
+
+Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio of
+gray and of each (alpha, temperature).
+"""
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+
+import tensorflow as tf  # noqa: E402
+
+from colorize_tf import evaluation  # noqa: E402
+from colorize_tf import inference  # noqa: E402
+from colorize_tf import safe_write  # noqa: E402
+from data_prep import builder  # noqa: E402
+
+flags.DEFINE_string("saved_model", os.path.join(REPO, "saved_models", "colorunet_general"),
+                    "SavedModel (version or base dir).")
+flags.DEFINE_string("file_list", os.path.join(REPO, "records", "general_mix.tsv"),
+                    "The mix's file list (general_cpu.flags' first command).")
+flags.DEFINE_integer("max_per_class", 2400, "The cap the records were built with.")
+flags.DEFINE_integer("per_domain", 100, "Held-out photos per domain.")
+flags.DEFINE_list("alphas", ["0"], "Prior corrections to compare (0: none).")
+flags.DEFINE_list("temperatures", ["0.38", "0.5", "0.7", "1"], "Temperatures.")
+flags.DEFINE_string("output", "", "Markdown file for the table (optional).")
+FLAGS = flags.FLAGS
+
+
+def held_out_photos(file_list, max_per_class, per_domain):
+    """-> (paths, {path: ("domain: NAME",)}): per class, up to per_domain of the photos
+    builder.cap_per_class leaves out, evenly spread over their listing order."""
+    sources, _, _ = builder.list_file_sources(file_list)
+    kept = {s.path for s in builder.cap_per_class(sources, max_per_class)[0]}
+    left = {}
+    for source in sources:
+        if source.path not in kept:
+            left.setdefault(source.label_text, []).append(source.path)
+    paths, groups = [], {}
+    for label, items in sorted(left.items()):
+        n, k = len(items), min(per_domain, len(items))
+        for j in range(k):
+            path = items[(j * (n - 1)) // max(k - 1, 1)]
+            paths.append(path)
+            groups[path] = (f"domain: {label}",)
+    return paths, groups
+
+
+def corrected(probabilities_fn, weights, alpha):
+    """Colorizer.probabilities with p / w^alpha renormalised (alpha 0: unchanged)."""
+    def probabilities(rgb, work_size=None, hint_count=None, hint_seeds=None):
+        luma, p = probabilities_fn(rgb, work_size)
+        if alpha:
+            p = p * tf.pow(weights, -alpha)
+            p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+        return luma, p
+    return probabilities
+
+
+def main(_):
+    paths, groups = held_out_photos(FLAGS.file_list, FLAGS.max_per_class, FLAGS.per_domain)
+    temperatures = [float(t) for t in FLAGS.temperatures]
+    colorizer = inference.Colorizer(FLAGS.saved_model)
+    plain = colorizer.probabilities
+    weights = tf.constant(colorizer.bins.weights, tf.float32)
+    domains = sorted({g for names in groups.values() for g in names})
+    lines = [f"Held-out train photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
+             "rebalanced AuC % / colourfulness ratio):", "",
+             "| alpha | method | all | " + " | ".join(d.split(": ")[1] for d in domains) + " |",
+             "|---|---|---|" + "---|" * len(domains)]
+    for alpha in [float(a) for a in FLAGS.alphas]:
+        colorizer.probabilities = corrected(plain, weights, alpha)
+        totals = evaluation.evaluate(colorizer, paths, temperatures, num_figures=0,
+                                     groups=groups)
+        per_group = {"all": totals.summary()[0],
+                     **{d: totals.groups[d].summary()[0] for d in domains}}
+        start = len(lines)
+        for method in evaluation.method_names(temperatures):
+            if alpha and method in (evaluation.GRAY, evaluation.MEAN):
+                continue  # the same with every alpha
+            cells = [f"{m[method]['psnr']:.2f} / {100 * m[method]['auc_rebalanced']:.1f} / "
+                     f"{m[method]['colourfulness_ratio']:.2f}"
+                     for m in (per_group[g] for g in ["all", *domains])]
+            lines.append(f"| {alpha:g} | {method} | " + " | ".join(cells) + " |")
+        print("\n".join(lines[start:]), flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if FLAGS.output:
+        safe_write.write_bytes(FLAGS.output, text.encode())
+
+
+if __name__ == "__main__":
+    app.run(main)
