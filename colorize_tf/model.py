@@ -13,7 +13,8 @@ ModelConfig.global_context adds Iizuka et al. 2016's fusion layer (Let there be 
 section 3.2.3) at the bottleneck: a vector of the whole photo (average-pooled bottleneck,
 a dense layer) is projected and added at every position. The bottleneck's receptive
 field (~70 px for depth 3, less in effect) does not see a whole 96 px crop, and a model
-over several domains must tell a portrait's palette from a landscape's.
+over several domains must tell a portrait's palette from a landscape's. Measured on
+the general model at equal compute (README): no gain, so no shipped model uses it.
 
 ModelConfig.decoding picks the output (decoding.py): logits over the joint bins
 ("bins"), logits over each chroma channel's bins ("per_channel", num_bins = n0 + n1),
