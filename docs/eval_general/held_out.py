@@ -41,21 +41,14 @@ FLAGS = flags.FLAGS
 
 def held_out_photos(file_list, max_per_class, per_domain):
     """-> (paths, {path: ("domain: NAME",)}): per class, up to per_domain of the photos
-    builder.cap_per_class leaves out, evenly spread over their listing order."""
+    builder.cap_per_class leaves out, evenly spread over their listing order (the same
+    cap_per_class again)."""
     sources, _, _ = builder.list_file_sources(file_list)
     kept = {s.path for s in builder.cap_per_class(sources, max_per_class)[0]}
-    left = {}
-    for source in sources:
-        if source.path not in kept:
-            left.setdefault(source.label_text, []).append(source.path)
-    paths, groups = [], {}
-    for label, items in sorted(left.items()):
-        n, k = len(items), min(per_domain, len(items))
-        for j in range(k):
-            path = items[(j * (n - 1)) // max(k - 1, 1)]
-            paths.append(path)
-            groups[path] = (f"domain: {label}",)
-    return paths, groups
+    left = [s for s in sources if s.path not in kept]
+    picked = builder.cap_per_class(left, per_domain)[0]
+    return ([s.path for s in picked],
+            {s.path: (f"domain: {s.label_text}",) for s in picked})
 
 
 def corrected(probabilities_fn, weights, alpha):
@@ -70,8 +63,18 @@ def corrected(probabilities_fn, weights, alpha):
 
 
 def main(_):
-    paths, groups = held_out_photos(FLAGS.file_list, FLAGS.max_per_class, FLAGS.per_domain)
-    temperatures = [float(t) for t in FLAGS.temperatures]
+    try:
+        alphas = [float(a) for a in FLAGS.alphas]
+        temperatures = [float(t) for t in FLAGS.temperatures]
+    except ValueError as e:
+        raise app.UsageError(f"--alphas and --temperatures take numbers: {e}") from None
+    if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
+        raise app.UsageError("--per_domain and --max_per_class must be >= 1")
+    try:
+        paths, groups = held_out_photos(FLAGS.file_list, FLAGS.max_per_class,
+                                        FLAGS.per_domain)
+    except builder.InputError as e:
+        raise app.UsageError(str(e)) from None
     colorizer = inference.Colorizer(FLAGS.saved_model)
     plain = colorizer.probabilities
     weights = tf.constant(colorizer.bins.weights, tf.float32)
@@ -80,7 +83,7 @@ def main(_):
              "rebalanced AuC % / colourfulness ratio):", "",
              "| alpha | method | all | " + " | ".join(d.split(": ")[1] for d in domains) + " |",
              "|---|---|---|" + "---|" * len(domains)]
-    for alpha in [float(a) for a in FLAGS.alphas]:
+    for alpha in alphas:
         colorizer.probabilities = corrected(plain, weights, alpha)
         totals = evaluation.evaluate(colorizer, paths, temperatures, num_figures=0,
                                      groups=groups)
