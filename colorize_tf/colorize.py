@@ -205,7 +205,7 @@ def _is_colour_file(data):
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """How to colorize: temperature (0, 1] (None: the model's own default, from its
+    """How to colorize: temperature > 0 (None: the model's own default, from its
     export metadata); confidence: also write the confidence map;
     work_size: longest side the model sees (0: the exported one); max_pixels: larger
     inputs are refused before decoding."""
@@ -399,9 +399,9 @@ def define_flags(fv):
     d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel version dir or model "
              "base dir "
              "(its highest version).")
-    d.float("temperature", Options.temperature, "Annealed-mean temperature in "
-            "(0, 1]: lower is more vivid, 1 is the flat mean; default: the model's own "
-            "(0.38 for the shipped one).")
+    d.float("temperature", Options.temperature, "Annealed-mean temperature, > 0: lower "
+            "is more vivid, 1 is the plain mean (above 1 flatter still); default: the "
+            "model's own, stored at export (0.7 for the shipped general model).")
     d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin "
            "probability).")
     d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported "
