@@ -38,7 +38,8 @@ def define_flags(fv):
            "With two domains or more the report also has a row per domain.")
     d.string("labels_csv", None, "CSV with a `path` column (relative to the CSV) and label "
              "columns (e.g. general/faces_labels.csv: age, gender, race): the report also "
-             "has a row per label value and the PSNR spread of each column.")
+             "has a row per label value and the PSNR spread of each column (with the spread "
+             "expected by chance: a permutation test).")
     d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
     d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
            "Annealed-mean temperatures.")

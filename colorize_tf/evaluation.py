@@ -40,6 +40,7 @@ LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
 BATCH_SIZE = 32  # photos of one size per model call
 SSIM_WINDOW = 11  # tf.image.ssim's default Gaussian window (sigma 1.5)
 _NUM_THRESHOLDS = len(metrics.AUC_THRESHOLDS)
+CHANCE_SHUFFLES = 2000  # permutations behind a group spread's chance figures
 
 
 def method_names(temperatures):
@@ -502,7 +503,11 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                           "methods": totals.groups[name].summary()[0]}
                    for name in sorted(totals.groups, key=_group_order)},
         "seconds": round(time.time() - start, 1)}
-    _save_summary_figures(figure_dir, totals, result_default_method(result))
+    default = result_default_method(result)
+    result["group_spreads"] = group_spreads(
+        {name: group.methods[default].per_image["psnr"] for name, group in
+         totals.groups.items()})
+    _save_summary_figures(figure_dir, totals, default)
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
@@ -545,16 +550,46 @@ def _save_summary_figures(figure_dir, totals, default):
         "class-rebalanced accuracy vs ab threshold", "threshold (Lab ab units)"))
 
 
-def group_spreads(groups, method):
-    """{"race: Black": {"methods": ...}, ...} -> {"race": (spread dB, best, worst)}: the
-    PSNR gap of method between the best and the worst group of each kind (the text
-    before ": " in a group's name) that has at least two groups."""
+def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
+    """Per kind of group, the gap between the best and the worst group's mean score, and
+    how large that gap is by chance alone.
+
+    scores: {"race: Black": [per-photo PSNR dB, ...], ...}; the text before ": " is the
+    kind (groups of one kind are disjoint: one race per photo). -> {"race": {"spread",
+    "best", "worst", "chance_median", "chance_95", "p_value", "shuffles"}} for each kind
+    with at least two groups. The chance figures are a permutation test: the kind's
+    photos dealt out again at random to groups of the same sizes, shuffles times (the
+    means of groups that are served equally well still differ on a finite test set;
+    these say by how much). p_value: the share of shuffles with a gap at least the observed one,
+    (1 + count) / (1 + shuffles) (Phipson and Smyth 2010: never 0).
+    """
     kinds = {}
-    for name, group in groups.items():
-        kind = name.partition(": ")[0] if ": " in name else "group"
-        kinds.setdefault(kind, []).append((group["methods"][method]["psnr"], name))
-    return {kind: (max(v)[0] - min(v)[0], max(v)[1], min(v)[1])
-            for kind, v in kinds.items() if len(v) > 1}
+    for name, values in scores.items():
+        if len(values):
+            kind = name.partition(": ")[0] if ": " in name else "group"
+            kinds.setdefault(kind, []).append((name, np.asarray(values, np.float64)))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for kind, groups in sorted(kinds.items()):
+        if len(groups) < 2:
+            continue
+        means = {name: float(values.mean()) for name, values in groups}
+        best, worst = max(means, key=means.get), min(means, key=means.get)
+        spread = means[best] - means[worst]
+        pooled = np.concatenate([values for _, values in groups])
+        sizes = np.array([len(values) for _, values in groups])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        dealt = rng.permuted(np.broadcast_to(pooled, (shuffles, len(pooled))), axis=1)
+        chance_means = np.add.reduceat(dealt, starts, axis=1) / sizes  # [shuffles, groups]
+        chance = chance_means.max(axis=1) - chance_means.min(axis=1)
+        # A shuffle that reproduces the observed grouping gives the same gap up to
+        # float summation order: 1e-9 dB keeps it counted as "at least as large".
+        count = int(np.sum(chance >= spread - 1e-9))
+        out[kind] = {"spread": spread, "best": best, "worst": worst,
+                     "chance_median": float(np.median(chance)),
+                     "chance_95": float(np.percentile(chance, 95)),
+                     "p_value": (1 + count) / (1 + shuffles), "shuffles": shuffles}
+    return out
 
 
 def groups_markdown(result):
@@ -572,15 +607,18 @@ def groups_markdown(result):
                     f"{m['auc_rebalanced']:.4f} ({g['auc_rebalanced']:.4f}) | "
                     f"{m['colourfulness_ratio']:.2f} |")
     rows.append("")
-    for kind, (spread, best, worst) in group_spreads(groups, method).items():
-        rows.append(f"- {kind}: PSNR spread {spread:.2f} dB (best {best}, worst {worst})")
+    for kind, s in result.get("group_spreads", {}).items():
+        rows.append(f"- {kind}: PSNR spread {s['spread']:.2f} dB (best {s['best']}, worst "
+                    f"{s['worst']}); by chance alone (photos dealt to the groups at random, "
+                    f"{s['shuffles']} times) median {s['chance_median']:.2f}, 95th "
+                    f"percentile {s['chance_95']:.2f} dB: p = {s['p_value']:.3f}")
     return "\n".join(rows) + "\n"
 
 
 def comparison_markdown(results):
     """{model name: metrics.json dict} (the same photos) -> one table: for all photos and
     each group, gray, and each model's mean chroma and default temperature: PSNR, rebalanced
-    AuC, colourfulness ratio."""
+    AuC, colourfulness ratio; then each model's group spreads (group_spreads)."""
     first = next(iter(results.values()))
     methods = [result_default_method(r) for r in results.values()]
     header = ["group", "photos", "gray PSNR / AuC r."]
@@ -599,6 +637,15 @@ def comparison_markdown(results):
         for result, method in zip(scope, methods):
             row += [cells(result["methods"][MEAN]), cells(result["methods"][method], True)]
         rows.append("| " + " | ".join(row) + " |")
+    spreads = [(name, kind, spread) for name, result in results.items()
+               for kind, spread in result.get("group_spreads", {}).items()]
+    if spreads:
+        rows += ["", "PSNR spread between the best and the worst group at each model's "
+                 "default temperature (by chance alone: the 95th percentile over the "
+                 "photos dealt to the groups at random):", ""]
+        rows += [f"- {name}, {kind}: {s['spread']:.2f} dB ({s['best']} / {s['worst']}); "
+                 f"by chance {s['chance_95']:.2f} dB, p = {s['p_value']:.3f}"
+                 for name, kind, s in spreads]
     return "\n".join(rows) + "\n"
 
 

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from colorize_tf import evaluation
 from tests.conftest import make_photo, numpy_oracle, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,18 +91,29 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-2000:]
     name = os.path.basename(os.path.dirname(os.path.normpath(luma_saved_model)))
-    groups = json.load(open(out / name / "metrics.json"))["groups"]
+    metrics_json = json.load(open(out / name / "metrics.json"))
+    groups = metrics_json["groups"]
     assert {k: v["images"] for k, v in groups.items()} == {
         "domain: faces": 2, "domain: street": 1, "domain: landscapes": 1,
         "race: Black": 1, "race: White": 1}
+    # The race spread at the default temperature, from the two faces' own PSNRs; with one
+    # photo a group every random deal gives the same gap: p = 1.
+    default = evaluation.result_default_method(metrics_json)
+    race = metrics_json["group_spreads"]["race"]
+    assert race["spread"] == pytest.approx(abs(
+        groups["race: Black"]["methods"][default]["psnr"] -
+        groups["race: White"]["methods"][default]["psnr"]))
+    assert race["p_value"] == 1.0
     report = (out / name / "report.md").read_text()
-    assert "| domain: landscapes | 1 |" in report and "race: PSNR spread" in report
+    assert "| domain: landscapes | 1 |" in report and "- race: PSNR spread" in report
     # Two copies of one model: one table, both models' cells equal on every row.
     comparison = (out / "comparison.md").read_text().splitlines()
     rows = [line.strip("| ").split(" | ") for line in comparison if line.startswith("| ")][1:]
     assert [r[0] for r in rows] == ["all", "domain: faces", "domain: landscapes",
                                     "domain: street", "race: Black", "race: White"]
     assert rows[0][1] == "4" and all(r[3:5] == r[5:7] for r in rows)
+    assert sum(line.startswith(f"- {model}, race: ") for line in comparison
+               for model in (name, "other")) == 2
     bad = subprocess.run(
         [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
          f"--images_dir={tmp_path / 'general'}", f"--labels_csv={tmp_path / 'no.csv'}",

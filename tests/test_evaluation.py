@@ -154,12 +154,37 @@ def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_pat
 
 
 def test_group_spreads_by_hand():
-    def group(psnr):
-        return {"methods": {"T=0.38": {"psnr": psnr}}}
-    groups = {"race: A": group(20.0), "race: B": group(21.5), "race: C": group(20.7),
-              "age: 3-9": group(19.0), "domain: faces": group(22.0)}
-    assert evaluation.group_spreads(groups, "T=0.38") == {
-        "race": pytest.approx((1.5, "race: B", "race: A"))}
+    scores = {"race: A": [19.0, 21.0], "race: B": [21.5], "race: C": [20.7, 20.7, 20.7],
+              "age: 3-9": [19.0], "domain: faces": [22.0, 23.0]}
+    spreads = evaluation.group_spreads(scores, shuffles=50)
+    assert list(spreads) == ["race"]  # age and domain have one group each
+    race = spreads["race"]
+    assert (race["spread"], race["best"], race["worst"]) == \
+        (pytest.approx(1.5), "race: B", "race: A")
+    assert race["shuffles"] == 50
+
+
+def test_group_spreads_chance_is_a_permutation_test():
+    # Hand count: the four photos 0, 0, 10, 10 dealt to two groups of two give a gap
+    # of 10 dB in 2 of the 6 deals ({0, 0 | 10, 10} and {10, 10 | 0, 0}), 0 dB in 4.
+    spreads = evaluation.group_spreads({"g: a": [0.0, 0.0], "g: b": [10.0, 10.0]},
+                                       shuffles=20000)["g"]
+    assert spreads["spread"] == 10.0
+    assert spreads["p_value"] == pytest.approx(1 / 3, abs=0.01)
+    assert spreads["chance_median"] == 0.0 and spreads["chance_95"] == 10.0
+    # Groups of the same photos: every deal gives the same gap, p = 1.
+    same = evaluation.group_spreads({"g: a": [1.0, 2.0, 3.0], "g: b": [3.0, 1.0, 2.0]},
+                                    shuffles=100)["g"]
+    assert same["spread"] == 0.0 and same["p_value"] == 1.0
+    # A real gap between large groups is far beyond chance (smallest p: 1 / (1 + 1000)).
+    rng = np.random.default_rng(1)
+    real = evaluation.group_spreads({"g: a": rng.normal(20, 3, 200),
+                                     "g: b": rng.normal(23, 3, 200)}, shuffles=1000)["g"]
+    assert real["p_value"] == pytest.approx(1 / 1001)
+    # Its chance 95th percentile: the gap of two means of 200 photos with the pooled
+    # deviation (about sqrt(3^2 + 1.5^2) = 3.35 dB) is normal with sd 3.35 * sqrt(2 / 200);
+    # its absolute value's 95th percentile is 1.96 of that: 0.66 dB.
+    assert real["chance_95"] == pytest.approx(1.96 * 3.35 * np.sqrt(2 / 200), rel=0.15)
 
 
 def test_tables_use_each_models_own_default_temperature():
