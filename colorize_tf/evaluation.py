@@ -592,6 +592,11 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
     return out
 
 
+def _p_text(p):
+    """A permutation p-value as text (never 0: 1 / (1 + shuffles) at least)."""
+    return f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
+
+
 def groups_markdown(result):
     """The per-group table at the default temperature (empty without groups)."""
     groups = result.get("groups") or {}
@@ -611,7 +616,7 @@ def groups_markdown(result):
         rows.append(f"- {kind}: PSNR spread {s['spread']:.2f} dB (best {s['best']}, worst "
                     f"{s['worst']}); by chance alone (photos dealt to the groups at random, "
                     f"{s['shuffles']} times) median {s['chance_median']:.2f}, 95th "
-                    f"percentile {s['chance_95']:.2f} dB: p = {s['p_value']:.3f}")
+                    f"percentile {s['chance_95']:.2f} dB: {_p_text(s['p_value'])}")
     return "\n".join(rows) + "\n"
 
 
@@ -644,7 +649,7 @@ def comparison_markdown(results):
                  "default temperature (by chance alone: the 95th percentile over the "
                  "photos dealt to the groups at random):", ""]
         rows += [f"- {name}, {kind}: {s['spread']:.2f} dB ({s['best']} / {s['worst']}); "
-                 f"by chance {s['chance_95']:.2f} dB, p = {s['p_value']:.3f}"
+                 f"by chance {s['chance_95']:.2f} dB, {_p_text(s['p_value'])}"
                  for name, kind, s in spreads]
     return "\n".join(rows) + "\n"
 
