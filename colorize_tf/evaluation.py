@@ -560,8 +560,8 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
     with at least two groups. The chance figures are a permutation test: the kind's
     photos dealt out again at random to groups of the same sizes, shuffles times (the
     means of groups that are served equally well still differ on a finite test set;
-    these say by how much). p_value: the share of shuffles with a gap at least the observed one,
-    (1 + count) / (1 + shuffles) (Phipson and Smyth 2010: never 0).
+    these say by how much). p_value: the share of shuffles with a gap at least the
+    observed one, (1 + count) / (1 + shuffles) (Phipson and Smyth 2010: never 0).
     """
     kinds = {}
     for name, values in scores.items():
@@ -579,9 +579,14 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
         pooled = np.concatenate([values for _, values in groups])
         sizes = np.array([len(values) for _, values in groups])
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        dealt = rng.permuted(np.broadcast_to(pooled, (shuffles, len(pooled))), axis=1)
-        chance_means = np.add.reduceat(dealt, starts, axis=1) / sizes  # [shuffles, groups]
-        chance = chance_means.max(axis=1) - chance_means.min(axis=1)
+        chance = []  # the gap of each shuffle; dealt in chunks of ~8M values (64 MB)
+        per_chunk = max(1, 8_000_000 // len(pooled))
+        for done in range(0, shuffles, per_chunk):
+            dealt = rng.permuted(np.broadcast_to(
+                pooled, (min(per_chunk, shuffles - done), len(pooled))), axis=1)
+            chance_means = np.add.reduceat(dealt, starts, axis=1) / sizes  # [n, groups]
+            chance.append(chance_means.max(axis=1) - chance_means.min(axis=1))
+        chance = np.concatenate(chance)
         # A shuffle that reproduces the observed grouping gives the same gap up to
         # float summation order: 1e-9 dB keeps it counted as "at least as large".
         count = int(np.sum(chance >= spread - 1e-9))

@@ -161,8 +161,9 @@ class Colorizer:
 
         A colour image is colorized from its luma; temperature None is the model's
         default (0.7 for the shipped general model, 0.38 for the landscapes one).
-        confidence=True also returns the top-1 bin probability [H, W] in [0, 1]. work_size overrides the exported
-        working size; smoother (decoding.TemporalSmoother) smooths video frames.
+        confidence=True also returns the top-1 bin probability [H, W] in [0, 1].
+        work_size overrides the exported working size; smoother
+        (decoding.TemporalSmoother) smooths video frames.
         hints (a hints model, at its exported working size): a list of {"point":
         (row, column) relative to the image, 0-1, "color": (r, g, b) 0-255}.
         """
