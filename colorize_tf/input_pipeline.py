@@ -30,7 +30,10 @@ class PipelineConfig:
     """crop_size: training side (px, divisible by 8); crop_scale: side of the random
     square crop as a fraction of the photo's shorter side (paper 3.2); noise_stddev:
     max standard deviation of Gaussian noise added to the input luma, drawn
-    uniformly per image from [0, noise_stddev]."""
+    uniformly per image from [0, noise_stddev]; target_stride: the targets have
+    1 / target_stride of the crop's side, each the mean chroma (and mask) of a
+    target_stride^2 block (a model whose logits are at a quarter resolution, as Zhang
+    et al. 2016's: the truth is averaged to their grid, then encoded)."""
     crop_size: int = 128
     mirror: bool = True
     random_crop: bool = True
@@ -43,6 +46,7 @@ class PipelineConfig:
     scene_target: bool = False
     regression_only: bool = False  # the only target is pack_regression (seed 002, eq. 2)
     hints: bool = False  # inputs: luma and hints simulated from the truth (hints.py)
+    target_stride: int = 1
     shuffle_buffer: int = 2048
     cache: bool = False
     deterministic: bool = True
@@ -132,6 +136,17 @@ def resize_frame(rgb, mask, size):
     return tf.clip_by_value(rgb, 0.0, 1.0), mask
 
 
+def pool_targets(chroma, mask, stride):
+    """chroma [H, W, 2], mask [H, W, 1] (H, W multiples of stride) -> both averaged over
+    stride x stride blocks, [H / stride, W / stride, .]; a block counts as valid (mask
+    1) when at least half its pixels are, and its chroma is the mean of its valid
+    pixels."""
+    pooled = lambda x: tf.nn.avg_pool2d(x[None], stride, stride, "VALID")[0]  # noqa: E731
+    valid = pooled(mask)
+    chroma = pooled(chroma * mask) / tf.maximum(valid, 1e-6)
+    return chroma, tf.cast(valid >= 0.5, tf.float32)
+
+
 def example_to_inputs(example, seed, bins, config, training):
     """One parsed example -> (luma [S, S, 1], targets) for the model; with config.hints
     the inputs are a dict of the luma and the hints (hints.simulate, also when not
@@ -159,6 +174,8 @@ def example_to_inputs(example, seed, bins, config, training):
             tf.shape(luma), tf.random.experimental.stateless_fold_in(seed, 4), stddev=stddev)
         luma = tf.clip_by_value(luma + noise, 0.0, 1.0)
     inputs = luma
+    if config.target_stride > 1:
+        chroma, mask = pool_targets(chroma, mask, config.target_stride)
     if config.hints:
         hint_chroma, hint_mask = hints.simulate(
             chroma, mask, tf.random.experimental.stateless_fold_in(seed, 5))

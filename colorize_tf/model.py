@@ -36,12 +36,20 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from colorize_tf import color
 from colorize_tf import decoding
+from colorize_tf import efficientnet_lite
 from colorize_tf import serving_api
 
 COLORUNET = "colorunet"
 ZHANG_SMALL = "zhang_small"
-ARCHITECTURES = (COLORUNET, ZHANG_SMALL)
+EFFNET_LITE0 = "effnet_lite0"
+ARCHITECTURES = (COLORUNET, ZHANG_SMALL, EFFNET_LITE0)
+# The pretrained colorizer's encoder: EfficientNet-Lite0 cut after its last block at
+# stride 16 (block 10, 112 filters); the decoder reads strides 16, 8 and 4.
+EFFNET_ENCODER_STRIDE = 16
+EFFNET_OUTPUT_STRIDE = 4
+ENCODER_PREFIX = "encoder_"  # the names of the pretrained encoder's layers start so
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +62,8 @@ class ModelConfig:
     the hint_chroma and hint_mask inputs (module doc), hint_chroma multiplied by
     hint_scale (about 1 / the largest chroma of the colour space) to be near [-1, 1];
     global_context: fuses the whole photo's features into every bottleneck position
-    (add_global_context; ColorUNet only)."""
+    (add_global_context; ColorUNet only); color_space: the colour space whose luma the
+    model takes (the pretrained encoder is given the sRGB gray of that luma)."""
     num_bins: int = 32
     base_filters: int = 16
     depth: int = 3
@@ -65,6 +74,7 @@ class ModelConfig:
     hints: bool = False
     hint_scale: float = 1.0
     global_context: bool = False
+    color_space: str = color.YUV
 
     @property
     def has_heads(self):
@@ -78,7 +88,15 @@ class ModelConfig:
     @property
     def pad_multiple(self):
         """Input sides must be multiples of this (2 ** the number of poolings)."""
+        if self.architecture == EFFNET_LITE0:
+            return EFFNET_ENCODER_STRIDE
         return 2 ** (3 if self.architecture == ZHANG_SMALL else self.depth)
+
+    @property
+    def output_stride(self):
+        """The logits have 1 / output_stride of the input's height and width (4 for the
+        pretrained colorizer, as Zhang et al. 2016; 1 for the others)."""
+        return EFFNET_OUTPUT_STRIDE if self.architecture == EFFNET_LITE0 else 1
 
 
 def _kernel_initializers(seed):
@@ -106,10 +124,12 @@ def _double_conv(x, filters, name, init):
 
 
 def build_model(config, seed=None):
-    """ModelConfig -> keras.Model of its architecture (build_colorunet or
-    build_zhang_small)."""
+    """ModelConfig -> keras.Model of its architecture (build_colorunet,
+    build_zhang_small or build_effnet_colorizer)."""
     if config.architecture == ZHANG_SMALL:
         return build_zhang_small(config, seed)
+    if config.architecture == EFFNET_LITE0:
+        return build_effnet_colorizer(config, seed)
     return build_colorunet(config, seed)
 
 
@@ -301,3 +321,87 @@ def synchronize_batch_norm(model):
     for layer in model.layers:  # functional and flat: no nested models
         if isinstance(layer, layers.BatchNormalization):
             layer.synchronized = True
+
+
+@keras.saving.register_keras_serializable(package="colorize_tf")
+class GrayEncoderInput(layers.Layer):
+    """luma [B, H, W, 1] in [0, 1] (of color_space) -> [B, H, W, 3]: the sRGB gray of
+    that luma (the colour with zero chroma), 0..255 in all three channels, normalised
+    as EfficientNet-Lite's ImageNet training did ((x - 127) / 128): the encoder sees a
+    gray photo the way it saw colour ones."""
+
+    def __init__(self, color_space, **kwargs):
+        super().__init__(**kwargs)
+        self.color_space = color_space
+
+    def call(self, luma):
+        luma = tf.cast(luma, tf.float32)
+        gray = color.luma_chroma_to_rgb(luma, tf.zeros_like(tf.concat([luma, luma], -1)),
+                                        self.color_space)
+        normalized = (gray * 255.0 - efficientnet_lite.INPUT_MEAN) / \
+            efficientnet_lite.INPUT_SCALE
+        return tf.cast(normalized, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "color_space": self.color_space}
+
+
+def build_effnet_colorizer(config, seed=None):
+    """The pretrained colorizer: luma [B, H, W, 1] (H, W multiples of 16) -> logits
+    [B, H / 4, W / 4, num_bins] float32.
+
+    Encoder: EfficientNet-Lite0 (efficientnet_lite) up to its stride-16 block, layers
+    named encoder_*, given the luma's gray in three channels (GrayEncoderInput); its
+    ImageNet weights are loaded by load_encoder_weights, not here. Decoder (U-Net-like,
+    light): stride 16 -> 1x1 conv to 2F; bilinear x2, concatenated with the stride-8
+    features, 3x3 conv 2F; bilinear x2, concatenated with the stride-4 features, two
+    3x3 convs F; a 1x1 conv to the logits at stride 4 (Zhang et al. 2016 predict at a
+    quarter too: chroma is smooth, and the decoding then costs 16x fewer exponentials).
+    F = config.base_filters. Each conv with batch norm and ReLU."""
+    init = _kernel_initializers(seed)
+    luma = keras.Input(shape=(None, None, 1), name=serving_api.LUMA)
+    rgb = GrayEncoderInput(config.color_space, name="encoder_input")(luma)
+    blocks = efficientnet_lite.FEATURE_BLOCKS
+    features = efficientnet_lite.encoder_features(
+        rgb, last_block=blocks[EFFNET_ENCODER_STRIDE], prefix=ENCODER_PREFIX)
+    f = config.base_filters
+    x = layers.Conv2D(2 * f, 1, use_bias=False, kernel_initializer=init(),
+                      name="dec16_conv")(features[blocks[16]])
+    x = layers.ReLU(name="dec16_relu")(layers.BatchNormalization(name="dec16_bn")(x))
+    x = BilinearUpsample(2, name="dec8_upsample")(x)
+    x = layers.Concatenate(name="dec8_skip")([x, features[blocks[8]]])
+    x = _conv_bn_relu(x, 2 * f, "dec8", init)
+    x = BilinearUpsample(2, name="dec4_upsample")(x)
+    x = layers.Concatenate(name="dec4_skip")([x, features[blocks[4]]])
+    x = _double_conv(x, f, "dec4", init)
+    return keras.Model(luma, _primary_output(x, config, init), name="effnet_colorizer")
+
+
+def encoder_layers(model):
+    """The pretrained encoder's layers of model (names starting with ENCODER_PREFIX)."""
+    return [layer for layer in model.layers if layer.name.startswith(ENCODER_PREFIX)]
+
+
+def load_encoder_weights(model, weights_path=None):
+    """Sets the encoder of a pretrained colorizer from EfficientNet-Lite0's ImageNet
+    weights (weights_path None: the installed package's file). -> the layer names set.
+    ImportError when the package is not installed; torch_weights.WeightsFileError when
+    the file does not fit."""
+    tensors = efficientnet_lite.read_imagenet_weights(weights_path)
+    return efficientnet_lite.load_imagenet_weights(
+        model, tensors, source=weights_path or efficientnet_lite.WEIGHTS_PACKAGE,
+        prefix=ENCODER_PREFIX)
+
+
+ENCODER_TRAINING = ("full", "frozen", "frozen_bn")
+
+
+def set_encoder_training(model, mode):
+    """mode "full": every encoder layer trains; "frozen": none (its batch norm layers
+    then run on their stored statistics, as Keras does for a frozen BatchNormalization);
+    "frozen_bn": the convolutions train, the batch norm layers stay frozen."""
+    if mode not in ENCODER_TRAINING:
+        raise ValueError(f"encoder training must be one of {ENCODER_TRAINING}, got {mode!r}")
+    for layer in encoder_layers(model):
+        is_bn = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = mode == "full" or (mode == "frozen_bn" and not is_bn)

