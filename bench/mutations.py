@@ -140,6 +140,16 @@ MUTATIONS = (
              "probabilities + self.decay * self._warp(self.state, maps)",
              "probabilities + self.decay * self.state",
              ("tests/test_decoding.py",)),
+    # The pretrained encoder's loader: PyTorch's depthwise [C, 1, kh, kw] read with its
+    # kernel axes swapped (a square kernel keeps its shape, so only values tell).
+    Mutation("depthwise_weights_transposed", "colorize_tf/efficientnet_lite.py",
+             'np.transpose(get("weight"), (2, 3, 0, 1))',
+             'np.transpose(get("weight"), (3, 2, 0, 1))',
+             ("tests/test_efficientnet_lite.py",)),
+    Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving.py",
+             "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
+             "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",
+             ("tests/test_efficientnet_lite.py",)),
 )
 
 

@@ -129,7 +129,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
                           export_dir, version,
                           work_size or int(run_flags.get("crop_size", 256)), max_pixels,
                           model_config.pad_multiple.bit_length() - 1, checkpoint,
-                          default_temperature)
+                          default_temperature, model_config.output_stride)
 
 
 def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
@@ -139,6 +139,7 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     decoder; None keeps its work size, pixel limit and default temperature); returns
     its path. For models whose training run is gone."""
     from colorize_tf import inference
+    from colorize_tf import model as model_lib
     model, bins, info = inference.load_keras_model(saved_model_dir)
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
     assets = os.path.join(saved_model_dir, "assets")
@@ -148,11 +149,12 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
     return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
                           export_dir, version, work_size, max_pixels, info.depth,
-                          info.checkpoint, default_temperature)
+                          info.checkpoint, default_temperature,
+                          model_lib.read_config(assets).output_stride)
 
 
 def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
-                   depth, checkpoint, default_temperature):
+                   depth, checkpoint, default_temperature, output_stride=1):
     """The SavedModel of model (logits) + decoder, with the bins, flags and model config
     files of the folder source as assets, at export_dir/<version> (atomic)."""
     os.makedirs(export_dir, exist_ok=True)
@@ -164,7 +166,7 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
         raise cli.UsageError(f"{final!r} exists; versions are never overwritten "
                              "(omit --version to take the next free one)")
     module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
-                                     max_pixels, depth)
+                                     max_pixels, depth, output_stride)
     staging = safe_write.temp_path(final + "-assets")
     try:
         os.makedirs(staging)
@@ -174,7 +176,7 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
         decoder.save(staging)
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
-                           decoder.uses_temperature).save(staging)
+                           decoder.uses_temperature, output_stride).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

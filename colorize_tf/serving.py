@@ -1,9 +1,10 @@
 """The exported graph: everything that runs inside the SavedModel, in core TF ops.
 
     decode (EXIF orientation, alpha over white) -> luma -> antialiased Lanczos to the
-    working size -> pad to a multiple of 2^depth -> ColorUNet -> annealed mean(T) ->
-    crop -> chroma upsampled to the original size + the original full-resolution luma
-    -> PNG (or JPEG)
+    working size -> pad to a multiple of 2^depth -> the model -> annealed mean(T) at
+    the logits' resolution (a quarter of the working size for the pretrained
+    colorizer, whose chroma is then upsampled to the working size) -> crop -> chroma
+    upsampled to the original size + the original full-resolution luma -> PNG (or JPEG)
 
 preprocess() and render() are the two halves around the model; the serving graph,
 the Python Colorizer (inference.py) and video smoothing all use them, so a change
@@ -39,8 +40,9 @@ class ExportInfo:
     """What a SavedModel was exported with (assets/export.json): the working size (px),
     the pixel limit, the bins' colour space and fingerprint, the number of poolings
     (the pad multiple is 2^depth), which checkpoint, the version number, how its
-    output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), and
-    the temperature it is meant to be used at (ignored by a regression model)."""
+    output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), the
+    temperature it is meant to be used at (ignored by a regression model), and the
+    model's output stride (its logits have 1 / output_stride of the input's sides)."""
     work_size: int
     max_pixels: int
     color_space: str
@@ -51,6 +53,7 @@ class ExportInfo:
     decoding: str = decoding.BINS
     default_temperature: float = serving_api.DEFAULT_TEMPERATURE
     uses_temperature: bool = True
+    output_stride: int = 1
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -236,7 +239,7 @@ class ColorizerModule(tf.Module):
     """The exported graph: see the module docstring for the signatures."""
 
     def __init__(self, model, decoder, color_space, work_size, max_pixels=DEFAULT_MAX_PIXELS,
-                 depth=3):
+                 depth=3, output_stride=1):
         super().__init__(name="colorizer")
         self.model = model
         self.decoder = decoder
@@ -244,6 +247,7 @@ class ColorizerModule(tf.Module):
         self.work_size = int(work_size)
         self.max_pixels = int(max_pixels)
         self.multiple = 2 ** int(depth)  # the model pools depth times
+        self.output_stride = int(output_stride)  # its logits: 1 / output_stride of a side
         # A hints model (model.ModelConfig.hints) takes the luma and the hint maps.
         self.hints = isinstance(model.input, dict)
         if self.hints:
@@ -251,8 +255,9 @@ class ColorizerModule(tf.Module):
 
     def _scores(self, luma, hint_maps=None):
         """luma [B, H, W, 1] of any H, W, hint_maps None (no hints) or (hint_chroma
-        [B, H, W, 2], hint_mask [B, H, W, 1]) -> the model's output [B, H, W, n] (zero
-        padding, as in training)."""
+        [B, H, W, 2], hint_mask [B, H, W, 1]) -> the model's output [B, h, w, n] (zero
+        padding, as in training), h = ceil(H / output_stride), w likewise: the cells
+        that cover the photo."""
         shape = tf.shape(luma)
         padding = [[0, 0], [0, (-shape[1]) % self.multiple],
                    [0, (-shape[2]) % self.multiple], [0, 0]]
@@ -264,7 +269,20 @@ class ColorizerModule(tf.Module):
                       serving_api.HINT_CHROMA: tf.pad(hint_maps[0], padding),
                       serving_api.HINT_MASK: tf.pad(hint_maps[1], padding)}
         logits = self.model(inputs, training=False)
-        return tf.cast(logits, tf.float32)[:, :shape[1], :shape[2], :]
+        s = self.output_stride
+        return tf.cast(logits, tf.float32)[:, :(shape[1] + s - 1) // s,
+                                           :(shape[2] + s - 1) // s, :]
+
+    def _to_luma_grid(self, maps, luma):
+        """maps [B, ceil(H / s), ceil(W / s), C] at the logits' resolution (s the output
+        stride) -> [B, H, W, C] of luma [B, H, W, 1]: bilinear to s times their size,
+        where cell i spans pixels s i .. s i + s - 1 as in training, then cropped.
+        The identity for a model with logits at the input's resolution."""
+        if self.output_stride == 1:
+            return maps
+        size = tf.shape(maps)[1:3] * self.output_stride
+        shape = tf.shape(luma)
+        return tf.image.resize(maps, size, method="bilinear")[:, :shape[1], :shape[2], :]
 
     @staticmethod
     def _per_image(values, batch, name, example):
@@ -310,8 +328,14 @@ class ColorizerModule(tf.Module):
     def _chroma_and_confidence(self, luma, temperature, hint_maps=None):
         """Working-size luma [B, h, w, 1], temperature [B] (hint_maps: as _scores') ->
         (chroma [B, h, w, 2], top-1 confidence [B, h, w]): the model and the fused
-        decoding, no probabilities."""
-        return self.decoder.decode_scores(self._scores(luma, hint_maps), temperature)
+        decoding at the logits' resolution (no probabilities), then upsampled to the
+        working size (only the chroma and the confidence: 3 channels)."""
+        chroma, confidence = self.decoder.decode_scores(self._scores(luma, hint_maps),
+                                                        temperature)
+        if self.output_stride == 1:
+            return chroma, confidence
+        both = self._to_luma_grid(tf.concat([chroma, confidence[..., None]], -1), luma)
+        return both[..., :2], both[..., 2]
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA),
@@ -326,7 +350,8 @@ class ColorizerModule(tf.Module):
         tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA)])
     def luma_to_probabilities(self, luma):
         luma = self._checked_luma(luma)
-        return {serving_api.PROBABILITIES: self.decoder.probabilities(self._scores(luma))}
+        probabilities = self.decoder.probabilities(self._scores(luma))
+        return {serving_api.PROBABILITIES: self._to_luma_grid(probabilities, luma)}
 
     def _luma_with_hints_to_probabilities(self, luma, hint_chroma, hint_mask):
         luma = self._checked_luma(luma)
