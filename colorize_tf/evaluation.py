@@ -180,7 +180,7 @@ class MethodTotals:
     """Sums over the photos seen of one method's scores."""
     num_bins: int
     per_image: dict = dataclasses.field(default_factory=lambda: {
-        "psnr": [], "ssim": [], "mse_ab": [], "colourfulness": []})
+        "psnr": [], "ssim": [], "mse_ab": [], "colourfulness": [], "colour_cast": []})
     curve: metrics.ErrorCurve = dataclasses.field(
         default_factory=lambda: metrics.ErrorCurve(LAB_CLASSES.num_cells))
     bin_counts: np.ndarray = None
@@ -295,7 +295,9 @@ class BatchScorer:
 
     def _scores_graph(self, results, truth, truth_ab, truth_class):
         """results [M, B, H, W, 3] (every method), truth [B, H, W, 3] -> per method and
-        photo [M, B]: psnr, mse_ab, colourfulness; per method: error_histogram
+        photo [M, B]: psnr, mse_ab, colourfulness, colour_cast (the Lab ab distance
+        between the photo's mean chroma and the truth's: a tint over the whole photo;
+        gray's is the truth's own mean chroma); per method: error_histogram
         [M, C * 152], bin_counts [M, n]."""
         results_f = tf.cast(results, tf.float32) / 255.0
         ab = color.rgb_uint8_to_lab(results)[..., 1:]
@@ -307,6 +309,8 @@ class BatchScorer:
             "psnr": psnr,
             "mse_ab": tf.reduce_mean(squared, axis=[-2, -1]) / 2.0,
             "colourfulness": colourfulness(results),
+            "colour_cast": tf.norm(tf.reduce_mean(ab, axis=[-3, -2])
+                                   - tf.reduce_mean(truth_ab, axis=[-3, -2]), axis=-1),
             "error_histogram": error_histogram(tf.sqrt(squared), truth_class),
             "bin_counts": _bin_counts(color.rgb_to_luma_chroma(results_f, self.space)[1],
                                       self.bins)}
@@ -597,6 +601,11 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
     return out
 
 
+def _cast(m):
+    """A method's mean colour cast as text ("-" in results from before it was measured)."""
+    return f"{m['colour_cast']:.1f}" if "colour_cast" in m else "-"
+
+
 def _p_text(p):
     """A permutation p-value as text (never 0: 1 / (1 + shuffles) at least)."""
     return f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
@@ -609,13 +618,13 @@ def groups_markdown(result):
         return ""
     method = result_default_method(result)
     rows = [f"Per group at {method} (gray in brackets):", "",
-            "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio |",
-            "|---|---|---|---|---|"]
+            "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio | colour cast |",
+            "|---|---|---|---|---|---|"]
     for name, group in groups.items():
         m, g = group["methods"][method], group["methods"][GRAY]
         rows.append(f"| {name} | {group['images']} | {m['psnr']:.2f} ({g['psnr']:.2f}) | "
                     f"{m['auc_rebalanced']:.4f} ({g['auc_rebalanced']:.4f}) | "
-                    f"{m['colourfulness_ratio']:.2f} |")
+                    f"{m['colourfulness_ratio']:.2f} | {_cast(m)} ({_cast(g)}) |")
     rows.append("")
     for kind, s in result.get("group_spreads", {}).items():
         rows.append(f"- {kind}: PSNR spread {s['spread']:.2f} dB (best {s['best']}, worst "
@@ -631,19 +640,23 @@ def comparison_markdown(results):
     AuC, colourfulness ratio; then each model's group spreads (group_spreads)."""
     first = next(iter(results.values()))
     methods = [result_default_method(r) for r in results.values()]
-    header = ["group", "photos", "gray PSNR / AuC r."]
+    header = ["group", "photos", "gray PSNR / AuC r. / cast"]
     for name, method in zip(results, methods):
-        header += [f"{name} mean chroma PSNR / AuC r.", f"{name} {method} PSNR / AuC r. / col."]
+        header += [f"{name} mean chroma PSNR / AuC r.",
+                   f"{name} {method} PSNR / AuC r. / col. / cast"]
     rows = [f"Models side by side ({first['images']} photos; AuC r.: rebalanced AuC; col.: "
-            "colourfulness ratio to the truth).", "", "| " + " | ".join(header) + " |",
+            "colourfulness ratio to the truth; cast: colour cast, Lab ab distance of the "
+            "mean chroma to the truth's; gray's is the truth's own).", "",
+            "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header)]
 
     def cells(m, colour=False):
         text = f"{m['psnr']:.2f} / {m['auc_rebalanced']:.4f}"
-        return text + (f" / {m['colourfulness_ratio']:.2f}" if colour else "")
+        return text + (f" / {m['colourfulness_ratio']:.2f} / {_cast(m)}" if colour else "")
     for group in ["all"] + sorted(first.get("groups") or {}, key=_group_order):
         scope = [r if group == "all" else r["groups"][group] for r in results.values()]
-        row = [group, str(scope[0]["images"]), cells(scope[0]["methods"][GRAY])]
+        gray = scope[0]["methods"][GRAY]
+        row = [group, str(scope[0]["images"]), f"{cells(gray)} / {_cast(gray)}"]
         for result, method in zip(scope, methods):
             row += [cells(result["methods"][MEAN]), cells(result["methods"][method], True)]
         rows.append("| " + " | ".join(row) + " |")
@@ -666,13 +679,14 @@ def report_markdown(result):
         f"{result['num_bins']} bins in {result['color_space'].upper()}; ground-truth "
         f"colourfulness {result['ground_truth']['colourfulness']:.1f}.",
         "",
-        "| method | PSNR dB | SSIM | MSE ab | AuC | AuC rebal. | colourfulness (ratio) | KL bins |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | PSNR dB | SSIM | MSE ab | AuC | AuC rebal. | colourfulness (ratio) | "
+        "colour cast | KL bins |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in result["methods"].items():
         rows.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['mse_ab']:.1f} | "
                     f"{m['auc']:.4f} | {m['auc_rebalanced']:.4f} | {m['colourfulness']:.1f} "
-                    f"({m['colourfulness_ratio']:.2f}) | {m['kl_bins']:.3f} |")
+                    f"({m['colourfulness_ratio']:.2f}) | {_cast(m)} | {m['kl_bins']:.3f} |")
     groups = groups_markdown(result)
     return "\n".join(rows) + "\n" + ("\n" + groups if groups else "")
 

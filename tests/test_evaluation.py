@@ -2,6 +2,7 @@
 numpy oracles."""
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -59,6 +60,14 @@ def test_batch_scores_equal_the_per_image_metrics(luma_saved_model, size):
             assert s["mse_ab"][j] == pytest.approx(np.mean((ab - truth_ab[j]) ** 2), rel=1e-4)
             assert s["colourfulness"][j] == pytest.approx(
                 metrics.colourfulness(result[j]), rel=1e-4, abs=1e-4)
+            # Colour cast: OpenCV's float Lab as the oracle of the mean chromas.
+            lab = [cv2.cvtColor(x.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 1:]
+                   for x in (result[j], truth[j])]
+            assert s["colour_cast"][j] == pytest.approx(np.linalg.norm(
+                lab[0].mean((0, 1)) - lab[1].mean((0, 1))), abs=0.05)
+            if name == "gray":
+                assert s["colour_cast"][j] == pytest.approx(
+                    np.linalg.norm(lab[1].mean((0, 1))), abs=0.05)
         assert s["bin_counts"].sum() == truth[..., 0].size
     np.testing.assert_allclose(truth_stats["colourfulness"],
                                [metrics.colourfulness(t) for t in truth], rtol=1e-5)
@@ -201,5 +210,5 @@ def test_tables_use_each_models_own_default_temperature():
                             "T=0.6": m if default == 0.6 else other}, "groups": {}}
     table = evaluation.comparison_markdown({"a": result(0.6, 21.0), "b": result(0.38, 22.0)})
     assert "a T=0.6 PSNR" in table and "b T=0.38 PSNR" in table
-    assert "| all | 3 | 1.00 / 0.1000 | 1.00 / 0.1000 | 21.00 / 0.5000 / 1.00 | " \
-           "1.00 / 0.1000 | 22.00 / 0.5000 / 1.00 |" in table
+    assert "| all | 3 | 1.00 / 0.1000 / - | 1.00 / 0.1000 | 21.00 / 0.5000 / 1.00 / - | " \
+           "1.00 / 0.1000 | 22.00 / 0.5000 / 1.00 / - |" in table
