@@ -28,7 +28,6 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import common  # noqa: E402
@@ -109,13 +108,18 @@ def main():
         path = export.export_from_saved_model(source, os.path.join(tmp, "m"),
                                               work_size=args.work_size)
         signatures = tf.saved_model.load(path).signatures
-        ours = model_lib.build_model(model_lib.read_config(os.path.join(path, "assets")))
+        config = model_lib.read_config(os.path.join(path, "assets"))
+        ours = model_lib.build_model(config)
+        # The decoding runs on the logits, at 1 / output_stride of the working size.
+        cells = lambda side: -(-int(side) // config.output_stride)  # noqa: E731
+        pad = lambda side: -(-int(side) // config.pad_multiple) * config.pad_multiple  # noqa: E731
         decoder = decoding.Decoder.load(os.path.join(path, "assets"), None)
         num_scores = decoder.num_scores
         zhang = build_eccv16()
-        print(f"{source}: ColorUNet {ours.count_params():,} params, work size "
-              f"{args.work_size}; ECCV16 {zhang.count_params():,} params", flush=True)
-        common.line("ColorUNet model only, 256x256", model_rate(ours, (256, 256)),
+        print(f"{source}: {ours.name} {ours.count_params():,} params (logits at 1/"
+              f"{config.output_stride}), work size {args.work_size}; ECCV16 "
+              f"{zhang.count_params():,} params", flush=True)
+        common.line(f"{ours.name} model only, 256x256", model_rate(ours, (256, 256)),
                     "images/s", "ECCV16", model_rate(zhang, (256, 256), repeats=3))
 
         batch, t = args.batch, tf.constant([0.7])
@@ -137,7 +141,8 @@ def main():
         print(f"    0.9 of the bare model leaves {model_ms / 0.9 - model_ms:.0f} ms a batch "
               f"for all the work around the model ({model_ms:.0f} ms); decoding the "
               f"{num_scores} scores alone takes "
-              f"{decoding_ms(decoder, [batch, 256, 256, num_scores], 0.7, 4):.0f} ms",
+              f"{decoding_ms(decoder, [batch, cells(256), cells(256), num_scores], 0.7, 4):.0f}"
+              " ms",
               flush=True)
 
         for height, width in [(256, 256), (512, 768), (2000, 3000)]:
@@ -145,8 +150,7 @@ def main():
             data = tf.constant([tf.io.encode_jpeg(photo, quality=90).numpy()])
             repeats = 4 if height < 1000 else 2
             work = serving.working_size(height, width, args.work_size).numpy()
-            model_only = model_rate(ours, (int(np.ceil(work[0] / 8) * 8),
-                                           int(np.ceil(work[1] / 8) * 8)), repeats=repeats)
+            model_only = model_rate(ours, (pad(work[0]), pad(work[1])), repeats=repeats)
             megapixels = height * width / 1e6
             for name, extra in [("serving_default", {}),
                                 ("colorize_image", {"output_format": tf.constant(["jpeg"])})]:
@@ -158,7 +162,7 @@ def main():
                 print(f"    {1000 / graph_rate / megapixels:.0f} ms per megapixel; graph "
                       f"around the model costs {model_only / graph_rate - 1:.0%} of the "
                       "model", flush=True)
-            decode_ms = decoding_ms(decoder, [1, int(work[0]), int(work[1]), num_scores],
+            decode_ms = decoding_ms(decoder, [1, cells(work[0]), cells(work[1]), num_scores],
                                     0.7, repeats)
             print(f"    decoding the {num_scores} scores, timed alone: {decode_ms:.1f} ms, "
                   f"{decode_ms * model_only / 1000:.0%} of the model "
