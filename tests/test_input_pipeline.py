@@ -127,3 +127,18 @@ def test_cached_pipeline_differs_per_epoch_and_resumes(tiny_records):
     for a, b in zip(full[4:], resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(full[0], full[2])
+
+
+def test_shards_are_read_in_turns_so_that_classes_mix(tmp_path):
+    # Data prep writes photos in name order, so a shard often holds one class: the
+    # stream takes one record from each shard in turn (a0 b0 c0 a1 b1 c1 ...).
+    files = []
+    for shard in "abc":
+        files.append(str(tmp_path / f"{shard}.tfrecord"))
+        with tf.io.TFRecordWriter(files[-1]) as writer:
+            for i in range(3):
+                writer.write(f"{shard}{i}".encode())
+    stream = input_pipeline._serialized_records(files, False, input_pipeline.PipelineConfig(),
+                                                tf.constant(0, tf.int64))
+    assert [x.decode() for x in stream.as_numpy_iterator()] == \
+        ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
