@@ -146,6 +146,11 @@ MUTATIONS = (
              'np.transpose(get("weight"), (2, 3, 0, 1))',
              'np.transpose(get("weight"), (3, 2, 0, 1))',
              ("tests/test_efficientnet_lite.py",)),
+    # Issue 30, item 1: one upload of an animated WebP aborted the server's process.
+    Mutation("server_passes_animated_webp", "colorize_tf/serve.py",
+             "            image_files.check_decodable(bytes(data))\n",
+             "            pass\n",
+             ("tests/test_bad_inputs.py",)),
     Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving.py",
              "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
              "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",

@@ -184,12 +184,14 @@ def plan_jobs(inputs, output_dir, overwrite=False, confidence=False):
 
 
 def _read_checked(path, max_pixels):
-    """-> file bytes; raises ImageRejected for empty files and decompression bombs."""
+    """-> file bytes; raises ImageRejected for empty files, decompression bombs and
+    files TensorFlow's decoder would crash on (they go to the SavedModel as bytes)."""
     with open(path, "rb") as f:
         data = f.read()
     if not data:
         raise image_files.ImageRejected("empty file (0 bytes)")
     image_files.check_pixels(data, max_pixels)
+    image_files.check_decodable(data)
     return data
 
 

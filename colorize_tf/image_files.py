@@ -141,6 +141,30 @@ def header_size(data):
     return None
 
 
+# WebP's extended header: "RIFF" size "WEBP" "VP8X" size, then a flags byte whose bit 1
+# says the file is an animation (the WebP container specification).
+WEBP_FLAGS_OFFSET = 20
+WEBP_ANIMATION_FLAG = 0x02
+
+
+def is_animated_webp(data):
+    """True for a WebP whose extended header marks it as an animation."""
+    return (data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] == b"VP8X"
+            and len(data) > WEBP_FLAGS_OFFSET
+            and bool(data[WEBP_FLAGS_OFFSET] & WEBP_ANIMATION_FLAG))
+
+
+def check_decodable(data):
+    """Raises ImageRejected for bytes that TensorFlow's decoder would abort the whole
+    process on (a native crash, which no try/except catches): an animated WebP
+    (TF 2.21's decode_image and decode_webp alike: "double free or corruption"). The
+    same file with its animation flag cleared is refused by the decoder with an
+    ordinary error, so the flag is what to check."""
+    if is_animated_webp(data):
+        raise ImageRejected("animated WebP is not supported (TensorFlow's WebP decoder "
+                            "crashes on animations): save one frame as PNG or JPEG")
+
+
 def check_pixels(data, max_pixels):
     """Raises ImageRejected when the header gives more than max_pixels pixels; returns
     (height, width) or None when the header cannot tell (the decoder then decides)."""

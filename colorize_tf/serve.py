@@ -38,6 +38,23 @@ MAX_DEFAULT_BATCH_THREADS = 8
 log = logging.getLogger("colorize_tf.serve")
 
 
+def parse_checked_body(body, signatures):
+    """rest_api.parse_predict_body, then refuses (InvalidArgument, 400) any image the
+    decoder would abort the whole server process on (image_files.check_decodable):
+    one request must never take the server down, even one to a SavedModel exported
+    before its graph checked for it."""
+    from colorize_tf import image_files
+    from colorize_tf import rest_api
+    from colorize_tf import serving_api
+    signature, inputs, form = rest_api.parse_predict_body(body, signatures)
+    images = inputs.get(serving_api.IMAGE_BYTES)
+    for i, data in enumerate(images.ravel() if images is not None else ()):
+        try:
+            image_files.check_decodable(bytes(data))
+        except image_files.ImageRejected as e:
+            raise rest_api.invalid(f"{serving_api.IMAGE_BYTES}[{i}]: {e}") from None
+    return signature, inputs, form
+
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv (TF Serving's names where
     it has the flag)."""
@@ -149,11 +166,10 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
             # JSON and base64 of large bodies off the event loop; a small body is parsed
             # here (~0.1 ms per 100 KB), which saves a thread hand-off per request.
             if len(body) <= INLINE_PARSE_BYTES:
-                signature, inputs, form = rest_api.parse_predict_body(
-                    body, servable.input_dtypes)
+                signature, inputs, form = parse_checked_body(body, servable.input_dtypes)
             else:
                 signature, inputs, form = await run_in_threadpool(
-                    rest_api.parse_predict_body, body, servable.input_dtypes)
+                    parse_checked_body, body, servable.input_dtypes)
             # The answer's base64 and JSON (~0.3 ms for a 512 px photo's) are rendered
             # off the event loop, in the thread that ran the signature.
             render = functools.partial(rest_api.predict_response, format=form)

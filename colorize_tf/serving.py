@@ -106,6 +106,20 @@ def _int_from_bytes(data, offset, n, big_endian):
     return tf.cast(tf.minimum(tf.abs(value), 2 ** 31 - 1), tf.int32)
 
 
+def _is_animated_webp(data):
+    """image_files.is_animated_webp in graph ops: a WebP whose VP8X flags byte has the
+    animation bit."""
+    length = tf.strings.length(data)
+    part = lambda start, n: tf.strings.substr(  # noqa: E731 (clamped: any bytes are fine)
+        data, tf.minimum(start, length), tf.minimum(n, tf.maximum(length - start, 0)))
+    is_vp8x = (tf.equal(part(0, 4), b"RIFF") & tf.equal(part(8, 4), b"WEBP")
+               & tf.equal(part(12, 4), b"VP8X"))
+    flags = tf.io.decode_raw(part(image_files.WEBP_FLAGS_OFFSET, 1), tf.uint8)
+    animated = tf.reduce_any(tf.bitwise.bitwise_and(
+        flags, image_files.WEBP_ANIMATION_FLAG) > 0)
+    return is_vp8x & animated
+
+
 def _exif_orientation(data):
     """JPEG bytes -> its EXIF orientation 1..8 (int32 scalar; 1 when absent or unreadable).
 
@@ -369,6 +383,12 @@ class ColorizerModule(tf.Module):
         with tf.control_dependencies([tf.debugging.assert_greater(
                 tf.strings.length(data), 0, message="image_bytes is empty")]):
             size = _header_size(data)
+        # TF's WebP decoder aborts the process on an animation (image_files.
+        # check_decodable): refused here, before the decoder sees it.
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                _is_animated_webp(data), False, message="animated WebP is not supported: "
+                "save one frame as PNG or JPEG")]):
+            data = tf.identity(data)
         too_large = f"image is larger than the limit of {self.max_pixels} pixels"
         with tf.control_dependencies([tf.debugging.assert_less_equal(
                 tf.cast(size[0], tf.int64) * tf.cast(size[1], tf.int64),

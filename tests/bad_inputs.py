@@ -78,9 +78,18 @@ def corpus_bytes():
         "photo.webp": (_pil("WEBP", photo, quality=80), "WebP"),
         "photo.tif": (_pil("TIFF", photo), "TIFF"),
         "cmyk.jpg": (_cmyk_jpeg(photo), "CMYK JPEG"),
+        "animated.webp": (_animated_webp(photo), "animated WebP (TF's decoder aborts on it)"),
     }
     assert files["bomb.jpg"][0] != jpeg, "the frame header to enlarge was not found"
     return files
+
+
+def _animated_webp(rgb):
+    from PIL import Image
+    frames = [Image.fromarray(np.roll(rgb, 8 * i, axis=1)) for i in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "WEBP", save_all=True, append_images=frames[1:], duration=100)
+    return buffer.getvalue()
 
 
 def _cmyk_jpeg(rgb):

@@ -58,6 +58,8 @@ def test_serving_signature_on_the_corpus(tiny_saved_model):
     for name in BOMBS:
         assert "larger than the limit" in outcomes[name], (name, outcomes[name])
     assert "image_bytes is empty" in outcomes["empty.jpg"]
+    # Refused before TF's WebP decoder, which aborts the process on an animation.
+    assert "animated WebP is not supported" in outcomes["animated.webp"]
 
 
 def test_build_records_on_the_corpus(corpus, tmp_path):
@@ -103,6 +105,7 @@ def test_colorize_on_the_corpus(corpus, tiny_saved_model, tmp_path):
     assert len(failed) + len(done) == len(images)
     for name in BOMBS:
         assert any(f"{name}: " in line and "larger than the limit" in line for line in failed)
+    assert any("animated.webp: animated WebP is not supported" in line for line in failed)
     for name in USABLE - {"photo.tif"}:
         shown = name.replace("\udce9", "\ufffd")
         assert any(f"/{shown} -> " in line for line in done), name
@@ -134,6 +137,13 @@ def test_client_on_the_corpus(corpus, server, tmp_path):  # noqa: F811
     assert any("good.png -> " in line for line in result.stdout.splitlines())
     assert any("bomb.png: HTTP 400" in line and "larger than the limit" in line
                for line in result.stderr.splitlines())
+    # Refused by the server before the signature (TF's WebP decoder would abort the
+    # server's process), and the server goes on.
+    assert any("animated.webp: HTTP 400" in line and "image_bytes[0]: animated WebP" in line
+               for line in result.stderr.splitlines()), result.stderr[-2000:]
+    assert "good.png -> " in _cli("colorize_tf.client", f"--server={url}", "--model=tiny",
+                                  f"--output_dir={tmp_path}/again",
+                                  os.path.join(folder, "good.png")).stdout
 
 
 # --- Property-based fuzzing: mutated real files of every format. ---------------------
