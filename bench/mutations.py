@@ -151,6 +151,11 @@ MUTATIONS = (
              "            image_files.check_decodable(bytes(data))\n",
              "            pass\n",
              ("tests/test_bad_inputs.py",)),
+    # Issue 30, item 5: an infinite temperature gave a flat photo instead of an error.
+    Mutation("infinite_temperature_served", "colorize_tf/serving.py",
+             "tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0.0))",
+             "tf.reduce_all(temperature > 0.0)",
+             ("tests/test_export.py",)),
     Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving.py",
              "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
              "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",

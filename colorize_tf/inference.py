@@ -8,6 +8,8 @@ with a work size of their own, or for video frames, through `luma_probabilities`
 same preprocess and render steps (serving.py), so that video frames can have their
 bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
 """
+import math
+import numbers
 import os
 import sys
 
@@ -119,8 +121,16 @@ class Colorizer:
         self.color_space = self.bins.grid.color_space
 
     def _temperature(self, temperature):
-        """None -> the model's own default temperature (its export metadata)."""
-        return self.export_info.default_temperature if temperature is None else temperature
+        """None -> the model's own default temperature (its export metadata); TypeError
+        or ValueError for anything but a finite number > 0."""
+        if temperature is None:
+            return self.export_info.default_temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+        if not 0 < temperature < math.inf:
+            raise ValueError(f"temperature must be a finite number > 0 (e.g. 0.38), got "
+                             f"{temperature}")
+        return float(temperature)
 
     @property
     def takes_hints(self):

@@ -202,6 +202,10 @@ def _from_inputs(inputs, specs):
                           "multiple input tensors required as per tensorinfo_map")
         name = next(iter(specs))
         return {name: json_to_array(inputs, specs[name])}
+    unknown = sorted(set(inputs) - set(specs))
+    if unknown:
+        raise invalid(f"Input tensor alias not found in signature: {unknown[0]}. Inputs "
+                      f"expected to be in the set {{{','.join(sorted(specs))}}}.")
     arrays = {}
     for name, dtype in specs.items():
         if name not in inputs:

@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from colorize_tf import cli
 from colorize_tf import precision
 
@@ -53,7 +55,26 @@ def parse_checked_body(body, signatures):
             image_files.check_decodable(bytes(data))
         except image_files.ImageRejected as e:
             raise rest_api.invalid(f"{serving_api.IMAGE_BYTES}[{i}]: {e}") from None
-    return signature, inputs, form
+    temperature = inputs.get(serving_api.TEMPERATURE)
+    if temperature is not None and not np.all(np.isfinite(temperature.astype(np.float64))):
+        bad = temperature[~np.isfinite(temperature.astype(np.float64))].ravel()[0]
+        raise rest_api.invalid(f"temperature must be a finite number > 0 (e.g. 0.38), "
+                               f"got {bad}")
+    return signature, _per_photo(inputs), form
+
+
+def _per_photo(inputs):
+    """One temperature (or output format) for several photos -> one per photo: the
+    signatures take either, but the batching merges requests along dim 0, which needs
+    every input of a request to have the photos' count."""
+    from colorize_tf import serving_api
+    images = inputs.get(serving_api.IMAGE_BYTES)
+    if images is None or images.ndim != 1 or len(images) < 2:
+        return inputs
+    return {name: np.repeat(value, len(images), axis=0)
+            if name in (serving_api.TEMPERATURE, serving_api.OUTPUT_FORMAT)
+            and value.ndim == 1 and len(value) == 1 else value
+            for name, value in inputs.items()}
 
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv (TF Serving's names where

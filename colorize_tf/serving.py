@@ -309,9 +309,11 @@ class ColorizerModule(tf.Module):
 
     @classmethod
     def _temperatures(cls, temperature, batch):
-        """temperature [1] or [batch] -> [batch], refusing T <= 0 and other counts."""
-        with tf.control_dependencies([tf.debugging.assert_greater(
-                temperature, 0.0, message="temperature must be > 0 (e.g. 0.38)")]):
+        """temperature [1] or [batch] -> [batch], refusing T <= 0, infinite or NaN T
+        (an infinite one would give a flat, colourless photo) and other counts."""
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0.0)), True,
+                message="temperature must be a finite number > 0 (e.g. 0.38)")]):
             return cls._per_image(temperature, batch, "temperature", "[0.38]")
 
     @classmethod

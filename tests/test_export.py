@@ -115,7 +115,9 @@ def test_batch_and_per_image_temperature(tiny_saved_model):
 @pytest.mark.parametrize("data,temperature,message", [
     (b"", 0.38, "image_bytes is empty"),
     (b"definitely not an image", 0.38, "Unknown image file format"),
-    (None, 0.0, "temperature must be > 0"),
+    (None, 0.0, "temperature must be a finite number > 0"),
+    (None, float("inf"), "temperature must be a finite number > 0"),
+    (None, float("nan"), "temperature must be a finite number > 0"),
 ])
 def test_bad_requests_are_invalid_argument(tiny_saved_model, data, temperature, message):
     data = _png(make_photo(8, 8)) if data is None else data

@@ -3,6 +3,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 from colorize_tf import inference
 from colorize_tf.fake_data import make_photo
@@ -33,3 +34,16 @@ def test_the_default_temperature_is_the_models_own(luma_saved_model):
     default = colorizer.colorize(photo)
     assert np.array_equal(default, colorizer.colorize(photo, temperature=0.38))
     assert not np.array_equal(default, colorizer.colorize(photo, temperature=1.0))
+
+
+@pytest.mark.parametrize("temperature, error, message", [
+    (float("inf"), ValueError, "finite number > 0"), (float("nan"), ValueError, "finite"),
+    (0.0, ValueError, "> 0"), (-1, ValueError, "> 0"), ("0.5", TypeError, "a number"),
+    (True, TypeError, "a number")])
+def test_the_python_api_refuses_temperatures_that_are_not_finite_and_positive(
+        luma_saved_model, temperature, error, message):
+    colorizer = inference.Colorizer(luma_saved_model)
+    with pytest.raises(error, match=message):
+        colorizer.colorize(make_photo(20, 28, seed=4), temperature=temperature)
+    assert colorizer.colorize(make_photo(20, 28, seed=4), temperature=np.float32(0.5)).shape \
+        == (20, 28, 3)

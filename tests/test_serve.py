@@ -115,6 +115,19 @@ def test_predict_row_and_columnar_equal_the_signature(server, tiny_saved_model):
         expected[0]
 
 
+def test_one_temperature_for_several_photos(server, tiny_saved_model):
+    # The signatures take one temperature for all photos; the batching layer merges
+    # requests along dim 0, so the server gives each photo its copy.
+    photos = [png(1), png(2), png(3)]
+    signature = tf.saved_model.load(tiny_saved_model[0]).signatures["serving_default"]
+    direct = signature(image_bytes=tf.constant(photos), temperature=tf.constant([0.3]))
+    status, body = call(f"{server}/v1/models/tiny:predict", {
+        "inputs": {"image_bytes": [b64(p) for p in photos], "temperature": [0.3]}})
+    assert status == 200, body
+    assert [base64.b64decode(v["b64"]) for v in body["outputs"]["colorized_png_bytes"]] == \
+        direct["colorized_png_bytes"].numpy().tolist()
+
+
 @pytest.mark.parametrize("path,body,code,message", [
     ("/v1/models/tiny:predict", b"{nope", 400, "JSON Parse error"),
     ("/v1/models/tiny:predict", b"", 400, "The document is empty"),
@@ -130,6 +143,19 @@ def test_predict_row_and_columnar_equal_the_signature(server, tiny_saved_model):
      "temperature"),
     ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(b"not a photo"),
                                                 "temperature": 0.38}]}, 400, ""),
+    # Non-finite temperatures (JSON's Infinity, or 1e999, which parses as infinity) gave
+    # flat photos: refused, as everywhere a temperature enters.
+    ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(png()),
+                                                "temperature": float("inf")}]}, 400,
+     "temperature must be a finite number > 0 (e.g. 0.38), got inf"),
+    ("/v1/models/tiny:predict", b'{"inputs": {"image_bytes": [{"b64": "%s"}], '
+     b'"temperature": [1e999]}}' % base64.b64encode(png()), 400,
+     "temperature must be a finite number > 0 (e.g. 0.38), got inf"),
+    # An input the signature does not have is refused, as TF Serving does.
+    ("/v1/models/tiny:predict", {"inputs": {"image_bytes": [b64(png())], "temperature": [0.4],
+                                            "tempreature": [0.2]}}, 400,
+     "Input tensor alias not found in signature: tempreature. Inputs expected to be in "
+     "the set {image_bytes,temperature}."),
     ("/v1/models/tiny/versions/4:predict", {"instances": [1]}, 404,
      "Servable not found for request: Specific(tiny, 4)"),
     ("/v1/models/nope:predict", {"instances": [1]}, 404,
