@@ -24,7 +24,7 @@ $(BEAM_VENV)/installed: setup.cfg setup.py
 install: $(VENV)/installed
 
 # Colorizes the example photos (pre-1929 black-and-white, and Kodak colour photos
-# taken as gray) with the default shipped model (colorunet_general).
+# taken as gray) with the default shipped model (effnet_general).
 demo: $(VENV)/installed
 	$(PY) -m colorize_tf.colorize examples/old_photos examples/kodak \
 	    --output_dir=out/demo --confidence --overwrite

@@ -133,7 +133,7 @@ def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
     d.string("server", "http://localhost:8501", "TF Serving REST address.")
-    d.string("model", "colorunet_general", "Model name on the server.")
+    d.string("model", serving_api.DEFAULT_MODEL_NAME, "Model name on the server.")
     d.integer("version", 0, "Model version; 0: the server's latest.")
     d.float("temperature", serving_api.DEFAULT_TEMPERATURE, "Annealed-mean temperature.")
     d.string("output_dir", None, "Where NAME.png (and NAME.confidence.png) go.")

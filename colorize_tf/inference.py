@@ -26,8 +26,7 @@ from colorize_tf import serving
 from colorize_tf import serving_api
 
 SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
-# The general model beats the landscapes one on general/test + landscapes/test (README).
-DEFAULT_MODEL_NAME = "colorunet_general"
+DEFAULT_MODEL_NAME = serving_api.DEFAULT_MODEL_NAME
 LANDSCAPES_MODEL_NAME = "colorunet_landscapes"
 
 

@@ -13,12 +13,12 @@ def test_default_model_location(tmp_path, monkeypatch):
     monkeypatch.delenv(inference.SAVED_MODEL_ENV, raising=False)
     # In a checkout (this one): its own saved_models/.
     assert inference.default_saved_model().endswith(
-        os.path.join("saved_models", "colorunet_general"))
+        os.path.join("saved_models", inference.DEFAULT_MODEL_NAME))
     # Installed with `pip install .`: no checkout beside the package, the model under
     # <prefix>/share/colorize_tf/saved_models (setup.py's data files).
     monkeypatch.setattr(inference, "__file__", str(tmp_path / "site" / "colorize_tf" / "x.py"))
     installed = tmp_path / "prefix" / "share" / "colorize_tf" / "saved_models" / \
-        "colorunet_general"
+        inference.DEFAULT_MODEL_NAME
     installed.mkdir(parents=True)
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
     assert inference.default_saved_model() == str(installed)
