@@ -306,8 +306,10 @@ def _check_model_dir(model_dir, model_config, bins):
         except (OSError, ValueError) as e:
             raise UsageError(f"{path} cannot be read ({e}); use a new --model_dir")
         if isinstance(found, dict) and isinstance(found.get("model"), dict):
-            # Runs written before a field was added hold its default.
-            defaults = dataclasses.asdict(type(model_config)())
+            # Runs written before a field was added hold its default; before color_space
+            # was recorded, the model's luma was always the bins' (the one it has now).
+            defaults = {**dataclasses.asdict(type(model_config)()),
+                        "color_space": model_config.color_space}
             found = {**found, "model": {**defaults, **found["model"]}}
         if found != wanted:
             raise UsageError(f"--model_dir {model_dir!r} holds a run with another "

@@ -1,9 +1,11 @@
 """Training entry point: flagfiles, smoke run, refusals, overfitting, exact resume."""
+import dataclasses
 import glob
 import json
 import os
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -246,3 +248,18 @@ def test_unexpected_errors_and_ctrl_c_are_one_line(capsys, monkeypatch):
         assert exit_info.value.code == code
         err = capsys.readouterr().err
         assert text in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_run_written_before_color_space_was_recorded_still_resumes(tmp_path):
+    # model_config.json of runs before the field: the luma was the bins' colour space,
+    # so a Lab run must not be taken for another configuration.
+    from colorize_tf import model as model_lib
+    config = model_lib.ModelConfig(num_bins=9, color_space="lab")
+    bins = types.SimpleNamespace(fingerprint="f00d")
+    old = dataclasses.asdict(config)
+    del old["color_space"]
+    (tmp_path / "model_config.json").write_text(json.dumps(
+        {"model": old, "bins_fingerprint": "f00d"}))
+    assert train._check_model_dir(str(tmp_path), config, bins)["model"]["color_space"] == "lab"
+    with pytest.raises(cli.UsageError, match="another configuration"):
+        train._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins)
