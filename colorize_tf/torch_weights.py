@@ -111,19 +111,21 @@ def _read(f, path):
     if not isinstance(state, dict):
         raise WeightsFileError(f"{path}: holds a {type(state).__name__}, not a state dict")
     keys = unpickler().load()
+    kinds = {ref.storage[1]: ref.storage[0] for ref in state.values()
+             if isinstance(ref, _TensorRef)}  # storage key -> its type's name
     storages = {}
     for key in keys:
         (count,) = struct.unpack("<q", _exactly(f, 8, path, f"storage {key}'s count"))
-        kind = next((r.storage[0] for r in state.values()
-                     if isinstance(r, _TensorRef) and r.storage[1] == key), "FloatStorage")
-        dtype = STORAGE_DTYPES[kind]
+        if count < 0:
+            raise WeightsFileError(f"{path}: storage {key} has a negative count ({count})")
+        dtype = STORAGE_DTYPES[kinds.get(key, "FloatStorage")]
         raw = _exactly(f, count * dtype.itemsize, path, f"storage {key}")
         storages[key] = np.frombuffer(raw, dtype)
     arrays = collections.OrderedDict()
     for name, ref in state.items():
         if not isinstance(ref, _TensorRef):
             continue  # e.g. a num_batches_tracked saved as a plain int
-        kind, key, _ = ref.storage
+        _, key, _ = ref.storage
         if key not in storages:
             raise WeightsFileError(f"{path}: tensor {name} names storage {key}, which "
                                    "the file does not hold")
