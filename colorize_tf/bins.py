@@ -176,6 +176,31 @@ def fit_bins(histogram, num_bins=DEFAULT_NUM_BINS, rebalance_lambda=DEFAULT_REBA
                 rebalance_lambda=float(rebalance_lambda))
 
 
+def recount_bins(histogram, earlier, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
+    """The classes of an earlier Bins (its cells, centres and cell lookup, in its order),
+    counted again on histogram -> Bins.
+
+    For new photos that must keep a model's classes (a fine-tuning warm-started from it):
+    every pixel counts for the bin its cell maps to, so colours the earlier photos never
+    had count for their nearest bin, as training will encode them. A bin these photos
+    never reach counts 0 (its weight is then the largest, n / lambda).
+    """
+    if histogram.grid != earlier.grid:
+        raise ValueError(f"the earlier bins are over another grid ({earlier.grid}) than "
+                         f"these photos' ({histogram.grid})")
+    if not 0.0 <= rebalance_lambda <= 1.0:
+        raise ValueError(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
+    if not np.any(histogram.counts):
+        raise ValueError("the chroma histogram is empty: no training pixels were counted")
+    counts = np.bincount(np.asarray(earlier.cell_to_bin), weights=histogram.counts,
+                         minlength=earlier.num_bins)
+    if rebalance_lambda == 0.0 and not np.all(counts):
+        raise ValueError(f"{int(np.sum(counts == 0))} of the earlier bins hold no pixel of "
+                         "these photos: their weight with rebalance_lambda 0 is infinite")
+    return dataclasses.replace(earlier, counts=tuple(float(c) for c in counts),
+                               rebalance_lambda=float(rebalance_lambda))
+
+
 def encode_hard(chroma, bins):
     """chroma [..., 2] -> int32 bin index [...] through the cell lookup table (a gather)."""
     table = tf.constant(bins.cell_to_bin, tf.int32)

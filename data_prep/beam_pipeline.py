@@ -183,7 +183,7 @@ def _describe_shards(output_dir, split):
 
 def build_records_beam(sources, output_dir, config, num_bins, rebalance_lambda, val_fraction,
                        images_per_shard, num_shards, runner, beam_options=(),
-                       listing_skipped=(), ignored=(), log=print):
+                       listing_skipped=(), ignored=(), log=print, earlier_bins=None):
     """builder.build_records on a Beam runner; -> the records.Report."""
     start = time.time()
     if not sources and not listing_skipped:
@@ -203,7 +203,7 @@ def build_records_beam(sources, output_dir, config, num_bins, rebalance_lambda, 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     settings = builder.build_settings(config, num_bins, rebalance_lambda, val_fraction,
-                                      runner=runner)
+                                      earlier_bins, runner=runner)
     return builder.finish_build(output_dir, outcome, list(listing_skipped) + skipped,
-                                      ignored, classes, settings,
-                                      len(sources) + len(listing_skipped), start)
+                                ignored, classes, settings,
+                                len(sources) + len(listing_skipped), start, earlier_bins)

@@ -44,8 +44,13 @@ def define_flags(fv):
            "Chroma space of the bins.")
     d.integer("max_per_class", 0, "Keep at most this many photos of each class, evenly "
               "spread over its listing (a balanced mix of unequal domains); 0 keeps all.")
-    d.integer("num_bins", bins_lib.DEFAULT_NUM_BINS,
-            "Bins kept (most frequent first); 0 keeps every occupied cell.")
+    d.integer("num_bins", None, "Bins kept (most frequent first); 0 keeps every occupied "
+              f"cell; unset: {bins_lib.DEFAULT_NUM_BINS}, or the bins of --bins_from.")
+    d.string("bins_from", None, "Keep the bins (colour classes) of an earlier build: its "
+             "bins.json, or a records folder or SavedModel version folder holding one. "
+             "Their counts and weights are counted again on these photos; a model "
+             "trained on the earlier bins can then be fine-tuned on these records "
+             "(train --warm_start).")
     d.float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
             "lambda of the rebalancing weights, in [0, 1].")
     d.float("val_fraction", builder.DEFAULT_VAL_FRACTION,
@@ -76,11 +81,18 @@ def check_flags(f):
         raise cli.UsageError("give exactly one of --input_dir, --file_list, --tfds_name")
     if not f["output_dir"]:
         raise cli.UsageError("--output_dir is required")
+    if f["bins_from"] and f["num_bins"] is not None:
+        raise cli.UsageError("give --num_bins or --bins_from, not both")
+    if f["bins_from"]:
+        f["bins_from"] = _load_earlier_bins(f["bins_from"], f["color_space"])
+    elif f["num_bins"] is None:
+        from colorize_tf import bins as bins_lib
+        f["num_bins"] = bins_lib.DEFAULT_NUM_BINS
     at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
                 "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0,
                 "max_pixels": 1}
     for name, low in at_least.items():
-        if f[name] < low:
+        if f[name] is not None and f[name] < low:
             raise cli.UsageError(f"--{name} must be >= {low}, got {f[name]}")
     if f["png_compression"] > 9:
         raise cli.UsageError(f"--png_compression must be 0-9, got {f['png_compression']}")
@@ -104,6 +116,22 @@ def check_flags(f):
         except ValueError as e:
             raise cli.UsageError(f"--beam_options: {e}") from None
 
+
+def _load_earlier_bins(path, color_space):
+    """--bins_from's artifact -> bins.Bins (UsageError when it is missing, not a bins
+    artifact, or over another colour space than --color_space)."""
+    from colorize_tf import bins as bins_lib
+    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
+    if os.path.isdir(path) and os.path.exists(in_assets):
+        path = in_assets
+    try:
+        earlier = bins_lib.Bins.load(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise cli.UsageError(f"--bins_from {path!r}: not a bins artifact ({e})") from None
+    if earlier.grid != bins_lib.DEFAULT_GRIDS[color_space]:
+        raise cli.UsageError(f"--bins_from {path!r} holds {earlier.grid.color_space} bins; "
+                             f"--color_space is {color_space}")
+    return earlier
 
 
 def main(argv=None):
@@ -136,14 +164,15 @@ def main(argv=None):
             report = beam_pipeline.build_records_beam(
                 sources, f["output_dir"], config, f["num_bins"], f["rebalance_lambda"],
                 f["val_fraction"], f["images_per_shard"], f["num_shards"], f["runner"],
-                f["beam_options"], listing_skipped=skipped, ignored=ignored)
+                f["beam_options"], listing_skipped=skipped, ignored=ignored,
+                earlier_bins=f["bins_from"])
         else:
             if f["workers"] == 1:  # this process prepares the photos itself
                 prepare.tune_malloc()
             report = build_records(
                 sources, f["output_dir"], config, f["num_bins"], f["rebalance_lambda"],
                 f["val_fraction"], f["images_per_shard"], f["num_shards"], f["workers"],
-                listing_skipped=skipped, ignored=ignored)
+                listing_skipped=skipped, ignored=ignored, earlier_bins=f["bins_from"])
     except (cli.UsageError, InputError) as e:
         cli.fail("build_records", e)
     print(summary(report, f["output_dir"]))

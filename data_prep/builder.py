@@ -209,11 +209,13 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
                   rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA,
                   val_fraction=DEFAULT_VAL_FRACTION,
                   images_per_shard=DEFAULT_IMAGES_PER_SHARD, num_shards=0, workers=1,
-                  listing_skipped=(), ignored=(), progress_every=500, log=print):
+                  listing_skipped=(), ignored=(), progress_every=500, log=print,
+                  earlier_bins=None):
     """Writes shards, bins.json and report.json to output_dir; returns the records.Report.
 
     config: prepare.PrepConfig; num_shards (train; 0 = from images_per_shard), workers:
-    processes (1: in-process). report.json is written last and removed first: it is
+    processes (1: in-process). earlier_bins: a bins.Bins whose classes the new bins keep
+    (bins.recount_bins; num_bins is then unused), or None to fit them. report.json is written last and removed first: it is
     the mark of a complete build, so a build killed half-way leaves no records that
     training would accept. When no photo is usable the report is still written (with
     the reasons), then InputError is raised.
@@ -226,12 +228,12 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
     with _task_runner(workers) as run:
         return _build(run, sources, output_dir, config, num_bins, rebalance_lambda,
                       val_fraction, images_per_shard, num_shards, workers,
-                      listing_skipped, ignored, progress_every, log, start)
+                      listing_skipped, ignored, progress_every, log, start, earlier_bins)
 
 
 def _build(run, sources, output_dir, config, num_bins, rebalance_lambda, val_fraction,
            images_per_shard, num_shards, workers, listing_skipped, ignored, progress_every,
-           log, start):
+           log, start, earlier_bins):
     """build_records' work once its workers are starting: run(fn, tasks) maps over them."""
     plan, skipped = plan_splits(sources, val_fraction)
     classes = sorted({s.label_text for s in sources if s.label_text})
@@ -243,29 +245,40 @@ def _build(run, sources, output_dir, config, num_bins, rebalance_lambda, val_fra
         for split in records.SPLITS}
     outcome = _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
                                  start)
-    settings = build_settings(config, num_bins, rebalance_lambda, val_fraction,
+    settings = build_settings(config, num_bins, rebalance_lambda, val_fraction, earlier_bins,
                               workers=workers)
     return finish_build(output_dir, outcome, list(listing_skipped) + skipped, ignored,
-                        classes, settings, len(sources) + len(listing_skipped), start)
+                        classes, settings, len(sources) + len(listing_skipped), start,
+                        earlier_bins)
 
 
-def build_settings(config, num_bins, rebalance_lambda, val_fraction, **engine):
+def build_settings(config, num_bins, rebalance_lambda, val_fraction, earlier_bins=None,
+                   **engine):
     """The report's settings: the per-photo config, the bins' and the split's, and
-    what ran the build (workers=N, or runner=NAME on Beam)."""
-    return {**dataclasses.asdict(config), "num_bins": num_bins,
+    what ran the build (workers=N, or runner=NAME on Beam). With earlier_bins,
+    num_bins is theirs and bins_from their fingerprint."""
+    bins_settings = {"num_bins": num_bins}
+    if earlier_bins is not None:
+        bins_settings = {"num_bins": earlier_bins.num_bins,
+                         "bins_from": earlier_bins.fingerprint}
+    return {**dataclasses.asdict(config), **bins_settings,
             "rebalance_lambda": rebalance_lambda, "val_fraction": val_fraction, **engine}
 
 
 def finish_build(output_dir, outcome, skipped, ignored, classes, settings, inputs_seen,
-                 start):
-    """After the shards: the bins of the train histogram, bins.json and report.json
-    (last: the mark of a complete build); -> the records.Report. skipped: those before
-    preparing (listing, unreadable, duplicates); the outcome adds its own."""
+                 start, earlier_bins=None):
+    """After the shards: the bins of the train histogram (fitted, or earlier_bins
+    recounted), bins.json and report.json (last: the mark of a complete build); -> the
+    records.Report. skipped: those before preparing (listing, unreadable, duplicates);
+    the outcome adds its own."""
     skipped = list(skipped) + outcome.skipped
     num_bins, rebalance_lambda = settings["num_bins"], settings["rebalance_lambda"]
     fitted = None
-    if outcome.written[records.TRAIN] > 0:
+    if outcome.written[records.TRAIN] > 0 and earlier_bins is not None:
+        fitted = bins_lib.recount_bins(outcome.histogram, earlier_bins, rebalance_lambda)
+    elif outcome.written[records.TRAIN] > 0:
         fitted = bins_lib.fit_bins(outcome.histogram, num_bins, rebalance_lambda)
+    if fitted is not None:
         fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
     report = _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitted,
                           time.time() - start)

@@ -42,6 +42,29 @@ def test_lambda_one_gives_uniform_weights():
     np.testing.assert_allclose(fitted.weights, [1.0, 1.0])
 
 
+def test_recount_keeps_the_earlier_classes_and_counts_new_colours_for_their_bin():
+    earlier = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=0.5)
+    # New photos: 1 pixel in cell 0, 2 in cell 2 (never seen before: its nearest bin is
+    # 0, by the earlier lookup table), none in cell 3.
+    new = bins_lib.ChromaHistogram(GRID)
+    new.add(np.array([[[0.5, 0.5], [1.5, 0.5], [1.6, 0.4]]]))
+    recounted = bins_lib.recount_bins(new, earlier, rebalance_lambda=1.0)
+    assert (recounted.kept_cells, recounted.centres, recounted.cell_to_bin) == (
+        earlier.kept_cells, earlier.centres, earlier.cell_to_bin)
+    np.testing.assert_allclose(recounted.counts, [3.0, 0.0])
+    np.testing.assert_allclose(recounted.prior, [1.0, 0.0])
+    np.testing.assert_allclose(recounted.weights, [1.0, 1.0])  # lambda 1: uniform
+    assert recounted.fingerprint != earlier.fingerprint
+    # lambda 0.5: raw w = 1 / (0.5 P + 0.25) = [1.3333, 4]; sum P w = 1.3333.
+    half = bins_lib.recount_bins(new, earlier, rebalance_lambda=0.5)
+    np.testing.assert_allclose(half.weights, [1.0, 3.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="1 of the earlier bins hold no pixel"):
+        bins_lib.recount_bins(new, earlier, rebalance_lambda=0.0)
+    other = bins_lib.ChromaHistogram(bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 2.0), (4, 4)))
+    with pytest.raises(ValueError, match="another grid"):
+        bins_lib.recount_bins(other, earlier)
+
+
 def test_mask_excludes_pixels():
     hist = bins_lib.ChromaHistogram(GRID)
     hist.add(np.array([[[0.5, 0.5], [1.5, 1.5]]]), mask=np.array([[1, 0]]))

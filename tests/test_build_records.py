@@ -335,6 +335,34 @@ def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
     assert sum(bins_lib.Bins.load(out).counts) == area
 
 
+def test_bins_from_an_earlier_build_keep_its_classes(tmp_path):
+    # Records of other photos with --bins_from keep the earlier bins' cells, centres
+    # and lookup (a model trained on them can be warm-started), recounted: the new
+    # counts sum to the new train pixels.
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    write_png(os.path.join(first, "a.png"), make_photo(40, 40, seed=1))
+    for i in range(3):
+        write_png(os.path.join(second, f"{i}.png"), make_photo(40, 40, seed=10 + i))
+    _cli(f"--input_dir={first}", f"--output_dir={tmp_path}/r1", "--frame_size=32",
+         "--val_fraction=0", "--workers=1", "--num_bins=0")
+    earlier = bins_lib.Bins.load(str(tmp_path / "r1"))
+    for flags, message in [(["--num_bins=4"], "give --num_bins or --bins_from, not both"),
+                           (["--color_space=lab"], "holds yuv bins; --color_space is lab")]:
+        refused = _cli(f"--input_dir={second}", f"--output_dir={tmp_path}/r2",
+                       f"--bins_from={tmp_path}/r1", *flags)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    result = _cli(f"--input_dir={second}", f"--output_dir={tmp_path}/r2", "--frame_size=32",
+                  "--val_fraction=0", "--workers=1", f"--bins_from={tmp_path}/r1")
+    assert result.returncode == 0, result.stderr
+    recounted = bins_lib.Bins.load(str(tmp_path / "r2"))
+    assert (recounted.kept_cells, recounted.centres, recounted.cell_to_bin) == (
+        earlier.kept_cells, earlier.centres, earlier.cell_to_bin)
+    assert sum(recounted.counts) == 3 * 32 * 32 != sum(earlier.counts)
+    settings = json.load(open(tmp_path / "r2" / "report.json"))["settings"]
+    assert settings["bins_from"] == earlier.fingerprint
+    assert settings["num_bins"] == earlier.num_bins
+
+
 def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
     import errno
     photos = str(tmp_path / "photos")
