@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
 from bench import common  # noqa: E402
-from colorize_tf.fake_data import make_photo  # noqa: E402
+from colorize_tf.testing.fake_data import make_photo  # noqa: E402
 
 
 def build_eccv16():
@@ -97,15 +97,15 @@ def main():
     parser.add_argument("--work_size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
-    from colorize_tf import decoding
-    from colorize_tf import export
-    from colorize_tf import inference
-    from colorize_tf import model as model_lib
-    from colorize_tf import serving
+    from colorize_tf.chroma import decoding
+    from colorize_tf.modeling import model as model_lib
+    from colorize_tf.serving import graph as serving
+    from colorize_tf.serving import inference
+    from colorize_tf.training import exporter
 
     source = inference.resolve_saved_model(args.saved_model or inference.DEFAULT_SAVED_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
-        path = export.export_from_saved_model(source, os.path.join(tmp, "m"),
+        path = exporter.export_from_saved_model(source, os.path.join(tmp, "m"),
                                               work_size=args.work_size)
         signatures = tf.saved_model.load(path).signatures
         config = model_lib.read_config(os.path.join(path, "assets"))

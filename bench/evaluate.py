@@ -4,7 +4,7 @@ r"""Evaluation speed: the whole evaluation next to the model alone, in the same 
 
 1. Model alone: the SavedModel's `luma_probabilities` signature (the ColorUNet and its
    softmax) on batches of the photos' working-size luma, prepared beforehand.
-2. The whole evaluation (evaluation.evaluate): read and decode every photo, leave
+2. The whole evaluation (scoring.evaluate): read and decode every photo, leave
    out gray ones, preprocess, the model, gray/mean/4 temperatures rendered at full
    size, and every metric (PSNR, SSIM, MSE ab, error curves, colourfulness, bin
    histograms). Goal: >= 0.5x the model-only rate.
@@ -22,9 +22,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import common  # noqa: E402
-from colorize_tf import evaluation  # noqa: E402
-from colorize_tf import inference  # noqa: E402
-from colorize_tf import serving  # noqa: E402
+from colorize_tf.evaluation import photos  # noqa: E402
+from colorize_tf.evaluation import scoring  # noqa: E402
+from colorize_tf.serving import graph as serving  # noqa: E402
+from colorize_tf.serving import inference  # noqa: E402
 
 GOAL = 0.5
 
@@ -47,7 +48,7 @@ def model_only_rate(colorizer, truths, batch_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=400)
-    parser.add_argument("--batch_size", type=int, default=evaluation.BATCH_SIZE)
+    parser.add_argument("--batch_size", type=int, default=photos.BATCH_SIZE)
     parser.add_argument("--saved_model", default=inference.DEFAULT_SAVED_MODEL)
     parser.add_argument("--images_dir", default=os.path.join(common.SHARED_DATA, "landscapes",
                                                              "test"))
@@ -59,15 +60,15 @@ def main():
     paths = [files[i] for i in np.linspace(0, len(files) - 1, min(args.images, len(files)))
              .astype(int)]
     colorizer = inference.Colorizer(args.saved_model)
-    temperatures = evaluation.DEFAULT_TEMPERATURES
-    evaluation.evaluate(colorizer, paths[:args.batch_size], temperatures)  # trace once
+    temperatures = scoring.DEFAULT_TEMPERATURES
+    scoring.evaluate(colorizer, paths[:args.batch_size], temperatures)  # trace once
     start = time.perf_counter()
-    totals = evaluation.evaluate(colorizer, paths, temperatures, batch_size=args.batch_size)
+    totals = scoring.evaluate(colorizer, paths, temperatures, batch_size=args.batch_size)
     whole = len(paths) / (time.perf_counter() - start)
     truths = []
-    for _, truth in evaluation.read_ground_truths(paths, colorizer.export_info.max_pixels,
+    for _, truth in photos.read_ground_truths(paths, colorizer.export_info.max_pixels,
                                                   None):
-        if not isinstance(truth, evaluation.LeftOut):
+        if not isinstance(truth, photos.LeftOut):
             truths.append(truth)
     model = model_only_rate(colorizer, truths, args.batch_size)
     print(f"{len(paths)} photos ({totals.evaluated} evaluated), {len(temperatures)} "

@@ -4,7 +4,7 @@ PSNR of the shipped model's results on real test photos.
     python bench/precision.py [--photos=120] [--saved_model=saved_models/colorunet_general]
 
 Each precision runs in a process of its own (the choice is process-wide and made
-before any graph runs, precision.py): the `colorize_luma` signature on batches of 4
+before any graph runs, serving/precision.py): the `colorize_luma` signature on batches of 4
 lumas of 256 px, and `serving_default` on an even spread of general/test and
 landscapes/test photos, each result's PSNR against its colour original (numpy).
 Goal (issue 12): bfloat16 is offered only if its mean PSNR is within 0.1 dB of float32.
@@ -42,7 +42,7 @@ def measure(precision, saved_model, photos):
     import numpy as np
     import tensorflow as tf
 
-    from colorize_tf import precision as precision_lib
+    from colorize_tf.serving import precision as precision_lib
     precision_lib.use(precision)
     signatures = tf.saved_model.load(saved_model).signatures
     luma = tf.random.uniform([4, 256, 256, 1], seed=1)
@@ -71,8 +71,8 @@ def main():
     parser.add_argument("--saved_model", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from colorize_tf import inference
-    from colorize_tf import precision as precision_lib
+    from colorize_tf.serving import inference
+    from colorize_tf.serving import precision as precision_lib
     saved_model = inference.resolve_saved_model(args.saved_model or
                                                 inference.DEFAULT_SAVED_MODEL)
     photos = photo_list(args.photos)

@@ -32,7 +32,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench import common  # noqa: E402
-from colorize_tf.fake_data import make_photo  # noqa: E402
+from colorize_tf.testing.fake_data import make_photo  # noqa: E402
 
 
 def load_signature(saved_model):

@@ -71,9 +71,9 @@ def matmul_flops_per_second(n=2048, repeats=10):
 
 
 def _records(tmp):
+    from colorize_tf.testing.fake_data import make_photo, write_png
     from data_prep import builder
     from data_prep import prepare
-    from colorize_tf.fake_data import make_photo, write_png
     paths = sorted(glob.glob(os.path.join(common.LANDSCAPES, "*", "*.jpg")))[:800]
     if not paths:
         paths = [write_png(os.path.join(tmp, "photos", f"{i}.png"), make_photo(150, 150, i))
@@ -87,8 +87,8 @@ def _records(tmp):
 
 def training_rate(model, size, batch, num_bins, steps):
     """Images/s of Keras' train step on random data (no input pipeline)."""
-    from colorize_tf import input_pipeline
-    from colorize_tf import losses
+    from colorize_tf.data import input_pipeline
+    from colorize_tf.modeling import losses
     import keras
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=losses.MaskedRebalancedCrossEntropy())
@@ -107,7 +107,7 @@ def training_rate(model, size, batch, num_bins, steps):
 def size_sweep(args):
     """One line per model size: parameters, FLOPs and training images/s, and how many
     images an hour of training sees at that rate."""
-    from colorize_tf import model as model_lib
+    from colorize_tf.modeling import model as model_lib
     print(f"{'filters x depth x crop':>24} {'params':>10} {'GFLOP/img (train)':>18} "
           f"{'images/s':>9} {'images/hour':>12}")
     for spec in args.sizes.split(","):
@@ -137,8 +137,8 @@ def main():
     args = parser.parse_args()
     if args.sizes:
         return size_sweep(args)
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import input_pipeline
+    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.data import input_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         records_dir = args.records_dir or _records(tmp)
@@ -156,7 +156,7 @@ def main():
 def step_report(args, num_bins):
     """Prints the model's cost and the training step's rate against the forward pass
     and the machine's matmul rate; -> training images/s."""
-    from colorize_tf import model as model_lib
+    from colorize_tf.modeling import model as model_lib
     size, batch = args.crop_size, args.batch_size
     model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters,
                                                             num_bins=num_bins))
@@ -178,7 +178,7 @@ def step_report(args, num_bins):
 
 def pipeline_rate(records_dir, bins, batch, config, batches=40):
     """Images/s of the training input pipeline alone."""
-    from colorize_tf import input_pipeline
+    from colorize_tf.data import input_pipeline
     dataset = input_pipeline.make_dataset(f"{records_dir}/train-*", bins, batch, True,
                                           config, epochs=5, steps_per_epoch=10)
     iterator = iter(dataset)

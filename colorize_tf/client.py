@@ -26,9 +26,9 @@ import urllib.parse
 import urllib.request
 
 from colorize_tf import cli
-from colorize_tf import image_files
 from colorize_tf import safe_write
 from colorize_tf import serving_api
+from colorize_tf.data import image_files
 
 MAX_RESPONSE_BYTES = 1 << 30  # a colorized 50 Mpx PNG and its confidence fit in this
 

@@ -29,14 +29,14 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import color
-from colorize_tf import decoding
-from colorize_tf import hints as hints_lib
-from colorize_tf import image_files
-from colorize_tf import inference
 from colorize_tf import safe_write
-from colorize_tf import serving
 from colorize_tf import serving_api
+from colorize_tf.chroma import color
+from colorize_tf.chroma import decoding
+from colorize_tf.chroma import hints as hints_lib
+from colorize_tf.data import image_files
+from colorize_tf.serving import graph as serving
+from colorize_tf.serving import inference
 
 _FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 

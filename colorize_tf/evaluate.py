@@ -4,7 +4,7 @@ r"""Evaluate a SavedModel on colour photos the way the colorization literature d
         --images_dir=../shared/data/landscapes/test --output_dir=out/eval
 
 Each photo is reduced to its luma, colorized (one forward pass, then the annealed
-mean at every temperature), and compared with the original (evaluation.py: the
+mean at every temperature), and compared with the original (colorize_tf/evaluation/scoring.py: the
 metrics, batched as compiled graphs). Baselines in the same table: gray (chroma 0)
 and the training set's mean chroma. Writes metrics.json, report.md and figures
 (temperature strips, confidence maps, bin histograms, AuC curves).
@@ -17,14 +17,16 @@ import sys
 
 import numpy as np
 
-from colorize_tf import color
-from colorize_tf import decoding
-from colorize_tf import evaluation
-from colorize_tf import figures
-from colorize_tf import image_files
-from colorize_tf import inference
 from colorize_tf import safe_write
-from colorize_tf import video_evaluation
+from colorize_tf.chroma import color
+from colorize_tf.chroma import decoding
+from colorize_tf.data import image_files
+from colorize_tf.evaluation import figures
+from colorize_tf.evaluation import photos
+from colorize_tf.evaluation import reports
+from colorize_tf.evaluation import scoring
+from colorize_tf.evaluation import video as video_evaluation
+from colorize_tf.serving import inference
 
 
 def define_flags(fv):
@@ -41,7 +43,7 @@ def define_flags(fv):
              "has a row per label value and the PSNR spread of each column (with the spread "
              "expected by chance: a permutation test).")
     d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
-    d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
+    d.list("temperatures", [f"{t:g}" for t in scoring.DEFAULT_TEMPERATURES],
            "Annealed-mean temperatures.")
     d.integer("max_images", 0, "Evaluate at most this many photos (evenly spread); 0: all.")
     d.integer("num_figures", 6, "Photos drawn as temperature strips and confidence maps.")
@@ -49,7 +51,7 @@ def define_flags(fv):
              "figures/training_curve.png.")
     d.integer("max_pixels", image_files.DEFAULT_MAX_PIXELS, "Photos with more pixels are "
               "left out before decoding.")
-    d.integer("batch_size", evaluation.BATCH_SIZE, "Photos of one size per model call.")
+    d.integer("batch_size", photos.BATCH_SIZE, "Photos of one size per model call.")
     d.list("hints", None, "A hints model only: numbers of hints (e.g. 0,1,2,5,10,20) "
            "revealed from each photo's own colours as in training, the same points on "
            "every run; writes hints.json, hints.md and figures/hints_curve.png (PSNR and "
@@ -122,9 +124,9 @@ def evaluate_video(saved_model, paths, f):
     """--video: flicker of frame-by-frame and smoothed colorization -> its dict."""
     colorizer = inference.Colorizer(saved_model)
     photos, left_out = [], []
-    for path, truth in evaluation.read_ground_truths(paths, f["max_pixels"],
+    for path, truth in photos.read_ground_truths(paths, f["max_pixels"],
                                                      color.GRAY_SPREAD):
-        if isinstance(truth, evaluation.LeftOut):
+        if isinstance(truth, photos.LeftOut):
             left_out.append(path)
         else:
             photos.append((path, truth))
@@ -169,14 +171,14 @@ def evaluate_hints(saved_model, paths, f):
     def progress(row):
         print(f"evaluate: {row['hints']} hints: PSNR {row['psnr']:.2f} dB, rebalanced AuC "
               f"{row['auc_rebalanced']:.4f}", flush=True)
-    result = evaluation.evaluate_hints(colorizer, paths, hint_counts(f["hints"]),
+    result = scoring.evaluate_hints(colorizer, paths, hint_counts(f["hints"]),
                                        temperature, f["max_pixels"], f["batch_size"],
                                        on_count=progress)
     result["saved_model"] = colorizer.path
     output_dir = f["output_dir"]
     os.makedirs(os.path.join(output_dir, "figures"), exist_ok=True)
     safe_write.write_json(os.path.join(output_dir, "hints.json"), result)
-    table = evaluation.hints_markdown(result)
+    table = reports.hints_markdown(result)
     safe_write.write_bytes(os.path.join(output_dir, "hints.md"), table.encode())
     counts = [row["hints"] for row in result["rows"]]
     figures.save_png(os.path.join(output_dir, "figures", "hints_curve.png"), np.concatenate([
@@ -206,7 +208,7 @@ def model_names(saved_models):
 def label_groups(paths, groups, labels_csv):
     """groups with each photo's labels from labels_csv added (UsageError for a bad CSV)."""
     try:
-        labels = evaluation.read_label_groups(labels_csv)
+        labels = photos.read_label_groups(labels_csv)
     except (ValueError, OSError, UnicodeDecodeError) as e:
         raise cli.UsageError(f"--labels_csv: {e}") from None
     return {p: groups.get(p, ()) + labels.get(os.path.realpath(p), ()) for p in paths}
@@ -223,12 +225,12 @@ def evaluate_models(models, output_dirs, paths, groups, temperatures, f):
         # The model's own default temperature is always among them: the per-group tables
         # and the comparison are given at it.
         own = sorted(set(temperatures) | {colorizer.export_info.default_temperature})
-        results[name] = evaluation.evaluate_to(
+        results[name] = reports.evaluate_to(
             output_dirs[name], colorizer, paths, own, f["num_figures"],
             max_pixels=f["max_pixels"], batch_size=f["batch_size"], groups=groups)
-        print(evaluation.report_markdown(results[name]))
+        print(reports.report_markdown(results[name]))
     if len(models) > 1:
-        comparison = evaluation.comparison_markdown(results)
+        comparison = reports.comparison_markdown(results)
         safe_write.write_bytes(os.path.join(f["output_dir"], "comparison.md"),
                                comparison.encode())
         print(comparison)
@@ -239,7 +241,7 @@ def main(argv=None):
     f, _ = cli.parse(define_flags, argv)
     try:
         folders, temperatures = check_flags(f)
-        paths, groups = evaluation.list_domain_photos(folders, f["max_images"])
+        paths, groups = photos.list_domain_photos(folders, f["max_images"])
         if not paths:
             raise cli.UsageError(f"no photos in {','.join(f['images_dir'])!r}")
         if f["labels_csv"]:

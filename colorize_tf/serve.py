@@ -9,8 +9,8 @@ on one machine (and where no tensorflow_model_server binary can be installed), s
   GET  /v1/models/NAME[/versions/N]            model_version_status
   GET  /v1/models/NAME[/versions/N]/metadata   signature_def, as TF Serving writes it
   POST /v1/models/NAME[/versions/N]:predict    row ("instances") or columnar ("inputs")
-  GET  /                                       a web page to try it (colorize_tf/web)
-The base path is polled for integer-named version directories (colorize_tf.servables);
+  GET  /                                       a web page to try it (colorize_tf/serving/web)
+The base path is polled for integer-named version directories (colorize_tf.serving.servables);
 SavedModel calls run in worker threads, off the event loop. Starlette on uvicorn.
 """
 import asyncio
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from colorize_tf import cli
-from colorize_tf import precision
+from colorize_tf.serving import precision
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 INLINE_PARSE_BYTES = 256 << 10  # predict bodies up to this are parsed on the event loop
@@ -45,9 +45,9 @@ def parse_checked_body(body, signatures):
     decoder would abort the whole server process on (image_files.check_decodable):
     one request must never take the server down, even one to a SavedModel exported
     before its graph checked for it."""
-    from colorize_tf import image_files
-    from colorize_tf import rest_api
     from colorize_tf import serving_api
+    from colorize_tf.data import image_files
+    from colorize_tf.serving import rest_api
     signature, inputs, form = rest_api.parse_predict_body(body, signatures)
     images = inputs.get(serving_api.IMAGE_BYTES)
     for i, data in enumerate(images.ravel() if images is not None else ()):
@@ -162,7 +162,7 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from colorize_tf import rest_api
+    from colorize_tf.serving import rest_api
 
     async def v1(request):
         try:
@@ -226,7 +226,7 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
 
 async def read_body(request, limit):
     """The request body, refused with 413 past `limit` bytes (read no further)."""
-    from colorize_tf import rest_api
+    from colorize_tf.serving import rest_api
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
@@ -272,8 +272,8 @@ def study_routes(study, model):
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
-    from colorize_tf import realism_study
-    from colorize_tf import rest_api
+    from colorize_tf.evaluation import realism_study
+    from colorize_tf.serving import rest_api
 
     def no_study():
         return JSONResponse({"error": "no study here: start the server with "
@@ -364,7 +364,7 @@ def make_study(f, versions):
     if not f["study_images"]:
         return None
     import numpy as np
-    from colorize_tf import realism_study
+    from colorize_tf.evaluation import realism_study
     default = model_default_temperature(versions)
 
     def colorize(photo, temperature):
@@ -384,20 +384,20 @@ TEMPERATURE_STOPS = (0.1, 0.2, 0.3, 0.38, 0.5, 0.7, 1.0)
 
 
 def page_html(versions, max_body_bytes):
-    """The web page (colorize_tf/web/index.html) with this server's settings in it."""
+    """The web page (colorize_tf/serving/web/index.html) with this server's settings in it."""
     return _web_page("index.html", page_config(versions, max_body_bytes))
 
 
 def _web_page(name, config):
     import importlib.resources
-    html = importlib.resources.files("colorize_tf").joinpath("web", name).read_text()
+    html = importlib.resources.files("colorize_tf.serving").joinpath("web", name).read_text()
     return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
 
 
 def model_default_temperature(versions):
     """The latest version's own default temperature (its export.json), else 0.38."""
-    from colorize_tf import serving
     from colorize_tf import serving_api
+    from colorize_tf.serving import graph as serving
     try:
         return serving.ExportInfo.load(versions.servable().path).default_temperature
     except Exception:  # no version yet, or an export without the file: the usual default
@@ -446,7 +446,7 @@ def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=
                    num_batch_threads=0):
     """A batching.BatchScheduler calling servables; None for max_batch_size 0.
     num_batch_threads: as batch_threads() takes it."""
-    from colorize_tf import batching
+    from colorize_tf.serving import batching
     if not max_batch_size:
         return None
     return batching.BatchScheduler(
@@ -510,7 +510,7 @@ def poll_forever(versions, seconds, stop):
 def start_versions(name, base_path):
     """ModelVersions with whatever is complete at start-up loaded (two looks 0.2 s
     apart: a version still being copied waits for a later poll)."""
-    from colorize_tf import servables
+    from colorize_tf.serving import servables
     versions = servables.ModelVersions(name, base_path)
     versions.poll()
     time.sleep(0.2)

@@ -24,13 +24,15 @@ import sys
 
 import numpy as np
 
-from colorize_tf import color
-from colorize_tf import evaluation
-from colorize_tf import inference
-from colorize_tf import records
 from colorize_tf import safe_write
-from colorize_tf import study_report
-from colorize_tf import training_state
+from colorize_tf.chroma import color
+from colorize_tf.data import records
+from colorize_tf.evaluation import photos
+from colorize_tf.evaluation import reports
+from colorize_tf.evaluation import scoring
+from colorize_tf.evaluation import study_report
+from colorize_tf.serving import inference
+from colorize_tf.training import state as training_state
 
 STUDY_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "study")
 COMMON = "common.flags"
@@ -54,7 +56,7 @@ def define_flags(fv):
              "Colour photos the variants are evaluated on.")
     d.integer("max_test_images", 0, "Evaluate on at most this many test photos (evenly "
               "spread); 0: all.")
-    d.list("temperatures", [f"{t:g}" for t in evaluation.DEFAULT_TEMPERATURES],
+    d.list("temperatures", [f"{t:g}" for t in scoring.DEFAULT_TEMPERATURES],
            "The temperature sweep.")
     d.integer("frame_size", 128, "Frame of the records (px).")
     d.integer("workers", 2, "Data-prep worker processes.")
@@ -174,7 +176,7 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
                 result.get("temperatures") == list(temperatures):
             return result
     print(f"study: {name}: evaluating on {len(paths)} photos", flush=True)
-    result = evaluation.evaluate_to(eval_dir, inference.Colorizer(saved_model), paths,
+    result = reports.evaluate_to(eval_dir, inference.Colorizer(saved_model), paths,
                                     temperatures, num_figures=0)
     result["paths"] = len(paths)
     safe_write.write_json(metrics_path, result)
@@ -183,7 +185,7 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
 
 def training_summary(variant):
     """-> (parameters, training images/s, wall seconds) of the variant's run."""
-    from colorize_tf import model as model_lib
+    from colorize_tf.modeling import model as model_lib
     path = os.path.join(variant.model_dir, training_state.CHECKPOINT_DIR, "last.keras")
     parameters = model_lib.load_checkpoint(path).count_params()
     rows = _history(variant)
@@ -204,7 +206,7 @@ def scene_study(variants, test_paths, count, epochs, temperature, work_dir):
     photos in colour, gray, and colorized by each variant; -> {input: {"accuracy",
     "confusion"}, "classes": [...]} (the class of a test photo is its folder's name)."""
     import cv2
-    from colorize_tf import scene_classifier
+    from colorize_tf.modeling import scene_classifier
     records_dir = next(v.records_dir for v in variants)
     classes = records.Report.load(records_dir).classes
     if len(classes) < 2:
@@ -220,9 +222,9 @@ def scene_study(variants, test_paths, count, epochs, temperature, work_dir):
         if folder not in classes:
             continue
         try:
-            truths.append(evaluation.read_ground_truth(
+            truths.append(photos.read_ground_truth(
                 path, gray_threshold=color.GRAY_SPREAD))
-        except evaluation.LeftOut:
+        except photos.LeftOut:
             continue
         labels.append(classes.index(folder))
     inputs = {"colour": truths,
@@ -249,7 +251,7 @@ def main(argv=None):
             p for p in glob.glob(os.path.join(STUDY_CONFIGS, "*.flags"))
             if os.path.basename(p) != COMMON)
         variants = [Variant(path, f["report_dir"]) for path in configs]
-        paths = evaluation.list_photos(f["test_dir"], f["max_test_images"])
+        paths = photos.list_photos(f["test_dir"], f["max_test_images"])
         log_dir = os.path.join("runs", "study", "logs")
         build_record_sets(variants, f["train_dir"], f["frame_size"], f["workers"], log_dir)
         results = {}
@@ -265,7 +267,7 @@ def main(argv=None):
                 temperatures))
         scenes = None
         if f["scene_test_images"]:
-            default = evaluation.default_method(temperatures)
+            default = scoring.default_method(temperatures)
             scenes = scene_study(variants, paths, f["scene_test_images"], f["scene_epochs"],
                                  float(default[2:]), os.path.join("runs", "study"))
         study_report.write(f["report_dir"], variants, results, paths, temperatures,

@@ -31,9 +31,9 @@ import time
 
 import numpy as np
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import records
 from colorize_tf import safe_write
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
 

@@ -17,7 +17,7 @@ if __name__ == "__main__":
 import os
 import shlex
 
-from colorize_tf import color_numpy
+from colorize_tf.chroma import color_numpy
 from data_prep import prepare
 # The library (data_prep.builder) loads TensorFlow, so it is imported where it is used,
 # not here: the worker processes are spawned, and a spawned process imports its
@@ -26,7 +26,7 @@ from data_prep import prepare
 
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
-    from colorize_tf import bins as bins_lib
+    from colorize_tf.chroma import bins as bins_lib
     from data_prep import builder
     d = cli.definer(fv)
     P = prepare.PrepConfig  # the per-photo settings' defaults are its own
@@ -86,7 +86,7 @@ def check_flags(f):
     if f["bins_from"]:
         f["bins_from"] = _load_earlier_bins(f["bins_from"], f["color_space"])
     elif f["num_bins"] is None:
-        from colorize_tf import bins as bins_lib
+        from colorize_tf.chroma import bins as bins_lib
         f["num_bins"] = bins_lib.DEFAULT_NUM_BINS
     at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
                 "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0,
@@ -120,7 +120,7 @@ def check_flags(f):
 def _load_earlier_bins(path, color_space):
     """--bins_from's artifact -> bins.Bins (UsageError when it is missing, not a bins
     artifact, or over another colour space than --color_space)."""
-    from colorize_tf import bins as bins_lib
+    from colorize_tf.chroma import bins as bins_lib
     in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
     if os.path.isdir(path) and os.path.exists(in_assets):
         path = in_assets

@@ -12,11 +12,11 @@ import multiprocessing
 import os
 import time
 
-from colorize_tf import bins as bins_lib
 from colorize_tf import cli
-from colorize_tf import image_files
-from colorize_tf import records
 from colorize_tf import safe_write
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.data import image_files
+from colorize_tf.data import records
 from data_prep import prepare
 from data_prep.prepare import Source  # noqa: F401 (the input's type, named here too)
 

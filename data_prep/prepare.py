@@ -16,10 +16,10 @@ import os
 import cv2
 import numpy as np
 
-from colorize_tf import chroma_grid
-from colorize_tf import color_numpy
-from colorize_tf import example_proto
-from colorize_tf import image_files
+from colorize_tf.chroma import color_numpy
+from colorize_tf.chroma import grid as chroma_grid
+from colorize_tf.data import example_proto
+from colorize_tf.data import image_files
 
 # Skip reasons, as they appear in the report.
 UNREADABLE = "unreadable"

@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2  # noqa: E402
 
 from colorize_tf import colorize  # noqa: E402
-from colorize_tf import inference  # noqa: E402
-from colorize_tf import figures  # noqa: E402
+from colorize_tf.evaluation import figures  # noqa: E402
+from colorize_tf.serving import inference  # noqa: E402
 
 
 def main():

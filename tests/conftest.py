@@ -6,7 +6,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from colorize_tf.fake_data import (  # noqa: E402,F401 (re-exported to the tests)
+from colorize_tf.testing.fake_data import (  # noqa: E402,F401 (re-exported to the tests)
     luma_following_model, make_photo, with_exif_orientation, write_png)
 
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -40,31 +40,29 @@ def shared_data():
 @pytest.fixture(scope="session")
 def tiny_run(tiny_records, tmp_path_factory):
     """A one-epoch smoke training run on tiny_records (model_dir path)."""
-    from colorize_tf import cli
-    from colorize_tf import train
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
     model_dir = str(tmp_path_factory.mktemp("run") / "smoke")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    values, _ = cli.parse(train.define_flags, [
-        "train", f"--flagfile={repo}/colorize_tf/configs/smoke.flags",
-        f"--records_dir={tiny_records}", f"--model_dir={model_dir}", "--epochs=1",
-        "--num_log_images=0", "--verbose=0"])
-    train.run(train.TrainConfig.from_flags(values))
+    trainer.run(TrainConfig.from_flagfile(
+        f"{repo}/colorize_tf/configs/smoke.flags", records_dir=tiny_records,
+        model_dir=model_dir, epochs=1, num_log_images=0, verbose=0))
     return model_dir
 
 
 @pytest.fixture(scope="session")
 def tiny_saved_model(tiny_run, tmp_path_factory):
     """tiny_run exported with a 32 px working size: (version dir, model base dir)."""
-    from colorize_tf import export
+    from colorize_tf.training import exporter
     base = str(tmp_path_factory.mktemp("saved_models") / "tiny")
-    return export.export(tiny_run, base, work_size=32), base
+    return exporter.export(tiny_run, base, work_size=32), base
 
 
 @pytest.fixture(scope="session")
 def luma_run(tiny_run, tmp_path_factory):
     """tiny_run with its checkpoints replaced by luma_following_model (model_dir path)."""
     import shutil
-    from colorize_tf import bins as bins_lib
+    from colorize_tf.chroma import bins as bins_lib
     run = str(tmp_path_factory.mktemp("luma_run") / "run")
     shutil.copytree(tiny_run, run)
     model = luma_following_model(bins_lib.Bins.load(run).num_bins)
@@ -76,8 +74,8 @@ def luma_run(tiny_run, tmp_path_factory):
 @pytest.fixture(scope="session")
 def luma_saved_model(luma_run, tmp_path_factory):
     """luma_run exported with a 32 px working size: the version dir."""
-    from colorize_tf import export
-    return export.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
+    from colorize_tf.training import exporter
+    return exporter.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
                          work_size=32)
 
 
@@ -86,15 +84,15 @@ def hints_saved_model(tiny_run, tmp_path_factory):
     """tiny_run with its checkpoints replaced by hint_following_model, exported with a
     32 px working size: the version dir."""
     import shutil
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import export
-    from colorize_tf.fake_data import hint_following_model
+    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.testing.fake_data import hint_following_model
+    from colorize_tf.training import exporter
     run = str(tmp_path_factory.mktemp("hints_run") / "run")
     shutil.copytree(tiny_run, run)
     model = hint_following_model(bins_lib.Bins.load(run).centres)
     for name in ("best.keras", "last.keras"):
         model.save(os.path.join(run, "checkpoints", name))
-    return export.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),
+    return exporter.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),
                          work_size=32)
 
 

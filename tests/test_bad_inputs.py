@@ -13,8 +13,8 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from colorize_tf import serving
-from colorize_tf import image_files
+from colorize_tf.data import image_files
+from colorize_tf.serving import graph as serving
 from data_prep import prepare
 from tests import bad_inputs
 from tests.conftest import make_photo
@@ -73,7 +73,7 @@ def test_build_records_on_the_corpus(corpus, tmp_path):
     skipped = {s["source"]: s["reason"] for s in report["skipped"]}
     ignored = {s["source"] for s in report["ignored"]}
     # Every file of the corpus is accounted for: written, skipped with a reason, or ignored.
-    from colorize_tf import records
+    from colorize_tf.data import records
     written = {e[records.SOURCE_ID].decode("utf-8", "surrogateescape")
                for path in (tmp_path / "records").glob("train-*.tfrecord")
                for e in records.read_examples(str(path))}

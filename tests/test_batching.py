@@ -4,8 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from colorize_tf import batching
-from colorize_tf import rest_api
+from colorize_tf.serving import batching
+from colorize_tf.serving import rest_api
 
 
 class Recorder:

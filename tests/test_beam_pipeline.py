@@ -4,7 +4,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from colorize_tf import records
+from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
 from tests.conftest import make_photo, write_png

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import color
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import color
 
 # 2 x 2 cells of side 1 over [0, 2]^2: cell = i0 * 2 + i1.
 GRID = bins_lib.Grid(color.YUV, (0.0, 0.0), (2.0, 2.0), (2, 2))

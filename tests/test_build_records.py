@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import records
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
 from tests.conftest import make_photo, with_exif_orientation, write_png

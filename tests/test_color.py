@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import color
-from colorize_tf import color_numpy
+from colorize_tf.chroma import color
+from colorize_tf.chroma import color_numpy
 
 # Published sRGB (D65) -> CIE Lab values (e.g. Bruce Lindbloom's calculator).
 LAB_REFERENCE = [

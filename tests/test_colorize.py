@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from colorize_tf import colorize
-from colorize_tf import inference
-from colorize_tf import decoding
+from colorize_tf.chroma import decoding
+from colorize_tf.serving import inference
 from tests.conftest import make_photo, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

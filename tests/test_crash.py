@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import records
+from colorize_tf.data import records
 from tests.conftest import make_photo, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import decoding
+from colorize_tf.chroma import decoding
 
 CENTRES = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
 PROBS = np.array([0.2, 0.3, 0.5], np.float32)

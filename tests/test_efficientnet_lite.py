@@ -1,6 +1,6 @@
 """The legacy torch.save reader, the EfficientNet-Lite0 port and its ImageNet weights,
-and the pretrained colorizer built on it (colorize_tf/torch_weights.py,
-efficientnet_lite.py, model.build_effnet_colorizer)."""
+and the pretrained colorizer built on it (colorize_tf/modeling/torch_weights.py,
+modeling/efficientnet_lite.py, model.build_effnet_colorizer)."""
 import collections
 import glob
 import json
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from colorize_tf import cli
-from colorize_tf import efficientnet_lite
-from colorize_tf import model as model_lib
-from colorize_tf import torch_weights
+from colorize_tf.modeling import efficientnet_lite
+from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling import torch_weights
 from conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -279,7 +279,7 @@ def test_encoder_weights_load_into_the_colorizer_and_training_modes():
 
 
 def test_targets_are_pooled_to_the_logits_grid():
-    from colorize_tf import input_pipeline
+    from colorize_tf.data import input_pipeline
     rng = np.random.default_rng(1)
     chroma = rng.normal(size=(8, 8, 2)).astype(np.float32)
     mask = np.ones((8, 8, 1), np.float32)
@@ -297,7 +297,7 @@ def test_chroma_at_a_quarter_is_upsampled_where_each_cell_is():
     # Cell i covers pixels 4i..4i+3 (training's pooling); bilinear with half-pixel
     # centres puts pixel p at cell coordinate (p + 0.5) / 4 - 0.5, so a ramp over the
     # cells comes back as that line inside, clamped at the borders, cropped to H, W.
-    from colorize_tf import serving
+    from colorize_tf.serving import graph as serving
     module = serving.ColorizerModule.__new__(serving.ColorizerModule)
     module.output_stride = 4
     cells = np.arange(5, dtype=np.float32)[None, :, None, None] * np.ones((1, 1, 3, 1),
@@ -314,23 +314,25 @@ def test_chroma_at_a_quarter_is_upsampled_where_each_cell_is():
 def effnet_saved_model(tiny_records, tmp_path_factory):
     """A 1-epoch effnet_lite0 run on tiny_records (random encoder: no download),
     exported at a 64 px working size."""
-    from colorize_tf import export
     from colorize_tf import train
+    from colorize_tf.training import exporter
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
     root = tmp_path_factory.mktemp("effnet")
     values, _ = cli.parse(train.define_flags, [
         "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
         f"--records_dir={tiny_records}", f"--model_dir={root}/run", "--epochs=1",
         "--architecture=effnet_lite0", "--nopretrained_encoder", "--crop_size=32",
         "--base_filters=8", "--num_log_images=1", "--verbose=0"])
-    train.run(train.TrainConfig.from_flags(values))
-    return export.export(str(root / "run"), str(root / "m"), work_size=64), str(root / "run")
+    trainer.run(TrainConfig.from_flags(values))
+    return exporter.export(str(root / "run"), str(root / "m"), work_size=64), str(root / "run")
 
 
 def test_effnet_export_reloads_and_colorizes_odd_sizes(effnet_saved_model):
     import tensorflow as tf
-    from colorize_tf import export
-    from colorize_tf import inference
     from colorize_tf import serving_api
+    from colorize_tf.serving import inference
+    from colorize_tf.training import exporter
     effnet_saved_model, run_dir = effnet_saved_model
     info = json.load(open(os.path.join(effnet_saved_model, "assets", "export.json")))
     assert (info["output_stride"], info["depth"]) == (4, 4)
@@ -349,7 +351,7 @@ def test_effnet_export_reloads_and_colorizes_odd_sizes(effnet_saved_model):
     luma = np.random.default_rng(4).random((1, 48, 64, 1), np.float32)
     chroma = loaded.signatures[serving_api.LUMA_SIGNATURE](
         luma=tf.constant(luma), temperature=tf.constant([0.5]))[serving_api.CHROMA].numpy()
-    model, bins, _ = export.load_trained_model(run_dir)
+    model, bins, _ = exporter.load_trained_model(run_dir)
     logits = np.asarray(model(luma), np.float64)[0]
     assert logits.shape == (12, 16, bins.num_bins)
     z = np.exp((logits - logits.max(-1, keepdims=True)) / 0.5)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from colorize_tf import evaluation
+from colorize_tf.evaluation import scoring
 from tests.conftest import make_photo, numpy_oracle, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,13 +48,13 @@ def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
     # Photos smaller than the 32 px working size (no resize), the luma-following model
     # and numpy oracles built from published constants: gray is Y = 0.299 R + 0.587 G
     # + 0.114 B on all channels, the model's output is numpy_oracle.
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import inference
-    from colorize_tf import evaluation
-    from colorize_tf import metrics
+    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.evaluation import reports
+    from colorize_tf.modeling import metrics
+    from colorize_tf.serving import inference
     photos = [make_photo(24, 30, seed=i) for i in range(3)]
     paths = [write_png(str(tmp_path / "photos" / f"{i}.png"), p) for i, p in enumerate(photos)]
-    result = evaluation.evaluate_to(str(tmp_path / "eval"), inference.Colorizer(luma_saved_model),
+    result = reports.evaluate_to(str(tmp_path / "eval"), inference.Colorizer(luma_saved_model),
                                     paths, [0.3, 1.0], num_figures=0)
     centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
     gray = [np.repeat(np.round(p @ np.array([0.299, 0.587, 0.114]))[..., None], 3, -1)
@@ -98,7 +98,7 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
         "race: Black": 1, "race: White": 1}
     # The race spread at the default temperature, from the two faces' own PSNRs; with one
     # photo a group every random deal gives the same gap: p = 1.
-    default = evaluation.result_default_method(metrics_json)
+    default = scoring.result_default_method(metrics_json)
     race = metrics_json["group_spreads"]["race"]
     assert race["spread"] == pytest.approx(abs(
         groups["race: Black"]["methods"][default]["psnr"] -

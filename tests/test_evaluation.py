@@ -1,4 +1,4 @@
-"""The batched evaluation graphs against the per-image definitions of metrics.py and
+"""The batched evaluation graphs against the per-image definitions of modeling/metrics.py and
 numpy oracles."""
 import os
 
@@ -6,23 +6,26 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf import color
-from colorize_tf import evaluation
-from colorize_tf import inference
-from colorize_tf import metrics
+from colorize_tf.chroma import color
+from colorize_tf.evaluation import photos
+from colorize_tf.evaluation import reports
+from colorize_tf.evaluation import scoring
+from colorize_tf.evaluation import statistics
+from colorize_tf.modeling import metrics
+from colorize_tf.serving import inference
 from tests.conftest import make_photo, numpy_oracle, write_png
 
 
 def test_error_histogram_gives_the_error_curve():
     rng = np.random.default_rng(0)
     error = np.concatenate([rng.uniform(0, 200, 500), [0.0, 1.0, 2.0, 150.0, 150.5, 0.5]])
-    true_class = rng.integers(0, evaluation.LAB_CLASSES.num_cells, len(error))
-    direct = metrics.ErrorCurve(evaluation.LAB_CLASSES.num_cells)
+    true_class = rng.integers(0, scoring.LAB_CLASSES.num_cells, len(error))
+    direct = metrics.ErrorCurve(scoring.LAB_CLASSES.num_cells)
     direct.add(error, true_class)
-    batched = metrics.ErrorCurve(evaluation.LAB_CLASSES.num_cells)
-    batched.add_histogram(evaluation.error_histogram(
+    batched = metrics.ErrorCurve(scoring.LAB_CLASSES.num_cells)
+    batched.add_histogram(scoring.error_histogram(
         error[None].astype(np.float32), true_class.astype(np.int32))[0].numpy().reshape(
-        evaluation.LAB_CLASSES.num_cells, -1))
+        scoring.LAB_CLASSES.num_cells, -1))
     np.testing.assert_array_equal(batched.pixels, direct.pixels)
     np.testing.assert_array_equal(batched.within, direct.within)
     # By hand: an error of exactly 1 is within threshold 1, not 0; 150.5 within none.
@@ -35,14 +38,14 @@ def test_error_histogram_gives_the_error_curve():
 def test_colourfulness_graph_equals_the_formula():
     images = np.stack([make_photo(20, 30, seed=i) for i in range(3)])
     expected = [metrics.colourfulness(image) for image in images]
-    np.testing.assert_allclose(evaluation.colourfulness(images).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(scoring.colourfulness(images).numpy(), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("size", [(24, 30), (8, 9)])  # the second below SSIM's window
 def test_batch_scores_equal_the_per_image_metrics(luma_saved_model, size):
     colorizer = inference.Colorizer(luma_saved_model)
     truth = np.stack([make_photo(*size, seed=i) for i in range(3)])
-    scorer = evaluation.BatchScorer(colorizer, [0.3, 1.0])
+    scorer = scoring.BatchScorer(colorizer, [0.3, 1.0])
     results, confidence, truth_stats, scores = scorer(truth)
     assert set(results) == {"gray", "mean chroma", "T=0.3", "T=1"}
     assert confidence.shape == truth.shape[:3] and 0 <= confidence.min() <= 1
@@ -78,8 +81,8 @@ def test_compiled_and_plain_scores_agree(luma_saved_model):
     # on which, including the bin counts of gray, whose chroma lies on a cell edge.
     colorizer = inference.Colorizer(luma_saved_model)
     truth = np.stack([make_photo(24, 30, seed=i) for i in range(3)])
-    compiled = evaluation.BatchScorer(colorizer, [0.38], xla_batch=1)(truth)[3]
-    plain = evaluation.BatchScorer(colorizer, [0.38], xla_batch=4)(truth)[3]
+    compiled = scoring.BatchScorer(colorizer, [0.38], xla_batch=1)(truth)[3]
+    plain = scoring.BatchScorer(colorizer, [0.38], xla_batch=4)(truth)[3]
     for name, scores in compiled.items():
         np.testing.assert_array_equal(scores["bin_counts"], plain[name]["bin_counts"])
         for key in ("psnr", "mse_ab", "colourfulness", "error_histogram"):
@@ -89,7 +92,7 @@ def test_compiled_and_plain_scores_agree(luma_saved_model):
 def test_shape_batches_group_by_size_and_keep_every_item():
     shapes = [(4, 5), (6, 5), (4, 5), (4, 5), (6, 5), (4, 5), (7, 7)]
     items = [(i, np.zeros((*s, 3), np.uint8)) for i, s in enumerate(shapes)]
-    batches = list(evaluation.shape_batches(items, batch_size=2, window=5))
+    batches = list(photos.shape_batches(items, batch_size=2, window=5))
     assert sorted(k for b in batches for k, _ in b) == list(range(len(shapes)))
     for batch in batches:
         assert 1 <= len(batch) <= 2 and len({image.shape for _, image in batch}) == 1
@@ -104,9 +107,9 @@ def test_batched_evaluation_equals_one_photo_at_a_time(luma_saved_model, tmp_pat
     paths.append(str(tmp_path / "bad.png"))
     colorizer = inference.Colorizer(luma_saved_model)
     seen = []
-    batched = evaluation.evaluate(colorizer, paths, [0.38], batch_size=4,
+    batched = scoring.evaluate(colorizer, paths, [0.38], batch_size=4,
                                   on_figure=lambda i, *_: seen.append(i), num_figures=3)
-    single = evaluation.evaluate(colorizer, paths, [0.38], batch_size=1)
+    single = scoring.evaluate(colorizer, paths, [0.38], batch_size=1)
     assert batched.evaluated == single.evaluated == 6 and sorted(seen) == [0, 1, 2]
     assert [x["file"] for x in batched.left_out] == [paths[-1]]
     (a, _), (b, _) = batched.summary(), single.summary()
@@ -119,7 +122,7 @@ def test_list_domain_photos_names_domains_by_folder(tmp_path):
     for rel in ["general/faces/a.png", "general/faces/b.png", "general/street/c.png",
                 "nature/forest/d.png", "nature/sea/e.png"]:
         write_png(str(tmp_path / rel), make_photo(8, 8))
-    paths, groups = evaluation.list_domain_photos(
+    paths, groups = photos.list_domain_photos(
         [(None, str(tmp_path / "general")), ("landscapes", str(tmp_path / "nature"))])
     named = {os.path.relpath(p, tmp_path): g for p, g in groups.items()}
     assert named == {"general/faces/a.png": ("domain: faces",),
@@ -128,20 +131,20 @@ def test_list_domain_photos_names_domains_by_folder(tmp_path):
                      "nature/forest/d.png": ("domain: landscapes",),
                      "nature/sea/e.png": ("domain: landscapes",)}
     # One folder: its sub-folders are the domains; one domain only: no groups.
-    assert set(evaluation.list_domain_photos([(None, str(tmp_path / "nature"))])[1].values()) \
+    assert set(photos.list_domain_photos([(None, str(tmp_path / "nature"))])[1].values()) \
         == {("domain: forest",), ("domain: sea",)}
-    assert evaluation.list_domain_photos([(None, str(tmp_path / "general" / "faces"))])[1] == {}
+    assert photos.list_domain_photos([(None, str(tmp_path / "general" / "faces"))])[1] == {}
 
 
 def test_read_label_groups_resolves_paths_against_the_csv(tmp_path):
     (tmp_path / "labels.csv").write_text(
         "path,age,race\ntest/faces/a.jpg,20-29,Black\ntest/faces/b.jpg,,East Asian\n")
-    groups = evaluation.read_label_groups(str(tmp_path / "labels.csv"))
+    groups = photos.read_label_groups(str(tmp_path / "labels.csv"))
     assert groups == {str(tmp_path / "test/faces/a.jpg"): ("age: 20-29", "race: Black"),
                       str(tmp_path / "test/faces/b.jpg"): ("race: East Asian",)}
     (tmp_path / "bad.csv").write_text("file,age\nx.jpg,3\n")
     with pytest.raises(ValueError, match="no 'path' column"):
-        evaluation.read_label_groups(str(tmp_path / "bad.csv"))
+        photos.read_label_groups(str(tmp_path / "bad.csv"))
 
 
 def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_path):
@@ -150,11 +153,11 @@ def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_pat
              for i in range(6)]
     groups = {p: ("kind: odd",) if i % 2 else ("kind: even",) for i, p in enumerate(paths)}
     groups[paths[0]] += ("colour: red",)
-    totals = evaluation.evaluate(colorizer, paths, [0.38], num_figures=0, batch_size=4,
+    totals = scoring.evaluate(colorizer, paths, [0.38], num_figures=0, batch_size=4,
                                  groups=groups)
     assert sorted(totals.groups) == ["colour: red", "kind: even", "kind: odd"]
     for name, members in [("kind: odd", paths[1::2]), ("colour: red", paths[:1])]:
-        alone = evaluation.evaluate(colorizer, members, [0.38], num_figures=0).summary()[0]
+        alone = scoring.evaluate(colorizer, members, [0.38], num_figures=0).summary()[0]
         grouped = totals.groups[name].summary()[0]
         assert totals.groups[name].evaluated == len(members)
         for method, values in alone.items():
@@ -165,7 +168,7 @@ def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_pat
 def test_group_spreads_by_hand():
     scores = {"race: A": [19.0, 21.0], "race: B": [21.5], "race: C": [20.7, 20.7, 20.7],
               "age: 3-9": [19.0], "domain: faces": [22.0, 23.0]}
-    spreads = evaluation.group_spreads(scores, shuffles=50)
+    spreads = statistics.group_spreads(scores, shuffles=50)
     assert list(spreads) == ["race"]  # age and domain have one group each
     race = spreads["race"]
     assert (race["spread"], race["best"], race["worst"]) == \
@@ -176,18 +179,18 @@ def test_group_spreads_by_hand():
 def test_group_spreads_chance_is_a_permutation_test():
     # Hand count: the four photos 0, 0, 10, 10 dealt to two groups of two give a gap
     # of 10 dB in 2 of the 6 deals ({0, 0 | 10, 10} and {10, 10 | 0, 0}), 0 dB in 4.
-    spreads = evaluation.group_spreads({"g: a": [0.0, 0.0], "g: b": [10.0, 10.0]},
+    spreads = statistics.group_spreads({"g: a": [0.0, 0.0], "g: b": [10.0, 10.0]},
                                        shuffles=20000)["g"]
     assert spreads["spread"] == 10.0
     assert spreads["p_value"] == pytest.approx(1 / 3, abs=0.01)
     assert spreads["chance_median"] == 0.0 and spreads["chance_95"] == 10.0
     # Groups of the same photos: every deal gives the same gap, p = 1.
-    same = evaluation.group_spreads({"g: a": [1.0, 2.0, 3.0], "g: b": [3.0, 1.0, 2.0]},
+    same = statistics.group_spreads({"g: a": [1.0, 2.0, 3.0], "g: b": [3.0, 1.0, 2.0]},
                                     shuffles=100)["g"]
     assert same["spread"] == 0.0 and same["p_value"] == 1.0
     # A real gap between large groups is far beyond chance (smallest p: 1 / (1 + 1000)).
     rng = np.random.default_rng(1)
-    real = evaluation.group_spreads({"g: a": rng.normal(20, 3, 200),
+    real = statistics.group_spreads({"g: a": rng.normal(20, 3, 200),
                                      "g: b": rng.normal(23, 3, 200)}, shuffles=1000)["g"]
     assert real["p_value"] == pytest.approx(1 / 1001)
     # Its chance 95th percentile: the gap of two means of 200 photos with the pooled
@@ -197,9 +200,9 @@ def test_group_spreads_chance_is_a_permutation_test():
 
 
 def test_tables_use_each_models_own_default_temperature():
-    assert evaluation.default_method([0.2, 0.38, 0.6], 0.6) == "T=0.6"
-    assert evaluation.default_method([0.2, 0.38, 0.6], 0.5) == "T=0.38"  # not evaluated
-    assert evaluation.default_method([0.2, 0.6]) == "T=0.2"  # closest to 0.38
+    assert scoring.default_method([0.2, 0.38, 0.6], 0.6) == "T=0.6"
+    assert scoring.default_method([0.2, 0.38, 0.6], 0.5) == "T=0.38"  # not evaluated
+    assert scoring.default_method([0.2, 0.6]) == "T=0.2"  # closest to 0.38
 
     def result(default, psnr):
         m = {"psnr": psnr, "auc_rebalanced": 0.5, "colourfulness_ratio": 1.0}
@@ -208,7 +211,7 @@ def test_tables_use_each_models_own_default_temperature():
                 "methods": {"gray": other, "mean chroma": other,
                             "T=0.38": other if default == 0.6 else m,
                             "T=0.6": m if default == 0.6 else other}, "groups": {}}
-    table = evaluation.comparison_markdown({"a": result(0.6, 21.0), "b": result(0.38, 22.0)})
+    table = reports.comparison_markdown({"a": result(0.6, 21.0), "b": result(0.38, 22.0)})
     assert "a T=0.6 PSNR" in table and "b T=0.38 PSNR" in table
     assert "| all | 3 | 1.00 / 0.1000 / - | 1.00 / 0.1000 | 21.00 / 0.5000 / 1.00 / - | " \
            "1.00 / 0.1000 | 22.00 / 0.5000 / 1.00 / - |" in table

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
 from colorize_tf import cli
-from colorize_tf import color
 from colorize_tf import export
-from colorize_tf import serving
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import color
+from colorize_tf.serving import graph as serving
+from colorize_tf.training import exporter
 from tests.conftest import make_photo, numpy_oracle, with_exif_orientation
 
 
@@ -126,7 +127,7 @@ def test_bad_requests_are_invalid_argument(tiny_saved_model, data, temperature, 
 
 
 def test_pixel_limit(tiny_run, tmp_path):
-    path = export.export(tiny_run, str(tmp_path / "limited"), work_size=32, max_pixels=1000)
+    path = exporter.export(tiny_run, str(tmp_path / "limited"), work_size=32, max_pixels=1000)
     with pytest.raises(tf.errors.InvalidArgumentError, match="larger than the limit"):
         _serve(path, [_png(make_photo(40, 40))])
     _serve(path, [_png(make_photo(20, 20))])
@@ -242,19 +243,19 @@ def test_tfsm_layer(tiny_saved_model):
 
 def test_versions_and_refusals(tiny_run, tmp_path):
     base = str(tmp_path / "m")
-    assert export.export(tiny_run, base, work_size=32).endswith("/1")
-    assert export.export(tiny_run, base, work_size=32).endswith("/2")
+    assert exporter.export(tiny_run, base, work_size=32).endswith("/1")
+    assert exporter.export(tiny_run, base, work_size=32).endswith("/2")
     with pytest.raises(cli.UsageError, match="never overwritten"):
-        export.export(tiny_run, base, version=2)
+        exporter.export(tiny_run, base, version=2)
     with pytest.raises(cli.UsageError, match="no checkpoint"):
-        export.export(str(tmp_path), base)
+        exporter.export(str(tmp_path), base)
     for kwargs, message in [({"version": -1}, "--version must be a positive"),
                             ({"work_size": 5}, "--work_size must be >= 16")]:
         with pytest.raises(cli.UsageError, match=message):
-            export.export(tiny_run, base, **kwargs)
+            exporter.export(tiny_run, base, **kwargs)
     # A killed export's temp dir is removed by the next export; none is left after one.
     os.makedirs(os.path.join(base, ".3.tmp-999999999"))
-    assert export.export(tiny_run, base, work_size=32).endswith("/3")
+    assert exporter.export(tiny_run, base, work_size=32).endswith("/3")
     assert sorted(os.listdir(base)) == ["1", "2", "3"]
 
 
@@ -265,12 +266,12 @@ def test_damaged_checkpoint_is_a_clear_refusal(tiny_run, tmp_path):
     best = run / "checkpoints" / "best.keras"
     best.write_bytes(best.read_bytes()[:500])
     with pytest.raises(cli.UsageError, match="cannot load .*try --checkpoint=last"):
-        export.export(str(run), str(tmp_path / "m"))
+        exporter.export(str(run), str(tmp_path / "m"))
 
 
 def test_warmup_requests(tiny_saved_model):
     prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
-    path = os.path.join(tiny_saved_model[0], "assets.extra", export.WARMUP_FILE)
+    path = os.path.join(tiny_saved_model[0], "assets.extra", exporter.WARMUP_FILE)
     (record,) = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
     request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
     assert request.model_spec.signature_name == "serving_default"
@@ -284,12 +285,14 @@ def test_warmup_requests(tiny_saved_model):
 def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
     # Four poolings: the graph must pad to a multiple of 16 (2^depth), not 8.
     from colorize_tf import train
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
     values, _ = cli.parse(train.define_flags, [
         "train", f"--flagfile={os.path.dirname(os.path.dirname(__file__))}/colorize_tf/"
         "configs/smoke.flags", f"--records_dir={tiny_records}",
         f"--model_dir={tmp_path}/run", "--depth=4", "--epochs=1", "--num_log_images=0"])
-    train.run(train.TrainConfig.from_flags(values))
-    path = export.export(str(tmp_path / "run"), str(tmp_path / "m"), work_size=40)
+    trainer.run(TrainConfig.from_flags(values))
+    path = exporter.export(str(tmp_path / "run"), str(tmp_path / "m"), work_size=40)
     assert json.load(open(os.path.join(path, "assets", "export.json")))["depth"] == 4
     (out,), _ = _serve(path, [_png(make_photo(27, 37, seed=1))])
     assert out.shape == (27, 37, 3)
@@ -297,7 +300,7 @@ def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
 
 def test_reexport_from_a_saved_model_keeps_weights_and_settings(tiny_saved_model, tmp_path):
     # The run is not needed: the weights, bins and decoder come from the SavedModel.
-    path = export.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "again"))
+    path = exporter.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "again"))
     assert os.path.basename(path) == "1"
     old_info = serving.ExportInfo.load(tiny_saved_model[0])
     assert serving.ExportInfo.load(path) == old_info
@@ -311,7 +314,7 @@ def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(cli.UsageError, match="not a SavedModel of colorize_tf"):
-        export.export_from_saved_model(str(tmp_path), str(tmp_path / "out"))
+        exporter.export_from_saved_model(str(tmp_path), str(tmp_path / "out"))
 
 
 @pytest.mark.parametrize("args,message", [

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import hints
-from colorize_tf import inference
-from colorize_tf import input_pipeline
-from colorize_tf import model as model_lib
 from colorize_tf import serving_api
+from colorize_tf.chroma import hints
+from colorize_tf.data import input_pipeline
+from colorize_tf.modeling import model as model_lib
+from colorize_tf.serving import inference
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,8 +137,8 @@ def test_warm_started_hints_model_computes_what_its_source_does():
 
 
 def test_pipeline_gives_hints_with_the_luma(tiny_records):
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import records
+    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.data import records
     bins = bins_lib.Bins.load(tiny_records)
     config = input_pipeline.PipelineConfig(crop_size=32, hints=True, shuffle_buffer=8)
     dataset = input_pipeline.make_dataset(records.shard_pattern(tiny_records, "train"), bins,
@@ -251,27 +251,29 @@ def test_colorize_cli_takes_a_hints_file(hints_saved_model, tiny_saved_model, tm
 
 def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tmp_path):
     from colorize_tf import cli
-    from colorize_tf import export
     from colorize_tf import train
+    from colorize_tf.training import exporter
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
 
     def config(model_dir, *extra):
         values, _ = cli.parse(train.define_flags, [
             "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
             f"--records_dir={tiny_records}", f"--model_dir={model_dir}", "--epochs=1",
             "--verbose=0", "--num_log_images=1", "--hints", *extra])
-        return train.TrainConfig.from_flags(values)
-    train.run(config(tmp_path / "run", f"--warm_start={tiny_saved_model[0]}"))
+        return TrainConfig.from_flags(values)
+    trainer.run(config(tmp_path / "run", f"--warm_start={tiny_saved_model[0]}"))
     with open(tmp_path / "run" / "model_config.json") as f:
         model_config = json.load(f)["model"]
     assert model_config["hints"] and model_config["hint_scale"] > 1.0
-    path = export.export(str(tmp_path / "run"), str(tmp_path / "exported"), work_size=32)
+    path = exporter.export(str(tmp_path / "run"), str(tmp_path / "exported"), work_size=32)
     assert inference.Colorizer(path).takes_hints
     with pytest.raises(cli.UsageError, match="not a folder"):
-        train.check_config(config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}"))
+        trainer.check_config(config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}"))
     with pytest.raises(cli.UsageError, match="no SavedModel"):
-        train.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
+        trainer.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
     with pytest.raises(cli.UsageError, match="no heads, no hints"):
-        train.check_config(config(tmp_path / "d", "--architecture=zhang_small"))
+        trainer.check_config(config(tmp_path / "d", "--architecture=zhang_small"))
 
 
 def test_hints_over_tf_servings_rest_api(hints_saved_model):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import serving
-from colorize_tf import image_files
 from colorize_tf import safe_write
+from colorize_tf.data import image_files
+from colorize_tf.serving import graph as serving
 from tests.conftest import make_photo
 
 

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from colorize_tf import inference
-from colorize_tf.fake_data import make_photo
+from colorize_tf.serving import inference
+from colorize_tf.testing.fake_data import make_photo
 
 
 def test_default_model_location(tmp_path, monkeypatch):

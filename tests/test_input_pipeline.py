@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import input_pipeline
-from colorize_tf import records
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.data import input_pipeline
+from colorize_tf.data import records
 
 CONFIG = input_pipeline.PipelineConfig(crop_size=16, shuffle_buffer=8, seed=3)
 

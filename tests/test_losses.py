@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import input_pipeline
-from colorize_tf import losses
-from colorize_tf import metrics
+from colorize_tf.data import input_pipeline
+from colorize_tf.modeling import losses
+from colorize_tf.modeling import metrics
 
 
 def _packed(indices, weights, mask, chroma=None):

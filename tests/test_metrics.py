@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from colorize_tf import metrics
+from colorize_tf.modeling import metrics
 
 
 def test_psnr_of_known_error():

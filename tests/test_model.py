@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from colorize_tf import model as model_lib
+from colorize_tf.modeling import model as model_lib
 
 
 def test_logits_shape_any_size_divisible_by_8():

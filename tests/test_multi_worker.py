@@ -12,6 +12,8 @@ import pytest
 
 from colorize_tf import cli
 from colorize_tf import train
+from colorize_tf.training import trainer
+from colorize_tf.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The same sums in another order (all-reduced gradients, synchronized batch norm by
@@ -84,7 +86,7 @@ def test_two_workers_train_like_one_process_and_resume(tiny_records, tmp_path):
     single_dir = tmp_path / "single"
     values, _ = cli.parse(train.define_flags,
                           ["train", *_smoke_flags(tiny_records, single_dir, "--epochs=2")])
-    train.run(train.TrainConfig.from_flags(values))
+    trainer.run(TrainConfig.from_flags(values))
     multi, single = _history(multi_dir), _history(single_dir)
     assert [row["epoch"] for row in multi] == ["0", "1"]
     for m, s in zip(multi, single):
@@ -102,4 +104,4 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
             "train", "--strategy=multi_worker",
             *_smoke_flags(tiny_records, tmp_path / "run", *extra)])
         with pytest.raises(cli.UsageError, match=message):
-            train.check_config(train.TrainConfig.from_flags(values))
+            trainer.check_config(TrainConfig.from_flags(values))

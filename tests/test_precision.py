@@ -2,7 +2,7 @@
 import pytest
 import tensorflow as tf
 
-from colorize_tf import precision
+from colorize_tf.serving import precision
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):

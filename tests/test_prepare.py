@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import bins as bins_lib
-from colorize_tf import color
-from colorize_tf import records
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import color
+from colorize_tf.data import records
 from data_prep import prepare
 from tests.conftest import make_photo
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf import realism_study
-from colorize_tf.fake_data import make_photo, write_png
+from colorize_tf.evaluation import realism_study
+from colorize_tf.testing.fake_data import make_photo, write_png
 
 
 def test_wilson_interval_by_hand():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf import records
+from colorize_tf.data import records
 from tests.conftest import make_photo
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from colorize_tf import rest_api
+from colorize_tf.serving import rest_api
 
 SPECS = {"serving_default": {"image_bytes": object, "temperature": np.float32},
          "one": {"x": np.int32}}

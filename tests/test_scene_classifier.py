@@ -2,7 +2,7 @@
 confusion matrix by hand."""
 import numpy as np
 
-from colorize_tf import scene_classifier
+from colorize_tf.modeling import scene_classifier
 from tests.conftest import write_png
 
 

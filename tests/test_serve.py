@@ -30,7 +30,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import serve
-from colorize_tf.fake_data import make_photo
+from colorize_tf.testing.fake_data import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

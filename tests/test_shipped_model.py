@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from colorize_tf import inference
+from colorize_tf.serving import inference
 
 SHIPPED = inference.DEFAULT_SAVED_MODEL
 

@@ -13,6 +13,8 @@ import pytest
 
 from colorize_tf import cli
 from colorize_tf import train
+from colorize_tf.training import trainer
+from colorize_tf.training.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "colorize_tf", "configs", "*.flags")) +
@@ -40,7 +42,7 @@ def test_command_line_overrides_flagfile():
 
 def _smoke(records_dir, model_dir, *extra):
     """The smoke flagfile's TrainConfig, as main builds it."""
-    return train.TrainConfig.from_flags(_flags(
+    return TrainConfig.from_flags(_flags(
         f"--flagfile={REPO}/colorize_tf/configs/smoke.flags", f"--records_dir={records_dir}",
         f"--model_dir={model_dir}", "--verbose=0", *extra))
 
@@ -79,11 +81,11 @@ def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):
 
 def test_refusals(tiny_records, tmp_path):
     with pytest.raises(cli.UsageError, match="does not exist"):
-        train.run(_smoke(tmp_path / "missing", tmp_path / "a"))
+        trainer.run(_smoke(tmp_path / "missing", tmp_path / "a"))
     other_bins = tmp_path / "other_bins.json"
     data = json.load(open(os.path.join(tiny_records, "bins.json")))
     data["rebalance_lambda"] = 0.9
-    from colorize_tf import bins as bins_lib
+    from colorize_tf.chroma import bins as bins_lib
     data["fingerprint"] = bins_lib.Bins.from_dict({**data, "fingerprint": None} | {
         "fingerprint": bins_lib.Bins(
             grid=bins_lib.Bins.load(tiny_records).grid,
@@ -92,16 +94,16 @@ def test_refusals(tiny_records, tmp_path):
             rebalance_lambda=0.9).fingerprint}).fingerprint
     json.dump(data, open(other_bins, "w"))
     with pytest.raises(cli.UsageError, match="were not learned from the records"):
-        train.run(_smoke(tiny_records, tmp_path / "b", f"--bins={other_bins}"))
-    train.run(_smoke(tiny_records, tmp_path / "c", "--epochs=1"))
+        trainer.run(_smoke(tiny_records, tmp_path / "b", f"--bins={other_bins}"))
+    trainer.run(_smoke(tiny_records, tmp_path / "c", "--epochs=1"))
     with pytest.raises(cli.UsageError, match="another configuration"):
-        train.run(_smoke(tiny_records, tmp_path / "c", "--base_filters=8"))
+        trainer.run(_smoke(tiny_records, tmp_path / "c", "--base_filters=8"))
 
 
 def test_overfits_six_images(tiny_records, tmp_path):
     # The whole train split (6 photos) is one batch, so batch-norm sees the same
     # statistics at every step; the cosine schedule lets the weights settle.
-    history = train.run(_smoke(
+    history = trainer.run(_smoke(
         tiny_records, tmp_path / "overfit", "--epochs=1", "--steps_per_epoch=300",
         "--batch_size=6", "--base_filters=8", "--augment=false", "--learning_rate=0.01",
         "--lr_schedule=cosine", "--shuffle_buffer=6", "--num_log_images=0",
@@ -109,8 +111,8 @@ def test_overfits_six_images(tiny_records, tmp_path):
     assert history.history["loss"][-1] < 0.6  # the mean over all 300 steps; start ~2.1
     pipeline = json.load(open(tmp_path / "overfit" / "pipeline_config.json"))
     assert not (pipeline["mirror"] or pipeline["random_crop"] or pipeline["noise_stddev"])
-    from colorize_tf import bins as bins_lib
-    from colorize_tf import input_pipeline
+    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.data import input_pipeline
     model = keras.models.load_model(tmp_path / "overfit" / "checkpoints" / "last.keras",
                                     compile=False)
     luma, packed = next(iter(input_pipeline.make_dataset(
@@ -143,12 +145,12 @@ class _Interrupt(keras.callbacks.Callback):
 
 def test_interrupted_run_resumes_to_the_same_weights(tiny_records, tmp_path):
     args = ("--epochs=2", "--steps_per_epoch=3", "--num_log_images=0", "--seed=5")
-    train.run(_smoke(tiny_records, tmp_path / "straight", *args))
+    trainer.run(_smoke(tiny_records, tmp_path / "straight", *args))
     with pytest.raises(KeyboardInterrupt):
-        train.run(_smoke(tiny_records, tmp_path / "killed", *args), extra_callbacks=[_Interrupt()])
+        trainer.run(_smoke(tiny_records, tmp_path / "killed", *args), extra_callbacks=[_Interrupt()])
     meta = json.load(open(tmp_path / "killed" / "backup" / "state.json"))
     assert meta["epoch"] == 1
-    history = train.run(_smoke(tiny_records, tmp_path / "killed", *args))
+    history = trainer.run(_smoke(tiny_records, tmp_path / "killed", *args))
     assert history.epoch == [1]
     for a, b in zip(_weights(tmp_path / "straight"), _weights(tmp_path / "killed")):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -178,7 +180,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_records, tmp_path):
     ("mixed_float16", "false"), pytest.param("mixed_bfloat16", "true", marks=pytest.mark.slow)])
 def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
     try:
-        history = train.run(_smoke(tiny_records, tmp_path / policy, "--epochs=1",
+        history = trainer.run(_smoke(tiny_records, tmp_path / policy, "--epochs=1",
                                    f"--mixed_precision={policy}", f"--jit_compile={jit}",
                                    "--num_log_images=0"))
         # The run leaves the process's dtype policy as it found it.
@@ -189,7 +191,7 @@ def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
 
 
 def test_heads_and_soft_targets_train(tiny_records, tmp_path):
-    history = train.run(_smoke(tiny_records, tmp_path / "heads", "--epochs=1",
+    history = trainer.run(_smoke(tiny_records, tmp_path / "heads", "--epochs=1",
                                "--regression_weight=0.5", "--scene_weight=0.1",
                                "--soft_targets", "--num_log_images=1"))
     assert {"logits_loss", "chroma_loss", "scene_loss"} <= set(history.history)
@@ -202,19 +204,19 @@ def test_records_must_match_their_report(tiny_records, tmp_path):
     records_dir = tmp_path / "records"
     shutil.copytree(tiny_records, records_dir)
     with pytest.raises(cli.UsageError, match="--batch_size 64 is larger than the 6"):
-        train.run(_smoke(records_dir, tmp_path / "a", "--batch_size=64"))
+        trainer.run(_smoke(records_dir, tmp_path / "a", "--batch_size=64"))
     shard = sorted(records_dir.glob("train-*.tfrecord"))[0]
     shard.write_bytes(shard.read_bytes() + b"x")
     with pytest.raises(cli.UsageError, match="do not match their report.*bytes"):
-        train.run(_smoke(records_dir, tmp_path / "b"))
+        trainer.run(_smoke(records_dir, tmp_path / "b"))
     shard.write_bytes(shard.read_bytes()[:-1])
     (records_dir / "train-00009-of-00009.tfrecord").write_bytes(b"")  # from another build
     with pytest.raises(cli.UsageError, match="not listed in the report"):
-        train.run(_smoke(records_dir, tmp_path / "c"))
+        trainer.run(_smoke(records_dir, tmp_path / "c"))
     (records_dir / "train-00009-of-00009.tfrecord").unlink()
     (records_dir / "report.json").unlink()  # a build killed before its end
     with pytest.raises(cli.UsageError, match="report.json is missing"):
-        train.run(_smoke(records_dir, tmp_path / "d"))
+        trainer.run(_smoke(records_dir, tmp_path / "d"))
 
 
 def test_bad_flags_are_one_line_before_any_work(tiny_records, tmp_path):
@@ -253,13 +255,13 @@ def test_unexpected_errors_and_ctrl_c_are_one_line(capsys, monkeypatch):
 def test_a_run_written_before_color_space_was_recorded_still_resumes(tmp_path):
     # model_config.json of runs before the field: the luma was the bins' colour space,
     # so a Lab run must not be taken for another configuration.
-    from colorize_tf import model as model_lib
+    from colorize_tf.modeling import model as model_lib
     config = model_lib.ModelConfig(num_bins=9, color_space="lab")
     bins = types.SimpleNamespace(fingerprint="f00d")
     old = dataclasses.asdict(config)
     del old["color_space"]
     (tmp_path / "model_config.json").write_text(json.dumps(
         {"model": old, "bins_fingerprint": "f00d"}))
-    assert train._check_model_dir(str(tmp_path), config, bins)["model"]["color_space"] == "lab"
+    assert trainer._check_model_dir(str(tmp_path), config, bins)["model"]["color_space"] == "lab"
     with pytest.raises(cli.UsageError, match="another configuration"):
-        train._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins)
+        trainer._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins)

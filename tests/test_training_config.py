@@ -3,10 +3,10 @@ configs derived from it."""
 import dataclasses
 
 from colorize_tf import cli
-from colorize_tf import input_pipeline
-from colorize_tf import model as model_lib
 from colorize_tf import train
-from colorize_tf.training_config import TrainConfig
+from colorize_tf.data import input_pipeline
+from colorize_tf.modeling import model as model_lib
+from colorize_tf.training.config import TrainConfig
 
 
 def _config(*args):
@@ -51,3 +51,39 @@ def test_to_dict_round_trips():
     config = _config("--epochs=3")
     assert TrainConfig(**config.to_dict()) == config
     assert {f.name for f in dataclasses.fields(TrainConfig)} == set(config.to_dict())
+
+
+def test_from_flagfile_reads_every_shipped_config_as_the_command_does():
+    # The library's reader and the command's flags agree on every shipped flagfile
+    # (nested --flagfile included), so the tests may train through the library.
+    import glob
+    import os
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = sorted(glob.glob(os.path.join(repo, "colorize_tf", "configs", "**", "*.flags"),
+                             recursive=True))
+    assert len(paths) >= 10
+    cwd = os.getcwd()
+    os.chdir(repo)  # the study's flagfiles name common.flags from the checkout
+    try:
+        for path in paths:
+            values, _ = cli.parse(train.define_flags, [
+                "train", f"--flagfile={path}", "--records_dir=r", "--model_dir=m"])
+            assert TrainConfig.from_flagfile(path, records_dir="r", model_dir="m") == \
+                TrainConfig.from_flags(values), path
+    finally:
+        os.chdir(cwd)
+
+
+def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
+    import pytest
+    flagfile = tmp_path / "x.flags"
+    flagfile.write_text("# a comment\n--epochs=3\n--nomirror\n--bins=b.json\n")
+    config = TrainConfig.from_flagfile(str(flagfile), records_dir="r", model_dir="m",
+                                       epochs=5)
+    assert (config.epochs, config.mirror, config.bins_path) == (5, False, "b.json")
+    for line, message in [("--epoch=3", "is not a training setting"),
+                          ("--epochs=three", "'three' is not a int"),
+                          ("--mirror=maybe", "'maybe' is not a boolean")]:
+        flagfile.write_text(f"\n{line}\n")
+        with pytest.raises(ValueError, match=f"x.flags:2: .*{message}"):
+            TrainConfig.from_flagfile(str(flagfile), records_dir="r", model_dir="m")

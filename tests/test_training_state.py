@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_tf import training_state
+from colorize_tf.training import state as training_state
 
 
 def _model(seed=0):

@@ -11,10 +11,12 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf import cli
-from colorize_tf import evaluation
-from colorize_tf import export
-from colorize_tf import inference
 from colorize_tf import train
+from colorize_tf.evaluation import scoring
+from colorize_tf.serving import inference
+from colorize_tf.training import exporter
+from colorize_tf.training import trainer
+from colorize_tf.training.config import TrainConfig
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +38,7 @@ def _train_and_export(records, tmp_path, name, args):
         "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
         f"--records_dir={records}", f"--model_dir={tmp_path}/{name}", "--epochs=1",
         "--steps_per_epoch=2", "--verbose=0", "--num_log_images=1", *args])
-    history = train.run(train.TrainConfig.from_flags(values))
+    history = trainer.run(TrainConfig.from_flags(values))
     assert np.isfinite(history.history["loss"][0])
     if name in _SLOW:  # exported by a fresh process, as users and the study do: it must
         # find the model's own layers (BilinearUpsample) without train having run
@@ -46,7 +48,7 @@ def _train_and_export(records, tmp_path, name, args):
             cwd=REPO, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         return inference.resolve_saved_model(str(tmp_path / "models" / name))
-    return export.export(str(tmp_path / name), str(tmp_path / "models" / name), work_size=32)
+    return exporter.export(str(tmp_path / name), str(tmp_path / "models" / name), work_size=32)
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in _SLOW else n
@@ -70,7 +72,7 @@ def test_variant_trains_exports_and_serves(tiny_records, tmp_path, name):
     assert info["decoding"] == colorizer.decoder.kind
     assert colorizer.colorize(photo).shape == photo.shape
     # The evaluation decodes it through its decoder too.
-    results, _, _, scores = evaluation.BatchScorer(colorizer, [0.2, 1.0])(
+    results, _, _, scores = scoring.BatchScorer(colorizer, [0.2, 1.0])(
         np.stack([photo, make_photo(27, 37, seed=2)]))
     assert results["T=0.2"].shape == (2, 27, 37, 3) and scores["T=1"]["psnr"].shape == (2,)
     if name == "regression":  # no temperature: every T gives the same colours
@@ -95,7 +97,7 @@ def test_regression_model_ignores_the_temperature_and_says_so(tiny_records, tmp_
 
 
 def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
-    from colorize_tf import bins as bins_lib
+    from colorize_tf.chroma import bins as bins_lib
     _train_and_export(tiny_records, tmp_path, "flat", ["--rebalance_lambda=1"])
     bins = bins_lib.Bins.load(str(tmp_path / "flat" / "bins.json"))
     np.testing.assert_allclose(bins.weights, np.ones(bins.num_bins))
@@ -114,4 +116,4 @@ def test_impossible_methods_are_refused(tmp_path, args, message):
     values, _ = cli.parse(train.define_flags, [
         "train", f"--records_dir={tmp_path}", f"--model_dir={tmp_path}/m", *args])
     with pytest.raises(cli.UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        train.check_config(train.TrainConfig.from_flags(values))
+        trainer.check_config(TrainConfig.from_flags(values))

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf import inference
-from colorize_tf import video_evaluation as ve
+from colorize_tf.evaluation import video as ve
+from colorize_tf.serving import inference
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -22,9 +22,9 @@ sys.path.insert(0, REPO)
 
 import tensorflow as tf  # noqa: E402
 
-from colorize_tf import evaluation  # noqa: E402
-from colorize_tf import inference  # noqa: E402
 from colorize_tf import safe_write  # noqa: E402
+from colorize_tf.evaluation import scoring  # noqa: E402
+from colorize_tf.serving import inference  # noqa: E402
 from data_prep import builder  # noqa: E402
 
 flags.DEFINE_string("saved_model", os.path.join(REPO, "saved_models", "colorunet_general"),
@@ -85,13 +85,13 @@ def main(_):
              "|---|---|---|" + "---|" * len(domains)]
     for alpha in alphas:
         colorizer.probabilities = corrected(plain, weights, alpha)
-        totals = evaluation.evaluate(colorizer, paths, temperatures, num_figures=0,
+        totals = scoring.evaluate(colorizer, paths, temperatures, num_figures=0,
                                      groups=groups)
         per_group = {"all": totals.summary()[0],
                      **{d: totals.groups[d].summary()[0] for d in domains}}
         start = len(lines)
-        for method in evaluation.method_names(temperatures):
-            if alpha and method in (evaluation.GRAY, evaluation.MEAN):
+        for method in scoring.method_names(temperatures):
+            if alpha and method in (scoring.GRAY, scoring.MEAN):
                 continue  # the same with every alpha
             cells = [f"{m[method]['psnr']:.2f} / {100 * m[method]['auc_rebalanced']:.1f} / "
                      f"{m[method]['colourfulness_ratio']:.2f}"

@@ -1,0 +1,2 @@
+"""Photos in, tf.data out: the records' schema and example protos, reading image files
+safely, and the training input pipeline. Below it: chroma."""

@@ -1,0 +1,128 @@
+"""The photos an evaluation scores: listing folders and domains, the labels CSV of
+subject groups, reading each colour photo as a ground truth (or saying why it is left
+out), and grouping them into batches of one size."""
+import concurrent.futures
+import csv
+import os
+
+import cv2
+import numpy as np
+
+from colorize_tf.chroma import color
+from colorize_tf.data import image_files
+
+
+BATCH_SIZE = 32  # photos of one size per model call
+
+
+def list_photos(folder, max_images=0):
+    """The image files under folder (recursive, hidden ones left out), sorted; at most
+    max_images of them (0: all), evenly spread, so every sub-folder is represented."""
+    files, _ = image_files.list_files([folder], image_files.IMAGE_EXTENSIONS)
+    paths = [path for path, _ in files]
+    if max_images and len(paths) > max_images:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
+    return paths
+
+
+def list_domain_photos(folders, max_images=0):
+    """folders: [(name or None, folder)] -> (paths, {path: ("domain: D",)}): the photos
+    of every folder (max_images as list_photos', over all of them), each photo's domain
+    the folder's name when given, else its first-level sub-folder's (the folder's own
+    name for photos at its top). No domains when there is only one."""
+    paths, domains = [], {}
+    for name, folder in folders:
+        for path in list_photos(folder):
+            parts = os.path.relpath(path, folder).split(os.sep)
+            domain = name or (parts[0] if len(parts) > 1 else os.path.basename(
+                os.path.abspath(folder)))
+            paths.append(path)
+            domains[path] = (f"domain: {domain}",)
+    if max_images and len(paths) > max_images:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).astype(int)]
+    if len(set(domains[p] for p in paths)) < 2:
+        return paths, {}
+    return paths, {p: domains[p] for p in paths}
+
+
+def read_label_groups(csv_path):
+    """A CSV with a `path` column (relative to the CSV's folder) and label columns ->
+    {real path: ("column: value", ...)}: e.g. FairFace's faces_labels.csv gives
+    ("age: 20-29", "gender: Female", "race: Black"). Empty values are left out."""
+    base = os.path.dirname(os.path.abspath(csv_path))
+    groups = {}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if "path" not in (reader.fieldnames or []):
+            raise ValueError(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
+        for row in reader:
+            path = os.path.realpath(os.path.join(base, row.pop("path")))
+            groups[path] = tuple(f"{k}: {v}" for k, v in row.items() if k and v)
+    return groups
+
+
+class LeftOut(ValueError):
+    """A photo that cannot serve as a ground truth; str() is the one-line reason."""
+
+
+def read_ground_truth(path, max_pixels=image_files.DEFAULT_MAX_PIXELS, gray_threshold=None):
+    """A colour photo -> RGB uint8 [H, W, 3] (EXIF orientation applied); LeftOut for
+    what cannot serve as a ground truth: unreadable, bombs, truncated JPEGs,
+    undecodable, and (gray_threshold given) gray or single-tint photos, whose gray
+    PSNR would be infinite (color.chroma_spread below gray_threshold)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise LeftOut(e.strerror or str(e)) from None
+    if not data:
+        raise LeftOut("empty file (0 bytes)")
+    try:
+        image_files.check_pixels(data, max_pixels)
+    except image_files.ImageRejected as e:
+        raise LeftOut(str(e)) from None
+    if data[:2] == b"\xff\xd8" and not image_files.jpeg_is_complete(data):
+        raise LeftOut("truncated JPEG (no end-of-image marker): its missing part would "
+                      "count as gray")
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None:
+        raise LeftOut("OpenCV cannot decode it")
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    if gray_threshold is not None:
+        spread = color.yuv_chroma_spread(rgb)
+        if spread < gray_threshold:
+            raise LeftOut(f"ground truth is gray or single-tint (chroma spread {spread:.4f})")
+    return rgb
+
+
+def read_ground_truths(paths, max_pixels, gray_threshold, workers=2):
+    """Yields (path, RGB uint8 or LeftOut) in order, decoding in worker threads (OpenCV
+    releases the GIL while it decodes)."""
+    def read(path):
+        try:
+            return read_ground_truth(path, max_pixels, gray_threshold)
+        except LeftOut as e:
+            return e
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        yield from zip(paths, pool.map(read, paths))
+
+
+def shape_batches(items, batch_size=BATCH_SIZE, window=4 * BATCH_SIZE, kind_of=None):
+    """(key, RGB uint8 [H, W, 3]) pairs -> lists of up to batch_size pairs of one image
+    size (and one kind_of(key), when given), grouped within consecutive windows of
+    `window` items (memory stays bounded whatever the number of photos; a set of one
+    size gives full batches)."""
+    pending = {}
+    for count, (key, image) in enumerate(items, 1):
+        batch_key = (kind_of(key) if kind_of else None, image.shape)
+        group = pending.setdefault(batch_key, [])
+        group.append((key, image))
+        if len(group) == batch_size:
+            yield pending.pop(batch_key)
+        if count % window == 0:
+            yield from pending.values()
+            pending = {}
+    yield from pending.values()

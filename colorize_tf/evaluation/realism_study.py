@@ -1,0 +1,184 @@
+"""Seed 003's perceptual realism study (Zhang et al. 2016, section 3.1 "Perceptual
+realism"): a two-alternative forced choice between a real colour photo and the same
+photo colorized by the served model, side by side in random order, "which one is
+real?". The fooling rate is the share of answers that picked the colorized one (50%:
+indistinguishable; seed 003 reports 18.8% over 10 participants and 50 photos).
+
+Answers live in SQLite: one row per pair shown (trial), with an anonymous session id,
+the photo, model, version, temperature, which side was real, the choice and the
+milliseconds it took. Which side is real never leaves the server before the answer.
+"""
+import csv
+import io
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+
+from colorize_tf.data import image_files
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT NOT NULL,
+    photo TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    temperature REAL NOT NULL,
+    real_side TEXT NOT NULL,        -- "left" or "right"
+    shown_at REAL NOT NULL,         -- Unix seconds
+    chosen_side TEXT,               -- NULL until answered
+    fooled INTEGER,                 -- 1: the colorized photo was picked as real
+    milliseconds INTEGER
+);
+"""
+SIDES = ("left", "right")
+Z95 = 1.959964  # two-sided 95% normal quantile
+
+
+class StudyError(Exception):
+    """A request the study refuses (unknown trial, answered twice, bad session)."""
+
+
+def as_png(photo):
+    """A photo's bytes -> PNG bytes of the same pixels (EXIF orientation applied, as the
+    serving graph does), so the real photo and the colorized one differ only in colour,
+    not in format or compression."""
+    import cv2
+    import numpy as np
+    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise StudyError("a study photo cannot be decoded")
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def wilson_interval(successes, n, z=Z95):
+    """The Wilson score interval of a proportion -> (low, high); (0, 1) for n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class StudyStore:
+    """The SQLite file of trials and answers (safe to share between threads)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def new_trial(self, session, photo, model, version, temperature, real_side):
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO trials (session, photo, model, version, temperature, real_side, "
+                "shown_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session, photo, model, version, temperature, real_side, time.time()))
+            return cursor.lastrowid
+
+    def answer(self, trial_id, session, chosen_side, milliseconds):
+        """Records the choice -> whether the participant was fooled."""
+        if chosen_side not in SIDES:
+            raise StudyError(f"choice must be one of {SIDES}, got {chosen_side!r}")
+        with self._lock:
+            row = self._db.execute("SELECT session, real_side, chosen_side FROM trials "
+                                   "WHERE id = ?", (trial_id,)).fetchone()
+            if row is None or row[0] != session:
+                raise StudyError(f"no trial {trial_id} in this session")
+            if row[2] is not None:
+                raise StudyError(f"trial {trial_id} is already answered")
+            fooled = int(chosen_side != row[1])
+            self._db.execute("UPDATE trials SET chosen_side = ?, fooled = ?, milliseconds = ? "
+                             "WHERE id = ?", (chosen_side, fooled,
+                                              max(0, int(milliseconds)), trial_id))
+        return bool(fooled)
+
+    def answered_photos(self, session):
+        with self._lock:
+            return {r[0] for r in self._db.execute(
+                "SELECT photo FROM trials WHERE session = ? AND chosen_side IS NOT NULL",
+                (session,))}
+
+    def results(self):
+        """[{model, version, temperature, answers, fooled, rate, low, high, sessions}]
+        over the answered trials, per model version and temperature."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model, version, temperature, COUNT(*), SUM(fooled), "
+                "COUNT(DISTINCT session) FROM trials WHERE chosen_side IS NOT NULL "
+                "GROUP BY model, version, temperature ORDER BY model, version, "
+                "temperature").fetchall()
+        out = []
+        for model, version, temperature, n, fooled, sessions in rows:
+            low, high = wilson_interval(fooled, n)
+            out.append({"model": model, "version": version, "temperature": temperature,
+                        "answers": n, "fooled": fooled, "rate": fooled / n, "low": low,
+                        "high": high, "sessions": sessions})
+        return out
+
+    def csv_text(self):
+        """Every answered trial as CSV (a header row first)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT id, session, photo, model, version, temperature, real_side, "
+                "chosen_side, fooled, milliseconds, shown_at FROM trials "
+                "WHERE chosen_side IS NOT NULL ORDER BY id")
+            header = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+class RealismStudy:
+    """The study over the photos of a folder (the real colour ones). colorize(photo
+    bytes, temperature) -> PNG bytes colorizes with the served model, whose version
+    current_version() gives; results are cached per (photo, version, temperature).
+    seconds: how long the page shows each pair (0: until answered)."""
+
+    def __init__(self, photos_dir, store, model, colorize, current_version, temperature,
+                 pairs=50, seconds=0.0):
+        self.photos_dir = photos_dir
+        found, _ = image_files.list_files([photos_dir], image_files.IMAGE_EXTENSIONS)
+        self.photos = [path for path, _ in found]
+        if not self.photos:
+            raise StudyError(f"no photos in {photos_dir}")
+        self.store, self.model, self.colorize = store, model, colorize
+        self.current_version = current_version
+        self.temperature, self.pairs, self.seconds = temperature, pairs, seconds
+        self._cache = {}
+
+    def name(self, photo):
+        """A photo's name in the answers: its path inside the study folder."""
+        return os.path.relpath(photo, self.photos_dir)
+
+    def next_trial(self, session):
+        """-> {"done": True} after `pairs` answers (or every photo), else {"trial",
+        "left", "right" (PNG bytes), "index", "pairs"}."""
+        seen = self.store.answered_photos(session)
+        total = min(self.pairs, len(self.photos))
+        if len(seen) >= total:
+            return {"done": True, "pairs": total}
+        order = random.Random(session).sample(self.photos, len(self.photos))
+        photo = next(p for p in order if self.name(p) not in seen)
+        with open(photo, "rb") as f:
+            real = f.read()
+        version = self.current_version()
+        key = (photo, version, self.temperature)
+        if key not in self._cache:
+            self._cache[key] = (as_png(real), self.colorize(real, self.temperature))
+        real_png, fake = self._cache[key]
+        real_side = random.choice(SIDES)
+        trial = self.store.new_trial(session, self.name(photo), self.model, version,
+                                     self.temperature, real_side)
+        left, right = (real_png, fake) if real_side == "left" else (fake, real_png)
+        return {"trial": trial, "left": left, "right": right, "index": len(seen) + 1,
+                "pairs": total}

@@ -1,0 +1,262 @@
+"""The Python API: colorize arrays and encoded photos with an exported SavedModel.
+
+    from colorize_tf import Colorizer
+    rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
+
+Photos go through the SavedModel's `serving_default` (the graph TF Serving runs);
+with a work size of their own, or for video frames, through `luma_probabilities` with the
+same preprocess and render steps (serving/graph.py), so that video frames can have their
+bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
+"""
+import math
+import numbers
+import os
+import sys
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from colorize_tf import cli
+from colorize_tf import serving_api
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import color
+from colorize_tf.chroma import decoding
+from colorize_tf.chroma import hints as hints_lib
+from colorize_tf.serving import graph as serving
+
+SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
+DEFAULT_MODEL_NAME = serving_api.DEFAULT_MODEL_NAME
+LANDSCAPES_MODEL_NAME = "colorunet_landscapes"
+
+
+def shipped_model_path(name):
+    """Where the shipped model `name` is: the checkout's saved_models/ (an editable
+    install or a clone), else the copy `pip install .` puts under
+    <prefix>/share/colorize_tf/saved_models (setup.py). When neither exists, the
+    checkout's path is returned and loading it says what to do."""
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "saved_models", name)
+    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", name)
+    for path in (checkout, installed):
+        if os.path.isdir(path):
+            return path
+    return checkout
+
+
+def default_saved_model():
+    """Where the default model is: $COLORIZE_TF_SAVED_MODEL if set, else the shipped
+    DEFAULT_MODEL_NAME (shipped_model_path)."""
+    if os.environ.get(SAVED_MODEL_ENV):
+        return os.environ[SAVED_MODEL_ENV]
+    return shipped_model_path(DEFAULT_MODEL_NAME)
+
+
+DEFAULT_SAVED_MODEL = default_saved_model()
+
+
+def resolve_saved_model(path):
+    """A version dir, or a model base dir (its highest integer version) -> version dir."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()), reverse=True) \
+        if os.path.isdir(path) else []
+    if not versions:
+        raise cli.UsageError(f"no SavedModel at {path!r} (export one with "
+                             "python -m colorize_tf.export, and pass its folder as "
+                             f"--saved_model or in ${SAVED_MODEL_ENV})")
+    return os.path.join(path, str(versions[0]))
+
+
+def load_keras_model(saved_model):
+    """A SavedModel of colorize_tf -> (its Keras model, returning the output the decoder
+    reads, with the exported weights; its Bins; its serving.ExportInfo): for a new
+    serving graph around its weights (export --from_saved_model) or a warm start."""
+    from colorize_tf.modeling import model as model_lib
+    saved_model = resolve_saved_model(saved_model)
+    assets = os.path.join(saved_model, "assets")
+    try:
+        info = serving.ExportInfo.load(saved_model)
+        bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        model_config = model_lib.read_config(assets)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise cli.UsageError(f"{saved_model!r} is not a SavedModel of colorize_tf: "
+                             f"{e}") from None
+    model = model_lib.decoder_output_only(model_lib.build_model(model_config))
+    try:  # the module's "model" attribute holds the Keras model's variables
+        tf.train.Checkpoint(model=model).read(os.path.join(
+            saved_model, "variables", "variables")).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise cli.UsageError(f"the weights of {saved_model!r} do not fit its "
+                             f"model_config.json: {str(e)[:300]}") from None
+    return model, bins, info
+
+
+def model_name(saved_model):
+    """A SavedModel's name: saved_models/NAME or saved_models/NAME/VERSION -> NAME (a
+    folder that holds saved_model.pb itself and is not a version: its own name)."""
+    parent, name = os.path.split(os.path.normpath(resolve_saved_model(saved_model)))
+    return os.path.basename(parent) if name.isdigit() else name
+
+
+HINT_SEED = 2017  # evaluation's simulated hints: the same points for every model and run
+
+
+class Colorizer:
+    """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
+
+    def __init__(self, saved_model_dir=DEFAULT_SAVED_MODEL):
+        self.path = resolve_saved_model(saved_model_dir)
+        self._loaded = tf.saved_model.load(self.path)
+        self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
+        self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]
+        self._probabilities = self._loaded.signatures.get(serving_api.PROBABILITIES_SIGNATURE)
+        self._with_hints = self._loaded.signatures.get(serving_api.HINTS_SIGNATURE)
+        self._luma_hints = self._loaded.signatures.get(serving_api.LUMA_HINTS_SIGNATURE)
+        assets = os.path.join(self.path, "assets")
+        self.export_info = serving.ExportInfo.load(self.path)
+        self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        self.decoder = decoding.Decoder.load(assets, self.bins)
+        self.color_space = self.bins.grid.color_space
+
+    def _temperature(self, temperature):
+        """None -> the model's own default temperature (its export metadata); TypeError
+        or ValueError for anything but a finite number > 0."""
+        if temperature is None:
+            return self.export_info.default_temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
+        if not 0 < temperature < math.inf:
+            raise ValueError(f"temperature must be a finite number > 0 (e.g. 0.38), got "
+                             f"{temperature}")
+        return float(temperature)
+
+    @property
+    def takes_hints(self):
+        """Whether the model was trained with colour hints (--hints)."""
+        return self._with_hints is not None
+
+    def _check_hints(self):
+        if not self.takes_hints:
+            raise ValueError(f"{self.path} takes no colour hints (train a model with "
+                             "--hints; the shipped one is "
+                             "saved_models/colorunet_landscapes_hints)")
+
+    def colorize_bytes(self, images, temperature=None, hints=None):
+        """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)].
+        temperature None: the model's default (ExportInfo.default_temperature). hints
+        (a hints model only): for each image a list of {"point": (row, column)
+        relative to the photo, 0-1, "color": (r, g, b) 0-255}, or None."""
+        temperature = self._temperature(temperature)
+        arguments = dict(image_bytes=tf.constant(images, tf.string),
+                         temperature=tf.constant([temperature], tf.float32))
+        if hints is None:
+            out = self._serve(**arguments)
+        else:
+            self._check_hints()
+            if len(hints) != len(images):
+                raise ValueError(f"hints: one list per image, got {len(hints)} for "
+                                 f"{len(images)} images")
+            points, colors = hints_lib.point_arrays(hints)
+            out = self._with_hints(**arguments, **{
+                serving_api.HINT_POINTS: tf.constant(points),
+                serving_api.HINT_COLORS: tf.constant(colors)})
+        return list(zip(out[serving_api.COLORIZED_PNG].numpy(),
+                        out[serving_api.CONFIDENCE_PNG].numpy()))
+
+    def colorize(self, image, temperature=None, confidence=False,
+                 work_size=None, smoother=None, hints=None):
+        """uint8 image [H, W], [H, W, 1] or RGB [H, W, 3] -> colour RGB uint8 [H, W, 3].
+
+        A colour image is colorized from its luma; temperature None is the model's
+        default (0.7 for the shipped general model, 0.38 for the landscapes one).
+        confidence=True also returns the top-1 bin probability [H, W] in [0, 1].
+        work_size overrides the exported working size; smoother
+        (decoding.TemporalSmoother) smooths video frames.
+        hints (a hints model, at its exported working size): a list of {"point":
+        (row, column) relative to the image, 0-1, "color": (r, g, b) 0-255}.
+        """
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.shape[-1] == 1:
+            image = np.repeat(image, 3, axis=-1)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"expected a uint8 image [H, W], [H, W, 1] or [H, W, 3], got "
+                             f"{image.dtype} {image.shape}")
+        if hints is not None and (work_size is not None or smoother is not None):
+            raise ValueError("hints are given at the exported working size and not to "
+                             "video frames: leave work_size and smoother out")
+        if work_size is None and smoother is None:
+            ok, png = cv2.imencode(".png", image[..., ::-1].copy())
+            colorized, conf = self.colorize_bytes(
+                [png.tobytes()], temperature, None if hints is None else [hints])[0]
+            rgb = tf.io.decode_png(colorized, channels=3).numpy()
+            if confidence:
+                return rgb, tf.io.decode_png(conf).numpy()[..., 0].astype(np.float32) / 255.0
+            return rgb
+        return self._colorize_frame(image, temperature, confidence,
+                                    work_size or self.export_info.work_size, smoother)
+
+    def probabilities(self, rgb_uint8, work_size=None, hint_count=None, hint_seeds=None):
+        """RGB uint8 [B, H, W, 3] (photos of one size) -> (full-size luma [B, H, W, 1],
+        bin probabilities [B, h, w, n] at the working size), float32 tensors: the
+        serving graph's steps up to the softmax, in one model call.
+
+        hint_count (a hints model): that many hints revealed from each photo's own
+        colours at the working size, as in training (hints.simulate), seeded by
+        (HINT_SEED, hint_seeds[i]) (default: i)."""
+        rgb = tf.convert_to_tensor(rgb_uint8, tf.uint8)
+        luma, small = serving.preprocess(rgb, work_size or self.export_info.work_size,
+                                         self.color_space)
+        if hint_count is None:
+            return luma, self.probabilities_of_luma(small)
+        self._check_hints()
+        truth = tf.image.resize(tf.cast(rgb, tf.float32) / 255.0, tf.shape(small)[1:3],
+                                method="lanczos3", antialias=True)
+        chroma = color.rgb_to_luma_chroma(tf.clip_by_value(truth, 0.0, 1.0),
+                                          self.color_space)[1]
+        seeds = range(len(chroma)) if hint_seeds is None else hint_seeds
+        maps = [hints_lib.simulate(c, tf.ones_like(c[..., :1]),
+                                   tf.constant([HINT_SEED, seed], tf.int64), hint_count)
+                for c, seed in zip(chroma, seeds)]
+        probabilities = self._luma_hints(**{
+            serving_api.LUMA: small,
+            serving_api.HINT_CHROMA: tf.stack([m[0] for m in maps]),
+            serving_api.HINT_MASK: tf.stack([m[1] for m in maps])})[
+                serving_api.PROBABILITIES]
+        return luma, probabilities
+
+    def probabilities_of_luma(self, small_luma):
+        """Working-size luma [B, h, w, 1] in [0, 1] -> bin probabilities [B, h, w, n]: the
+        model and its softmax (the luma_probabilities signature; colorize_luma at T = 1
+        in exports from before it)."""
+        if self._probabilities is None:
+            return self._luma(**{serving_api.LUMA: small_luma,
+                                 serving_api.TEMPERATURE: tf.constant([1.0])})[
+                serving_api.PROBABILITIES]
+        return self._probabilities(**{serving_api.LUMA: small_luma})[
+            serving_api.PROBABILITIES]
+
+    def predict_probabilities(self, rgb_uint8, work_size=None):
+        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n]
+        at the working size, numpy): one photo of probabilities()."""
+        luma, probabilities = self.probabilities(tf.convert_to_tensor(rgb_uint8)[None],
+                                                 work_size)
+        return luma[0], probabilities[0].numpy()
+
+    def render(self, luma, probabilities, temperature=None):
+        """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]
+        in [0, 1]): the annealed mean at this temperature, then the serving graph's
+        render step."""
+        chroma = self.decoder.chroma(probabilities, self._temperature(temperature))
+        top1 = self.decoder.confidence(probabilities)
+        rgb, confidence = serving.render(luma, chroma, top1, self.color_space)
+        return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
+
+    def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
+        luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
+        if smoother is not None:
+            probabilities = smoother(probabilities, luma)
+        result, top1 = self.render(luma, probabilities, temperature)
+        return (result, top1) if confidence else result

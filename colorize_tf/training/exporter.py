@@ -1,0 +1,185 @@
+"""Exporting: a training run (or a SavedModel of colorize_tf) -> a versioned SavedModel
+whose graph (serving/graph.py) does all pre- and post-processing in core TF ops; its
+signatures are in serving_api.py. A version is written through a temp folder and a
+rename, so TF Serving never sees a half-written one; one is never overwritten.
+
+python -m colorize_tf.export is its command line.
+"""
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+from colorize_tf import cli
+from colorize_tf import safe_write
+from colorize_tf import serving_api
+from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import decoding
+from colorize_tf.modeling import model as model_lib
+from colorize_tf.serving import graph as serving
+from colorize_tf.training import state as training_state
+
+WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it before serving
+
+
+def load_trained_model(model_dir, checkpoint="best"):
+    """-> (keras model returning logits, Bins, the run's flags dict) from a training run."""
+    path = os.path.join(model_dir, training_state.CHECKPOINT_DIR, f"{checkpoint}.keras")
+    if not os.path.exists(path):
+        raise cli.UsageError(f"no checkpoint {path!r}: is {model_dir!r} a training run?")
+    try:
+        model = model_lib.load_checkpoint(path)
+    except Exception as e:  # zip, h5 and Keras errors of a damaged file
+        other = "last" if checkpoint == "best" else "best"
+        raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
+                             f"try --checkpoint={other}") from None
+    model = model_lib.decoder_output_only(model)
+    try:
+        bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
+        with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
+            run_flags = json.load(f)
+    except (OSError, ValueError, KeyError) as e:
+        raise cli.UsageError(f"{model_dir!r} is not a complete training run: {e}") from None
+    return model, bins, run_flags
+
+
+def next_version(export_dir):
+    """1 + the largest integer version under export_dir (1 if none)."""
+    versions = [int(n) for n in os.listdir(export_dir) if n.isdigit()] \
+        if os.path.isdir(export_dir) else []
+    return max(versions, default=0) + 1
+
+
+def _field(number, wire_type, payload):
+    """One protobuf field: tag varint, then a length-delimited payload or a varint."""
+    def varint(value):
+        out = bytearray()
+        while True:
+            bits = value & 0x7F
+            value >>= 7
+            out.append(bits | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+    tag = varint(number << 3 | wire_type)
+    return tag + varint(len(payload)) + payload
+
+
+def warmup_record(model_name, inputs):
+    """A serialized tensorflow.serving.PredictionLog holding one PredictRequest.
+
+    Written by hand (tensorflow-serving-api is not a dependency): PredictionLog
+    .predict_log = 6 -> PredictLog.request = 1 -> PredictRequest {model_spec = 1
+    {name = 1, signature_name = 3}, inputs = 2 (map<string, TensorProto>)}.
+    """
+    spec = _field(1, 2, model_name.encode()) + _field(
+        3, 2, serving_api.SERVING_SIGNATURE.encode())
+    request = _field(1, 2, spec)
+    for key, value in inputs.items():
+        entry = _field(1, 2, key.encode()) + _field(2, 2, tf.make_tensor_proto(value)
+                                                    .SerializeToString())
+        request += _field(2, 2, entry)
+    return _field(6, 2, _field(1, 2, request))
+
+
+def _warmup_png():
+    """A small gray gradient photo, PNG bytes, for warmup requests."""
+    ramp = tf.cast(tf.linspace(0.0, 255.0, 64), tf.uint8)
+    image = tf.tile(ramp[None, :, None], [48, 1, 3])
+    return tf.io.encode_png(image).numpy()
+
+
+def _model_config(model_dir):
+    """The run's model.ModelConfig (model_config.json): its poolings set the pad multiple."""
+    try:
+        return model_lib.read_config(model_dir)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise cli.UsageError(f"cannot read the model config of {model_dir!r}: {e}") from None
+
+
+def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir):
+    if version is not None and version < 1:
+        raise cli.UsageError(f"--version must be a positive integer, got {version}")
+    if work_size is not None and work_size < serving.MIN_WORK_SIZE:
+        raise cli.UsageError(f"--work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
+    if max_pixels < 1:
+        raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
+    cli.check_temperature(default_temperature, "--default_temperature")
+    cli.check_output_dir(export_dir, "--export_dir")
+
+
+def export(model_dir, export_dir, version=None, work_size=None,
+           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
+           default_temperature=serving_api.DEFAULT_TEMPERATURE):
+    """Writes export_dir/<version>/ from a training run atomically; returns its path.
+
+    The version appears under its final name only when complete (a temp dir, then a
+    rename); temp dirs of killed exports are removed first.
+    """
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
+    model, bins, run_flags = load_trained_model(model_dir, checkpoint)
+    model_config = _model_config(model_dir)
+    return _write_version(model, bins, decoding.Decoder.load(model_dir, bins), model_dir,
+                          export_dir, version,
+                          work_size or int(run_flags.get("crop_size", 256)), max_pixels,
+                          model_config.pad_multiple.bit_length() - 1, checkpoint,
+                          default_temperature, model_config.output_stride)
+
+
+def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
+                            max_pixels=None, default_temperature=None):
+    """Writes export_dir/<version>/ with this package's current serving graph around
+    the weights of an exported SavedModel (its assets give the architecture, bins and
+    decoder; None keeps its work size, pixel limit and default temperature); returns
+    its path. For models whose training run is gone."""
+    from colorize_tf.serving import inference
+    model, bins, info = inference.load_keras_model(saved_model_dir)
+    saved_model_dir = inference.resolve_saved_model(saved_model_dir)
+    assets = os.path.join(saved_model_dir, "assets")
+    work_size = work_size or info.work_size
+    max_pixels = max_pixels or info.max_pixels
+    default_temperature = default_temperature or info.default_temperature
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
+    return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
+                          export_dir, version, work_size, max_pixels, info.depth,
+                          info.checkpoint, default_temperature,
+                          model_lib.read_config(assets).output_stride)
+
+
+def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
+                   depth, checkpoint, default_temperature, output_stride=1):
+    """The SavedModel of model (logits) + decoder, with the bins, flags and model config
+    files of the folder source as assets, at export_dir/<version> (atomic)."""
+    os.makedirs(export_dir, exist_ok=True)
+    for name in safe_write.remove_stale_temps(export_dir):
+        print(f"export: removed {name}, left by an export that did not finish")
+    version = version or next_version(export_dir)
+    final = os.path.join(export_dir, str(version))
+    if os.path.exists(final):
+        raise cli.UsageError(f"{final!r} exists; versions are never overwritten "
+                             "(omit --version to take the next free one)")
+    module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
+                                     max_pixels, depth, output_stride)
+    staging = safe_write.temp_path(final + "-assets")
+    try:
+        os.makedirs(staging)
+        for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
+                     model_lib.CONFIG_NAME):
+            shutil.copy(os.path.join(source, name), staging)
+        decoder.save(staging)
+        serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
+                           depth, checkpoint, version, decoder.kind, default_temperature,
+                           decoder.uses_temperature, output_stride).save(staging)
+        module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
+            os.listdir(staging))]
+        with safe_write.replacing(final) as tmp:
+            tf.saved_model.save(module, tmp, signatures=module.signatures())
+            extra = os.path.join(tmp, "assets.extra")
+            os.makedirs(extra, exist_ok=True)
+            with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
+                writer.write(warmup_record(os.path.basename(os.path.normpath(export_dir)), {
+                    serving_api.IMAGE_BYTES: tf.constant([_warmup_png()]),
+                    serving_api.TEMPERATURE: tf.constant([serving_api.DEFAULT_TEMPERATURE])}))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
