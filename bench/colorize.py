@@ -103,7 +103,7 @@ def main():
     from colorize_tf.serving import inference
     from colorize_tf.training import exporter
 
-    source = inference.resolve_saved_model(args.saved_model or inference.DEFAULT_SAVED_MODEL)
+    source = inference.resolve_saved_model(args.saved_model or inference.default_saved_model())
     with tempfile.TemporaryDirectory() as tmp:
         path = exporter.export_from_saved_model(source, os.path.join(tmp, "m"),
                                               work_size=args.work_size)

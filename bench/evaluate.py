@@ -49,7 +49,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--batch_size", type=int, default=photos.BATCH_SIZE)
-    parser.add_argument("--saved_model", default=inference.DEFAULT_SAVED_MODEL)
+    parser.add_argument("--saved_model", default=inference.default_saved_model())
     parser.add_argument("--images_dir", default=os.path.join(common.SHARED_DATA, "landscapes",
                                                              "test"))
     args = parser.parse_args()

@@ -74,7 +74,7 @@ def main():
     from colorize_tf.serving import inference
     from colorize_tf.serving import precision as precision_lib
     saved_model = inference.resolve_saved_model(args.saved_model or
-                                                inference.DEFAULT_SAVED_MODEL)
+                                                inference.default_saved_model())
     photos = photo_list(args.photos)
     if args.child:
         print(json.dumps(measure(args.child, saved_model, photos)))

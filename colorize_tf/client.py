@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 
 from colorize_tf import cli
+from colorize_tf import presets
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.data import image_files
@@ -133,9 +134,11 @@ def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
     d.string("server", "http://localhost:8501", "TF Serving REST address.")
-    d.string("model", serving_api.DEFAULT_MODEL_NAME, "Model name on the server.")
+    d.string("model", presets.default().folder, "Model name on the server.")
     d.integer("version", 0, "Model version; 0: the server's latest.")
-    d.float("temperature", serving_api.DEFAULT_TEMPERATURE, "Annealed-mean temperature.")
+    d.float("temperature", 0.0, "Annealed-mean temperature; 0: the model's own default "
+            "when --model is a shipped model (presets.py: 0.7 for the default one), else "
+            f"{serving_api.DEFAULT_TEMPERATURE}.")
     d.string("output_dir", None, "Where NAME.png (and NAME.confidence.png) go.")
     d.bool("confidence", False, "Also write the confidence maps.")
     d.float("timeout", 120.0, "Seconds one photo's request may take in all.")
@@ -144,10 +147,19 @@ def define_flags(fv):
     d.bool("overwrite", False, "Replace results of an earlier run (files this tool wrote).")
 
 
+def default_temperature(model):
+    """The temperature to send when none is given: the shipped model's own default
+    (presets.py) when the served model is one of them, else Zhang et al.'s 0.38."""
+    preset = presets.find(model)
+    return preset.default_temperature if preset else serving_api.DEFAULT_TEMPERATURE
+
+
 def check_flags(f, images):
     if not images:
         raise cli.UsageError("give image files to colorize")
     cli.check_output_dir(f["output_dir"])
+    if f["temperature"] == 0:
+        f["temperature"] = default_temperature(f["model"])
     cli.check_temperature(f["temperature"])
     parsed = urllib.parse.urlparse(f["server"])
     if parsed.scheme not in ("http", "https") or not parsed.netloc:

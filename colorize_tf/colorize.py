@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import presets
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import color
@@ -398,9 +399,9 @@ def define_flags(fv):
     d = cli.definer(fv)
     d.string("output_dir", None, "Where results go (inputs' names are kept, as .png for "
              "photos); never an input folder.")
-    d.string("saved_model", inference.DEFAULT_SAVED_MODEL, "SavedModel version dir or model "
-             "base dir "
-             "(its highest version).")
+    d.string("saved_model", inference.default_saved_model(), "SavedModel version dir, model "
+             "base dir (its highest version), or a shipped model's name: "
+             f"{presets.help_text()}.")
     d.float("temperature", Options.temperature, "Annealed-mean temperature, > 0: lower "
             "is more vivid, 1 is the plain mean (above 1 flatter still); default: the "
             "model's own, stored at export (0.7 for the shipped general model).")
@@ -442,7 +443,10 @@ def check_flags(f, inputs):
         raise cli.UsageError(f"no such file or folder: {cli.display_path(missing[0])}")
     check_outside_inputs(inputs, f["output_dir"])
     cli.check_output_dir(f["output_dir"])
-    inference.resolve_saved_model(f["saved_model"])
+    try:
+        inference.resolve_saved_model(f["saved_model"])
+    except inference.ModelNotFound as e:
+        raise cli.UsageError(f"--saved_model: {e}") from None
 
 
 def main(argv=None):
@@ -455,7 +459,7 @@ def main(argv=None):
                           hints=read_hints(f["hints"]) if f["hints"] else None)
         outcome = run(inputs, f["output_dir"], f["saved_model"], options, f["batch_size"],
                       f["overwrite"])
-    except cli.UsageError as e:
+    except (cli.UsageError, inference.ModelError) as e:
         cli.fail("colorize", e)
     for path, output in outcome.done:
         print(f"{cli.display_path(path)} -> {cli.display_path(output)}")

@@ -32,8 +32,8 @@ from colorize_tf.serving import inference
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
-    d.list("saved_model", [inference.DEFAULT_SAVED_MODEL], "SavedModel(s) (version or base "
-           "dir), comma-separated; with several, each is evaluated into OUTPUT_DIR/NAME and "
+    d.list("saved_model", [inference.default_saved_model()], "SavedModel(s) (version or base "
+           "dir, or a shipped model's name: general, landscapes, ...), comma-separated; with several, each is evaluated into OUTPUT_DIR/NAME and "
            "OUTPUT_DIR/comparison.md puts them in one table per domain and group.")
     d.list("images_dir", None, "Folder(s) of colour photos (recursive), comma-separated; "
            "NAME=FOLDER names a folder's domain, else each first-level sub-folder is one. "
@@ -123,18 +123,17 @@ def smoothing_settings(values):
 def evaluate_video(saved_model, paths, f):
     """--video: flicker of frame-by-frame and smoothed colorization -> its dict."""
     colorizer = inference.Colorizer(saved_model)
-    photos, left_out = [], []
-    for path, truth in photos.read_ground_truths(paths, f["max_pixels"],
-                                                     color.GRAY_SPREAD):
+    truths, left_out = [], []
+    for path, truth in photos.read_ground_truths(paths, f["max_pixels"], color.GRAY_SPREAD):
         if isinstance(truth, photos.LeftOut):
             left_out.append(path)
         else:
-            photos.append((path, truth))
-    if not photos:
+            truths.append((path, truth))
+    if not truths:
         raise cli.UsageError("no photo could be read")
-    bar = cli.Progress(len(photos), "clip")
+    bar = cli.Progress(len(truths), "clip")
     result = video_evaluation.evaluate_video(
-        colorizer, photos, colorizer.export_info.default_temperature,
+        colorizer, truths, colorizer.export_info.default_temperature,
         smoothing_settings(f["smoothing"]), on_clip=bar.update)
     result["saved_model"] = colorizer.path
     result["left_out"] = [cli.display_path(p) for p in left_out]
@@ -260,7 +259,7 @@ def main(argv=None):
         if f["training_history"]:  # the first model's run
             figures.save_png(os.path.join(output_dirs[first], "figures", "training_curve.png"),
                              figures.training_curves(f["training_history"]))
-    except cli.UsageError as e:
+    except (cli.UsageError, inference.ModelError, reports.NoPhotoEvaluated) as e:
         cli.fail("evaluate", e)
     except OSError as e:
         cli.fail("evaluate", f"cannot write to {f['output_dir']!r}: {e.strerror or e}")

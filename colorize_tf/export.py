@@ -15,6 +15,7 @@ import os
 
 from colorize_tf import serving_api
 from colorize_tf.serving import graph as serving
+from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 
 
@@ -53,6 +54,7 @@ def main(argv=None):
         flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
         if not os.path.isdir(source):
             raise cli.UsageError(f"{flag} {source!r} is not a folder")
+        cli.check_output_dir(f["export_dir"], "--export_dir")
         if f["from_saved_model"]:
             path = exporter.export_from_saved_model(
                 f["from_saved_model"], f["export_dir"], f["version"] or None,
@@ -63,7 +65,7 @@ def main(argv=None):
                           f["work_size"] or None,
                           f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
                           f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE)
-    except cli.UsageError as e:
+    except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:
         cli.fail("export", f"cannot write {f['export_dir']!r}: {e.strerror or e}")

@@ -14,8 +14,11 @@ The base path is polled for integer-named version directories (colorize_tf.servi
 SavedModel calls run in worker threads, off the event loop. Starlette on uvicorn.
 """
 import asyncio
+import base64
 import contextlib
 import functools
+import html
+import importlib.resources
 import importlib.util
 import json
 import logging
@@ -29,7 +32,16 @@ import time
 import numpy as np
 
 from colorize_tf import cli
+from colorize_tf import serving_api
+from colorize_tf.data import image_files
+from colorize_tf.evaluation import realism_study
+from colorize_tf.serving import batching
+from colorize_tf.serving import graph as serving
 from colorize_tf.serving import precision
+from colorize_tf.serving import rest_api
+from colorize_tf.serving import servables
+# starlette, uvicorn and tensorflow_serving (the "serve" extra) are imported where they
+# are used, on purpose: without the extra, main() says what to install in one line.
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 INLINE_PARSE_BYTES = 256 << 10  # predict bodies up to this are parsed on the event loop
@@ -45,9 +57,6 @@ def parse_checked_body(body, signatures):
     decoder would abort the whole server process on (image_files.check_decodable):
     one request must never take the server down, even one to a SavedModel exported
     before its graph checked for it."""
-    from colorize_tf import serving_api
-    from colorize_tf.data import image_files
-    from colorize_tf.serving import rest_api
     signature, inputs, form = rest_api.parse_predict_body(body, signatures)
     images = inputs.get(serving_api.IMAGE_BYTES)
     for i, data in enumerate(images.ravel() if images is not None else ()):
@@ -68,7 +77,6 @@ def _per_photo(inputs):
     """One temperature (or output format) for several photos -> one per photo: the
     signatures take either, but the batching merges requests along dim 0, which needs
     every input of a request to have the photos' count."""
-    from colorize_tf import serving_api
     images = inputs.get(serving_api.IMAGE_BYTES)
     if images is None or images.ndim != 1 or len(images) < 2:
         return inputs
@@ -162,8 +170,6 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from colorize_tf.serving import rest_api
-
     async def v1(request):
         try:
             route = rest_api.parse_path(request.method, request.url.path)
@@ -226,7 +232,6 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
 
 async def read_body(request, limit):
     """The request body, refused with 413 past `limit` bytes (read no further)."""
-    from colorize_tf.serving import rest_api
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
@@ -268,12 +273,9 @@ class _LoggedApp:
 def study_routes(study, model):
     """/study (the page), /study/next and /study/answer (its calls), /study/results and
     /study/results.csv; 404 for each without a study."""
-    import base64
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
-    from colorize_tf.evaluation import realism_study
-    from colorize_tf.serving import rest_api
 
     def no_study():
         return JSONResponse({"error": "no study here: start the server with "
@@ -338,7 +340,6 @@ def study_routes(study, model):
 
 def study_results_html(model, rows):
     """The fooling rate per model version and temperature, with its 95% interval."""
-    import html
     lines = ["<!doctype html><meta charset='utf-8'><title>Realism study results</title>",
              "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:4px 10px;"
              "text-align:right}</style>",
@@ -363,8 +364,6 @@ def make_study(f, versions):
     """The realism study of the flags (--study_*), or None without --study_images."""
     if not f["study_images"]:
         return None
-    import numpy as np
-    from colorize_tf.evaluation import realism_study
     default = model_default_temperature(versions)
 
     def colorize(photo, temperature):
@@ -389,15 +388,12 @@ def page_html(versions, max_body_bytes):
 
 
 def _web_page(name, config):
-    import importlib.resources
     html = importlib.resources.files("colorize_tf.serving").joinpath("web", name).read_text()
     return html.replace("/*CONFIG*/null", json.dumps(config).replace("</", "<\\/"))
 
 
 def model_default_temperature(versions):
     """The latest version's own default temperature (its export.json), else 0.38."""
-    from colorize_tf import serving_api
-    from colorize_tf.serving import graph as serving
     try:
         return serving.ExportInfo.load(versions.servable().path).default_temperature
     except Exception:  # no version yet, or an export without the file: the usual default
@@ -406,7 +402,6 @@ def model_default_temperature(versions):
 
 def model_takes_hints(versions):
     """Whether the latest version has the colorize_with_hints signature."""
-    from colorize_tf import serving_api
     try:
         return serving_api.HINTS_SIGNATURE in versions.servable().signatures
     except Exception:  # no version loaded yet
@@ -416,7 +411,6 @@ def model_takes_hints(versions):
 def page_config(versions, max_body_bytes):
     """The model's name, the temperature stops (its default temperature among them),
     the body limit, and whether the page offers colour hints."""
-    from colorize_tf import serving_api
     default = model_default_temperature(versions)
     return {"model": versions.name, "default_temperature": default,
             "temperatures": sorted(set(TEMPERATURE_STOPS) | {default}),
@@ -446,7 +440,6 @@ def make_scheduler(max_batch_size, batch_timeout_micros=0, max_enqueued_batches=
                    num_batch_threads=0):
     """A batching.BatchScheduler calling servables; None for max_batch_size 0.
     num_batch_threads: as batch_threads() takes it."""
-    from colorize_tf.serving import batching
     if not max_batch_size:
         return None
     return batching.BatchScheduler(
@@ -510,7 +503,6 @@ def poll_forever(versions, seconds, stop):
 def start_versions(name, base_path):
     """ModelVersions with whatever is complete at start-up loaded (two looks 0.2 s
     apart: a version still being copied waits for a later poll)."""
-    from colorize_tf.serving import servables
     versions = servables.ModelVersions(name, base_path)
     versions.poll()
     time.sleep(0.2)

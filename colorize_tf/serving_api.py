@@ -49,10 +49,6 @@ CHROMA = "chroma"
 PROBABILITIES = "probabilities"
 CONFIDENCE = "confidence"
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016, section 3.3
-# The shipped model that colorize, the Python API, the client and make demo use when
-# none is named: the pretrained general model, which beats the ColorUNet general model
-# on general/test + landscapes/test on both PSNR and rebalanced AuC (README).
-DEFAULT_MODEL_NAME = "effnet_general"
 
 
 def error_line(message):

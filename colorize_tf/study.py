@@ -23,6 +23,7 @@ import subprocess
 import sys
 
 import numpy as np
+import cv2
 
 from colorize_tf import safe_write
 from colorize_tf.chroma import color
@@ -33,6 +34,8 @@ from colorize_tf.evaluation import scoring
 from colorize_tf.evaluation import study_report
 from colorize_tf.serving import inference
 from colorize_tf.training import state as training_state
+from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling import scene_classifier
 
 STUDY_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "study")
 COMMON = "common.flags"
@@ -65,7 +68,7 @@ def define_flags(fv):
               "colour, gray and colorized by each variant (evenly spread); 0: skip it.")
     d.integer("scene_epochs", 8, "Epochs of the scene classifier.")
     d.string("report_dir", os.path.join("docs", "study"), "Where the report goes.")
-    d.string("reference_model", inference.shipped_model_path(inference.LANDSCAPES_MODEL_NAME),
+    d.string("reference_model", "landscapes",
              "A SavedModel evaluated beside the variants (default: the shipped landscapes "
              "model, as the study's photos are landscapes); empty: none.")
 
@@ -122,7 +125,7 @@ class Variant:
         """The newest exported version, or None."""
         try:
             return inference.resolve_saved_model(self.export_dir)
-        except cli.UsageError:
+        except inference.ModelNotFound:
             return None
 
 
@@ -185,7 +188,6 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
 
 def training_summary(variant):
     """-> (parameters, training images/s, wall seconds) of the variant's run."""
-    from colorize_tf.modeling import model as model_lib
     path = os.path.join(variant.model_dir, training_state.CHECKPOINT_DIR, "last.keras")
     parameters = model_lib.load_checkpoint(path).count_params()
     rows = _history(variant)
@@ -205,8 +207,6 @@ def scene_study(variants, test_paths, count, epochs, temperature, work_dir):
     """Seed 003's question: a scene classifier trained on colour photos, given the test
     photos in colour, gray, and colorized by each variant; -> {input: {"accuracy",
     "confusion"}, "classes": [...]} (the class of a test photo is its folder's name)."""
-    import cv2
-    from colorize_tf.modeling import scene_classifier
     records_dir = next(v.records_dir for v in variants)
     classes = records.Report.load(records_dir).classes
     if len(classes) < 2:
@@ -272,7 +272,8 @@ def main(argv=None):
                                  float(default[2:]), os.path.join("runs", "study"))
         study_report.write(f["report_dir"], variants, results, paths, temperatures,
                            f["num_grid_photos"], training_summary, scenes, reference)
-    except (cli.UsageError, training_state.StateError) as e:
+    except (cli.UsageError, inference.ModelError, reports.NoPhotoEvaluated,
+            training_state.StateError) as e:
         cli.fail("study", e)
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
 

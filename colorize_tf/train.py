@@ -19,9 +19,11 @@ if __name__ == "__main__":
 import sys
 
 from colorize_tf.chroma import decoding
-from colorize_tf.cli import UsageError
 from colorize_tf.modeling import model as model_lib
+from colorize_tf.serving import inference
 from colorize_tf.training import config as training_config
+from colorize_tf.training import multi_worker
+from colorize_tf.training import state as training_state
 from colorize_tf.training import trainer
 from colorize_tf.training.config import TrainConfig
 
@@ -111,21 +113,18 @@ def main(argv=None):
     values, _ = cli.parse(define_flags, argv)
     config = TrainConfig.from_flags(values)
     try:
-        trainer.check_config(config)
-    except UsageError as e:
+        config.check()
+    except training_config.ConfigError as e:
         cli.fail("train", e)
-    from colorize_tf.training import state as training_state
     trainer.configure_logical_cpus(config.logical_cpus)
     # Before anything else runs: a multi-worker strategy sets up collectives at start-up.
     strategy = trainer.make_strategy(config.strategy) if config.strategy == "multi_worker" else None
     try:
         trainer.run(config, strategy=strategy)
-    except (UsageError, training_state.StateError) as e:
+    except (training_config.ConfigError, trainer.TrainingError, inference.ModelError,
+            training_state.StateError) as e:
         cli.fail("train", e)
-    except Exception as e:
-        from colorize_tf.training import multi_worker
-        if not isinstance(e, multi_worker.ClusterError):
-            raise
+    except multi_worker.ClusterError as e:
         print(f"train: error: {e}", file=sys.stderr)
         sys.exit(1)
 

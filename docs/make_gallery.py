@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--hints", help="a colorize --hints JSON file")
     args = parser.parse_args()
     hints = colorize.read_hints(args.hints) if args.hints else {}
-    models = args.saved_model or [inference.DEFAULT_SAVED_MODEL]
+    models = args.saved_model or [inference.default_saved_model()]
     colorizers = [inference.Colorizer(m) for m in models]
     # One model: "colorized"; several: each model's name.
     names = [inference.model_name(m) for m in models] if len(models) > 1 else ["colorized"]

@@ -15,6 +15,7 @@ from colorize_tf import export
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import color
 from colorize_tf.serving import graph as serving
+from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 from tests.conftest import make_photo, numpy_oracle, with_exif_orientation
 
@@ -245,13 +246,13 @@ def test_versions_and_refusals(tiny_run, tmp_path):
     base = str(tmp_path / "m")
     assert exporter.export(tiny_run, base, work_size=32).endswith("/1")
     assert exporter.export(tiny_run, base, work_size=32).endswith("/2")
-    with pytest.raises(cli.UsageError, match="never overwritten"):
+    with pytest.raises(exporter.ExportError, match="never overwritten"):
         exporter.export(tiny_run, base, version=2)
-    with pytest.raises(cli.UsageError, match="no checkpoint"):
+    with pytest.raises(exporter.ExportError, match="no checkpoint"):
         exporter.export(str(tmp_path), base)
-    for kwargs, message in [({"version": -1}, "--version must be a positive"),
-                            ({"work_size": 5}, "--work_size must be >= 16")]:
-        with pytest.raises(cli.UsageError, match=message):
+    for kwargs, message in [({"version": -1}, "version must be a positive"),
+                            ({"work_size": 5}, "work_size must be >= 16")]:
+        with pytest.raises(exporter.ExportError, match=message):
             exporter.export(tiny_run, base, **kwargs)
     # A killed export's temp dir is removed by the next export; none is left after one.
     os.makedirs(os.path.join(base, ".3.tmp-999999999"))
@@ -265,7 +266,7 @@ def test_damaged_checkpoint_is_a_clear_refusal(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     best = run / "checkpoints" / "best.keras"
     best.write_bytes(best.read_bytes()[:500])
-    with pytest.raises(cli.UsageError, match="cannot load .*try --checkpoint=last"):
+    with pytest.raises(exporter.ExportError, match="cannot load .*try checkpoint=last"):
         exporter.export(str(run), str(tmp_path / "m"))
 
 
@@ -313,7 +314,7 @@ def test_reexport_from_a_saved_model_keeps_weights_and_settings(tiny_saved_model
 def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
-    with pytest.raises(cli.UsageError, match="not a SavedModel of colorize_tf"):
+    with pytest.raises(inference.ModelError, match="not a SavedModel of colorize_tf"):
         exporter.export_from_saved_model(str(tmp_path), str(tmp_path / "out"))
 
 

@@ -15,6 +15,7 @@ from colorize_tf.chroma import hints
 from colorize_tf.data import input_pipeline
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.serving import inference
+from colorize_tf.training import config as training_config
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -268,12 +269,12 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
     assert model_config["hints"] and model_config["hint_scale"] > 1.0
     path = exporter.export(str(tmp_path / "run"), str(tmp_path / "exported"), work_size=32)
     assert inference.Colorizer(path).takes_hints
-    with pytest.raises(cli.UsageError, match="not a folder"):
-        trainer.check_config(config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}"))
-    with pytest.raises(cli.UsageError, match="no SavedModel"):
+    with pytest.raises(training_config.ConfigError, match="not a folder"):
+        config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}").check()
+    with pytest.raises(inference.ModelNotFound, match="no SavedModel"):
         trainer.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
-    with pytest.raises(cli.UsageError, match="no heads, no hints"):
-        trainer.check_config(config(tmp_path / "d", "--architecture=zhang_small"))
+    with pytest.raises(training_config.ConfigError, match="no heads, no hints"):
+        config(tmp_path / "d", "--architecture=zhang_small").check()
 
 
 def test_hints_over_tf_servings_rest_api(hints_saved_model):

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from colorize_tf import presets
 from colorize_tf.serving import inference
 from colorize_tf.testing.fake_data import make_photo
 
@@ -13,18 +14,33 @@ def test_default_model_location(tmp_path, monkeypatch):
     monkeypatch.delenv(inference.SAVED_MODEL_ENV, raising=False)
     # In a checkout (this one): its own saved_models/.
     assert inference.default_saved_model().endswith(
-        os.path.join("saved_models", inference.DEFAULT_MODEL_NAME))
+        os.path.join("saved_models", presets.default().folder))
     # Installed with `pip install .`: no checkout beside the package, the model under
     # <prefix>/share/colorize_tf/saved_models (setup.py's data files).
-    monkeypatch.setattr(inference, "__file__", str(tmp_path / "site" / "colorize_tf" / "x.py"))
+    monkeypatch.setattr(inference, "__file__",
+                        str(tmp_path / "site" / "colorize_tf" / "serving" / "x.py"))
     installed = tmp_path / "prefix" / "share" / "colorize_tf" / "saved_models" / \
-        inference.DEFAULT_MODEL_NAME
+        presets.default().folder
     installed.mkdir(parents=True)
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
     assert inference.default_saved_model() == str(installed)
     # The environment variable wins.
     monkeypatch.setenv(inference.SAVED_MODEL_ENV, "/models/mine")
     assert inference.default_saved_model() == "/models/mine"
+
+
+def test_the_default_model_is_looked_up_when_a_colorizer_is_built(luma_saved_model,
+                                                                 monkeypatch, tmp_path):
+    # Set after the import: a Colorizer built now uses it (the default is not frozen).
+    monkeypatch.setenv(inference.SAVED_MODEL_ENV, luma_saved_model)
+    assert inference.Colorizer().path == luma_saved_model
+    monkeypatch.setenv(inference.SAVED_MODEL_ENV, str(tmp_path))
+    with pytest.raises(inference.ModelNotFound, match="no SavedModel at .*general"):
+        inference.Colorizer()
+    # A library error, in the library's words: no command-line flag in it.
+    with pytest.raises(inference.ModelNotFound) as refused:
+        inference.Colorizer(str(tmp_path / "none"))
+    assert "--" not in str(refused.value) and isinstance(refused.value, ValueError)
 
 
 def test_the_default_temperature_is_the_models_own(luma_saved_model):

@@ -14,7 +14,8 @@ ENTRY_POINTS = {"colorize_tf.train", "colorize_tf.export", "colorize_tf.colorize
 # serving because a run can start from an exported model (--warm_start).
 LAYERS = ("chroma", "data", "modeling", "serving", "training", "evaluation", "testing")
 # The top level's shared contracts (no TensorFlow at import): any room may use them.
-CONTRACTS = {"colorize_tf.cli", "colorize_tf.safe_write", "colorize_tf.serving_api"}
+CONTRACTS = {"colorize_tf.cli", "colorize_tf.presets", "colorize_tf.safe_write",
+             "colorize_tf.serving_api"}
 
 
 def _modules():

@@ -12,6 +12,7 @@ import pytest
 
 from colorize_tf import cli
 from colorize_tf import train
+from colorize_tf.training import config as training_config
 from colorize_tf.training import trainer
 from colorize_tf.training.config import TrainConfig
 
@@ -99,9 +100,9 @@ def test_two_workers_train_like_one_process_and_resume(tiny_records, tmp_path):
 def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     for extra, message in [((), "TF_CONFIG environment variable, which is not set"),
-                           (("--nodeterministic",), "needs --deterministic")]:
+                           (("--nodeterministic",), "needs deterministic")]:
         values, _ = cli.parse(train.define_flags, [
             "train", "--strategy=multi_worker",
             *_smoke_flags(tiny_records, tmp_path / "run", *extra)])
-        with pytest.raises(cli.UsageError, match=message):
-            trainer.check_config(TrainConfig.from_flags(values))
+        with pytest.raises(training_config.ConfigError, match=message):
+            TrainConfig.from_flags(values).check()

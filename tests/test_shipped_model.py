@@ -4,9 +4,10 @@ import os
 import numpy as np
 import pytest
 
+from colorize_tf import presets
 from colorize_tf.serving import inference
 
-SHIPPED = inference.DEFAULT_SAVED_MODEL
+SHIPPED = inference.shipped_model_path(presets.DEFAULT)
 
 
 @pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="no shipped model in saved_models/")
@@ -40,3 +41,26 @@ def test_shipped_hints_model_follows_a_hint_near_it_and_not_far_away():
     near = hinted[48, 32] - plain[48, 32]
     assert near[2] - near[0] > 20, (plain[48, 32], hinted[48, 32])  # bluer
     assert np.abs(hinted[5:15, 110:125] - plain[5:15, 110:125]).mean() < 3
+
+
+def test_the_presets_describe_the_shipped_models_and_the_readme_shows_them():
+    # presets.py is the one description of the shipped models: each is there, with the
+    # default temperature of its export.json and the parameter count of its weights, and
+    # README's table is its markdown_table().
+    from colorize_tf.serving import graph as serving
+    for preset in presets.PRESETS:
+        path = inference.shipped_model_path(preset.name)
+        if not os.path.isdir(path):
+            pytest.skip(f"no shipped model in {path}")
+        version = inference.resolve_saved_model(preset.name)
+        assert version == inference.resolve_saved_model(path)
+        info = serving.ExportInfo.load(version)
+        assert info.default_temperature == preset.default_temperature, preset.name
+        model, _, _ = inference.load_keras_model(version)
+        assert model.count_params() == preset.parameters, preset.name
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               "README.md")).read()
+    assert presets.markdown_table() in readme
+    assert presets.find(presets.DEFAULT) is presets.default()
+    assert presets.find("effnet_general") is presets.find("general")
+    assert presets.find("no_such_model") is None

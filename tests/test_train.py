@@ -80,7 +80,7 @@ def test_smoke_config_trains_end_to_end(tiny_records, tmp_path):
 
 
 def test_refusals(tiny_records, tmp_path):
-    with pytest.raises(cli.UsageError, match="does not exist"):
+    with pytest.raises(trainer.TrainingError, match="does not exist"):
         trainer.run(_smoke(tmp_path / "missing", tmp_path / "a"))
     other_bins = tmp_path / "other_bins.json"
     data = json.load(open(os.path.join(tiny_records, "bins.json")))
@@ -93,10 +93,10 @@ def test_refusals(tiny_records, tmp_path):
             counts=tuple(data["counts"]), cell_to_bin=tuple(data["cell_to_bin"]),
             rebalance_lambda=0.9).fingerprint}).fingerprint
     json.dump(data, open(other_bins, "w"))
-    with pytest.raises(cli.UsageError, match="were not learned from the records"):
+    with pytest.raises(trainer.TrainingError, match="were not learned from the records"):
         trainer.run(_smoke(tiny_records, tmp_path / "b", f"--bins={other_bins}"))
     trainer.run(_smoke(tiny_records, tmp_path / "c", "--epochs=1"))
-    with pytest.raises(cli.UsageError, match="another configuration"):
+    with pytest.raises(trainer.TrainingError, match="another configuration"):
         trainer.run(_smoke(tiny_records, tmp_path / "c", "--base_filters=8"))
 
 
@@ -203,26 +203,26 @@ def test_records_must_match_their_report(tiny_records, tmp_path):
     import shutil
     records_dir = tmp_path / "records"
     shutil.copytree(tiny_records, records_dir)
-    with pytest.raises(cli.UsageError, match="--batch_size 64 is larger than the 6"):
+    with pytest.raises(trainer.TrainingError, match="batch_size 64 is larger than the 6"):
         trainer.run(_smoke(records_dir, tmp_path / "a", "--batch_size=64"))
     shard = sorted(records_dir.glob("train-*.tfrecord"))[0]
     shard.write_bytes(shard.read_bytes() + b"x")
-    with pytest.raises(cli.UsageError, match="do not match their report.*bytes"):
+    with pytest.raises(trainer.TrainingError, match="do not match their report.*bytes"):
         trainer.run(_smoke(records_dir, tmp_path / "b"))
     shard.write_bytes(shard.read_bytes()[:-1])
     (records_dir / "train-00009-of-00009.tfrecord").write_bytes(b"")  # from another build
-    with pytest.raises(cli.UsageError, match="not listed in the report"):
+    with pytest.raises(trainer.TrainingError, match="not listed in the report"):
         trainer.run(_smoke(records_dir, tmp_path / "c"))
     (records_dir / "train-00009-of-00009.tfrecord").unlink()
     (records_dir / "report.json").unlink()  # a build killed before its end
-    with pytest.raises(cli.UsageError, match="report.json is missing"):
+    with pytest.raises(trainer.TrainingError, match="report.json is missing"):
         trainer.run(_smoke(records_dir, tmp_path / "d"))
 
 
 def test_bad_flags_are_one_line_before_any_work(tiny_records, tmp_path):
-    for flag, message in [("--batch_size=0", "--batch_size must be >= 1"),
-                          ("--epochs=0", "--epochs must be >= 1"),
-                          ("--learning_rate=nan", "--learning_rate must be a finite"),
+    for flag, message in [("--batch_size=0", "train: error: batch_size must be >= 1"),
+                          ("--epochs=0", "epochs must be >= 1"),
+                          ("--learning_rate=nan", "learning_rate must be a finite"),
                           ("--crop_size=30", "not divisible by 2^depth"),
                           ("--strategy=multi_worker", "TF_CONFIG")]:
         result = subprocess.run(
@@ -263,5 +263,5 @@ def test_a_run_written_before_color_space_was_recorded_still_resumes(tmp_path):
     (tmp_path / "model_config.json").write_text(json.dumps(
         {"model": old, "bins_fingerprint": "f00d"}))
     assert trainer._check_model_dir(str(tmp_path), config, bins)["model"]["color_space"] == "lab"
-    with pytest.raises(cli.UsageError, match="another configuration"):
+    with pytest.raises(trainer.TrainingError, match="another configuration"):
         trainer._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins)

@@ -14,6 +14,7 @@ from colorize_tf import cli
 from colorize_tf import train
 from colorize_tf.evaluation import scoring
 from colorize_tf.serving import inference
+from colorize_tf.training import config as training_config
 from colorize_tf.training import exporter
 from colorize_tf.training import trainer
 from colorize_tf.training.config import TrainConfig
@@ -107,13 +108,14 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--decoding=regression", "--regression_weight=1"], "already outputs the chroma"),
-    (["--decoding=per_channel", "--soft_targets"], "--soft_targets needs --decoding=bins"),
+    (["--decoding=per_channel", "--soft_targets"], "soft_targets needs decoding=bins"),
     (["--architecture=zhang_small", "--scene_weight=1"], "has no heads"),
     (["--architecture=zhang_small", "--global_context"], "no global context"),
-    (["--rebalance_lambda=2"], "--rebalance_lambda must be in [0, 1]"),
+    (["--rebalance_lambda=2"], "rebalance_lambda must be in [0, 1]"),
 ])
 def test_impossible_methods_are_refused(tmp_path, args, message):
     values, _ = cli.parse(train.define_flags, [
         "train", f"--records_dir={tmp_path}", f"--model_dir={tmp_path}/m", *args])
-    with pytest.raises(cli.UsageError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        trainer.check_config(TrainConfig.from_flags(values))
+    with pytest.raises(training_config.ConfigError,
+                       match=message.replace("[", r"\[").replace("]", r"\]")):
+        TrainConfig.from_flags(values).check()

@@ -55,13 +55,13 @@ def annealed_distribution(logits, temperature):
     return tf.nn.softmax(logits / temperature, axis=-1)
 
 
-def annealed_mean(logits, centres, temperature=DEFAULT_TEMPERATURE):
+def annealed_mean(logits, centres, temperature):
     """logits [..., n], centres [n, 2] -> chroma [..., 2]."""
     weights = annealed_distribution(logits, temperature)
     return tf.tensordot(weights, tf.cast(centres, tf.float32), axes=1)
 
 
-def annealed_mean_of_probabilities(probabilities, centres, temperature=DEFAULT_TEMPERATURE):
+def annealed_mean_of_probabilities(probabilities, centres, temperature):
     """Same from probabilities [..., n] (e.g. smoothed over video frames)."""
     log_p = tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), 1e-30))
     return annealed_mean(log_p, centres, temperature)
@@ -79,7 +79,7 @@ class AnnealedMean(keras.layers.Layer):
         self.centres = [list(map(float, c)) for c in np.asarray(centres)]
         self.from_probabilities = from_probabilities
 
-    def call(self, scores, temperature=DEFAULT_TEMPERATURE):
+    def call(self, scores, temperature):
         if self.from_probabilities:
             return annealed_mean_of_probabilities(scores, self.centres, temperature)
         return annealed_mean(scores, self.centres, temperature)
@@ -256,14 +256,14 @@ class Decoder:
                               tf.nn.softmax(scores[..., n0:], axis=-1)], axis=-1)
         return scores
 
-    def chroma_of_scores(self, scores, temperature=DEFAULT_TEMPERATURE):
+    def chroma_of_scores(self, scores, temperature):
         """The model's output [..., num_scores] -> chroma [..., 2]; for BINS straight from
         the logits (annealed_mean: exact for small T)."""
         if self.kind == BINS:
             return annealed_mean(scores, self.centres, temperature)
         return self.chroma(self.probabilities(scores), temperature)
 
-    def decode_scores(self, scores, temperature=DEFAULT_TEMPERATURE):
+    def decode_scores(self, scores, temperature):
         """The model's output [..., num_scores] -> (chroma [..., 2], confidence [...]):
         what the serving graph needs, without handing out the probabilities. For BINS
         two fused softmax kernels (at T and at 1) and a max: measured 2x faster than the
@@ -271,7 +271,7 @@ class Decoder:
         return (self.chroma_of_scores(scores, temperature),
                 self.confidence(self.probabilities(scores)))
 
-    def chroma(self, probabilities, temperature=DEFAULT_TEMPERATURE):
+    def chroma(self, probabilities, temperature):
         """probabilities [..., num_scores], temperature scalar or [B] -> chroma [..., 2]."""
         if self.kind == BINS:
             return annealed_mean_of_probabilities(probabilities, self.centres, temperature)

@@ -10,7 +10,9 @@ at the model's working size (from_points). Core TF ops only: both run in tf.data
 inside the SavedModel.
 """
 import math
+import numbers
 
+import numpy as np
 import tensorflow as tf
 
 from colorize_tf.chroma import color
@@ -122,7 +124,6 @@ def point_arrays(per_image):
     padded with PADDING. per_image: for each image a list (or None) of hints
     {"point": (row, column) relative to the photo, 0-1, "color": (r, g, b) 0-255}.
     ValueError naming the first bad hint."""
-    import numpy as np
     lists = [list(hints or []) for hints in per_image]
     k = max([1] + [len(hints) for hints in lists])
     points = np.full((len(lists), k, 2), PADDING, np.float32)
@@ -135,7 +136,6 @@ def point_arrays(per_image):
 
 def _checked_hint(hint):
     """-> ((row, column), (r, g, b)) of one hint dict, or ValueError saying what is wrong."""
-    import numbers
     if not isinstance(hint, dict) or set(hint) != {"point", "color"}:
         raise ValueError(f"a hint is {{\"point\": [row, column], \"color\": [r, g, b]}}, "
                          f"got {hint!r}")

@@ -1,5 +1,7 @@
 """Small figures drawn with OpenCV (no plotting dependency): image strips with
 labels, line plots (training curves), grouped bar plots (bin histograms)."""
+import csv
+
 import cv2
 import numpy as np
 
@@ -94,7 +96,6 @@ def save_png(path, rgb):
 
 def training_curves(history_csv):
     """Keras CSVLogger history -> RGB plot of loss and val_loss per epoch."""
-    import csv
     with open(history_csv) as f:
         rows = list(csv.DictReader(f))
     if not rows:

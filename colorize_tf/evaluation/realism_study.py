@@ -17,6 +17,9 @@ import sqlite3
 import threading
 import time
 
+import cv2
+import numpy as np
+
 from colorize_tf.data import image_files
 
 SCHEMA = """
@@ -46,8 +49,6 @@ def as_png(photo):
     """A photo's bytes -> PNG bytes of the same pixels (EXIF orientation applied, as the
     serving graph does), so the real photo and the colorized one differ only in colour,
     not in format or compression."""
-    import cv2
-    import numpy as np
     image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise StudyError("a study photo cannot be decoded")

@@ -18,6 +18,10 @@ from colorize_tf.evaluation import statistics
 from colorize_tf.modeling import metrics
 
 
+class NoPhotoEvaluated(ValueError):
+    """Not one of the photos could serve as a ground truth."""
+
+
 def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                 gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
                 batch_size=photos.BATCH_SIZE, groups=None):
@@ -35,7 +39,7 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                       batch_size, on_photos=bar.update, on_figure=save_figures,
                       groups=groups)
     if totals.evaluated == 0:
-        raise cli.UsageError("no photo could be evaluated")
+        raise NoPhotoEvaluated("no photo could be evaluated")
     methods, truth_c = totals.summary()
     result = {
         "images": totals.evaluated, "left_out": totals.left_out,

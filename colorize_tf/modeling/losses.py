@@ -9,6 +9,7 @@ ColorUNet code divided by all pixels). Targets are packed as input_pipeline says
 import keras
 import tensorflow as tf
 
+from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.data import input_pipeline
 
 
@@ -55,7 +56,6 @@ class MaskedPerChannelCrossEntropy(keras.losses.Loss):
         self.low, self.high, self.cells = tuple(low), tuple(high), tuple(cells)
 
     def call(self, y_true, y_pred):
-        from colorize_tf.chroma import bins as bins_lib
         logits = tf.cast(y_pred, tf.float32)
         parts = input_pipeline.unpack_targets(y_true)
         grid = bins_lib.Grid("", self.low, self.high, self.cells)

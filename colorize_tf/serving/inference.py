@@ -17,27 +17,37 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from colorize_tf import cli
+from colorize_tf import presets
 from colorize_tf import serving_api
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
 from colorize_tf.chroma import hints as hints_lib
+from colorize_tf.modeling import model as model_lib
 from colorize_tf.serving import graph as serving
 
 SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
-DEFAULT_MODEL_NAME = serving_api.DEFAULT_MODEL_NAME
-LANDSCAPES_MODEL_NAME = "colorunet_landscapes"
+
+
+class ModelError(ValueError):
+    """A SavedModel that cannot be used: not exported by colorize_tf, or weights that do
+    not fit its files."""
+
+
+class ModelNotFound(ModelError):
+    """No SavedModel where one was asked for."""
 
 
 def shipped_model_path(name):
-    """Where the shipped model `name` is: the checkout's saved_models/ (an editable
-    install or a clone), else the copy `pip install .` puts under
-    <prefix>/share/colorize_tf/saved_models (setup.py). When neither exists, the
-    checkout's path is returned and loading it says what to do."""
-    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "saved_models", name)
-    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", name)
+    """Where the shipped model `name` (a preset's name or folder, presets.py) is: the
+    checkout's saved_models/ (an editable install or a clone), else the copy
+    `pip install .` puts under <prefix>/share/colorize_tf/saved_models (setup.py). When
+    neither exists, the checkout's path is returned and loading it says what to do."""
+    preset = presets.find(name)
+    folder = preset.folder if preset else name
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "saved_models", folder)
+    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", folder)
     for path in (checkout, installed):
         if os.path.isdir(path):
             return path
@@ -45,26 +55,28 @@ def shipped_model_path(name):
 
 
 def default_saved_model():
-    """Where the default model is: $COLORIZE_TF_SAVED_MODEL if set, else the shipped
-    DEFAULT_MODEL_NAME (shipped_model_path)."""
+    """Where the default model is, looked up on each call: $COLORIZE_TF_SAVED_MODEL if
+    set, else the shipped default preset (presets.DEFAULT)."""
     if os.environ.get(SAVED_MODEL_ENV):
         return os.environ[SAVED_MODEL_ENV]
-    return shipped_model_path(DEFAULT_MODEL_NAME)
-
-
-DEFAULT_SAVED_MODEL = default_saved_model()
+    return shipped_model_path(presets.DEFAULT)
 
 
 def resolve_saved_model(path):
-    """A version dir, or a model base dir (its highest integer version) -> version dir."""
+    """A version dir, a model base dir (its highest integer version), or the name of a
+    shipped model (presets.py: "general", "landscapes", ...) -> version dir;
+    ModelNotFound when none is there."""
+    if not os.path.exists(path) and presets.find(path):
+        path = shipped_model_path(path)
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path
     versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()), reverse=True) \
         if os.path.isdir(path) else []
     if not versions:
-        raise cli.UsageError(f"no SavedModel at {path!r} (export one with "
-                             "python -m colorize_tf.export, and pass its folder as "
-                             f"--saved_model or in ${SAVED_MODEL_ENV})")
+        names = ", ".join(p.name for p in presets.PRESETS)
+        raise ModelNotFound(f"no SavedModel at {path!r} (export one with "
+                            f"python -m colorize_tf.export, or name a shipped model: "
+                            f"{names})")
     return os.path.join(path, str(versions[0]))
 
 
@@ -72,7 +84,6 @@ def load_keras_model(saved_model):
     """A SavedModel of colorize_tf -> (its Keras model, returning the output the decoder
     reads, with the exported weights; its Bins; its serving.ExportInfo): for a new
     serving graph around its weights (export --from_saved_model) or a warm start."""
-    from colorize_tf.modeling import model as model_lib
     saved_model = resolve_saved_model(saved_model)
     assets = os.path.join(saved_model, "assets")
     try:
@@ -80,15 +91,15 @@ def load_keras_model(saved_model):
         bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
         model_config = model_lib.read_config(assets)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise cli.UsageError(f"{saved_model!r} is not a SavedModel of colorize_tf: "
-                             f"{e}") from None
+        raise ModelError(f"{saved_model!r} is not a SavedModel of colorize_tf: "
+                         f"{e}") from None
     model = model_lib.decoder_output_only(model_lib.build_model(model_config))
     try:  # the module's "model" attribute holds the Keras model's variables
         tf.train.Checkpoint(model=model).read(os.path.join(
             saved_model, "variables", "variables")).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise cli.UsageError(f"the weights of {saved_model!r} do not fit its "
-                             f"model_config.json: {str(e)[:300]}") from None
+        raise ModelError(f"the weights of {saved_model!r} do not fit its "
+                         f"model_config.json: {str(e)[:300]}") from None
     return model, bins, info
 
 
@@ -105,8 +116,10 @@ HINT_SEED = 2017  # evaluation's simulated hints: the same points for every mode
 class Colorizer:
     """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
 
-    def __init__(self, saved_model_dir=DEFAULT_SAVED_MODEL):
-        self.path = resolve_saved_model(saved_model_dir)
+    def __init__(self, saved_model=None):
+        """saved_model: a version or model base folder, or a shipped model's name
+        (presets.py); None: default_saved_model(), looked up now."""
+        self.path = resolve_saved_model(saved_model or default_saved_model())
         self._loaded = tf.saved_model.load(self.path)
         self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
         self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]

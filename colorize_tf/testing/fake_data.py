@@ -5,7 +5,10 @@ import os
 import struct
 
 import cv2
+import keras
 import numpy as np
+
+from colorize_tf import serving_api
 
 
 def make_photo(height, width, seed=0):
@@ -37,7 +40,6 @@ def luma_following_model(num_bins, sharpness=0.5):
     L = luma (n - 1), i.e. softmax over b proportional to exp(-k (b - L)^2 / 2), a
     Gaussian over the bins centred at L (the b-independent term cancels). Its output
     clearly depends on the input and on the temperature, unlike a barely trained net."""
-    import keras
     luma = keras.Input((None, None, 1), name="luma")
     logits = keras.layers.Conv2D(num_bins, 1, name="logits")(luma)
     model = keras.Model(luma, logits, name="luma_following")
@@ -52,8 +54,6 @@ def hint_following_model(centres, sharpness=2000.0):
     given, logits_k = s (2 c_k . h - |c_k|^2) = s |h|^2 - s |h - c_k|^2, so the
     softmax picks the bins nearest the hint chroma h; elsewhere all logits are 0 (the
     mean of the centres). The luma is an input with zero weight. centres: [n, 2]."""
-    import keras
-    from colorize_tf import serving_api
     centres = np.asarray(centres, np.float32)
     luma = keras.Input((None, None, 1), name=serving_api.LUMA)
     hint_chroma = keras.Input((None, None, 2), name=serving_api.HINT_CHROMA)

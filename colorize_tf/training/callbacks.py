@@ -58,7 +58,8 @@ class ColorizedImages(keras.callbacks.Callback):
         # A model whose logits have a lower resolution (output stride 4) is shown with
         # its chroma and the true one (pooled to its targets) upsampled to the luma's.
         size = tf.shape(luma)[1:3]
-        chroma = tf.image.resize(self.decoder.chroma_of_scores(scores), size)
+        chroma = tf.image.resize(
+            self.decoder.chroma_of_scores(scores, decoding.DEFAULT_TEMPERATURE), size)
         truth_chroma = tf.image.resize(truth_chroma, size)
         truth = color.luma_chroma_to_rgb(luma, truth_chroma, self.color_space)
         predicted = color.luma_chroma_to_rgb(luma, chroma, self.color_space)

@@ -7,6 +7,7 @@ The defaults of the settings that the model and the input pipeline own are their
 (model.ModelConfig, input_pipeline.PipelineConfig): written once, there.
 """
 import dataclasses
+import math
 import os
 import typing
 
@@ -34,6 +35,11 @@ def _parse_setting(kind, text, where):
         return kind(text)
     except ValueError:
         raise ValueError(f"{where}: {text!r} is not a {kind.__name__}") from None
+
+
+class ConfigError(ValueError):
+    """A TrainConfig that cannot make a run; the message names the setting (the field,
+    and python -m colorize_tf.train's flag of the same name)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +114,93 @@ class TrainConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def check(self):
+        """Refuses settings that cannot make a sensible run, before any work
+        (ConfigError, naming the setting: the command's flag of the same name)."""
+        for name in ("records_dir", "model_dir"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is required")
+        if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
+            raise ConfigError(f"model_dir {self.model_dir!r} is a file, not a folder")
+        at_least = {"epochs": 1, "batch_size": 1, "crop_size": 8, "base_filters": 1, "depth": 1,
+                    "soft_k": 1, "shuffle_buffer": 1, "steps_per_epoch": 0,
+                    "validation_steps": 0, "lr_decay_epoch": 0, "logical_cpus": 0,
+                    "num_log_images": 0, "seed": 0}
+        for name, low in at_least.items():
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if self.depth > 6:
+            raise ConfigError(f"depth must be <= 6, got {self.depth}")
+        if self.crop_size % 2 ** self.depth and self.architecture != model_lib.EFFNET_LITE0:
+            raise ConfigError(f"crop_size {self.crop_size} is not divisible by 2^depth "
+                              f"= {2 ** self.depth}")
+        if self.warm_start and not os.path.isdir(self.warm_start):
+            raise ConfigError(f"warm_start {self.warm_start!r} is not a folder")
+        if self.verbose not in (0, 1, 2):
+            raise ConfigError(f"verbose must be 0, 1 or 2, got {self.verbose}")
+        positive = ("learning_rate", "lr_decay_factor")
+        non_negative = ("soft_sigma", "noise_stddev", "regression_weight", "scene_weight")
+        for name in positive + non_negative + ("crop_scale_min",):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.crop_scale_min <= 1:
+            raise ConfigError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
+        if self.lr_decay_factor > 1:
+            raise ConfigError(f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}")
+        self._check_method()
+
+    def _check_method(self):
+        """Refuses combinations of decoding, architecture and heads that make no model."""
+        if self.rebalance_lambda is not None and not 0 <= self.rebalance_lambda <= 1:
+            raise ConfigError(f"rebalance_lambda must be in [0, 1], got {self.rebalance_lambda}")
+        if not 0 <= self.scene_label_smoothing < 1:
+            raise ConfigError(f"scene_label_smoothing must be in [0, 1), got "
+                              f"{self.scene_label_smoothing}")
+        if self.channel_bins < 2:
+            raise ConfigError(f"channel_bins must be >= 2, got {self.channel_bins}")
+        if self.decoding != decoding.BINS and self.soft_targets:
+            raise ConfigError(f"soft_targets needs decoding=bins, not {self.decoding}")
+        if self.decoding == decoding.REGRESSION and self.regression_weight > 0:
+            raise ConfigError("decoding=regression already outputs the chroma: leave "
+                              "regression_weight at 0")
+        if self.architecture == model_lib.ZHANG_SMALL:
+            if (self.regression_weight > 0 or self.scene_weight > 0 or self.hints
+                    or self.global_context):
+                raise ConfigError("architecture=zhang_small has no heads, no hints and no "
+                                  "global context (regression_weight and scene_weight "
+                                  "must be 0, hints and global_context off)")
+            if self.crop_size % 8:
+                raise ConfigError(f"crop_size {self.crop_size} is not divisible by 8 (Zhang's "
+                                  "network pools 3 times)")
+        if self.architecture == model_lib.EFFNET_LITE0:
+            if (self.regression_weight > 0 or self.scene_weight > 0 or self.hints
+                    or self.global_context or self.decoding != decoding.BINS):
+                raise ConfigError("architecture=effnet_lite0 predicts bins only: no heads "
+                                  "(regression_weight and scene_weight must be 0), no "
+                                  "hints, no global context, decoding=bins")
+            stride = model_lib.EFFNET_ENCODER_STRIDE
+            if self.crop_size % stride:
+                raise ConfigError(f"crop_size {self.crop_size} is not divisible by {stride} "
+                                  "(the effnet_lite0 encoder's stride)")
+        elif self.encoder_training != "full":
+            raise ConfigError(f"encoder_training={self.encoder_training} needs "
+                              "architecture=effnet_lite0 (the only one with an encoder)")
+        if self.strategy == "multi_worker":
+            if not self.deterministic:
+                # Every worker keeps its share of one order (input_pipeline.make_dataset's
+                # shard): an order that differs per worker would repeat and drop photos.
+                raise ConfigError("strategy=multi_worker needs deterministic")
+            if "TF_CONFIG" not in os.environ:
+                raise ConfigError("strategy=multi_worker reads the cluster from the TF_CONFIG "
+                                  "environment variable, which is not set (see "
+                                  "docs/reference.md, 'Training on several machines')")
 
     def bins(self, bins):
         """The records' bins, with rebalance_lambda's weights when it is set (seed 001's

@@ -6,19 +6,24 @@ rename, so TF Serving never sees a half-written one; one is never overwritten.
 python -m colorize_tf.export is its command line.
 """
 import json
+import math
 import os
 import shutil
 
 import tensorflow as tf
 
-from colorize_tf import cli
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.serving import graph as serving
+from colorize_tf.serving import inference
 from colorize_tf.training import state as training_state
+
+class ExportError(ValueError):
+    """A run that cannot be exported, or arguments that make no export."""
+
 
 WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it before serving
 
@@ -27,20 +32,20 @@ def load_trained_model(model_dir, checkpoint="best"):
     """-> (keras model returning logits, Bins, the run's flags dict) from a training run."""
     path = os.path.join(model_dir, training_state.CHECKPOINT_DIR, f"{checkpoint}.keras")
     if not os.path.exists(path):
-        raise cli.UsageError(f"no checkpoint {path!r}: is {model_dir!r} a training run?")
+        raise ExportError(f"no checkpoint {path!r}: is {model_dir!r} a training run?")
     try:
         model = model_lib.load_checkpoint(path)
     except Exception as e:  # zip, h5 and Keras errors of a damaged file
         other = "last" if checkpoint == "best" else "best"
-        raise cli.UsageError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
-                             f"try --checkpoint={other}") from None
+        raise ExportError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
+                          f"try checkpoint={other}") from None
     model = model_lib.decoder_output_only(model)
     try:
         bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
         with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
             run_flags = json.load(f)
     except (OSError, ValueError, KeyError) as e:
-        raise cli.UsageError(f"{model_dir!r} is not a complete training run: {e}") from None
+        raise ExportError(f"{model_dir!r} is not a complete training run: {e}") from None
     return model, bins, run_flags
 
 
@@ -94,18 +99,23 @@ def _model_config(model_dir):
     try:
         return model_lib.read_config(model_dir)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise cli.UsageError(f"cannot read the model config of {model_dir!r}: {e}") from None
+        raise ExportError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
 
 def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir):
     if version is not None and version < 1:
-        raise cli.UsageError(f"--version must be a positive integer, got {version}")
+        raise ExportError(f"version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
-        raise cli.UsageError(f"--work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
+        raise ExportError(f"work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
     if max_pixels < 1:
-        raise cli.UsageError(f"--max_pixels must be >= 1, got {max_pixels}")
-    cli.check_temperature(default_temperature, "--default_temperature")
-    cli.check_output_dir(export_dir, "--export_dir")
+        raise ExportError(f"max_pixels must be >= 1, got {max_pixels}")
+    if not 0 < default_temperature < math.inf:
+        raise ExportError(f"default_temperature must be a finite number > 0 (e.g. 0.38), "
+                          f"got {default_temperature}")
+    if not export_dir:
+        raise ExportError("export_dir is required")
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ExportError(f"export_dir {export_dir!r} is a file, not a folder")
 
 
 def export(model_dir, export_dir, version=None, work_size=None,
@@ -132,7 +142,6 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     the weights of an exported SavedModel (its assets give the architecture, bins and
     decoder; None keeps its work size, pixel limit and default temperature); returns
     its path. For models whose training run is gone."""
-    from colorize_tf.serving import inference
     model, bins, info = inference.load_keras_model(saved_model_dir)
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
     assets = os.path.join(saved_model_dir, "assets")
@@ -156,8 +165,8 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
     version = version or next_version(export_dir)
     final = os.path.join(export_dir, str(version))
     if os.path.exists(final):
-        raise cli.UsageError(f"{final!r} exists; versions are never overwritten "
-                             "(omit --version to take the next free one)")
+        raise ExportError(f"{final!r} exists; versions are never overwritten "
+                          "(omit version to take the next free one)")
     module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
                                      max_pixels, depth, output_stride)
     staging = safe_write.temp_path(final + "-assets")

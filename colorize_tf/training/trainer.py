@@ -12,98 +12,27 @@ import math
 import os
 import sys
 
+import keras
+import tensorflow as tf
+
 from colorize_tf import safe_write
+from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
-from colorize_tf.cli import UsageError
+from colorize_tf.data import input_pipeline
+from colorize_tf.data import records
+from colorize_tf.modeling import losses
+from colorize_tf.modeling import metrics
 from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling import torch_weights
+from colorize_tf.serving import inference
+from colorize_tf.training import callbacks as training_callbacks
+from colorize_tf.training import multi_worker
+from colorize_tf.training import state as training_state
 
 
-def check_config(c):
-    """Refuses settings that cannot make a sensible run, before any work (UsageError,
-    naming the flag)."""
-    for name in ("records_dir", "model_dir"):
-        if not getattr(c, name):
-            raise UsageError(f"--{name} is required")
-    if os.path.exists(c.model_dir) and not os.path.isdir(c.model_dir):
-        raise UsageError(f"--model_dir {c.model_dir!r} is a file, not a folder")
-    at_least = {"epochs": 1, "batch_size": 1, "crop_size": 8, "base_filters": 1, "depth": 1,
-                "soft_k": 1, "shuffle_buffer": 1, "steps_per_epoch": 0,
-                "validation_steps": 0, "lr_decay_epoch": 0, "logical_cpus": 0,
-                "num_log_images": 0, "seed": 0}
-    for name, low in at_least.items():
-        if getattr(c, name) < low:
-            raise UsageError(f"--{name} must be >= {low}, got {getattr(c, name)}")
-    if c.depth > 6:
-        raise UsageError(f"--depth must be <= 6, got {c.depth}")
-    if c.crop_size % 2 ** c.depth and c.architecture != model_lib.EFFNET_LITE0:
-        raise UsageError(f"--crop_size {c.crop_size} is not divisible by 2^depth "
-                         f"= {2 ** c.depth}")
-    if c.warm_start and not os.path.isdir(c.warm_start):
-        raise UsageError(f"--warm_start {c.warm_start!r} is not a folder")
-    if c.verbose not in (0, 1, 2):
-        raise UsageError(f"--verbose must be 0, 1 or 2, got {c.verbose}")
-    positive = ("learning_rate", "lr_decay_factor")
-    non_negative = ("soft_sigma", "noise_stddev", "regression_weight", "scene_weight")
-    for name in positive + non_negative + ("crop_scale_min",):
-        if not math.isfinite(getattr(c, name)):
-            raise UsageError(f"--{name} must be a finite number, got {getattr(c, name)}")
-    for name in positive:
-        if getattr(c, name) <= 0:
-            raise UsageError(f"--{name} must be > 0, got {getattr(c, name)}")
-    for name in non_negative:
-        if getattr(c, name) < 0:
-            raise UsageError(f"--{name} must be >= 0, got {getattr(c, name)}")
-    if not 0 < c.crop_scale_min <= 1:
-        raise UsageError(f"--crop_scale_min must be in (0, 1], got {c.crop_scale_min}")
-    if c.lr_decay_factor > 1:
-        raise UsageError(f"--lr_decay_factor must be in (0, 1], got {c.lr_decay_factor}")
-    _check_method(c)
-
-
-def _check_method(c):
-    """Refuses combinations of decoding, architecture and heads that do not make a model."""
-    if c.rebalance_lambda is not None and not 0 <= c.rebalance_lambda <= 1:
-        raise UsageError(f"--rebalance_lambda must be in [0, 1], got {c.rebalance_lambda}")
-    if not 0 <= c.scene_label_smoothing < 1:
-        raise UsageError(f"--scene_label_smoothing must be in [0, 1), got "
-                         f"{c.scene_label_smoothing}")
-    if c.channel_bins < 2:
-        raise UsageError(f"--channel_bins must be >= 2, got {c.channel_bins}")
-    if c.decoding != decoding.BINS and c.soft_targets:
-        raise UsageError(f"--soft_targets needs --decoding=bins, not {c.decoding}")
-    if c.decoding == decoding.REGRESSION and c.regression_weight > 0:
-        raise UsageError("--decoding=regression already outputs the chroma: leave "
-                         "--regression_weight at 0")
-    if c.architecture == model_lib.ZHANG_SMALL:
-        if c.regression_weight > 0 or c.scene_weight > 0 or c.hints or c.global_context:
-            raise UsageError("--architecture=zhang_small has no heads, no hints and no "
-                             "global context (--regression_weight and --scene_weight "
-                             "must be 0, --hints and --global_context off)")
-        if c.crop_size % 8:
-            raise UsageError(f"--crop_size {c.crop_size} is not divisible by 8 (Zhang's "
-                             "network pools 3 times)")
-    if c.architecture == model_lib.EFFNET_LITE0:
-        if (c.regression_weight > 0 or c.scene_weight > 0 or c.hints or c.global_context
-                or c.decoding != decoding.BINS):
-            raise UsageError("--architecture=effnet_lite0 predicts bins only: no heads "
-                             "(--regression_weight and --scene_weight must be 0), no "
-                             "hints, no global context, --decoding=bins")
-        stride = model_lib.EFFNET_ENCODER_STRIDE
-        if c.crop_size % stride:
-            raise UsageError(f"--crop_size {c.crop_size} is not divisible by {stride} "
-                             "(the effnet_lite0 encoder's stride)")
-    elif c.encoder_training != "full":
-        raise UsageError(f"--encoder_training={c.encoder_training} needs "
-                         "--architecture=effnet_lite0 (the only one with an encoder)")
-    if c.strategy == "multi_worker":
-        if not c.deterministic:
-            # Every worker keeps its share of one order (input_pipeline.make_dataset's
-            # shard): an order that differs per worker would repeat and drop photos.
-            raise UsageError("--strategy=multi_worker needs --deterministic")
-        if "TF_CONFIG" not in os.environ:
-            raise UsageError("--strategy=multi_worker reads the cluster from the TF_CONFIG "
-                             "environment variable, which is not set (see "
-                             "docs/reference.md, 'Training on several machines')")
+class TrainingError(ValueError):
+    """A run that cannot start or go on: records, bins, model_dir, warm start, or a loss
+    that became NaN (a TrainConfig's own settings: config.ConfigError)."""
 
 
 def _read_json(path):
@@ -113,44 +42,40 @@ def _read_json(path):
 
 def load_records_and_bins(records_dir, bins_path=None):
     """-> (bins, report); refuses missing records and bins that do not belong to them."""
-    from colorize_tf.chroma import bins as bins_lib
-    from colorize_tf.data import records
     if not records_dir or not os.path.isdir(records_dir):
-        raise UsageError(f"--records_dir {records_dir!r} does not exist; "
-                         "run python -m data_prep.build_records first")
-    import tensorflow as tf
+        raise TrainingError(f"records_dir {records_dir!r} does not exist; "
+                            "run python -m data_prep.build_records first")
     if not tf.io.gfile.glob(records.shard_pattern(records_dir, records.TRAIN)):
-        raise UsageError(f"no train shards in {records_dir!r}")
+        raise TrainingError(f"no train shards in {records_dir!r}")
     report_path = os.path.join(records_dir, records.REPORT_NAME)
     if not os.path.exists(report_path):
-        raise UsageError(f"{report_path} is missing: {records_dir!r} is not a "
-                         "complete build_records output (was it killed? run it again)")
+        raise TrainingError(f"{report_path} is missing: {records_dir!r} is not a "
+                            "complete build_records output (was it killed? run it again)")
     try:
         report = records.Report.load(records_dir)
     except (OSError, ValueError, TypeError) as e:
-        raise UsageError(f"{report_path} is not a build_records report ({e}); run "
-                         "python -m data_prep.build_records again")
+        raise TrainingError(f"{report_path} is not a build_records report ({e}); run "
+                            "python -m data_prep.build_records again")
     try:
         report.verify(records_dir)
     except (OSError, ValueError) as e:
-        raise UsageError(f"the records in {records_dir!r} do not match their report: "
-                         f"{e}; run python -m data_prep.build_records again")
+        raise TrainingError(f"the records in {records_dir!r} do not match their report: "
+                            f"{e}; run python -m data_prep.build_records again")
     if not report.written[records.TRAIN] or not report.bins:
-        raise UsageError(f"{records_dir!r} holds no training photos (see {report_path})")
+        raise TrainingError(f"{records_dir!r} holds no training photos (see {report_path})")
     bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
     try:
         bins = bins_lib.Bins.load(bins_path)
     except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"cannot load bins {bins_path!r}: {e}")
+        raise TrainingError(f"cannot load bins {bins_path!r}: {e}")
     if bins.fingerprint != report.bins_fingerprint:
-        raise UsageError(f"bins {bins_path!r} (fingerprint {bins.fingerprint}) were not "
-                         f"learned from the records in {records_dir!r} (fingerprint "
-                         f"{report.bins_fingerprint})")
+        raise TrainingError(f"bins {bins_path!r} (fingerprint {bins.fingerprint}) were not "
+                            f"learned from the records in {records_dir!r} (fingerprint "
+                            f"{report.bins_fingerprint})")
     return bins, report
 
 
 def _learning_rate(base, schedule, epochs, steps_per_epoch, decay_epoch, factor):
-    import keras
     decay_epoch = decay_epoch or max(1, (2 * epochs) // 3)
     if schedule == "constant":
         return base
@@ -169,7 +94,6 @@ def configure_logical_cpus(count):
     """Splits the CPU into count logical devices (count > 1), to exercise
     --strategy=mirrored without GPUs. Process-wide and possible only before TensorFlow
     starts its runtime: call it from main, first."""
-    import tensorflow as tf
     if count > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -177,10 +101,9 @@ def configure_logical_cpus(count):
 
 
 def make_strategy(name):
-    """The tf.distribute strategy of --strategy. multi_worker reads TF_CONFIG and must
+    """The tf.distribute strategy of strategy. multi_worker reads TF_CONFIG and must
     be made before TensorFlow runs anything (collectives are set at start-up): main
     makes it first."""
-    import tensorflow as tf
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -210,7 +133,7 @@ def _check_model_dir(model_dir, model_config, bins):
         try:
             found = _read_json(path)
         except (OSError, ValueError) as e:
-            raise UsageError(f"{path} cannot be read ({e}); use a new --model_dir")
+            raise TrainingError(f"{path} cannot be read ({e}); use a new model_dir")
         if isinstance(found, dict) and isinstance(found.get("model"), dict):
             # Runs written before a field was added hold its default; before color_space
             # was recorded, the model's luma was always the bins' (the one it has now).
@@ -218,8 +141,8 @@ def _check_model_dir(model_dir, model_config, bins):
                         "color_space": model_config.color_space}
             found = {**found, "model": {**defaults, **found["model"]}}
         if found != wanted:
-            raise UsageError(f"--model_dir {model_dir!r} holds a run with another "
-                             f"configuration ({found} != {wanted}); use a new --model_dir")
+            raise TrainingError(f"model_dir {model_dir!r} holds a run with another "
+                                f"configuration ({found} != {wanted}); use a new model_dir")
     return wanted
 
 
@@ -227,9 +150,6 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
                     steps_per_epoch, batch_size, epochs, write_dir=None):
     """The run's callbacks; they write to write_dir (default model_dir), the state is
     restored from model_dir."""
-    import keras
-    from colorize_tf.training import callbacks as training_callbacks
-    from colorize_tf.training import state as training_state
     write_dir = write_dir or model_dir
     monitor = "val_loss" if val_dataset is not None else "loss"
     callbacks = [
@@ -252,8 +172,6 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
 
 def _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch):
     """-> (train dataset, val dataset or None, validation steps or None)."""
-    from colorize_tf.data import input_pipeline
-    from colorize_tf.data import records
     train_dataset = input_pipeline.make_dataset(
         records.shard_pattern(c.records_dir, records.TRAIN), bins, c.batch_size, True,
         pipeline, epochs=c.epochs, initial_epoch=initial_epoch,
@@ -280,12 +198,10 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
     for the logged images or None). Every replica gets batch_size / replicas examples
     of each global batch (make_dataset's shard), so the global batches are those of
     one process with --batch_size; validation uses the full global batches only."""
-    from colorize_tf.data import input_pipeline
-    from colorize_tf.data import records
     replicas = strategy.num_replicas_in_sync
     if c.batch_size % replicas:
-        raise UsageError(f"--batch_size {c.batch_size} is not divisible by the "
-                         f"{replicas} replicas of the cluster")
+        raise TrainingError(f"batch_size {c.batch_size} is not divisible by the "
+                            f"{replicas} replicas of the cluster")
     per_replica = c.batch_size // replicas
 
     def shard_of(context):
@@ -313,29 +229,26 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
 def _warm_start(model, saved_model_dir, bins):
     """Starts model from the weights of a SavedModel of colorize_tf (model.warm_start);
     refuses one whose bins have other cells than bins."""
-    from colorize_tf.serving import inference
-    from colorize_tf.modeling import model as model_lib
     source, source_bins, _ = inference.load_keras_model(saved_model_dir)
     if (source_bins.grid, list(source_bins.kept_cells)) != (bins.grid, list(bins.kept_cells)):
-        raise UsageError(f"--warm_start {saved_model_dir!r} was trained on other bins "
-                         f"({source_bins.num_bins} bins, fingerprint "
-                         f"{source_bins.fingerprint}) than the records' ({bins.num_bins}, "
-                         f"{bins.fingerprint}): its output cannot be reused")
+        raise TrainingError(f"warm_start {saved_model_dir!r} was trained on other bins "
+                            f"({source_bins.num_bins} bins, fingerprint "
+                            f"{source_bins.fingerprint}) than the records' ({bins.num_bins}, "
+                            f"{bins.fingerprint}): its output cannot be reused")
     try:
         copied = model_lib.warm_start(model, source)
     except ValueError as e:
-        raise UsageError(f"--warm_start {saved_model_dir!r} does not fit this model: {e}")
+        raise TrainingError(f"warm_start {saved_model_dir!r} does not fit this model: {e}")
     print(f"train: started from {saved_model_dir} ({len(copied)} layers copied)", flush=True)
 
 
 def _load_pretrained_encoder(model):
-    """Sets the effnet_lite0 encoder from its ImageNet weights (UsageError when the
+    """Sets the effnet_lite0 encoder from its ImageNet weights (TrainingError when the
     package that ships them is missing or its file does not fit)."""
-    from colorize_tf.modeling import torch_weights
     try:
         loaded = model_lib.load_encoder_weights(model)
     except (ImportError, torch_weights.WeightsFileError) as e:
-        raise UsageError(f"--pretrained_encoder: {e}") from None
+        raise TrainingError(f"pretrained_encoder: {e}") from None
     print(f"train: encoder started from the ImageNet weights of EfficientNet-Lite0 "
           f"({len(loaded)} layers)", flush=True)
 
@@ -343,9 +256,6 @@ def _load_pretrained_encoder(model):
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The ColorUNet (initial weights from c.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
-    import keras
-    from colorize_tf.modeling import losses
-    from colorize_tf.modeling import model as model_lib
     model = model_lib.build_model(model_config, seed=c.seed)
     if model_config.architecture == model_lib.EFFNET_LITE0:
         model_lib.set_encoder_training(model, c.encoder_training)
@@ -369,9 +279,6 @@ def _compiled_model(c, model_config, bins, steps_per_epoch):
 
 def _primary_loss_and_metrics(c, bins):
     """The loss and metrics of the output the decoder reads, by decoding."""
-    from colorize_tf.chroma import bins as bins_lib
-    from colorize_tf.modeling import losses
-    from colorize_tf.modeling import metrics
     decoder = c.decoder(bins)
     chroma_error = metrics.MaskedChromaError(decoder=decoder.to_dict())
     if c.decoding == decoding.REGRESSION:
@@ -387,8 +294,6 @@ def _primary_loss_and_metrics(c, bins):
 def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     """Checks and (if write) writes the run's configs; -> epochs already done (0 for a
     new run)."""
-    from colorize_tf.chroma import bins as bins_lib
-    from colorize_tf.training import state as training_state
     if write:
         os.makedirs(c.model_dir, exist_ok=True)
     run_config = _check_model_dir(c.model_dir, model_config, bins)
@@ -411,15 +316,14 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
 
 def _check_against_records(c, bins, report):
     """Refuses settings that the records cannot serve; -> the model's config."""
-    from colorize_tf.data import records
     if c.soft_targets and c.soft_k > bins.num_bins:
-        raise UsageError(f"--soft_k {c.soft_k} is more than the {bins.num_bins} bins")
+        raise TrainingError(f"soft_k {c.soft_k} is more than the {bins.num_bins} bins")
     train_count = report.written[records.TRAIN]
     if c.batch_size > train_count:
-        raise UsageError(f"--batch_size {c.batch_size} is larger than the {train_count} "
-                         "training photos: no full batch, no training step")
+        raise TrainingError(f"batch_size {c.batch_size} is larger than the {train_count} "
+                            "training photos: no full batch, no training step")
     if c.scene_weight > 0 and len(report.classes) < 2:
-        raise UsageError("--scene_weight needs records with at least two classes")
+        raise TrainingError("scene_weight needs records with at least two classes")
     # The hint chroma is scaled to about [-1, 1] by the largest chroma of the grid.
     hint_scale = 1.0 / max(abs(v) for v in bins.grid.low + bins.grid.high)
     return c.model_config(bins.num_bins, len(report.classes), hint_scale,
@@ -429,7 +333,6 @@ def _check_against_records(c, bins, report):
 def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy=None):
     """model.fit over the datasets (multi_worker.fit under a multi-worker strategy);
     refuses a run whose loss diverged or that made no step."""
-    from colorize_tf.training import multi_worker
     train_dataset, val_dataset, validation_steps = datasets[:3]
     if strategy is not None and multi_worker.is_multi_worker(strategy):
         jit_compile = c.jit_compile and multi_worker.can_compile_collectives()
@@ -450,10 +353,10 @@ def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy
                             validation_data=val_dataset, validation_steps=validation_steps,
                             shuffle=False, callbacks=callbacks, verbose=verbose)
     if any(not math.isfinite(v) for v in history.history.get("loss", [0.0])):
-        raise UsageError("training stopped: the loss became NaN or infinite (nothing saved "
-                         "from that epoch; try a lower --learning_rate)")
+        raise TrainingError("training stopped: the loss became NaN or infinite (nothing saved "
+                            "from that epoch; try a lower learning_rate)")
     if not history.epoch or model.optimizer.iterations.numpy() == 0:
-        raise UsageError("no training step ran: the training data gave no batch")
+        raise TrainingError("no training step ran: the training data gave no batch")
     return history
 
 
@@ -462,12 +365,8 @@ def run(config, extra_callbacks=(), strategy=None):
     left to do). The Keras dtype policy is set for the run and restored afterwards; the
     initial weights and the data order come from config.seed alone. strategy: made by
     make_strategy(config.strategy) when None."""
-    import keras
-    from colorize_tf.modeling import model as model_lib
-    from colorize_tf.training import multi_worker
-    from colorize_tf.data import records
     c = config
-    check_config(c)
+    c.check()
     records_bins, report = load_records_and_bins(c.records_dir, c.bins_path)
     bins = c.bins(records_bins)
     model_config = _check_against_records(c, bins, report)
@@ -478,7 +377,7 @@ def run(config, extra_callbacks=(), strategy=None):
     initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline, write=chief)
     if initial_epoch >= c.epochs:
         print(f"train: {c.model_dir} already has {initial_epoch} of {c.epochs} epochs; "
-              "nothing to do (raise --epochs to continue)")
+              "nothing to do (raise epochs to continue)")
         return None
     train_count = report.written[records.TRAIN]
     steps_per_epoch = c.steps_per_epoch or max(1, train_count // c.batch_size)

@@ -1,0 +1,69 @@
+"""The shipped models, described once, as data: the names `Colorizer(name)` and
+`colorize --saved_model=NAME` accept, where each model is, what it is for, its size, its
+default temperature and its headline scores. README's table of models is
+`markdown_table()` (tests/test_shipped_model.py checks both against the SavedModels
+and the README). No TensorFlow import: the client and --help read it for free.
+"""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A shipped model. folder: its model base folder under saved_models/ (also its
+    name on the local TF Serving server); parameters: of its Keras model;
+    default_temperature: its export.json's; scores: what it measured, and on what."""
+    name: str
+    folder: str
+    purpose: str
+    method: str
+    parameters: int
+    default_temperature: float
+    scores: str
+
+
+PRESETS = (
+    Preset("general", "effnet_general",
+           "the default: any photo (people, objects, clothing, streets, nature)",
+           "EfficientNet-Lite0 encoder (ImageNet-pretrained) and a light decoder; 257 Lab "
+           "bins at 1/4 of 192 px", 1_067_457, 0.7,
+           "PSNR 23.74 dB, rebalanced AuC 0.701 on 2,916 test photos of five domains "
+           "(gray: 23.15 / 0.585)"),
+    Preset("colorunet_general", "colorunet_general",
+           "the earlier general model, a ColorUNet learned from scratch",
+           "ColorUNet, 255 Lab bins, 96 px", 803_559, 0.7,
+           "PSNR 22.35 dB, rebalanced AuC 0.652 on the same 2,916 photos"),
+    Preset("landscapes", "colorunet_landscapes",
+           "nature: forests, glaciers, mountains, sea (the first shipped model)",
+           "ColorUNet, 32 YUV bins, 96 px", 355_744, 0.38,
+           "PSNR 22.81 dB, rebalanced AuC 0.690 on 1,350 landscape test photos "
+           "(gray: 23.74 / 0.618)"),
+    Preset("landscapes_hints", "colorunet_landscapes_hints",
+           "nature, with colour hints: a few points of known colour",
+           "ColorUNet with hint inputs, 32 YUV bins, 96 px", 356_176, 0.38,
+           "rebalanced AuC 0.700 without hints, 0.779 with 10 (1,350 landscape test "
+           "photos)"),
+)
+DEFAULT = "general"
+
+
+def find(name):
+    """The preset called name, or whose folder is name; None when there is none."""
+    return next((p for p in PRESETS if name in (p.name, p.folder)), None)
+
+
+def default():
+    return find(DEFAULT)
+
+
+def markdown_table():
+    """README's table of the shipped models."""
+    rows = ["| name | folder | for | method | parameters | default T | scores |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| `{p.name}` | `saved_models/{p.folder}` | {p.purpose} | {p.method} | "
+             f"{p.parameters:,} | {p.default_temperature:g} | {p.scores} |" for p in PRESETS]
+    return "\n".join(rows)
+
+
+def help_text():
+    """One line per preset, for --saved_model's help."""
+    return "; ".join(f"{p.name} ({p.purpose})" for p in PRESETS)
