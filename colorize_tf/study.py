@@ -32,10 +32,11 @@ from colorize_tf.evaluation import photos
 from colorize_tf.evaluation import reports
 from colorize_tf.evaluation import scoring
 from colorize_tf.evaluation import study_report
-from colorize_tf.serving import inference
-from colorize_tf.training import state as training_state
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.modeling import scene_classifier
+from colorize_tf.serving import inference
+from colorize_tf.training import state as training_state
+from colorize_tf.training.config import TrainConfig
 
 STUDY_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "study")
 COMMON = "common.flags"
@@ -73,44 +74,23 @@ def define_flags(fv):
              "model, as the study's photos are landscapes); empty: none.")
 
 
-def read_flagfile(path):
-    """A flagfile -> {flag name: value string}, following nested --flagfile lines
-    (named from the working directory, as absl does); `--name` is "true" and
-    `--noname` "false". Comments (#) and blank lines are skipped."""
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#") or not line.startswith("--"):
-                continue
-            name, equals, value = line[2:].partition("=")
-            if name == "flagfile":
-                values.update(read_flagfile(value))
-            elif not equals:
-                values[name[2:] if name.startswith("no") else name] = \
-                    "false" if name.startswith("no") else "true"
-            else:
-                values[name] = value
-    return values
-
-
 class Variant:
     """One flagfile of the study: where its records, run, export and evaluation live."""
 
     def __init__(self, flagfile, report_dir):
         self.flagfile = flagfile
         self.name = os.path.splitext(os.path.basename(flagfile))[0]
-        self.flags = read_flagfile(flagfile)
-        for name in ("records_dir", "model_dir"):
-            if not self.flags.get(name):
-                raise cli.UsageError(f"{flagfile} sets no --{name}")
-        self.records_dir = self.flags["records_dir"]
+        try:
+            self.config = TrainConfig.from_flagfile(flagfile)
+        except (OSError, ValueError) as e:
+            raise cli.UsageError(f"--configs: {e}") from None
+        self.records_dir = self.config.records_dir
         self.record_set = os.path.basename(os.path.normpath(self.records_dir))
         if self.record_set not in RECORD_SETS:
             raise cli.UsageError(f"{flagfile}: --records_dir {self.records_dir!r} is none of "
                                  f"the study's record sets {sorted(RECORD_SETS)}")
-        self.model_dir = self.flags["model_dir"]
-        self.epochs = int(self.flags.get("epochs", 1))
+        self.model_dir = self.config.model_dir
+        self.epochs = self.config.epochs
         # runs/study/runs/NAME -> runs/study/saved_models/NAME
         self.export_dir = os.path.join(os.path.dirname(os.path.dirname(
             os.path.normpath(self.model_dir))), "saved_models", self.name)
@@ -159,7 +139,11 @@ def train_and_export(variant, log_dir):
     if done < variant.epochs:
         print(f"study: {variant.name}: training epochs {done + 1}..{variant.epochs} "
               f"(log: {os.path.join(log_dir, variant.name + '.log')})", flush=True)
-        _run(["colorize_tf.train", f"--flagfile={variant.flagfile}"],
+        # Its settings as read here, written out whole: the run does not depend on the
+        # working directory finding the flagfiles it names (common.flags).
+        settings = os.path.join(log_dir, f"{variant.name}.flags")
+        variant.config.to_flagfile(settings)
+        _run(["colorize_tf.train", f"--flagfile={settings}"],
              os.path.join(log_dir, f"{variant.name}.log"), f"training {variant.name}")
     if variant.saved_model() is None:
         _run(["colorize_tf.export", f"--model_dir={variant.model_dir}",
@@ -192,8 +176,7 @@ def training_summary(variant):
     parameters = model_lib.load_checkpoint(path).count_params()
     rows = _history(variant)
     seconds = sum(float(r.get("epoch_seconds") or 0) for r in rows)
-    images = int(variant.flags.get("steps_per_epoch", 0)) * \
-        int(variant.flags.get("batch_size", 0)) * len(rows)
+    images = variant.config.steps_per_epoch * variant.config.batch_size * len(rows)
     return parameters, images / max(seconds, 1e-9), seconds
 
 

@@ -14,24 +14,43 @@ from tests.conftest import make_photo, write_png
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_read_flagfile_follows_nested_files_and_booleans(tmp_path, monkeypatch):
+def test_every_study_flagfile_names_a_known_record_set(monkeypatch, tmp_path):
+    # Read from outside the checkout, as an installed package is: each variant finds the
+    # common.flags it names (beside it), and the settings it holds are the variant's.
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "common.flags").write_text("# shared\n--epochs=3\n--augment\n--crop_size=32\n")
-    (tmp_path / "v.flags").write_text("--flagfile=common.flags\n--crop_size=64\n--nomirror\n")
-    assert study.read_flagfile("v.flags") == {"epochs": "3", "augment": "true",
-                                              "crop_size": "64", "mirror": "false"}
-
-
-def test_every_study_flagfile_names_a_known_record_set(monkeypatch):
-    monkeypatch.chdir(REPO)
     names = set()
     for path in sorted(os.listdir(study.STUDY_CONFIGS)):
         if path != study.COMMON:
             variant = study.Variant(os.path.join(study.STUDY_CONFIGS, path), "docs/study")
             assert variant.record_set in study.RECORD_SETS and variant.epochs == 10
+            assert variant.config.crop_size == 96 and variant.config.seed == 1  # common's
             names.add(variant.name)
     assert {"cls_yuv32", "cls_yuv32_noaug", "cls_yuv32_norebal", "reg_yuv", "cls_uv20",
             "cls_lab313_soft", "multitask", "zhang_small"} == names
+
+
+def test_a_variant_without_a_run_folder_is_refused_in_one_line(tmp_path):
+    (tmp_path / "v.flags").write_text("--records_dir=runs/study/records/yuv32\n")
+    with pytest.raises(study.cli.UsageError, match="sets no model_dir"):
+        study.Variant(str(tmp_path / "v.flags"), "docs/study")
+
+
+def test_everything_the_commands_read_is_installed_with_the_package():
+    # setup.cfg's package_data covers every flagfile and web page under colorize_tf/
+    # (the study's flagfiles were once left out of the wheel).
+    import configparser
+    import glob
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(REPO, "setup.cfg"))
+    covered = set()
+    for package, patterns in parser["options.package_data"].items():
+        root = os.path.join(REPO, *package.split("."))
+        for pattern in patterns.replace("\n", ",").split(","):
+            if pattern.strip():
+                covered |= set(glob.glob(os.path.join(root, pattern.strip())))
+    data = {p for p in glob.glob(os.path.join(REPO, "colorize_tf", "**", "*"), recursive=True)
+            if os.path.isfile(p) and not p.endswith((".py", ".pyc"))}
+    assert data and data <= covered, sorted(data - covered)
 
 
 @pytest.mark.slow  # two variants trained, exported and evaluated: about a minute
@@ -81,3 +100,40 @@ def test_bad_flags_are_refused_before_any_work(tmp_path, flag, message):
                              f"--report_dir={tmp_path}/r"], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.slow  # builds a wheel of the checkout and installs it: about a minute
+def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
+    # A wheel installed into a fresh prefix, used from another folder: the study finds
+    # its flagfiles (and their common.flags), the server its pages.
+    wheels, prefix, elsewhere = tmp_path / "wheels", tmp_path / "prefix", tmp_path / "cwd"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+                          REPO], check=True, capture_output=True, timeout=600)
+    wheel = next(wheels.glob("colorize_tf-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--no-build-isolation", "--prefix",
+                          str(prefix), str(wheel)], check=True, capture_output=True,
+                   timeout=600)
+    site = next(prefix.glob("lib/python*/site-packages"))
+    env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
+    script = (
+        "import glob, os\n"
+        "from colorize_tf import study\n"
+        "import importlib.resources\n"
+        f"assert study.STUDY_CONFIGS.startswith({str(site)!r}), study.STUDY_CONFIGS\n"
+        "paths = [p for p in glob.glob(os.path.join(study.STUDY_CONFIGS, '*.flags'))\n"
+        "         if os.path.basename(p) != study.COMMON]\n"
+        "variants = [study.Variant(p, 'report') for p in paths]\n"
+        "assert len(variants) == 8 and all(v.config.seed == 1 for v in variants)\n"
+        "page = importlib.resources.files('colorize_tf.serving').joinpath('web', 'index.html')\n"
+        "assert '<html' in page.read_text().lower()\n"
+        "print('ok', len(variants))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "ok 8" in result.stdout, result.stderr[-2000:]
+    refused = subprocess.run([sys.executable, "-m", "colorize_tf.study",
+                              "--configs=nope.flags", f"--train_dir={elsewhere}",
+                              f"--test_dir={elsewhere}"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "no flagfile" in refused.stderr, refused.stderr

@@ -87,3 +87,13 @@ def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
         flagfile.write_text(f"\n{line}\n")
         with pytest.raises(ValueError, match=f"x.flags:2: .*{message}"):
             TrainConfig.from_flagfile(str(flagfile), records_dir="r", model_dir="m")
+
+
+def test_to_flagfile_writes_a_run_the_command_and_the_library_read_back(tmp_path):
+    config = TrainConfig(records_dir="r", model_dir="m", bins_path="b.json", mirror=False,
+                         learning_rate=3e-4, rebalance_lambda=None, crop_scale_min=0.7)
+    path = str(tmp_path / "run.flags")
+    config.to_flagfile(path)
+    assert TrainConfig.from_flagfile(path) == config
+    values, _ = cli.parse(train.define_flags, ["train", f"--flagfile={path}"])
+    assert TrainConfig.from_flags(values) == config

@@ -11,6 +11,7 @@ import math
 import os
 import typing
 
+from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
@@ -110,7 +111,25 @@ class TrainConfig:
         without the command line: for Python callers and the tests. ValueError names a
         line that is not a setting (python -m colorize_tf.train reads the same files
         with its flags; tests/test_training_config.py checks that both agree)."""
-        return cls(**{**_read_flagfile(path, typing.get_type_hints(cls)), **overrides})
+        values = {**_read_flagfile(path, typing.get_type_hints(cls)), **overrides}
+        missing = [name for name in ("records_dir", "model_dir") if not values.get(name)]
+        if missing:
+            raise ConfigError(f"{path} sets no {' and no '.join(missing)}")
+        return cls(**values)
+
+    def to_flagfile(self, path):
+        """Writes every setting to path as a flagfile that python -m colorize_tf.train
+        (and from_flagfile) read back to this config: a run's exact settings, usable
+        from any working directory."""
+        lines = ["# Every setting of one training run (TrainConfig.to_flagfile)."]
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            name = "bins" if field.name == "bins_path" else field.name
+            if isinstance(value, bool):
+                lines.append(f"--{name}" if value else f"--no{name}")
+            elif value is not None:
+                lines.append(f"--{name}={value}")
+        safe_write.write_bytes(path, ("\n".join(lines) + "\n").encode())
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -252,7 +271,8 @@ class TrainConfig:
 def _read_flagfile(path, types):
     """TrainConfig.from_flagfile's reading: {field: value}. A nested --flagfile=F is read
     in place: F as the command line would find it (from the working directory), else
-    beside the file that names it."""
+    beside the file that names it (an installed package's configs/study/common.flags,
+    named from the checkout)."""
     values = {}
     with open(path) as f:
         for number, line in enumerate(f, 1):
