@@ -230,22 +230,23 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
     return _LoggedApp(app)
 
 
-async def read_body(request, limit):
-    """The request body, refused with 413 past `limit` bytes (read no further)."""
+async def read_body(request, limit, what="--max_body_bytes"):
+    """The request body, refused with 413 past `limit` bytes (read no further); what:
+    the limit's name in the message."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
+        raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit, what))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit))
+            raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit, what))
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit):
-    return f"Request body is over {limit} bytes (--max_body_bytes)"
+def _too_large(limit, what):
+    return f"Request body is over {limit} bytes ({what})"
 
 
 class _LoggedApp:
@@ -282,10 +283,12 @@ def study_routes(study, model):
                              "--study_images=FOLDER"}, status_code=404)
 
     async def read_json(request):
+        data = await read_body(request, realism_study.MAX_BODY_BYTES,
+                               "the study's own limit for its small JSON requests")
         try:
-            body = json.loads(await read_body(request, 1 << 16))
+            body = json.loads(data)
             session = body["session"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise realism_study.StudyError("the body must be JSON with a session") from None
         if not (isinstance(session, str) and 8 <= len(session) <= 64 and session.isalnum()):
             raise realism_study.StudyError("session must be 8-64 letters and digits")
@@ -301,9 +304,12 @@ def study_routes(study, model):
             return no_study()
         try:
             body = await read_json(request)
-            trial = await run_in_threadpool(study.next_trial, body["session"])
-        except (realism_study.StudyError, rest_api.ApiError) as e:
+            client = request.client.host if request.client else ""
+            trial = await run_in_threadpool(study.next_trial, body["session"], client)
+        except realism_study.StudyError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except rest_api.ApiError as e:
+            return JSONResponse(e.body(), status_code=e.http_status)
         for side in ("left", "right"):
             if side in trial:
                 trial[side] = base64.b64encode(trial[side]).decode("ascii")
@@ -314,10 +320,12 @@ def study_routes(study, model):
             return no_study()
         try:
             body = await read_json(request)
-            study.store.answer(int(body.get("trial", -1)), body["session"],
-                               body.get("chosen"), int(body.get("milliseconds", 0)))
-        except (realism_study.StudyError, ValueError, TypeError) as e:
+            study.store.answer(body.get("trial"), body["session"], body.get("chosen"),
+                               body.get("milliseconds", 0))
+        except realism_study.StudyError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except rest_api.ApiError as e:
+            return JSONResponse(e.body(), status_code=e.http_status)
         return JSONResponse({"recorded": True})
 
     async def results(request):

@@ -61,3 +61,49 @@ def test_study_shows_each_photo_once_beside_its_colorized_copy(tmp_path):
     assert seen == [1, 2] and study.next_trial("session123") == {"done": True, "pairs": 2}
     assert {r[0] for r in sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
         "SELECT version FROM trials")} == {7}
+
+
+def test_results_csv_escapes_formulas_and_answers_are_checked(tmp_path):
+    store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "plain.jpg"]
+    for name in names:
+        store.answer(store.new_trial("sessionA1", name, "m", 1, 0.38, "left"), "sessionA1",
+                     "left", 10)
+    import csv
+    import io
+    rows = list(csv.DictReader(io.StringIO(store.csv_text())))
+    assert [r["photo"] for r in rows] == ["'" + n for n in names[:4]] + ["plain.jpg"]
+    assert [r["milliseconds"] for r in rows] == ["10"] * 5  # numbers are not escaped
+    trial = store.new_trial("sessionA1", "x.jpg", "m", 1, 0.38, "left")
+    for bad_trial, bad_ms, message in [(trial, float("inf"), "milliseconds"),
+                                       (trial, 10 ** 30, "milliseconds"),
+                                       (trial, -1, "milliseconds"), (trial, "9", "milliseconds"),
+                                       (10 ** 30, 1, "trial"), (1.5, 1, "trial"),
+                                       (None, 1, "trial"), (True, 1, "trial")]:
+        with pytest.raises(realism_study.StudyError, match=message):
+            store.answer(bad_trial, "sessionA1", "left", bad_ms)
+    assert store.answer(trial, "sessionA1", "left", 86_400_000) is False
+
+
+def test_an_unanswered_trial_is_shown_again_and_clients_are_capped(tmp_path):
+    for i in range(3):
+        write_png(str(tmp_path / "photos" / f"{i}.png"), make_photo(12, 16, seed=i))
+    fake = cv2.imencode(".png", np.zeros((12, 16, 3), np.uint8))[1].tobytes()
+    store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
+    version = [1]
+    study = realism_study.RealismStudy(str(tmp_path / "photos"), store, "m",
+                                       lambda photo, t: fake, lambda: version[0], 0.38)
+    first = study.next_trial("session123", "10.0.0.1")
+    assert all(study.next_trial("session123", "10.0.0.1") == first for _ in range(200))
+    version[0] = 2  # a new model version: a new trial, the old one left unanswered
+    assert study.next_trial("session123", "10.0.0.1")["trial"] != first["trial"]
+    count = sqlite3.connect(str(tmp_path / "s.sqlite")).execute(
+        "SELECT COUNT(*) FROM trials").fetchone()[0]
+    assert count == 2
+    cap = realism_study.MAX_SESSIONS_PER_CLIENT
+    for i in range(cap - 1):
+        study.next_trial(f"other{i:05d}", "10.0.0.1")
+    with pytest.raises(realism_study.StudyError, match="sessions"):
+        study.next_trial("onetoomany", "10.0.0.1")
+    study.next_trial("onetoomany", "10.0.0.2")  # another address
+    study.next_trial("session123", "10.0.0.1")  # a session it has opened already

@@ -493,6 +493,51 @@ def test_study_records_answers_and_reports_the_fooling_rate(study_server):
         assert status == 400 and message in answer["error"]
 
 
+def test_study_refuses_client_mistakes_with_400_and_bounds_each_client(study_server):
+    url, db = study_server
+    status, trial = call(f"{url}/study/next", {"session": "hostile1"})
+    assert status == 200
+    # Asking again without answering shows the same trial: no new row per call.
+    for _ in range(5):
+        assert call(f"{url}/study/next", {"session": "hostile1"})[1]["trial"] == trial["trial"]
+    answer = {"session": "hostile1", "trial": trial["trial"], "chosen": "left"}
+    for body, message in [
+            (b'{"session": "hostile1", "trial": %d, "chosen": "left", "milliseconds": 1e400}'
+             % trial["trial"], "milliseconds must be a number"),
+            ({**answer, "milliseconds": 10 ** 30}, "milliseconds must be a number"),
+            ({**answer, "trial": 10 ** 30}, "trial must be"),
+            (b'{"session": "hostile1", "trial": 1e400, "chosen": "left"}', "trial must be"),
+            (b"[" * 20000 + b"]" * 20000, "JSON with a session")]:
+        status, refused = call(f"{url}/study/answer", body)
+        assert status == 400 and message in refused["error"], (status, refused)
+    status, too_large = call(f"{url}/study/answer", {"session": "x" * (1 << 17)})
+    assert status == 413 and "--max_body_bytes" not in too_large["error"]
+    import sqlite3
+    assert sqlite3.connect(db).execute(
+        "SELECT COUNT(*) FROM trials WHERE session = 'hostile1'").fetchone()[0] == 1
+    # One address opens a bounded number of sessions.
+    from colorize_tf.evaluation import realism_study
+    statuses = [call(f"{url}/study/next", {"session": f"many{i:06d}"})[0]
+                for i in range(realism_study.MAX_SESSIONS_PER_CLIENT + 2)]
+    assert statuses.count(400) >= 2 and statuses[0] == 200
+
+
+def test_hostile_predict_bodies_are_400s_and_the_server_goes_on(server):
+    predict = f"{server}/v1/models/tiny:predict"
+    for body, message in [
+            (b'{"signature_name": "\\ud800", "inputs": {}}', "not found in signature def"),
+            (b'{"inputs": {"image_bytes": [{"b64": ""}], "temperature": [' + b"9" * 400 +
+             b"]}}", "out of the range of float32"),
+            (b'{"inputs": ' + b"[" * 50000 + b"]" * 50000 + b"}", "nests too deep"),
+            (b'{"inputs": {"image_bytes": ' + b"[" * 40 + b"1" + b"]" * 40 + b"}}",
+             "more than 32 dimensions")]:
+        status, refused = call(predict, body)
+        assert status == 400 and message in refused["error"], (status, refused)
+    status, ok = call(predict, {"inputs": {"image_bytes": [b64(png())],
+                                           "temperature": [0.38]}})
+    assert status == 200 and "outputs" in ok
+
+
 def test_no_study_without_its_flag(server):
     status, body = call(f"{server}/study/next", {"session": "abcdef12"})
     assert status == 404 and "--study_images" in body["error"]

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS trials (
 """
 SIDES = ("left", "right")
 Z95 = 1.959964  # two-sided 95% normal quantile
+MAX_BODY_BYTES = 1 << 16  # a study request is a few small JSON fields
+MAX_MILLISECONDS = 24 * 3600 * 1000  # an answer's time: a day at most
+MAX_SESSIONS_PER_CLIENT = 20  # sessions one client address may open
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): such text is written with a leading ' in results.csv.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class StudyError(Exception):
@@ -84,9 +90,17 @@ class StudyStore:
             return cursor.lastrowid
 
     def answer(self, trial_id, session, chosen_side, milliseconds):
-        """Records the choice -> whether the participant was fooled."""
+        """Records the choice -> whether the participant was fooled. trial_id: an
+        integer; milliseconds: a number in [0, MAX_MILLISECONDS] (StudyError else)."""
         if chosen_side not in SIDES:
-            raise StudyError(f"choice must be one of {SIDES}, got {chosen_side!r}")
+            raise StudyError(f"choice must be one of {SIDES}, got {_shown(chosen_side)}")
+        if isinstance(trial_id, bool) or not isinstance(trial_id, int) or \
+                not 0 < trial_id < 2 ** 62:
+            raise StudyError(f"trial must be a trial's number, got {_shown(trial_id)}")
+        if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, float)) or \
+                not 0 <= milliseconds <= MAX_MILLISECONDS:
+            raise StudyError(f"milliseconds must be a number in [0, {MAX_MILLISECONDS}], "
+                             f"got {_shown(milliseconds)}")
         with self._lock:
             row = self._db.execute("SELECT session, real_side, chosen_side FROM trials "
                                    "WHERE id = ?", (trial_id,)).fetchone()
@@ -96,9 +110,18 @@ class StudyStore:
                 raise StudyError(f"trial {trial_id} is already answered")
             fooled = int(chosen_side != row[1])
             self._db.execute("UPDATE trials SET chosen_side = ?, fooled = ?, milliseconds = ? "
-                             "WHERE id = ?", (chosen_side, fooled,
-                                              max(0, int(milliseconds)), trial_id))
+                             "WHERE id = ?", (chosen_side, fooled, int(milliseconds),
+                                              trial_id))
         return bool(fooled)
+
+    def open_trial(self, session):
+        """The session's trial shown but not answered yet -> (id, photo, version,
+        temperature, real_side), or None."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, photo, version, temperature, real_side FROM trials WHERE "
+                "session = ? AND chosen_side IS NULL ORDER BY id DESC LIMIT 1",
+                (session,)).fetchone()
 
     def answered_photos(self, session):
         with self._lock:
@@ -135,8 +158,21 @@ class StudyStore:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([csv_safe(v) for v in row] for row in rows)
         return out.getvalue()
+
+
+def csv_safe(value):
+    """A cell for results.csv: text that a spreadsheet would run as a formula gets a
+    leading ' (OWASP); numbers as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _shown(value):
+    """A client's value in an error message: short, and printable."""
+    return ascii(value)[:60]
 
 
 class RealismStudy:
@@ -156,30 +192,52 @@ class RealismStudy:
         self.current_version = current_version
         self.temperature, self.pairs, self.seconds = temperature, pairs, seconds
         self._cache = {}
+        self._sessions = {}  # client address -> the sessions it opened
+        self._sessions_lock = threading.Lock()
 
     def name(self, photo):
         """A photo's name in the answers: its path inside the study folder."""
         return os.path.relpath(photo, self.photos_dir)
 
-    def next_trial(self, session):
+    def _check_client(self, session, client):
+        """StudyError when the client address opens more than MAX_SESSIONS_PER_CLIENT
+        sessions (each may add up to `pairs` rows)."""
+        with self._sessions_lock:
+            opened = self._sessions.setdefault(client, set())
+            if session not in opened and len(opened) >= MAX_SESSIONS_PER_CLIENT:
+                raise StudyError(f"this address has opened {len(opened)} sessions, the "
+                                 "most one may")
+            opened.add(session)
+
+    def next_trial(self, session, client=""):
         """-> {"done": True} after `pairs` answers (or every photo), else {"trial",
-        "left", "right" (PNG bytes), "index", "pairs"}."""
+        "left", "right" (PNG bytes), "index", "pairs"}. A session with a trial shown and
+        not answered gets that trial again (one open trial a session: the rows a
+        client can add are bounded); client: its address (sessions per address are
+        capped)."""
+        self._check_client(session, client)
         seen = self.store.answered_photos(session)
         total = min(self.pairs, len(self.photos))
         if len(seen) >= total:
             return {"done": True, "pairs": total}
-        order = random.Random(session).sample(self.photos, len(self.photos))
-        photo = next(p for p in order if self.name(p) not in seen)
-        with open(photo, "rb") as f:
-            real = f.read()
-        version = self.current_version()
-        key = (photo, version, self.temperature)
+        version, temperature = self.current_version(), self.temperature
+        shown = self.store.open_trial(session)
+        by_name = {self.name(p): p for p in self.photos}
+        if shown is not None and shown[1] in by_name and shown[2:4] == (version, temperature):
+            trial, photo, real_side = shown[0], by_name[shown[1]], shown[4]
+        else:  # (a trial of an older model version is left unanswered)
+            order = random.Random(session).sample(self.photos, len(self.photos))
+            photo = next(p for p in order if self.name(p) not in seen)
+            trial, real_side = None, random.choice(SIDES)
+        key = (photo, version, temperature)
         if key not in self._cache:
-            self._cache[key] = (as_png(real), self.colorize(real, self.temperature))
+            with open(photo, "rb") as f:
+                real = f.read()
+            self._cache[key] = (as_png(real), self.colorize(real, temperature))
         real_png, fake = self._cache[key]
-        real_side = random.choice(SIDES)
-        trial = self.store.new_trial(session, self.name(photo), self.model, version,
-                                     self.temperature, real_side)
+        if trial is None:
+            trial = self.store.new_trial(session, self.name(photo), self.model, version,
+                                         temperature, real_side)
         left, right = (real_png, fake) if real_side == "left" else (fake, real_png)
         return {"trial": trial, "left": left, "right": right, "index": len(seen) + 1,
                 "pairs": total}

@@ -48,6 +48,9 @@ class ApiError(Exception):
     """A TF Serving status: code (e.g. "INVALID_ARGUMENT") and message."""
 
     def __init__(self, code, message):
+        # A client's text in the message (e.g. a lone surrogate in a name) must not
+        # make the answer itself unencodable as UTF-8.
+        message = str(message).encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.code = code
         self.message = message
@@ -132,6 +135,8 @@ def parse_predict_body(body, signatures):
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid(f"JSON Parse error: {e}") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: the document nests too deep") from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {_debug(doc)} Is not object")
     name = doc.get("signature_name", DEFAULT_SIGNATURE)
@@ -214,6 +219,9 @@ def _from_inputs(inputs, specs):
     return arrays
 
 
+MAX_RANK = 32  # dimensions of a tensor given as JSON (nested lists)
+
+
 def json_to_array(value, dtype):
     """A JSON value (scalar or nested lists, dense) -> numpy array of dtype, with
     TF Serving's type rules: floats take any number, integers only integers, strings
@@ -222,6 +230,8 @@ def json_to_array(value, dtype):
     probe = value
     while isinstance(probe, list):
         shape.append(len(probe))
+        if len(shape) > MAX_RANK:
+            raise invalid(f"JSON Value: a tensor of more than {MAX_RANK} dimensions")
         if not probe:
             break
         probe = probe[0]
@@ -269,8 +279,13 @@ def _scalar(value, dtype):
             if info.min <= value <= info.max:
                 return value
     elif np.issubdtype(dtype, np.floating):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float):
             return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) <= int(np.finfo(dtype).max):
+                return value
+            raise invalid(f"JSON Value: {_debug(value)} is out of the range of "
+                          f"{_type_name(dtype)}")
     if isinstance(value, dict):
         raise invalid(f"JSON Value: {_debug(value)} Type: Object is not of expected "
                       f"type: {_type_name(dtype)}")
