@@ -1,5 +1,6 @@
 """Where the default model is found: a checkout, a plain pip install, or the env."""
 import os
+import re
 import sys
 
 import numpy as np
@@ -63,3 +64,33 @@ def test_the_python_api_refuses_temperatures_that_are_not_finite_and_positive(
         colorizer.colorize(make_photo(20, 28, seed=4), temperature=temperature)
     assert colorizer.colorize(make_photo(20, 28, seed=4), temperature=np.float32(0.5)).shape \
         == (20, 28, 3)
+
+
+def test_the_python_api_says_what_it_expected_and_what_came(luma_saved_model):
+    colorizer = inference.Colorizer(luma_saved_model)
+    for image, error, words in [
+            (None, TypeError, "got NoneType"), ("photo.jpg", TypeError, "got str"),
+            (b"\x89PNG", TypeError, "colorize_bytes([data])"),
+            (np.uint8(7), ValueError, "shape ()"),
+            (np.zeros((0, 5), np.uint8), ValueError, "empty image"),
+            (np.zeros((4, 4, 3), np.float32), TypeError, "float32 array of shape (4, 4, 3)"),
+            ([[1, 2], [3, 4]], TypeError, "got list"),
+            (np.zeros((4, 4, 4), np.uint8), ValueError, "shape (4, 4, 4)")]:
+        with pytest.raises(error, match=re.escape(words)):
+            colorizer.colorize(image)
+    for images, words in [(b"\x89PNG", "one image: [data]"), ("x", "got str"),
+                          ([np.zeros(3, np.uint8)], "list of encoded images")]:
+        with pytest.raises(TypeError, match=re.escape(words)):
+            colorizer.colorize_bytes(images)
+    rgb = colorizer.colorize(np.full((6, 7), 128, np.uint8))
+    assert rgb.shape == (6, 7, 3) and rgb.dtype == np.uint8
+
+
+def test_hints_given_as_numpy_arrays_are_taken():
+    from colorize_tf.chroma import hints as hints_lib
+    points, colors = hints_lib.point_arrays([[{"point": np.array([0.25, 0.5]),
+                                               "color": np.array([10, 20, 250], np.uint8)}]])
+    np.testing.assert_allclose(points[0, 0], [0.25, 0.5])
+    np.testing.assert_array_equal(colors[0, 0], [10, 20, 250])
+    with pytest.raises(ValueError, match="integers 0-255"):
+        hints_lib.point_arrays([[{"point": (0.1, 0.1), "color": np.array([1.5, 2, 3])}]])

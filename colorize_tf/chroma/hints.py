@@ -139,7 +139,9 @@ def _checked_hint(hint):
     if not isinstance(hint, dict) or set(hint) != {"point", "color"}:
         raise ValueError(f"a hint is {{\"point\": [row, column], \"color\": [r, g, b]}}, "
                          f"got {hint!r}")
-    point, rgb = hint["point"], hint["color"]
+    # numpy arrays are as good as lists (their elements are numbers.Real / Integral).
+    point, rgb = (v.tolist() if isinstance(v, np.ndarray) else v
+                  for v in (hint["point"], hint["color"]))
     if (not isinstance(point, (list, tuple)) or len(point) != 2 or not all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) and 0.0 <= v <= 1.0
             for v in point)):

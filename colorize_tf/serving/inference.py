@@ -110,6 +110,42 @@ def model_name(saved_model):
     return os.path.basename(parent) if name.isdigit() else name
 
 
+IMAGE_EXPECTED = "a uint8 image array [H, W], [H, W, 1] or RGB [H, W, 3]"
+
+
+def _described(value):
+    """What a caller gave, in a few words: its type, and an array's dtype and shape."""
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    return f"{type(value).__name__} {ascii(value)[:40]}" if isinstance(
+        value, (str, bytes, bytearray)) else type(value).__name__
+
+
+def checked_image(image):
+    """Colorizer.colorize's image -> uint8 RGB [H, W, 3]; TypeError for what is not a
+    uint8 array, ValueError for a shape that is not an image's, each saying what was
+    expected and what came."""
+    # numpy arrays and what converts to one (a tf.Tensor, a PIL image), not lists:
+    # a list of numbers is never uint8.
+    if not hasattr(image, "__array__") and not hasattr(image, "__array_interface__"):
+        hint = " (encoded image bytes: colorize_bytes([data]))" \
+            if isinstance(image, (bytes, bytearray)) else ""
+        raise TypeError(f"expected {IMAGE_EXPECTED}, got {_described(image)}{hint}")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        scale = " (scale to 0-255 and use .astype(np.uint8))" \
+            if array.dtype.kind in "fiu" else ""
+        raise TypeError(f"expected {IMAGE_EXPECTED}, got {_described(array)}{scale}")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3):
+        raise ValueError(f"expected {IMAGE_EXPECTED}, got {_described(np.asarray(image))}")
+    if min(array.shape[:2]) < 1:
+        raise ValueError(f"expected {IMAGE_EXPECTED}, got an empty image: "
+                         f"{_described(np.asarray(image))}")
+    return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
+
+
 HINT_SEED = 2017  # evaluation's simulated hints: the same points for every model and run
 
 
@@ -160,6 +196,11 @@ class Colorizer:
         temperature None: the model's default (ExportInfo.default_temperature). hints
         (a hints model only): for each image a list of {"point": (row, column)
         relative to the photo, 0-1, "color": (r, g, b) 0-255}, or None."""
+        if isinstance(images, (bytes, bytearray, str)) or not isinstance(
+                images, (list, tuple)) or not all(isinstance(d, bytes) for d in images):
+            raise TypeError("images must be a list of encoded images (bytes), got "
+                            f"{_described(images)}" + (
+                                " (one image: [data])" if isinstance(images, bytes) else ""))
         temperature = self._temperature(temperature)
         arguments = dict(image_bytes=tf.constant(images, tf.string),
                          temperature=tf.constant([temperature], tf.float32))
@@ -189,14 +230,7 @@ class Colorizer:
         hints (a hints model, at its exported working size): a list of {"point":
         (row, column) relative to the image, 0-1, "color": (r, g, b) 0-255}.
         """
-        image = np.asarray(image)
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.shape[-1] == 1:
-            image = np.repeat(image, 3, axis=-1)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"expected a uint8 image [H, W], [H, W, 1] or [H, W, 3], got "
-                             f"{image.dtype} {image.shape}")
+        image = checked_image(image)
         if hints is not None and (work_size is not None or smoother is not None):
             raise ValueError("hints are given at the exported working size and not to "
                              "video frames: leave work_size and smoother out")
