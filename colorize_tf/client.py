@@ -170,6 +170,17 @@ def check_flags(f, images):
         raise cli.UsageError("--deadline and --version must be >= 0")
 
 
+def check_answer_size(photo, colorized, confidence):
+    """ServerError unless the answer's PNGs have the photo's size (height and width, in
+    either order: the server turns a photo by its EXIF orientation)."""
+    expected = image_files.header_size(photo)
+    for name, answer in (("colorized photo", colorized), ("confidence map", confidence)):
+        got = image_files.header_size(answer)
+        if expected and got and sorted(got) != sorted(expected):
+            raise ServerError(f"the answer's {name} is {got[1]}x{got[0]} px, the photo "
+                              f"{expected[1]}x{expected[0]}: not written")
+
+
 def _output(output_dir, path, taken):
     stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
     name = stem + ".png"
@@ -209,6 +220,7 @@ def main(argv=None):
             (colorized, confidence), = predict(f["server"], f["model"], [data],
                                                f["temperature"], f["version"] or None,
                                                timeout=min(f["timeout"], left))
+            check_answer_size(data, colorized, confidence)
             os.makedirs(f["output_dir"], exist_ok=True)
             safe_write.write_bytes(out, image_files.mark_png(colorized))
             if f["confidence"]:

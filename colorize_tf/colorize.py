@@ -253,6 +253,17 @@ def hints_of(path, hints):
     return None
 
 
+def check_one_entry_each(jobs, hints):
+    """UsageError when two --hints entries name the same input (e.g. "a.jpg" and
+    "photos/a.jpg"): which one was meant cannot be told."""
+    for job in jobs:
+        names = [name for name in (hints or {}) if hints_of(job.path, {name: hints[name]})
+                 is not None]
+        if len(names) > 1:
+            raise cli.UsageError(f"--hints: {names[0]!r} and {names[1]!r} both name "
+                                 f"{cli.display_path(job.path)}: give one entry per photo")
+
+
 def unused_hints(jobs, hints):
     """The names in hints that no input matches."""
     return [name for name in (hints or {}) if not any(
@@ -281,6 +292,7 @@ def run(inputs, output_dir, saved_model, options, batch_size=8, overwrite=False)
     jobs, failed, hidden = plan_jobs(inputs, output_dir, overwrite, options.confidence)
     if not jobs and not failed:
         raise cli.UsageError(f"no photos or videos found in {inputs}")
+    check_one_entry_each(jobs, options.hints)
     outcome = Outcome(failed=failed, notes=[(path, "hidden: left out") for path in hidden])
     outcome.notes += [(name, "--hints names a file that is not among the inputs")
                       for name in unused_hints(jobs, options.hints)]

@@ -29,12 +29,19 @@ from colorize_tf.evaluation import video as video_evaluation
 from colorize_tf.serving import inference
 
 
+# --video's smoothings: along the optical flow (the video default) and the ColorUNet's
+# window at fixed pixels, each at the default alpha.
+DEFAULT_SMOOTHING = (f"flow:{decoding.SMOOTHING_ALPHA:g}",
+                     f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}")
+
+
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
     d = cli.definer(fv)
     d.list("saved_model", [inference.default_saved_model()], "SavedModel(s) (version or base "
-           "dir, or a shipped model's name: general, landscapes, ...), comma-separated; with several, each is evaluated into OUTPUT_DIR/NAME and "
-           "OUTPUT_DIR/comparison.md puts them in one table per domain and group.")
+           "dir, or a shipped model's name: general, landscapes, ...), comma-separated; "
+           "with several, each is evaluated into OUTPUT_DIR/NAME and OUTPUT_DIR/comparison.md "
+           "puts them in one table per domain and group.")
     d.list("images_dir", None, "Folder(s) of colour photos (recursive), comma-separated; "
            "NAME=FOLDER names a folder's domain, else each first-level sub-folder is one. "
            "With two domains or more the report also has a row per domain.")
@@ -61,9 +68,9 @@ def define_flags(fv):
            "pan-and-zoom clip from each photo, colorized frame by frame and with each "
            "--smoothing; writes video.json and video.md (flicker at the same scene point, "
            "its ratio to the true clip's, PSNR per frame, frames/s).")
-    d.list("smoothing", [f"flow:{decoding.SMOOTHING_ALPHA:g}",
-                         f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}"],
-           "With --video: temporal smoothing settings to compare: flow:ALPHA (along the "
+    d.list("smoothing", None,
+           "With --video: temporal smoothing settings to compare (default: "
+           f"{','.join(DEFAULT_SMOOTHING)}): flow:ALPHA (along the "
            "optical flow, decoding.MotionSmoother: the video default) or FRAMES:ALPHA (at "
            "fixed pixels over a window, decoding.TemporalSmoother, the ColorUNet's).")
 
@@ -96,7 +103,10 @@ def check_flags(f):
         hint_counts(f["hints"])
         if len(f["saved_model"]) != 1:
             raise cli.UsageError("--hints evaluates one --saved_model")
+    if f["smoothing"] and not f["video"]:
+        raise cli.UsageError("--smoothing compares video smoothings: it needs --video")
     if f["video"]:
+        f["smoothing"] = f["smoothing"] or list(DEFAULT_SMOOTHING)
         smoothing_settings(f["smoothing"])
         if len(f["saved_model"]) != 1 or f["hints"] is not None:
             raise cli.UsageError("--video evaluates one --saved_model, without --hints")
@@ -166,6 +176,11 @@ def evaluate_hints(saved_model, paths, f):
                              "trained with --hints does, e.g. "
                              "saved_models/colorunet_landscapes_hints)")
     temperature = colorizer.export_info.default_temperature
+    size = colorizer.export_info.work_size
+    most = max(hint_counts(f["hints"]))
+    if most > size * size:
+        raise cli.UsageError(f"--hints: {most} hints are more than the {size * size} points "
+                             f"of the model's {size} px working size")
 
     def progress(row):
         print(f"evaluate: {row['hints']} hints: PSNR {row['psnr']:.2f} dB, rebalanced AuC "
@@ -205,17 +220,31 @@ def model_names(saved_models):
 
 
 def label_groups(paths, groups, labels_csv):
-    """groups with each photo's labels from labels_csv added (UsageError for a bad CSV)."""
+    """-> (groups with each photo's labels from labels_csv added, the CSV's notes for
+    the report: photos.Labels.notes). UsageError for a bad CSV or one that labels none
+    of the photos; each kind of row it left out is one line on stderr."""
     try:
         labels = photos.read_label_groups(labels_csv)
     except (ValueError, OSError, UnicodeDecodeError) as e:
         raise cli.UsageError(f"--labels_csv: {e}") from None
-    return {p: groups.get(p, ()) + labels.get(os.path.realpath(p), ()) for p in paths}
+    notes = labels.notes(cli.display_path(labels_csv), paths)
+    if notes["labelled"] == 0:
+        raise cli.UsageError(f"--labels_csv {cli.display_path(labels_csv)!r} labels none of "
+                             f"the {len(paths)} photos (its paths are relative to its own "
+                             "folder)")
+    for name, what in (("missing_files", "name no file"),
+                       ("ragged_rows", "have more or fewer cells than its header"),
+                       ("twice", "label a photo again with other labels (the first kept)")):
+        if notes[name]["count"]:
+            print(f"evaluate: --labels_csv: {notes[name]['count']} rows {what}, left out "
+                  f"(first: {notes[name]['first'][0]})", file=sys.stderr)
+    return ({p: groups.get(p, ()) + labels.groups.get(os.path.realpath(p), ()) for p in paths},
+            notes)
 
 
-def evaluate_models(models, output_dirs, paths, groups, temperatures, f):
+def evaluate_models(models, output_dirs, paths, groups, temperatures, f, label_notes=None):
     """Evaluates each model {name: SavedModel} into output_dirs[name], then (several)
-    writes comparison.md; -> {name: metrics.json dict}."""
+    writes comparison.md; -> {name: metrics.json dict}. label_notes: label_groups'."""
     results = {}
     for name, saved_model in models.items():
         if len(models) > 1:
@@ -226,7 +255,8 @@ def evaluate_models(models, output_dirs, paths, groups, temperatures, f):
         own = sorted(set(temperatures) | {colorizer.export_info.default_temperature})
         results[name] = reports.evaluate_to(
             output_dirs[name], colorizer, paths, own, f["num_figures"],
-            max_pixels=f["max_pixels"], batch_size=f["batch_size"], groups=groups)
+            max_pixels=f["max_pixels"], batch_size=f["batch_size"], groups=groups,
+            label_notes=label_notes)
         print(reports.report_markdown(results[name]))
     if len(models) > 1:
         comparison = reports.comparison_markdown(results)
@@ -243,8 +273,9 @@ def main(argv=None):
         paths, groups = photos.list_domain_photos(folders, f["max_images"])
         if not paths:
             raise cli.UsageError(f"no photos in {','.join(f['images_dir'])!r}")
+        label_notes = None
         if f["labels_csv"]:
-            groups = label_groups(paths, groups, f["labels_csv"])
+            groups, label_notes = label_groups(paths, groups, f["labels_csv"])
         models = model_names(f["saved_model"])
         if f["hints"] is not None:
             evaluate_hints(next(iter(models.values())), paths, f)
@@ -254,7 +285,8 @@ def main(argv=None):
             return
         output_dirs = {name: f["output_dir"] if len(models) == 1 else
                        os.path.join(f["output_dir"], name) for name in models}
-        results = evaluate_models(models, output_dirs, paths, groups, temperatures, f)
+        results = evaluate_models(models, output_dirs, paths, groups, temperatures, f,
+                                  label_notes)
         first = next(iter(models))
         if f["training_history"]:  # the first model's run
             figures.save_png(os.path.join(output_dirs[first], "figures", "training_curve.png"),

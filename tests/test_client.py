@@ -153,3 +153,28 @@ def test_client_does_not_load_tensorflow():
          "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_an_answer_of_another_size_than_the_photo_is_not_written(canned_server, tmp_path):
+    url, answers = canned_server
+    small = cv2.imencode(".png", make_photo(4, 4, seed=2))[1].tobytes()
+    wrong = {"outputs": {"colorized_png_bytes": [{"b64": base64.b64encode(small).decode()}],
+                         "confidence_png_bytes": [{"b64": base64.b64encode(small).decode()}]}}
+    answers.append((200, json.dumps(wrong).encode(), 0))
+    cv2.imwrite(str(tmp_path / "photo.png"), make_photo(9, 12, seed=1))
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.client", f"--server={url}", "--model=m",
+         str(tmp_path / "photo.png"), f"--output_dir={tmp_path}/out"],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "colorized photo is 4x4 px, the photo 12x9: not written" in result.stderr
+    assert not os.path.exists(tmp_path / "out" / "photo.png")
+
+
+def test_the_client_sends_the_shipped_models_own_temperature():
+    from colorize_tf import presets
+    assert client.default_temperature("effnet_general") == 0.7
+    assert client.default_temperature("colorunet_landscapes") == 0.38
+    assert client.default_temperature("my_model") == 0.38  # Zhang et al.'s, not known
+    assert client.default_temperature(presets.default().folder) == \
+        presets.default().default_temperature

@@ -77,7 +77,7 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
                       ("general/street/c.png", 2), ("nature/sea/d.png", 3)]:
         write_png(str(tmp_path / rel), make_photo(24, 30, seed=seed))
     (tmp_path / "general" / "labels.csv").write_text(
-        "path,race\nfaces/a.png,Black\nfaces/b.png,White\n")
+        "path,race\nfaces/a.png,Black\nfaces/b.png,White\nfaces/gone.png,Indian\n")
     out = tmp_path / "eval"
     other = tmp_path / "models" / "other" / "3"
     shutil.copytree(luma_saved_model, other)
@@ -90,8 +90,12 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "1 rows name no file, left out (first: faces/gone.png)" in result.stderr
     name = os.path.basename(os.path.dirname(os.path.normpath(luma_saved_model)))
     metrics_json = json.load(open(out / name / "metrics.json"))
+    assert metrics_json["labels_csv"]["labelled"] == 2
+    assert metrics_json["labels_csv"]["missing_files"] == {"count": 1,
+                                                           "first": ["faces/gone.png"]}
     groups = metrics_json["groups"]
     assert {k: v["images"] for k, v in groups.items()} == {
         "domain: faces": 2, "domain: street": 1, "domain: landscapes": 1,
@@ -106,6 +110,7 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
     assert race["p_value"] == 1.0
     report = (out / name / "report.md").read_text()
     assert "| domain: landscapes | 1 |" in report and "- race: PSNR spread" in report
+    assert "labels 2 of the 4 photos; left out: 1 rows naming no file." in report
     # Two copies of one model: one table, both models' cells equal on every row.
     comparison = (out / "comparison.md").read_text().splitlines()
     rows = [line.strip("| ").split(" | ") for line in comparison if line.startswith("| ")][1:]
@@ -119,3 +124,9 @@ def test_evaluate_cli_reports_domains_and_label_groups(luma_saved_model, tmp_pat
          f"--images_dir={tmp_path / 'general'}", f"--labels_csv={tmp_path / 'no.csv'}",
          f"--output_dir={out}2"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--labels_csv" in bad.stderr and "Traceback" not in bad.stderr
+    (tmp_path / "elsewhere.csv").write_text("path,race\nfaces/a.png,Black\n")
+    nothing = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={luma_saved_model}",
+         f"--images_dir={tmp_path / 'general'}", f"--labels_csv={tmp_path / 'elsewhere.csv'}",
+         f"--output_dir={out}3"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert nothing.returncode == 2 and "labels none of the 3 photos" in nothing.stderr

@@ -136,12 +136,27 @@ def test_list_domain_photos_names_domains_by_folder(tmp_path):
     assert photos.list_domain_photos([(None, str(tmp_path / "general" / "faces"))])[1] == {}
 
 
-def test_read_label_groups_resolves_paths_against_the_csv(tmp_path):
+def test_read_label_groups_resolves_paths_and_counts_what_it_leaves_out(tmp_path):
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        write_png(str(tmp_path / "test" / "faces" / name), make_photo(4, 4))
     (tmp_path / "labels.csv").write_text(
-        "path,age,race\ntest/faces/a.jpg,20-29,Black\ntest/faces/b.jpg,,East Asian\n")
-    groups = photos.read_label_groups(str(tmp_path / "labels.csv"))
-    assert groups == {str(tmp_path / "test/faces/a.jpg"): ("age: 20-29", "race: Black"),
-                      str(tmp_path / "test/faces/b.jpg"): ("race: East Asian",)}
+        "path,age,race\n"
+        "test/faces/a.jpg,20-29,Black\n"
+        "test/faces/b.jpg,,East Asian\n"
+        "test/faces/missing.jpg,30-39,White\n"        # names no file
+        "test/faces/c.jpg,40-49\n"                     # a cell short
+        "test/faces/c.jpg,40-49,Indian,extra\n"        # a cell too many
+        "./test/faces/a.jpg,20-29,Black\n"             # the same labels again: fine
+        "test/faces/b.jpg,50-59,East Asian\n")         # other labels: left out
+    labels = photos.read_label_groups(str(tmp_path / "labels.csv"))
+    assert labels.groups == {str(tmp_path / "test/faces/a.jpg"): ("age: 20-29", "race: Black"),
+                             str(tmp_path / "test/faces/b.jpg"): ("race: East Asian",)}
+    assert labels.missing_files == ["test/faces/missing.jpg"]
+    assert labels.ragged_rows == [5, 6] and labels.twice == ["test/faces/b.jpg"]
+    notes = labels.notes("labels.csv", [str(tmp_path / "test/faces" / n)
+                                        for n in ("a.jpg", "b.jpg", "c.jpg")])
+    assert (notes["labelled"], notes["photos"]) == (2, 3)
+    assert [notes[k]["count"] for k in ("missing_files", "ragged_rows", "twice")] == [1, 2, 1]
     (tmp_path / "bad.csv").write_text("file,age\nx.jpg,3\n")
     with pytest.raises(ValueError, match="no 'path' column"):
         photos.read_label_groups(str(tmp_path / "bad.csv"))

@@ -247,6 +247,21 @@ def test_colorize_cli_takes_a_hints_file(hints_saved_model, tiny_saved_model, tm
     result = colorize(f"--saved_model={tiny_saved_model[0]}", f"--hints={hints_file}",
                       f"--output_dir={tmp_path / 'out3'}", str(photos))
     assert result.returncode == 2 and "takes no colour hints" in result.stderr
+    # Two entries for one photo: which one was meant cannot be told.
+    hints_file.write_text(json.dumps({
+        "a.png": [{"point": [0.5, 0.5], "color": [230, 20, 20]}],
+        "photos/a.png": [{"point": [0.5, 0.5], "color": [20, 20, 230]}]}))
+    result = colorize(f"--saved_model={hints_saved_model}", f"--hints={hints_file}",
+                      f"--output_dir={tmp_path / 'out4'}", str(photos))
+    assert result.returncode == 2 and "'a.png' and 'photos/a.png' both name" in result.stderr
+    assert not os.path.exists(tmp_path / "out4" / "photos" / "a.png")
+    # evaluate --hints: no more hints than the working size has points (32 x 32 here).
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.evaluate", f"--saved_model={hints_saved_model}",
+         f"--images_dir={photos}", "--hints=0,100000", f"--output_dir={tmp_path / 'ev'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert evaluated.returncode == 2 and "100000 hints are more than the 1024 points" in \
+        evaluated.stderr, evaluated.stderr
     assert not os.path.exists(tmp_path / "out2") or not os.listdir(tmp_path / "out2")
 
 

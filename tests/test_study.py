@@ -108,9 +108,12 @@ def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     # its flagfiles (and their common.flags), the server its pages.
     wheels, prefix, elsewhere = tmp_path / "wheels", tmp_path / "prefix", tmp_path / "cwd"
     elsewhere.mkdir()
+    source = tmp_path / "source"  # a copy: the build writes build/ beside the sources
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "out", "build", "docs", "examples", "__pycache__", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
-                          REPO], check=True, capture_output=True, timeout=600)
+                          str(source)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("colorize_tf-*.whl"))
     subprocess.run(pip + ["install", "--no-deps", "--no-build-isolation", "--prefix",
                           str(prefix), str(wheel)], check=True, capture_output=True,

@@ -106,3 +106,6 @@ def test_evaluate_cli_video(luma_saved_model, tmp_path):
     assert result.returncode == 2 and "FRAMES:ALPHA" in result.stderr
     result = evaluate("--hints=0,5", f"--output_dir={tmp_path / 'q'}")
     assert result.returncode == 2 and "takes no colour hints" in result.stderr
+    result = evaluate("--smoothing=flow:0.5", f"--output_dir={tmp_path / 'r'}")
+    assert result.returncode == 2 and "--smoothing compares video smoothings: it needs " \
+        "--video" in result.stderr

@@ -3,6 +3,7 @@ subject groups, reading each colour photo as a ground truth (or saying why it is
 out), and grouping them into batches of one size."""
 import concurrent.futures
 import csv
+import dataclasses
 import os
 
 import cv2
@@ -45,20 +46,53 @@ def list_domain_photos(folders, max_images=0):
     return paths, {p: domains[p] for p in paths}
 
 
+@dataclasses.dataclass
+class Labels:
+    """A labels CSV as read: groups {real path: ("column: value", ...)}, and what was
+    not taken, so that a report can say it: missing_files (rows naming no file),
+    ragged_rows (line numbers of rows with more or fewer cells than the header), twice
+    (paths labelled again with other labels: the first labels are kept)."""
+    groups: dict
+    missing_files: list
+    ragged_rows: list
+    twice: list
+
+    def notes(self, csv_path, paths):
+        """{"csv", "labelled", ...} for metrics.json: how many of paths it labels and
+        each kind of row it left out (counted, the first few named)."""
+        labelled = sum(os.path.realpath(p) in self.groups for p in paths)
+        out = {"csv": csv_path, "labelled": labelled, "photos": len(paths)}
+        for name in ("missing_files", "ragged_rows", "twice"):
+            items = getattr(self, name)
+            out[name] = {"count": len(items), "first": items[:5]}
+        return out
+
+
 def read_label_groups(csv_path):
     """A CSV with a `path` column (relative to the CSV's folder) and label columns ->
-    {real path: ("column: value", ...)}: e.g. FairFace's faces_labels.csv gives
-    ("age: 20-29", "gender: Female", "race: Black"). Empty values are left out."""
+    Labels: e.g. FairFace's faces_labels.csv gives ("age: 20-29", "gender: Female",
+    "race: Black"). Empty values are left out."""
     base = os.path.dirname(os.path.abspath(csv_path))
-    groups = {}
+    labels = Labels({}, [], [], [])
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if "path" not in (reader.fieldnames or []):
             raise ValueError(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
         for row in reader:
-            path = os.path.realpath(os.path.join(base, row.pop("path")))
-            groups[path] = tuple(f"{k}: {v}" for k, v in row.items() if k and v)
-    return groups
+            # DictReader puts extra cells under None and fills missing ones with None.
+            if None in row or None in row.values():
+                labels.ragged_rows.append(reader.line_num)
+                continue
+            name = row.pop("path")
+            path = os.path.realpath(os.path.join(base, name))
+            groups = tuple(f"{k}: {v}" for k, v in row.items() if k and v)
+            if not os.path.isfile(path):
+                labels.missing_files.append(name)
+            elif path in labels.groups and labels.groups[path] != groups:
+                labels.twice.append(name)
+            else:
+                labels.groups.setdefault(path, groups)
+    return labels
 
 
 class LeftOut(ValueError):

@@ -24,7 +24,7 @@ class NoPhotoEvaluated(ValueError):
 
 def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                 gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
-                batch_size=photos.BATCH_SIZE, groups=None):
+                batch_size=photos.BATCH_SIZE, groups=None, label_notes=None):
     """Evaluates colorizer on the photos at paths (groups: as evaluate's); writes
     metrics.json, report.md and figures/ to output_dir; -> the metrics.json dict."""
     figure_dir = os.path.join(output_dir, "figures")
@@ -54,6 +54,8 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                           "methods": totals.groups[name].summary()[0]}
                    for name in sorted(totals.groups, key=_group_order)},
         "seconds": round(time.time() - start, 1)}
+    if label_notes:
+        result["labels_csv"] = label_notes
     default = scoring.result_default_method(result)
     result["group_spreads"] = statistics.group_spreads(
         {name: group.methods[default].per_image["psnr"] for name, group in
@@ -187,6 +189,15 @@ def report_markdown(result):
         rows.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['mse_ab']:.1f} | "
                     f"{m['auc']:.4f} | {m['auc_rebalanced']:.4f} | {m['colourfulness']:.1f} "
                     f"({m['colourfulness_ratio']:.2f}) | {_cast(m)} | {m['kl_bins']:.3f} |")
+    notes = result.get("labels_csv")
+    if notes:
+        left_out = "; ".join(f"{notes[k]['count']} {what}" for k, what in (
+            ("missing_files", "rows naming no file"),
+            ("ragged_rows", "ragged rows"),
+            ("twice", "photos labelled again with other labels")) if notes[k]["count"])
+        rows += ["", f"Labels: {notes['csv']} labels {notes['labelled']} of the "
+                 f"{notes['photos']} photos" + (f"; left out: {left_out}." if left_out
+                                                else ".")]
     groups = groups_markdown(result)
     return "\n".join(rows) + "\n" + ("\n" + groups if groups else "")
 
