@@ -13,6 +13,9 @@ on one machine (and where no tensorflow_model_server binary can be installed), s
 The base path is polled for integer-named version directories (colorize_tf.serving.servables);
 SavedModel calls run in worker threads, off the event loop. Starlette on uvicorn.
 """
+from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+if __name__ == "__main__":
+    cli.quiet_tensorflow()
 import asyncio
 import base64
 import contextlib
@@ -31,7 +34,6 @@ import time
 
 import numpy as np
 
-from colorize_tf import cli
 from colorize_tf import serving_api
 from colorize_tf.data import image_files
 from colorize_tf.evaluation import realism_study

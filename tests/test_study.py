@@ -108,6 +108,11 @@ def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     # its flagfiles (and their common.flags), the server its pages.
     wheels, prefix, elsewhere = tmp_path / "wheels", tmp_path / "prefix", tmp_path / "cwd"
     elsewhere.mkdir()
+
+    def installed_here():
+        return subprocess.run([sys.executable, "-c", "import colorize_tf as c; print(c.__file__)"],
+                              cwd=elsewhere, capture_output=True, text=True, timeout=120).stdout
+    before = installed_here()
     source = tmp_path / "source"  # a copy: the build writes build/ beside the sources
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
         ".git", ".venv*", "out", "build", "docs", "examples", "__pycache__", "*.egg-info"))
@@ -115,9 +120,10 @@ def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels),
                           str(source)], check=True, capture_output=True, timeout=600)
     wheel = next(wheels.glob("colorize_tf-*.whl"))
-    subprocess.run(pip + ["install", "--no-deps", "--no-build-isolation", "--prefix",
-                          str(prefix), str(wheel)], check=True, capture_output=True,
-                   timeout=600)
+    # --ignore-installed: without it pip uninstalls the checkout's own (editable) install.
+    subprocess.run(pip + ["install", "--no-deps", "--no-build-isolation", "--ignore-installed",
+                          "--prefix", str(prefix), str(wheel)], check=True,
+                   capture_output=True, timeout=600)
     site = next(prefix.glob("lib/python*/site-packages"))
     env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
     script = (
@@ -140,3 +146,4 @@ def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
                               f"--test_dir={elsewhere}"], cwd=elsewhere, env=env,
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "no flagfile" in refused.stderr, refused.stderr
+    assert installed_here() == before  # this environment's own install is untouched
