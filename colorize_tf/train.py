@@ -94,6 +94,8 @@ def define_flags(fv):
              "its bins must have the records' cells. Ignored when the run resumes.")
     d.enum("strategy", D.strategy, training_config.STRATEGIES,
            "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.")
+    d.float("cluster_timeout", D.cluster_timeout, "multi_worker: seconds this worker waits "
+            "for the other tasks of TF_CONFIG to start before it gives up.")
     d.integer("logical_cpus", D.logical_cpus, "Split the CPU into N logical devices "
               "(to exercise --strategy=mirrored without GPUs).")
     d.enum("mixed_precision", D.mixed_precision, training_config.PRECISIONS,
@@ -118,8 +120,9 @@ def main(argv=None):
         cli.fail("train", e)
     trainer.configure_logical_cpus(config.logical_cpus)
     # Before anything else runs: a multi-worker strategy sets up collectives at start-up.
-    strategy = trainer.make_strategy(config.strategy) if config.strategy == "multi_worker" else None
     try:
+        strategy = multi_worker.make_strategy(config.cluster_timeout) \
+            if config.strategy == "multi_worker" else None
         trainer.run(config, strategy=strategy)
     except (training_config.ConfigError, trainer.TrainingError, inference.ModelError,
             training_state.StateError) as e:

@@ -106,3 +106,56 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
             *_smoke_flags(tiny_records, tmp_path / "run", *extra)])
         with pytest.raises(training_config.ConfigError, match=message):
             TrainConfig.from_flags(values).check()
+    good = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
+            "task": {"type": "worker", "index": 1}}
+    config = TrainConfig(records_dir=str(tiny_records), model_dir=str(tmp_path / "run"),
+                         strategy="multi_worker")
+    for tf_config, message in [
+            ("{}", 'no "cluster" object'), ("[1, 2]", "got a list"),
+            ("not json", "TF_CONFIG is not JSON"),
+            (json.dumps({**good, "task": {"type": "worker", "index": 2}}),
+             "task index 2 is past its cluster's 2 worker"),
+            (json.dumps({**good, "cluster": {**good["cluster"], "ps": ["h:1"]}}),
+             "parameter servers"),
+            (json.dumps({**good, "cluster": {"worker": ["127.0.0.1", "h:1"]}}),
+             "'127.0.0.1' has no port"),
+            (json.dumps({**good, "task": {"type": "chief", "index": 0}}),
+             "task type 'chief' is not in its cluster"),
+            (json.dumps({"cluster": good["cluster"]}), 'no "task" object')]:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+        with pytest.raises(training_config.ConfigError, match=re.escape(message)):
+            config.check()
+    monkeypatch.setenv("TF_CONFIG", json.dumps(good))
+    config.check()
+
+
+def test_a_worker_alone_says_whom_it_waits_for_gives_up_and_stops_on_sigterm(tiny_records,
+                                                                           tmp_path):
+    import signal
+    import time
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+
+    def start(*extra):
+        return subprocess.Popen(
+            [sys.executable, "-m", "colorize_tf.train", "--strategy=multi_worker",
+             *_smoke_flags(tiny_records, tmp_path / "run", *extra)], cwd=REPO, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    alone = start("--cluster_timeout=5")
+    out, err = alone.communicate(timeout=180)
+    assert alone.returncode == 1, (out, err)
+    assert "waiting up to 5 s for the cluster of TF_CONFIG: worker 1 at " \
+        f"127.0.0.1:{ports[1]}" in out
+    assert f"did not come together in 5 s: no answer from worker 1 at 127.0.0.1:{ports[1]}" \
+        in err and len(err.strip().splitlines()) == 1, err
+    waiting = start()
+    line = waiting.stdout.readline()  # the "waiting" line: now inside the wait
+    assert "waiting up to 600 s" in line, line
+    time.sleep(2)
+    waiting.send_signal(signal.SIGTERM)
+    start_wait = time.monotonic()
+    waiting.wait(timeout=30)
+    assert waiting.returncode == -signal.SIGTERM and time.monotonic() - start_wait < 30
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")

@@ -16,6 +16,7 @@ from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
 from colorize_tf.modeling import model as model_lib
+from colorize_tf.training import multi_worker
 
 LR_SCHEDULES = ("two_stage", "cosine", "step", "constant")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
@@ -85,6 +86,7 @@ class TrainConfig:
     hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
     warm_start: typing.Optional[str] = None  # a SavedModel whose weights start a new run
     strategy: str = "auto"
+    cluster_timeout: float = multi_worker.DEFAULT_CLUSTER_TIMEOUT  # s to wait for the others
     logical_cpus: int = 0
     mixed_precision: str = "none"
     jit_compile: bool = False
@@ -220,6 +222,12 @@ class TrainConfig:
                 raise ConfigError("strategy=multi_worker reads the cluster from the TF_CONFIG "
                                   "environment variable, which is not set (see "
                                   "docs/reference.md, 'Training on several machines')")
+            try:
+                multi_worker.read_tf_config(os.environ["TF_CONFIG"])
+            except multi_worker.TFConfigError as e:
+                raise ConfigError(str(e)) from None
+            if not self.cluster_timeout > 0:
+                raise ConfigError(f"cluster_timeout must be > 0 s, got {self.cluster_timeout}")
 
     def bins(self, bins):
         """The records' bins, with rebalance_lambda's weights when it is set (seed 001's

@@ -15,9 +15,14 @@ and logs to a temporary folder that is removed at the end (every worker must sav
 saving reads variables that may need all workers).
 """
 import hashlib
+import json
 import math
+import os
 import shutil
+import signal
+import socket
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -26,6 +31,115 @@ import tensorflow as tf
 
 class ClusterError(Exception):
     """A worker of the cluster stopped during training: one line for the user."""
+
+
+class TFConfigError(ValueError):
+    """TF_CONFIG does not describe a cluster this strategy can train on."""
+
+
+DEFAULT_CLUSTER_TIMEOUT = 600.0  # seconds a worker waits for the others to start
+TASK_TYPES = ("chief", "worker")  # MultiWorkerMirroredStrategy's; "evaluator" trains not
+
+
+def read_tf_config(text):
+    """TF_CONFIG's text -> (cluster {type: ["host:port", ...]}, task type, task index);
+    TFConfigError saying what is wrong: not JSON, not an object, no cluster, a
+    parameter server, an address without a port, a task not in the cluster."""
+    if text is None:
+        raise TFConfigError("TF_CONFIG is not set: it names the cluster's machines and "
+                            "this one's task")
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError):
+        raise TFConfigError(f"TF_CONFIG is not JSON: {text[:80]!r}") from None
+    if not isinstance(config, dict):
+        raise TFConfigError(f"TF_CONFIG must be a JSON object with \"cluster\" and "
+                            f"\"task\", got a {type(config).__name__}")
+    cluster, task = config.get("cluster"), config.get("task")
+    if not isinstance(cluster, dict) or not cluster:
+        raise TFConfigError("TF_CONFIG has no \"cluster\" object of task types and their "
+                            "addresses, e.g. {\"worker\": [\"host1:2222\", \"host2:2222\"]}")
+    if "ps" in cluster:
+        raise TFConfigError("TF_CONFIG names parameter servers (\"ps\"): this training is "
+                            "synchronous (MultiWorkerMirroredStrategy): chief and workers only")
+    for kind, addresses in cluster.items():
+        if kind not in TASK_TYPES:
+            raise TFConfigError(f"TF_CONFIG's cluster has a {kind!r} task: only "
+                                f"{' and '.join(TASK_TYPES)} tasks train")
+        if not isinstance(addresses, list) or not addresses:
+            raise TFConfigError(f"TF_CONFIG's cluster {kind!r} must be a list of "
+                                "\"host:port\" addresses")
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not isinstance(address, str) or not host or not port.isdigit():
+                raise TFConfigError(f"TF_CONFIG's {kind} address {address!r} has no port "
+                                    "(host:port)")
+    if not isinstance(task, dict):
+        raise TFConfigError("TF_CONFIG has no \"task\" object: {\"type\": \"worker\", "
+                            "\"index\": N} says which machine this is")
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in cluster:
+        raise TFConfigError(f"TF_CONFIG's task type {kind!r} is not in its cluster "
+                            f"({', '.join(cluster)})")
+    if isinstance(index, bool) or not isinstance(index, int) or \
+            not 0 <= index < len(cluster[kind]):
+        raise TFConfigError(f"TF_CONFIG's task index {index!r} is past its cluster's "
+                            f"{len(cluster[kind])} {kind} address(es)")
+    return cluster, kind, index
+
+
+def make_strategy(timeout=DEFAULT_CLUSTER_TIMEOUT, log=print):
+    """MultiWorkerMirroredStrategy for TF_CONFIG's cluster, once every task of it is up:
+    says whom it waits for, ClusterError after timeout seconds naming the tasks that
+    never came, and a SIGTERM ends it while it waits and while it trains. Make it
+    before TensorFlow runs anything (collectives are set at start-up)."""
+    cluster, kind, index = read_tf_config(os.environ.get("TF_CONFIG"))
+    wait_for_cluster(cluster, kind, index, timeout, log)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    # Its start-up installs TensorFlow's preemption notifier, which catches SIGTERM and
+    # trains on (measured: still running 683 s after one). A run is crash-safe (each
+    # epoch is committed), so SIGTERM ends it, as it ends a one-process run.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return strategy
+
+
+def wait_for_cluster(cluster, kind, index, timeout, log=print, poll=0.5):
+    """Waits until every other task of the cluster accepts a connection on its address,
+    listening on this task's own port meanwhile (the strategy's start-up waits in
+    native code, holding the GIL, where no timeout or signal reaches it; this wait is
+    Python's). ClusterError after timeout seconds, naming the tasks still missing."""
+    own = cluster[kind][index]
+    missing = {f"{k} {i} at {a}": a for k in cluster for i, a in enumerate(cluster[k])
+               if (k, i) != (kind, index)}
+    log(f"train: {kind} {index} ({own}): waiting up to {timeout:g} s for the cluster of "
+        f"TF_CONFIG: {', '.join(missing) or 'no other task'}", flush=True)
+    listener = socket.socket(socket.AF_INET6 if own.startswith("[") else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("", int(own.rpartition(":")[2])))
+        listener.listen(64)
+    except OSError as e:
+        listener.close()
+        raise ClusterError(f"cannot listen on this task's address {own} (TF_CONFIG): "
+                           f"{e.strerror or e}") from None
+    deadline = time.monotonic() + timeout
+    try:
+        while missing:
+            for name, address in list(missing.items()):
+                host, _, port = address.rpartition(":")
+                try:
+                    socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+                    del missing[name]
+                except OSError:
+                    pass
+            if missing and time.monotonic() > deadline:
+                raise ClusterError(f"TF_CONFIG's cluster did not come together in "
+                                   f"{timeout:g} s: no answer from {', '.join(missing)} "
+                                   "(start every task, or raise --cluster_timeout)")
+            if missing:
+                time.sleep(poll)
+    finally:
+        listener.close()
 
 
 def is_multi_worker(strategy):

@@ -105,7 +105,7 @@ def make_strategy(name):
     be made before TensorFlow runs anything (collectives are set at start-up): main
     makes it first."""
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker.make_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
