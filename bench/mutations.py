@@ -156,6 +156,18 @@ MUTATIONS = (
              "tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0.0))",
              "tf.reduce_all(temperature > 0.0)",
              ("tests/test_export.py",)),
+    # Issue 30, item 2: a TF_CONFIG task index past the cluster trained alone.
+    Mutation("tf_config_task_index_unchecked", "colorize_tf/training/multi_worker.py",
+             "not 0 <= index < len(cluster[kind]):", "not 0 <= index:",
+             ("tests/test_multi_worker.py",)),
+    # Issue 30, item 7: each call of /study/next added a row; formulas reached the CSV.
+    Mutation("study_adds_a_trial_per_call", "colorize_tf/evaluation/realism_study.py",
+             "if shown is not None and shown[1] in by_name and shown[2:4] == (version, "
+             "temperature):", "if False:",
+             ("tests/test_realism_study.py",)),
+    Mutation("csv_formulas_not_escaped", "colorize_tf/evaluation/realism_study.py",
+             "        return \"'\" + value", "        return value",
+             ("tests/test_realism_study.py",)),
     Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving/graph.py",
              "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
              "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",

@@ -175,6 +175,10 @@ def main(argv=None):
                 listing_skipped=skipped, ignored=ignored, earlier_bins=f["bins_from"])
     except (cli.UsageError, InputError) as e:
         cli.fail("build_records", e)
+    except OSError as e:  # e.g. the disk filled while bins.json or report.json was written
+        cli.fail("build_records", f"cannot write to {f['output_dir']!r}: {e.strerror or e} "
+                 "(the records there are not complete: no report.json; the photos were "
+                 "only read; free space and run the same command again)")
     print(summary(report, f["output_dir"]))
 
 

@@ -408,3 +408,29 @@ def test_worker_results_keep_the_order_of_the_tasks():
     assert os.getpid() not in {pid for _, pid in results}  # the workers ran them
     with builder._task_runner(1) as run:  # one worker: this process
         assert {pid for _, pid in run(_task_and_pid, range(5))} == {os.getpid()}
+
+
+def test_a_full_disk_at_the_report_is_one_line_about_the_disk(tmp_path):
+    # The disk fills as report.json is written (after every shard): the user's disk, said
+    # so in one line, not an internal error; no report.json, so training refuses them.
+    import textwrap
+    photos = str(tmp_path / "photos")
+    for i in range(3):
+        write_png(os.path.join(photos, f"{i}.png"), make_photo(30, 40, seed=i))
+    script = textwrap.dedent(f"""
+        import errno, sys
+        from colorize_tf import safe_write
+        from data_prep import build_records
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        safe_write.write_json = full
+        sys.argv = ["build_records", "--input_dir={photos}", "--output_dir={tmp_path}/out",
+                    "--frame_size=32", "--workers=1"]
+        build_records.main()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "No space left on device" in result.stderr and "internal error" not in result.stderr
+    assert "free space and run the same command again" in result.stderr
+    assert not os.path.exists(tmp_path / "out" / records.REPORT_NAME)

@@ -70,13 +70,31 @@ def test_damaged_state_falls_back_one_epoch(tmp_path):
     np.testing.assert_array_equal(resumed_model.get_layer("dense").kernel.numpy(), 2.0)
 
 
+def test_truncated_newest_weights_fall_back_to_the_previous_epoch(tmp_path):
+    model = _model()
+    callback = _start(tmp_path, model)
+    for epoch in range(3):
+        _epoch(callback, model, epoch, val_loss=1.0 - 0.1 * epoch)
+    weights = tmp_path / "backup" / "epoch-00003.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated by a full disk or a crash
+    messages = []
+    resumed = training_state.TrainingState(str(tmp_path), "val_loss", log=messages.append)
+    resumed_model = _model(seed=1)
+    resumed.set_model(resumed_model)
+    resumed.on_train_begin()
+    assert resumed.restored_epoch == 2
+    assert any("epoch-00003.weights.h5 is damaged" in m and "previous state" in m
+               for m in messages), messages
+    np.testing.assert_array_equal(resumed_model.get_layer("dense").kernel.numpy(), 2.0)
+
+
 def test_unusable_state_is_one_clear_error(tmp_path):
     model = _model()
     callback = _start(tmp_path, model)
     _epoch(callback, model, 0, val_loss=1.0)
     weights = tmp_path / "backup" / "epoch-00001.weights.h5"
-    weights.write_bytes(weights.read_bytes()[:100])  # truncated
-    with pytest.raises(training_state.StateError, match="cannot load epoch-00001"):
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated, and no earlier state
+    with pytest.raises(training_state.StateError, match="epoch-00001.weights.h5 is damaged"):
         _start(tmp_path, _model())
     (tmp_path / "backup" / "state.json").write_text("{")
     with pytest.raises(training_state.StateError, match="no usable resume state"):

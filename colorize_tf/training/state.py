@@ -103,17 +103,37 @@ class TrainingState(keras.callbacks.Callback):
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        try:
-            self.model.load_weights(os.path.join(self.restore_backup, state["weights"]))
-        except Exception as e:  # h5py raises several types for a damaged file
-            raise StateError(f"cannot load {state['weights']} from {self.restore_backup} "
-                             f"({e}); move {self.restore_backup} away to start again "
-                             "from scratch") from None
+        damaged = []
+        while True:
+            try:
+                self.model.load_weights(os.path.join(self.restore_backup, state["weights"]))
+                break
+            except Exception as e:  # h5py raises several types for a damaged file
+                damaged.append(f"{state['weights']} is damaged ({str(e)[:120]})")
+                state = self._previous(state)
+                if state is None:
+                    raise StateError(f"cannot load the weights in {self.restore_backup}: "
+                                     f"{'; '.join(damaged)}; move {self.restore_backup} away "
+                                     "to start again from scratch") from None
+                self.log(f"train: {damaged[-1]}; trying the previous state")
         self.best = state.get("best")
         self.previous = state
         self.restored_epoch = state["epoch"]
         if state["file"].endswith(PREVIOUS_STATE_NAME):
             self.log(f"train: resuming from the previous state (epoch {state['epoch']})")
+
+    def _previous(self, state):
+        """The state before state (the newest's fallback), or None when state is the
+        previous one already or it is unusable."""
+        path = os.path.join(self.restore_backup, PREVIOUS_STATE_NAME)
+        if state["file"] == path or not os.path.exists(path):
+            return None
+        try:
+            previous = _read_state(path)
+        except (OSError, ValueError):
+            return None
+        previous["file"] = path
+        return previous
 
     def on_epoch_end(self, epoch, logs=None):
         if not all(math.isfinite(v) for v in (logs or {}).values()
