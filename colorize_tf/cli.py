@@ -83,6 +83,10 @@ def quiet_tensorflow():
     if "tensorflow" in sys.modules or os.environ.get(VERBOSE_LOGS_ENV):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # our own messages name each failure
+    # OpenCV's decoders log each file they cannot read ("imdecode_: can't read header")
+    # to stderr, in this process and in data prep's workers (which inherit this), where
+    # our one line per file says it already.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as log:
