@@ -266,7 +266,9 @@ def test_damaged_checkpoint_is_a_clear_refusal(tiny_run, tmp_path):
     shutil.copytree(tiny_run, run)
     best = run / "checkpoints" / "best.keras"
     best.write_bytes(best.read_bytes()[:500])
-    with pytest.raises(exporter.ExportError, match="cannot load .*try checkpoint=last"):
+    with pytest.raises(exporter.ExportError,
+                       match="cannot load .*damaged: try checkpoint=last .export "
+                             "--checkpoint=last."):
         exporter.export(str(run), str(tmp_path / "m"))
 
 

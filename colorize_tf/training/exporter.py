@@ -38,7 +38,8 @@ def load_trained_model(model_dir, checkpoint="best"):
     except Exception as e:  # zip, h5 and Keras errors of a damaged file
         other = "last" if checkpoint == "best" else "best"
         raise ExportError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
-                          f"try checkpoint={other}") from None
+                          f"the file is damaged: try checkpoint={other} (export "
+                          f"--checkpoint={other})") from None
     model = model_lib.decoder_output_only(model)
     try:
         bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
