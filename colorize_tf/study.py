@@ -84,13 +84,13 @@ class Variant:
             self.config = TrainConfig.from_flagfile(flagfile)
         except (OSError, ValueError) as e:
             raise cli.UsageError(f"--configs: {e}") from None
-        self.records_dir = self.config.records_dir
+        self.records_dir = self.config.data.records_dir
         self.record_set = os.path.basename(os.path.normpath(self.records_dir))
         if self.record_set not in RECORD_SETS:
             raise cli.UsageError(f"{flagfile}: --records_dir {self.records_dir!r} is none of "
                                  f"the study's record sets {sorted(RECORD_SETS)}")
-        self.model_dir = self.config.model_dir
-        self.epochs = self.config.epochs
+        self.model_dir = self.config.runtime.model_dir
+        self.epochs = self.config.optimization.epochs
         # runs/study/runs/NAME -> runs/study/saved_models/NAME
         self.export_dir = os.path.join(os.path.dirname(os.path.dirname(
             os.path.normpath(self.model_dir))), "saved_models", self.name)
@@ -176,7 +176,8 @@ def training_summary(variant):
     parameters = model_lib.load_checkpoint(path).count_params()
     rows = _history(variant)
     seconds = sum(float(r.get("epoch_seconds") or 0) for r in rows)
-    images = variant.config.steps_per_epoch * variant.config.batch_size * len(rows)
+    optimization = variant.config.optimization
+    images = optimization.steps_per_epoch * optimization.batch_size * len(rows)
     return parameters, images / max(seconds, 1e-9), seconds
 
 

@@ -17,6 +17,7 @@ from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
 if __name__ == "__main__":
     cli.quiet_tensorflow()
 import sys
+import types
 
 from colorize_tf.chroma import decoding
 from colorize_tf.modeling import model as model_lib
@@ -32,7 +33,7 @@ def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv; their defaults are
     TrainConfig's."""
     d = cli.definer(fv)
-    D = TrainConfig
+    D = types.SimpleNamespace(**training_config.default_settings())  # each setting's default
     d.string("records_dir", None, "Output of data_prep.build_records.")
     d.string("bins", None, "Bins artifact; default: <records_dir>/bins.json.")
     d.string("model_dir", None, "Where the run lives (checkpoints, logs, configs).")
@@ -118,11 +119,11 @@ def main(argv=None):
         config.check()
     except training_config.ConfigError as e:
         cli.fail("train", e)
-    trainer.configure_logical_cpus(config.logical_cpus)
+    trainer.configure_logical_cpus(config.runtime.logical_cpus)
     # Before anything else runs: a multi-worker strategy sets up collectives at start-up.
     try:
-        strategy = multi_worker.make_strategy(config.cluster_timeout) \
-            if config.strategy == "multi_worker" else None
+        strategy = multi_worker.make_strategy(config.runtime.cluster_timeout) \
+            if config.runtime.strategy == "multi_worker" else None
         trainer.run(config, strategy=strategy)
     except (training_config.ConfigError, trainer.TrainingError, inference.ModelError,
             training_state.StateError) as e:

@@ -108,7 +108,7 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
             TrainConfig.from_flags(values).check()
     good = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
             "task": {"type": "worker", "index": 1}}
-    config = TrainConfig(records_dir=str(tiny_records), model_dir=str(tmp_path / "run"),
+    config = TrainConfig.create(records_dir=str(tiny_records), model_dir=str(tmp_path / "run"),
                          strategy="multi_worker")
     for tf_config, message in [
             ("{}", 'no "cluster" object'), ("[1, 2]", "got a list"),

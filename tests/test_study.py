@@ -23,7 +23,7 @@ def test_every_study_flagfile_names_a_known_record_set(monkeypatch, tmp_path):
         if path != study.COMMON:
             variant = study.Variant(os.path.join(study.STUDY_CONFIGS, path), "docs/study")
             assert variant.record_set in study.RECORD_SETS and variant.epochs == 10
-            assert variant.config.crop_size == 96 and variant.config.seed == 1  # common's
+            assert variant.config.data.crop_size == 96 and variant.config.runtime.seed == 1  # common's
             names.add(variant.name)
     assert {"cls_yuv32", "cls_yuv32_noaug", "cls_yuv32_norebal", "reg_yuv", "cls_uv20",
             "cls_lab313_soft", "multitask", "zhang_small"} == names
@@ -134,7 +134,7 @@ def test_the_study_runs_from_an_installed_wheel_outside_the_checkout(tmp_path):
         "paths = [p for p in glob.glob(os.path.join(study.STUDY_CONFIGS, '*.flags'))\n"
         "         if os.path.basename(p) != study.COMMON]\n"
         "variants = [study.Variant(p, 'report') for p in paths]\n"
-        "assert len(variants) == 8 and all(v.config.seed == 1 for v in variants)\n"
+        "assert len(variants) == 8 and all(v.config.runtime.seed == 1 for v in variants)\n"
         "page = importlib.resources.files('colorize_tf.serving').joinpath('web', 'index.html')\n"
         "assert '<html' in page.read_text().lower()\n"
         "print('ok', len(variants))\n")

@@ -2,10 +2,13 @@
 configs derived from it."""
 import dataclasses
 
+import pytest
+
 from colorize_tf import cli
 from colorize_tf import train
 from colorize_tf.data import input_pipeline
 from colorize_tf.modeling import model as model_lib
+from colorize_tf.training import config as training_config
 from colorize_tf.training.config import TrainConfig
 
 
@@ -16,7 +19,7 @@ def _config(*args):
 
 
 def test_flags_give_the_configs_defaults():
-    assert _config() == TrainConfig(records_dir="r", model_dir="m")
+    assert _config() == TrainConfig.create(records_dir="r", model_dir="m")
     # The settings the model and the pipeline own keep their defaults.
     config = _config()
     assert config.model_config(32, 0) == model_lib.ModelConfig(num_bins=32)
@@ -26,7 +29,7 @@ def test_flags_give_the_configs_defaults():
 def test_flags_reach_the_derived_configs():
     config = _config("--bins=b.json", "--depth=4", "--crop_size=64", "--scene_weight=0.5",
                      "--regression_weight=1", "--soft_targets", "--soft_k=3", "--seed=7")
-    assert config.bins_path == "b.json"
+    assert config.data.bins_path == "b.json"
     model_config = config.model_config(10, 3)
     assert (model_config.depth, model_config.num_scenes, model_config.regression_head) == \
         (4, 3, True)
@@ -47,10 +50,17 @@ def test_augment_false_switches_every_augmentation_off():
     assert not pipeline.mirror and pipeline.random_crop and pipeline.noise_stddev == 0.03
 
 
-def test_to_dict_round_trips():
+def test_to_dict_round_trips_and_every_setting_has_one_group():
     config = _config("--epochs=3")
-    assert TrainConfig(**config.to_dict()) == config
-    assert {f.name for f in dataclasses.fields(TrainConfig)} == set(config.to_dict())
+    assert TrainConfig.create(**config.to_dict()) == config
+    assert config.optimization.epochs == 3 and config.replace(epochs=4).optimization.epochs == 4
+    groups = [{f.name for f in dataclasses.fields(kind)} for kind in
+              training_config.GROUPS.values()]
+    assert sum(map(len, groups)) == len(set().union(*groups)) == len(config.to_dict())
+    flags = set(cli.parse(train.define_flags, ["train"])[0])
+    assert flags - {"bins"} | {"bins_path"} == set(config.to_dict())  # a flag each
+    with pytest.raises(TypeError, match="no training setting 'epoch'"):
+        TrainConfig.create(records_dir="r", model_dir="m", epoch=3)
 
 
 def test_from_flagfile_reads_every_shipped_config_as_the_command_does():
@@ -80,7 +90,7 @@ def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
     flagfile.write_text("# a comment\n--epochs=3\n--nomirror\n--bins=b.json\n")
     config = TrainConfig.from_flagfile(str(flagfile), records_dir="r", model_dir="m",
                                        epochs=5)
-    assert (config.epochs, config.mirror, config.bins_path) == (5, False, "b.json")
+    assert (config.optimization.epochs, config.data.mirror, config.data.bins_path) == (5, False, "b.json")
     for line, message in [("--epoch=3", "is not a training setting"),
                           ("--epochs=three", "'three' is not a int"),
                           ("--mirror=maybe", "'maybe' is not a boolean")]:
@@ -90,7 +100,7 @@ def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
 
 
 def test_to_flagfile_writes_a_run_the_command_and_the_library_read_back(tmp_path):
-    config = TrainConfig(records_dir="r", model_dir="m", bins_path="b.json", mirror=False,
+    config = TrainConfig.create(records_dir="r", model_dir="m", bins_path="b.json", mirror=False,
                          learning_rate=3e-4, rebalance_lambda=None, crop_scale_min=0.7)
     path = str(tmp_path / "run.flags")
     config.to_flagfile(path)

@@ -45,57 +45,116 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """records_dir: output of data_prep.build_records; model_dir: where the run lives;
-    bins_path: bins artifact (None: <records_dir>/bins.json). Sizes in px, rates per
-    optimizer step; epochs counts the whole run (a resumed run continues to it)."""
-    records_dir: str
-    model_dir: str
-    bins_path: typing.Optional[str] = None
-    epochs: int = 10
-    steps_per_epoch: int = 0  # 0: one pass over the train split
-    validation_steps: int = 0  # 0: the whole val split
-    batch_size: int = 16
+class DataConfig:
+    """What the model learns from: the records and their bins, the crops, augmentation,
+    the targets, and the order they come in. Sizes in px."""
+    records_dir: str  # output of data_prep.build_records
+    bins_path: typing.Optional[str] = None  # None: <records_dir>/bins.json
     crop_size: int = _PIPELINE.crop_size
-    learning_rate: float = 1e-3
-    lr_schedule: str = "two_stage"
-    lr_decay_epoch: int = 0  # 0: two thirds of epochs
-    lr_decay_factor: float = 0.1
-    base_filters: int = _MODEL.base_filters
-    depth: int = _MODEL.depth
-    global_context: bool = _MODEL.global_context
-    # The pretrained colorizer (architecture effnet_lite0): start its encoder from the
-    # ImageNet weights (of the "pretrained" extra's package), and which of it trains.
-    pretrained_encoder: bool = True
-    encoder_training: str = "full"
-    architecture: str = _MODEL.architecture
-    decoding: str = _MODEL.decoding
-    channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
-    rebalance_lambda: typing.Optional[float] = None  # None: the bins' own
-    soft_targets: bool = _PIPELINE.soft_targets
-    soft_k: int = _PIPELINE.soft_k
-    soft_sigma: float = _PIPELINE.soft_sigma
     augment: bool = True  # master switch of mirror, random_crop and noise
     mirror: bool = _PIPELINE.mirror
     random_crop: bool = _PIPELINE.random_crop
     crop_scale_min: float = _PIPELINE.crop_scale[0]
     noise_stddev: float = _PIPELINE.noise_stddev
+    soft_targets: bool = _PIPELINE.soft_targets
+    soft_k: int = _PIPELINE.soft_k
+    soft_sigma: float = _PIPELINE.soft_sigma
+    rebalance_lambda: typing.Optional[float] = None  # None: the bins' own
+    cache: bool = _PIPELINE.cache
+    deterministic: bool = _PIPELINE.deterministic
+    shuffle_buffer: int = _PIPELINE.shuffle_buffer
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """The network and where its weights start (model.ModelConfig is derived from it)."""
+    architecture: str = _MODEL.architecture
+    base_filters: int = _MODEL.base_filters
+    depth: int = _MODEL.depth
+    global_context: bool = _MODEL.global_context
+    decoding: str = _MODEL.decoding
+    channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
+    hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
+    # The pretrained colorizer (architecture effnet_lite0): start its encoder from the
+    # ImageNet weights (of the "pretrained" extra's package), and which of it trains.
+    pretrained_encoder: bool = True
+    encoder_training: str = "full"
+    warm_start: typing.Optional[str] = None  # a SavedModel whose weights start a new run
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizationConfig:
+    """How long and how fast: epochs (the whole run: a resumed run continues to it),
+    steps, batch, learning rate and its schedule (rates per optimizer step), and the
+    weights of the heads' losses."""
+    epochs: int = 10
+    steps_per_epoch: int = 0  # 0: one pass over the train split
+    validation_steps: int = 0  # 0: the whole val split
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    lr_schedule: str = "two_stage"
+    lr_decay_epoch: int = 0  # 0: two thirds of epochs
+    lr_decay_factor: float = 0.1
     regression_weight: float = 0.0  # > 0 adds the chroma regression head
     scene_weight: float = 0.0  # > 0 adds the scene head
     scene_label_smoothing: float = 0.0
-    hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
-    warm_start: typing.Optional[str] = None  # a SavedModel whose weights start a new run
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """Where the run lives and how it runs: devices, precision, seed, logging."""
+    model_dir: str
+    seed: int = _PIPELINE.seed  # weights, data order and augmentation
     strategy: str = "auto"
     cluster_timeout: float = multi_worker.DEFAULT_CLUSTER_TIMEOUT  # s to wait for the others
     logical_cpus: int = 0
     mixed_precision: str = "none"
     jit_compile: bool = False
-    seed: int = _PIPELINE.seed
-    cache: bool = _PIPELINE.cache
-    deterministic: bool = _PIPELINE.deterministic
-    shuffle_buffer: int = _PIPELINE.shuffle_buffer
     num_log_images: int = 4
     verbose: int = 1
+
+
+GROUPS = {"data": DataConfig, "network": NetworkConfig,
+          "optimization": OptimizationConfig, "runtime": RuntimeConfig}
+
+
+def default_settings():
+    """{setting: default} of every setting that has one, across the groups."""
+    return {f.name: f.default for group in GROUPS.values() for f in dataclasses.fields(group)
+            if f.default is not dataclasses.MISSING}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run, grouped as an experiment config is
+    (tensorflow/models' ExperimentConfig): data, network, optimization, runtime. A
+    setting's name is the same in its group, in flags.json (flat) and as the flag of
+    python -m colorize_tf.train; TrainConfig.create(**settings) builds one from them."""
+    data: DataConfig
+    network: NetworkConfig
+    optimization: OptimizationConfig
+    runtime: RuntimeConfig
+
+    @classmethod
+    def create(cls, **settings):
+        """From settings by name (records_dir and model_dir required, the others have
+        their defaults); TypeError names one that is no setting."""
+        where = {f.name: group for group, kind in GROUPS.items()
+                 for f in dataclasses.fields(kind)}
+        unknown = sorted(set(settings) - set(where))
+        if unknown:
+            raise TypeError(f"no training setting {unknown[0]!r}")
+        return cls(**{group: kind(**{k: v for k, v in settings.items() if where[k] == group})
+                      for group, kind in GROUPS.items()})
+
+    def flat(self):
+        """{setting: value} of every setting (flags.json, a flagfile)."""
+        return {k: v for group in GROUPS for k, v in
+                dataclasses.asdict(getattr(self, group)).items()}
+
+    def replace(self, **settings):
+        """A copy with settings (by name) changed."""
+        return TrainConfig.create(**{**self.flat(), **settings})
 
     @classmethod
     def from_flags(cls, values):
@@ -103,8 +162,8 @@ class TrainConfig:
         that are not settings (flagfile, help) are left out."""
         values = dict(values)
         values["bins_path"] = values.pop("bins", None)
-        names = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        names = {f.name for kind in GROUPS.values() for f in dataclasses.fields(kind)}
+        return cls.create(**{k: v for k, v in values.items() if k in names})
 
     @classmethod
     def from_flagfile(cls, path, **overrides):
@@ -113,20 +172,21 @@ class TrainConfig:
         without the command line: for Python callers and the tests. ValueError names a
         line that is not a setting (python -m colorize_tf.train reads the same files
         with its flags; tests/test_training_config.py checks that both agree)."""
-        values = {**_read_flagfile(path, typing.get_type_hints(cls)), **overrides}
+        types = {name: kind for group in GROUPS.values()
+                 for name, kind in typing.get_type_hints(group).items()}
+        values = {**_read_flagfile(path, types), **overrides}
         missing = [name for name in ("records_dir", "model_dir") if not values.get(name)]
         if missing:
             raise ConfigError(f"{path} sets no {' and no '.join(missing)}")
-        return cls(**values)
+        return cls.create(**values)
 
     def to_flagfile(self, path):
         """Writes every setting to path as a flagfile that python -m colorize_tf.train
         (and from_flagfile) read back to this config: a run's exact settings, usable
         from any working directory."""
         lines = ["# Every setting of one training run (TrainConfig.to_flagfile)."]
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            name = "bins" if field.name == "bins_path" else field.name
+        for setting, value in self.flat().items():
+            name = "bins" if setting == "bins_path" else setting
             if isinstance(value, bool):
                 lines.append(f"--{name}" if value else f"--no{name}")
             elif value is not None:
@@ -134,87 +194,93 @@ class TrainConfig:
         safe_write.write_bytes(path, ("\n".join(lines) + "\n").encode())
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """flags.json's content: every setting, flat (as the flags name them)."""
+        return self.flat()
 
     def check(self):
         """Refuses settings that cannot make a sensible run, before any work
         (ConfigError, naming the setting: the command's flag of the same name)."""
+        settings = self.flat()
         for name in ("records_dir", "model_dir"):
-            if not getattr(self, name):
+            if not settings[name]:
                 raise ConfigError(f"{name} is required")
-        if os.path.exists(self.model_dir) and not os.path.isdir(self.model_dir):
-            raise ConfigError(f"model_dir {self.model_dir!r} is a file, not a folder")
+        if os.path.exists(self.runtime.model_dir) and not os.path.isdir(self.runtime.model_dir):
+            raise ConfigError(f"model_dir {self.runtime.model_dir!r} is a file, not a folder")
         at_least = {"epochs": 1, "batch_size": 1, "crop_size": 8, "base_filters": 1, "depth": 1,
                     "soft_k": 1, "shuffle_buffer": 1, "steps_per_epoch": 0,
                     "validation_steps": 0, "lr_decay_epoch": 0, "logical_cpus": 0,
                     "num_log_images": 0, "seed": 0}
         for name, low in at_least.items():
-            if getattr(self, name) < low:
-                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
-        if self.depth > 6:
-            raise ConfigError(f"depth must be <= 6, got {self.depth}")
-        if self.crop_size % 2 ** self.depth and self.architecture != model_lib.EFFNET_LITE0:
-            raise ConfigError(f"crop_size {self.crop_size} is not divisible by 2^depth "
-                              f"= {2 ** self.depth}")
-        if self.warm_start and not os.path.isdir(self.warm_start):
-            raise ConfigError(f"warm_start {self.warm_start!r} is not a folder")
-        if self.verbose not in (0, 1, 2):
-            raise ConfigError(f"verbose must be 0, 1 or 2, got {self.verbose}")
+            if settings[name] < low:
+                raise ConfigError(f"{name} must be >= {low}, got {settings[name]}")
+        if self.network.depth > 6:
+            raise ConfigError(f"depth must be <= 6, got {self.network.depth}")
+        if self.data.crop_size % 2 ** self.network.depth and \
+                self.network.architecture != model_lib.EFFNET_LITE0:
+            raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 2^depth "
+                              f"= {2 ** self.network.depth}")
+        if self.network.warm_start and not os.path.isdir(self.network.warm_start):
+            raise ConfigError(f"warm_start {self.network.warm_start!r} is not a folder")
+        if self.runtime.verbose not in (0, 1, 2):
+            raise ConfigError(f"verbose must be 0, 1 or 2, got {self.runtime.verbose}")
         positive = ("learning_rate", "lr_decay_factor")
         non_negative = ("soft_sigma", "noise_stddev", "regression_weight", "scene_weight")
         for name in positive + non_negative + ("crop_scale_min",):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
+            if not math.isfinite(settings[name]):
+                raise ConfigError(f"{name} must be a finite number, got {settings[name]}")
         for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+            if settings[name] <= 0:
+                raise ConfigError(f"{name} must be > 0, got {settings[name]}")
         for name in non_negative:
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.crop_scale_min <= 1:
-            raise ConfigError(f"crop_scale_min must be in (0, 1], got {self.crop_scale_min}")
-        if self.lr_decay_factor > 1:
-            raise ConfigError(f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}")
+            if settings[name] < 0:
+                raise ConfigError(f"{name} must be >= 0, got {settings[name]}")
+        if not 0 < self.data.crop_scale_min <= 1:
+            raise ConfigError(f"crop_scale_min must be in (0, 1], got {self.data.crop_scale_min}")
+        if self.optimization.lr_decay_factor > 1:
+            raise ConfigError(f"lr_decay_factor must be in (0, 1], got "
+                              f"{self.optimization.lr_decay_factor}")
         self._check_method()
 
     def _check_method(self):
         """Refuses combinations of decoding, architecture and heads that make no model."""
-        if self.rebalance_lambda is not None and not 0 <= self.rebalance_lambda <= 1:
-            raise ConfigError(f"rebalance_lambda must be in [0, 1], got {self.rebalance_lambda}")
-        if not 0 <= self.scene_label_smoothing < 1:
+        if self.data.rebalance_lambda is not None and not 0 <= self.data.rebalance_lambda <= 1:
+            raise ConfigError(f"rebalance_lambda must be in [0, 1], got "
+                              f"{self.data.rebalance_lambda}")
+        if not 0 <= self.optimization.scene_label_smoothing < 1:
             raise ConfigError(f"scene_label_smoothing must be in [0, 1), got "
-                              f"{self.scene_label_smoothing}")
-        if self.channel_bins < 2:
-            raise ConfigError(f"channel_bins must be >= 2, got {self.channel_bins}")
-        if self.decoding != decoding.BINS and self.soft_targets:
-            raise ConfigError(f"soft_targets needs decoding=bins, not {self.decoding}")
-        if self.decoding == decoding.REGRESSION and self.regression_weight > 0:
+                              f"{self.optimization.scene_label_smoothing}")
+        if self.network.channel_bins < 2:
+            raise ConfigError(f"channel_bins must be >= 2, got {self.network.channel_bins}")
+        if self.network.decoding != decoding.BINS and self.data.soft_targets:
+            raise ConfigError(f"soft_targets needs decoding=bins, not {self.network.decoding}")
+        if self.network.decoding == decoding.REGRESSION and self.optimization.regression_weight > 0:
             raise ConfigError("decoding=regression already outputs the chroma: leave "
                               "regression_weight at 0")
-        if self.architecture == model_lib.ZHANG_SMALL:
-            if (self.regression_weight > 0 or self.scene_weight > 0 or self.hints
-                    or self.global_context):
+        if self.network.architecture == model_lib.ZHANG_SMALL:
+            if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
+                    or self.network.hints or self.network.global_context):
                 raise ConfigError("architecture=zhang_small has no heads, no hints and no "
                                   "global context (regression_weight and scene_weight "
                                   "must be 0, hints and global_context off)")
-            if self.crop_size % 8:
-                raise ConfigError(f"crop_size {self.crop_size} is not divisible by 8 (Zhang's "
+            if self.data.crop_size % 8:
+                raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 8 (Zhang's "
                                   "network pools 3 times)")
-        if self.architecture == model_lib.EFFNET_LITE0:
-            if (self.regression_weight > 0 or self.scene_weight > 0 or self.hints
-                    or self.global_context or self.decoding != decoding.BINS):
+        if self.network.architecture == model_lib.EFFNET_LITE0:
+            if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
+                    or self.network.hints or self.network.global_context
+                    or self.network.decoding != decoding.BINS):
                 raise ConfigError("architecture=effnet_lite0 predicts bins only: no heads "
                                   "(regression_weight and scene_weight must be 0), no "
                                   "hints, no global context, decoding=bins")
             stride = model_lib.EFFNET_ENCODER_STRIDE
-            if self.crop_size % stride:
-                raise ConfigError(f"crop_size {self.crop_size} is not divisible by {stride} "
+            if self.data.crop_size % stride:
+                raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by {stride} "
                                   "(the effnet_lite0 encoder's stride)")
-        elif self.encoder_training != "full":
-            raise ConfigError(f"encoder_training={self.encoder_training} needs "
+        elif self.network.encoder_training != "full":
+            raise ConfigError(f"encoder_training={self.network.encoder_training} needs "
                               "architecture=effnet_lite0 (the only one with an encoder)")
-        if self.strategy == "multi_worker":
-            if not self.deterministic:
+        if self.runtime.strategy == "multi_worker":
+            if not self.data.deterministic:
                 # Every worker keeps its share of one order (input_pipeline.make_dataset's
                 # shard): an order that differs per worker would repeat and drop photos.
                 raise ConfigError("strategy=multi_worker needs deterministic")
@@ -226,22 +292,23 @@ class TrainConfig:
                 multi_worker.read_tf_config(os.environ["TF_CONFIG"])
             except multi_worker.TFConfigError as e:
                 raise ConfigError(str(e)) from None
-            if not self.cluster_timeout > 0:
-                raise ConfigError(f"cluster_timeout must be > 0 s, got {self.cluster_timeout}")
+            if not self.runtime.cluster_timeout > 0:
+                raise ConfigError(f"cluster_timeout must be > 0 s, got "
+                                  f"{self.runtime.cluster_timeout}")
 
     def bins(self, bins):
         """The records' bins, with rebalance_lambda's weights when it is set (seed 001's
         comparison without rebalancing is lambda = 1: uniform weights)."""
-        if self.rebalance_lambda is None:
+        if self.data.rebalance_lambda is None:
             return bins
-        return dataclasses.replace(bins, rebalance_lambda=float(self.rebalance_lambda))
+        return dataclasses.replace(bins, rebalance_lambda=float(self.data.rebalance_lambda))
 
     def decoder(self, bins):
         """-> decoding.Decoder of the model's output, for bins (the records')."""
-        if self.decoding == decoding.PER_CHANNEL:
+        if self.network.decoding == decoding.PER_CHANNEL:
             return decoding.Decoder.for_channels(
-                bins_lib.channel_grid(bins.grid.color_space, self.channel_bins))
-        if self.decoding == decoding.REGRESSION:
+                bins_lib.channel_grid(bins.grid.color_space, self.network.channel_bins))
+        if self.network.decoding == decoding.REGRESSION:
             return decoding.Decoder.regression()
         return decoding.Decoder.for_bins(bins)
 
@@ -249,31 +316,34 @@ class TrainConfig:
         """-> model.ModelConfig for bins of num_bins and num_scenes classes (scene head
         only when scene_weight > 0); hint_scale: of the hint chroma (hints only);
         color_space: of the bins (the luma the model takes)."""
-        if self.decoding == decoding.PER_CHANNEL:
-            num_bins = 2 * self.channel_bins
+        if self.network.decoding == decoding.PER_CHANNEL:
+            num_bins = 2 * self.network.channel_bins
         return model_lib.ModelConfig(
-            num_bins=num_bins, base_filters=self.base_filters, depth=self.depth,
-            regression_head=self.regression_weight > 0,
-            num_scenes=num_scenes if self.scene_weight > 0 else 0,
-            decoding=self.decoding, architecture=self.architecture, hints=self.hints,
-            global_context=self.global_context,
-            hint_scale=hint_scale if self.hints else 1.0, color_space=color_space)
+            num_bins=num_bins, base_filters=self.network.base_filters, depth=self.network.depth,
+            regression_head=self.optimization.regression_weight > 0,
+            num_scenes=num_scenes if self.optimization.scene_weight > 0 else 0,
+            decoding=self.network.decoding, architecture=self.network.architecture,
+            hints=self.network.hints,
+            global_context=self.network.global_context,
+            hint_scale=hint_scale if self.network.hints else 1.0, color_space=color_space)
 
     def pipeline_config(self, model_config):
         """-> input_pipeline.PipelineConfig giving the targets model_config's heads need;
         augment=False switches mirror, random_crop and noise off."""
-        augment = self.augment
+        augment = self.data.augment
         return input_pipeline.PipelineConfig(
-            crop_size=self.crop_size, mirror=augment and self.mirror,
-            random_crop=augment and self.random_crop, crop_scale=(self.crop_scale_min, 1.0),
-            noise_stddev=self.noise_stddev if augment else 0.0,
-            soft_targets=self.soft_targets, soft_k=self.soft_k, soft_sigma=self.soft_sigma,
+            crop_size=self.data.crop_size, mirror=augment and self.data.mirror,
+            random_crop=augment and self.data.random_crop,
+            crop_scale=(self.data.crop_scale_min, 1.0),
+            noise_stddev=self.data.noise_stddev if augment else 0.0,
+            soft_targets=self.data.soft_targets, soft_k=self.data.soft_k,
+            soft_sigma=self.data.soft_sigma,
             regression_target=model_config.regression_head,
             scene_target=model_config.num_scenes > 0,
             regression_only=model_config.decoding == decoding.REGRESSION,
             hints=model_config.hints, target_stride=model_config.output_stride,
-            shuffle_buffer=self.shuffle_buffer,
-            cache=self.cache, deterministic=self.deterministic, seed=self.seed)
+            shuffle_buffer=self.data.shuffle_buffer,
+            cache=self.data.cache, deterministic=self.data.deterministic, seed=self.runtime.seed)
 
 
 def _read_flagfile(path, types):

@@ -2,7 +2,7 @@
 its model_dir (resumable; one process, a mirrored strategy or multi-worker).
 
     from colorize_tf.training import trainer
-    trainer.run(TrainConfig(records_dir=..., model_dir=...))
+    trainer.run(TrainConfig.create(records_dir=..., model_dir=...))
 
 python -m colorize_tf.train is its command line (flags -> TrainConfig -> run).
 """
@@ -173,8 +173,9 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
 def _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch):
     """-> (train dataset, val dataset or None, validation steps or None)."""
     train_dataset = input_pipeline.make_dataset(
-        records.shard_pattern(c.records_dir, records.TRAIN), bins, c.batch_size, True,
-        pipeline, epochs=c.epochs, initial_epoch=initial_epoch,
+        records.shard_pattern(c.data.records_dir, records.TRAIN), bins,
+        c.optimization.batch_size, True,
+        pipeline, epochs=c.optimization.epochs, initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch)
     val_count = report.written[records.VAL]
     if val_count == 0:
@@ -182,11 +183,12 @@ def _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch):
     # The same batches every epoch: one pass (or its first --validation_steps batches),
     # repeated, with the step count given to Keras so that it never reads past the end
     # (which it reports as "input ran out of data").
-    validation_steps = math.ceil(val_count / c.batch_size)
-    if c.validation_steps:
-        validation_steps = min(validation_steps, c.validation_steps)
+    validation_steps = math.ceil(val_count / c.optimization.batch_size)
+    if c.optimization.validation_steps:
+        validation_steps = min(validation_steps, c.optimization.validation_steps)
     val_dataset = input_pipeline.make_dataset(
-        records.shard_pattern(c.records_dir, records.VAL), bins, c.batch_size, False,
+        records.shard_pattern(c.data.records_dir, records.VAL), bins,
+        c.optimization.batch_size, False,
         pipeline).take(validation_steps).repeat()
     return train_dataset, val_dataset, validation_steps
 
@@ -199,29 +201,29 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
     of each global batch (make_dataset's shard), so the global batches are those of
     one process with --batch_size; validation uses the full global batches only."""
     replicas = strategy.num_replicas_in_sync
-    if c.batch_size % replicas:
-        raise TrainingError(f"batch_size {c.batch_size} is not divisible by the "
+    if c.optimization.batch_size % replicas:
+        raise TrainingError(f"batch_size {c.optimization.batch_size} is not divisible by the "
                             f"{replicas} replicas of the cluster")
-    per_replica = c.batch_size // replicas
+    per_replica = c.optimization.batch_size // replicas
 
     def shard_of(context):
         return (context.num_input_pipelines, context.input_pipeline_id)
 
     train = strategy.distribute_datasets_from_function(
         lambda context: input_pipeline.make_dataset(
-            records.shard_pattern(c.records_dir, records.TRAIN), bins, per_replica, True,
-            pipeline, epochs=c.epochs, initial_epoch=initial_epoch,
+            records.shard_pattern(c.data.records_dir, records.TRAIN), bins, per_replica, True,
+            pipeline, epochs=c.optimization.epochs, initial_epoch=initial_epoch,
             steps_per_epoch=steps_per_epoch, shard=shard_of(context)))
-    validation_steps = report.written[records.VAL] // c.batch_size
-    if c.validation_steps:
-        validation_steps = min(validation_steps, c.validation_steps)
+    validation_steps = report.written[records.VAL] // c.optimization.batch_size
+    if c.optimization.validation_steps:
+        validation_steps = min(validation_steps, c.optimization.validation_steps)
     if validation_steps == 0:
         return train, None, None, None
-    val_pattern = records.shard_pattern(c.records_dir, records.VAL)
+    val_pattern = records.shard_pattern(c.data.records_dir, records.VAL)
     val = strategy.distribute_datasets_from_function(
         lambda context: input_pipeline.make_dataset(
             val_pattern, bins, per_replica, False, pipeline, shard=shard_of(context)))
-    local_val = input_pipeline.make_dataset(val_pattern, bins, c.batch_size, False,
+    local_val = input_pipeline.make_dataset(val_pattern, bins, c.optimization.batch_size, False,
                                             pipeline)
     return train, val, validation_steps, local_val
 
@@ -254,13 +256,14 @@ def _load_pretrained_encoder(model):
 
 
 def _compiled_model(c, model_config, bins, steps_per_epoch):
-    """The ColorUNet (initial weights from c.seed) with its losses (and heads'), metrics
+    """The ColorUNet (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
-    model = model_lib.build_model(model_config, seed=c.seed)
+    model = model_lib.build_model(model_config, seed=c.runtime.seed)
     if model_config.architecture == model_lib.EFFNET_LITE0:
-        model_lib.set_encoder_training(model, c.encoder_training)
-    learning_rate = _learning_rate(c.learning_rate, c.lr_schedule, c.epochs,
-                                   steps_per_epoch, c.lr_decay_epoch, c.lr_decay_factor)
+        model_lib.set_encoder_training(model, c.network.encoder_training)
+    opt = c.optimization
+    learning_rate = _learning_rate(opt.learning_rate, opt.lr_schedule, opt.epochs,
+                                   steps_per_epoch, opt.lr_decay_epoch, opt.lr_decay_factor)
     main_loss, main_metrics = _primary_loss_and_metrics(c, bins)
     loss, weights, metric = main_loss, None, main_metrics
     if model_config.has_heads:
@@ -268,12 +271,12 @@ def _compiled_model(c, model_config, bins, steps_per_epoch):
         loss, weights, metric = {primary: main_loss}, {primary: 1.0}, {primary: main_metrics}
         if model_config.regression_head:
             loss["chroma"] = losses.MaskedChromaMSE()
-            weights["chroma"] = c.regression_weight
+            weights["chroma"] = c.optimization.regression_weight
         if model_config.num_scenes:
-            loss["scene"] = losses.scene_loss(c.scene_label_smoothing)
-            weights["scene"] = c.scene_weight
+            loss["scene"] = losses.scene_loss(c.optimization.scene_label_smoothing)
+            weights["scene"] = c.optimization.scene_weight
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss,
-                  loss_weights=weights, metrics=metric, jit_compile=c.jit_compile)
+                  loss_weights=weights, metrics=metric, jit_compile=c.runtime.jit_compile)
     return model
 
 
@@ -281,10 +284,10 @@ def _primary_loss_and_metrics(c, bins):
     """The loss and metrics of the output the decoder reads, by decoding."""
     decoder = c.decoder(bins)
     chroma_error = metrics.MaskedChromaError(decoder=decoder.to_dict())
-    if c.decoding == decoding.REGRESSION:
+    if c.network.decoding == decoding.REGRESSION:
         return losses.MaskedChromaMSE(), [chroma_error]
-    if c.decoding == decoding.PER_CHANNEL:
-        grid = bins_lib.channel_grid(bins.grid.color_space, c.channel_bins)
+    if c.network.decoding == decoding.PER_CHANNEL:
+        grid = bins_lib.channel_grid(bins.grid.color_space, c.network.channel_bins)
         return losses.MaskedPerChannelCrossEntropy(grid.low, grid.high, grid.cells), \
             [chroma_error]
     return losses.MaskedRebalancedCrossEntropy(), [
@@ -295,34 +298,34 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     """Checks and (if write) writes the run's configs; -> epochs already done (0 for a
     new run)."""
     if write:
-        os.makedirs(c.model_dir, exist_ok=True)
-    run_config = _check_model_dir(c.model_dir, model_config, bins)
-    state, messages = training_state.read_state(c.model_dir)
+        os.makedirs(c.runtime.model_dir, exist_ok=True)
+    run_config = _check_model_dir(c.runtime.model_dir, model_config, bins)
+    state, messages = training_state.read_state(c.runtime.model_dir)
     for message in messages:
         print(f"train: {message}")
     initial_epoch = state["epoch"] if state else 0
     if not write:
         return initial_epoch
-    safe_write.write_json(os.path.join(c.model_dir, model_lib.CONFIG_NAME),
+    safe_write.write_json(os.path.join(c.runtime.model_dir, model_lib.CONFIG_NAME),
                           run_config)
-    safe_write.write_json(os.path.join(c.model_dir, training_state.FLAGS_NAME), c.to_dict())
-    safe_write.write_json(os.path.join(c.model_dir, training_state.PIPELINE_CONFIG_NAME),
+    safe_write.write_json(os.path.join(c.runtime.model_dir, training_state.FLAGS_NAME), c.to_dict())
+    safe_write.write_json(os.path.join(c.runtime.model_dir, training_state.PIPELINE_CONFIG_NAME),
                           dataclasses.asdict(pipeline))
-    bins.save(os.path.join(c.model_dir, bins_lib.ARTIFACT_NAME))
-    c.decoder(bins).save(c.model_dir)
-    _trim_history(os.path.join(c.model_dir, training_state.HISTORY_NAME), initial_epoch)
+    bins.save(os.path.join(c.runtime.model_dir, bins_lib.ARTIFACT_NAME))
+    c.decoder(bins).save(c.runtime.model_dir)
+    _trim_history(os.path.join(c.runtime.model_dir, training_state.HISTORY_NAME), initial_epoch)
     return initial_epoch
 
 
 def _check_against_records(c, bins, report):
     """Refuses settings that the records cannot serve; -> the model's config."""
-    if c.soft_targets and c.soft_k > bins.num_bins:
-        raise TrainingError(f"soft_k {c.soft_k} is more than the {bins.num_bins} bins")
+    if c.data.soft_targets and c.data.soft_k > bins.num_bins:
+        raise TrainingError(f"soft_k {c.data.soft_k} is more than the {bins.num_bins} bins")
     train_count = report.written[records.TRAIN]
-    if c.batch_size > train_count:
-        raise TrainingError(f"batch_size {c.batch_size} is larger than the {train_count} "
-                            "training photos: no full batch, no training step")
-    if c.scene_weight > 0 and len(report.classes) < 2:
+    if c.optimization.batch_size > train_count:
+        raise TrainingError(f"batch_size {c.optimization.batch_size} is larger than the "
+                            f"{train_count} training photos: no full batch, no training step")
+    if c.optimization.scene_weight > 0 and len(report.classes) < 2:
         raise TrainingError("scene_weight needs records with at least two classes")
     # The hint chroma is scaled to about [-1, 1] by the largest chroma of the grid.
     hint_scale = 1.0 / max(abs(v) for v in bins.grid.low + bins.grid.high)
@@ -335,20 +338,20 @@ def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy
     refuses a run whose loss diverged or that made no step."""
     train_dataset, val_dataset, validation_steps = datasets[:3]
     if strategy is not None and multi_worker.is_multi_worker(strategy):
-        jit_compile = c.jit_compile and multi_worker.can_compile_collectives()
-        if c.jit_compile and not jit_compile:
+        jit_compile = c.runtime.jit_compile and multi_worker.can_compile_collectives()
+        if c.runtime.jit_compile and not jit_compile:
             print("train: --jit_compile: XLA cannot compile the gradients' all-reduce on "
                   "CPUs (TensorFlow: 'Collectives are not yet implemented for CPU "
                   "devices when compiling with XLA'); the steps run uncompiled",
                   flush=True)
         history = multi_worker.fit(
-            model, strategy, train_dataset, c.epochs, initial_epoch, steps_per_epoch,
+            model, strategy, train_dataset, c.optimization.epochs, initial_epoch, steps_per_epoch,
             callbacks, val_dataset, validation_steps, jit_compile)
     else:
         # Keras' live progress bar is for terminals; in a log or a pipe, one line an
         # epoch.
-        verbose = 2 if c.verbose == 1 and not sys.stdout.isatty() else c.verbose
-        history = model.fit(train_dataset, epochs=c.epochs,
+        verbose = 2 if c.runtime.verbose == 1 and not sys.stdout.isatty() else c.runtime.verbose
+        history = model.fit(train_dataset, epochs=c.optimization.epochs,
                             steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
                             validation_data=val_dataset, validation_steps=validation_steps,
                             shuffle=False, callbacks=callbacks, verbose=verbose)
@@ -363,27 +366,28 @@ def _fit(c, model, datasets, callbacks, initial_epoch, steps_per_epoch, strategy
 def run(config, extra_callbacks=(), strategy=None):
     """Trains as the TrainConfig says; returns the keras History (None if nothing was
     left to do). The Keras dtype policy is set for the run and restored afterwards; the
-    initial weights and the data order come from config.seed alone. strategy: made by
-    make_strategy(config.strategy) when None."""
+    initial weights and the data order come from config.runtime.seed alone. strategy: made by
+    make_strategy(config.runtime.strategy) when None."""
     c = config
     c.check()
-    records_bins, report = load_records_and_bins(c.records_dir, c.bins_path)
+    records_bins, report = load_records_and_bins(c.data.records_dir, c.data.bins_path)
     bins = c.bins(records_bins)
     model_config = _check_against_records(c, bins, report)
     pipeline = c.pipeline_config(model_config)
-    strategy = strategy or make_strategy(c.strategy)
+    strategy = strategy or make_strategy(c.runtime.strategy)
     distributed = multi_worker.is_multi_worker(strategy)
     chief, task = multi_worker.worker_role(strategy) if distributed else (True, "")
     initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline, write=chief)
-    if initial_epoch >= c.epochs:
-        print(f"train: {c.model_dir} already has {initial_epoch} of {c.epochs} epochs; "
-              "nothing to do (raise epochs to continue)")
+    if initial_epoch >= c.optimization.epochs:
+        print(f"train: {c.runtime.model_dir} already has {initial_epoch} of "
+              f"{c.optimization.epochs} epochs; nothing to do (raise epochs to continue)")
         return None
     train_count = report.written[records.TRAIN]
-    steps_per_epoch = c.steps_per_epoch or max(1, train_count // c.batch_size)
+    steps_per_epoch = c.optimization.steps_per_epoch or \
+        max(1, train_count // c.optimization.batch_size)
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(
-        "float32" if c.mixed_precision == "none" else c.mixed_precision)
+        "float32" if c.runtime.mixed_precision == "none" else c.runtime.mixed_precision)
     # The chief writes the run; the other workers write to a temporary folder.
     write_dir = None if chief else multi_worker.temporary_write_dir(task)
     try:
@@ -399,21 +403,23 @@ def run(config, extra_callbacks=(), strategy=None):
             if strategy.num_replicas_in_sync > 1:
                 # Batch statistics of the global batch, as one process would compute.
                 model_lib.synchronize_batch_norm(model)
-        if c.warm_start and initial_epoch == 0:
-            _warm_start(model, c.warm_start, bins)
-        elif (initial_epoch == 0 and c.pretrained_encoder
+        if c.network.warm_start and initial_epoch == 0:
+            _warm_start(model, c.network.warm_start, bins)
+        elif (initial_epoch == 0 and c.network.pretrained_encoder
               and model_config.architecture == model_lib.EFFNET_LITE0):
             _load_pretrained_encoder(model)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
-              f"({bins.grid.color_space}), decoding {c.decoding}, {train_count} train "
+              f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "
-              f"steps x {c.batch_size} per epoch, epochs {initial_epoch + 1}..{c.epochs}, "
+              f"steps x {c.optimization.batch_size} per epoch, epochs "
+              f"{initial_epoch + 1}..{c.optimization.epochs}, "
               f"strategy {type(strategy).__name__} "
               f"({strategy.num_replicas_in_sync} replicas{', ' + task if task else ''})",
               flush=True)
-        callbacks = _make_callbacks(c.model_dir, image_dataset, c.decoder(bins),
-                                    bins.grid.color_space, c.num_log_images,
-                                    steps_per_epoch, c.batch_size, c.epochs, write_dir)
+        callbacks = _make_callbacks(c.runtime.model_dir, image_dataset, c.decoder(bins),
+                                    bins.grid.color_space, c.runtime.num_log_images,
+                                    steps_per_epoch, c.optimization.batch_size,
+                                    c.optimization.epochs, write_dir)
         history = _fit(c, model, datasets, callbacks + list(extra_callbacks),
                        initial_epoch, steps_per_epoch, strategy)
         if distributed:
