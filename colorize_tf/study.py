@@ -142,6 +142,7 @@ def train_and_export(variant, log_dir):
         # Its settings as read here, written out whole: the run does not depend on the
         # working directory finding the flagfiles it names (common.flags).
         settings = os.path.join(log_dir, f"{variant.name}.flags")
+        os.makedirs(log_dir, exist_ok=True)
         variant.config.to_flagfile(settings)
         _run(["colorize_tf.train", f"--flagfile={settings}"],
              os.path.join(log_dir, f"{variant.name}.log"), f"training {variant.name}")
