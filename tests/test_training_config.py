@@ -53,7 +53,7 @@ def test_augment_false_switches_every_augmentation_off():
 def test_to_dict_round_trips_and_every_setting_has_one_group():
     config = _config("--epochs=3")
     assert TrainConfig.create(**config.to_dict()) == config
-    assert config.optimization.epochs == 3 and config.replace(epochs=4).optimization.epochs == 4
+    assert config.optimization.epochs == 3
     groups = [{f.name for f in dataclasses.fields(kind)} for kind in
               training_config.GROUPS.values()]
     assert sum(map(len, groups)) == len(set().union(*groups)) == len(config.to_dict())

@@ -116,6 +116,8 @@ class RuntimeConfig:
 
 GROUPS = {"data": DataConfig, "network": NetworkConfig,
           "optimization": OptimizationConfig, "runtime": RuntimeConfig}
+SETTING_GROUP = {f.name: group for group, kind in GROUPS.items()
+                 for f in dataclasses.fields(kind)}  # each setting's group, by name
 
 
 def default_settings():
@@ -139,12 +141,11 @@ class TrainConfig:
     def create(cls, **settings):
         """From settings by name (records_dir and model_dir required, the others have
         their defaults); TypeError names one that is no setting."""
-        where = {f.name: group for group, kind in GROUPS.items()
-                 for f in dataclasses.fields(kind)}
-        unknown = sorted(set(settings) - set(where))
+        unknown = sorted(set(settings) - set(SETTING_GROUP))
         if unknown:
             raise TypeError(f"no training setting {unknown[0]!r}")
-        return cls(**{group: kind(**{k: v for k, v in settings.items() if where[k] == group})
+        return cls(**{group: kind(**{k: v for k, v in settings.items()
+                                     if SETTING_GROUP[k] == group})
                       for group, kind in GROUPS.items()})
 
     def flat(self):
@@ -152,18 +153,13 @@ class TrainConfig:
         return {k: v for group in GROUPS for k, v in
                 dataclasses.asdict(getattr(self, group)).items()}
 
-    def replace(self, **settings):
-        """A copy with settings (by name) changed."""
-        return TrainConfig.create(**{**self.flat(), **settings})
-
     @classmethod
     def from_flags(cls, values):
         """From a dict of flag values (the flag --bins is the field bins_path); flags
         that are not settings (flagfile, help) are left out."""
         values = dict(values)
         values["bins_path"] = values.pop("bins", None)
-        names = {f.name for kind in GROUPS.values() for f in dataclasses.fields(kind)}
-        return cls.create(**{k: v for k, v in values.items() if k in names})
+        return cls.create(**{k: v for k, v in values.items() if k in SETTING_GROUP})
 
     @classmethod
     def from_flagfile(cls, path, **overrides):
