@@ -106,7 +106,7 @@ def main():
     source = inference.resolve_saved_model(args.saved_model or inference.default_saved_model())
     with tempfile.TemporaryDirectory() as tmp:
         path = exporter.export_from_saved_model(source, os.path.join(tmp, "m"),
-                                              work_size=args.work_size)
+                                                work_size=args.work_size)
         signatures = tf.saved_model.load(path).signatures
         config = model_lib.read_config(os.path.join(path, "assets"))
         ours = model_lib.build_model(config)

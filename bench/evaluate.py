@@ -67,7 +67,7 @@ def main():
     whole = len(paths) / (time.perf_counter() - start)
     truths = []
     for _, truth in photos.read_ground_truths(paths, colorizer.export_info.max_pixels,
-                                                  None):
+                                              None):
         if not isinstance(truth, photos.LeftOut):
             truths.append(truth)
     model = model_only_rate(colorizer, truths, args.batch_size)

@@ -81,7 +81,7 @@ def _records(tmp):
     sources = [builder.Source(p, p) for p in paths]
     out = os.path.join(tmp, "records")
     builder.build_records(sources, out, prepare.PrepConfig(frame_size=128),
-                                val_fraction=0.0, workers=1, log=lambda *_: None)
+                          val_fraction=0.0, workers=1, log=lambda *_: None)
     return out
 
 

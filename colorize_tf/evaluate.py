@@ -177,7 +177,8 @@ def evaluate_hints(saved_model, paths, f):
                              "saved_models/colorunet_landscapes_hints)")
     temperature = colorizer.export_info.default_temperature
     size = colorizer.export_info.work_size
-    most = max(hint_counts(f["hints"]))
+    counts = hint_counts(f["hints"])
+    most = max(counts)
     if most > size * size:
         raise cli.UsageError(f"--hints: {most} hints are more than the {size * size} points "
                              f"of the model's {size} px working size")
@@ -185,9 +186,8 @@ def evaluate_hints(saved_model, paths, f):
     def progress(row):
         print(f"evaluate: {row['hints']} hints: PSNR {row['psnr']:.2f} dB, rebalanced AuC "
               f"{row['auc_rebalanced']:.4f}", flush=True)
-    result = scoring.evaluate_hints(colorizer, paths, hint_counts(f["hints"]),
-                                       temperature, f["max_pixels"], f["batch_size"],
-                                       on_count=progress)
+    result = scoring.evaluate_hints(colorizer, paths, counts, temperature, f["max_pixels"],
+                                    f["batch_size"], on_count=progress)
     result["saved_model"] = colorizer.path
     output_dir = f["output_dir"]
     os.makedirs(os.path.join(output_dir, "figures"), exist_ok=True)

@@ -61,10 +61,10 @@ def main(argv=None):
                 f["work_size"] or None, f["max_pixels"] or None,
                 f["default_temperature"] or None)
         else:
-            path = exporter.export(f["model_dir"], f["export_dir"], f["version"] or None,
-                          f["work_size"] or None,
-                          f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
-                          f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE)
+            path = exporter.export(
+                f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
+                f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
+                f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE)
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:

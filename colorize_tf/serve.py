@@ -535,7 +535,7 @@ def running_server(base_path, name, max_body_bytes=DEFAULT_MAX_BODY_BYTES, study
     scheduler = make_scheduler(**batching) if batching else None
     study = make_study(study_flags, versions) if study_flags else None
     server = uvicorn.Server(uvicorn.Config(create_app(versions, max_body_bytes, scheduler,
-                                                     study),
+                                                      study),
                                            log_level="warning", access_log=False,
                                            lifespan="off"))
     thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),),

@@ -165,7 +165,7 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
             return result
     print(f"study: {name}: evaluating on {len(paths)} photos", flush=True)
     result = reports.evaluate_to(eval_dir, inference.Colorizer(saved_model), paths,
-                                    temperatures, num_figures=0)
+                                 temperatures, num_figures=0)
     result["paths"] = len(paths)
     safe_write.write_json(metrics_path, result)
     return result

@@ -53,7 +53,7 @@ def _plan_lines(keyed):
     yield json.dumps({"source_id": first, "digest": digest})
     for other in others:
         yield json.dumps({"source_id": other, "skip": [prepare.DUPLICATE,
-                                                        f"same bytes as {first}"]})
+                                                       f"same bytes as {first}"]})
 
 
 def _prepare_lines(item, config, class_ids):
@@ -126,7 +126,7 @@ def prepare_and_write_beam(plan, config, classes, output_dir, images_per_shard, 
     grid = bins_lib.DEFAULT_GRIDS[config.color_space]
     class_ids = {name: i for i, name in enumerate(classes)}
     counts = {split: builder._num_shards(len(plan[split]), images_per_shard,
-                                               num_shards if split == records.TRAIN else 0)
+                                         num_shards if split == records.TRAIN else 0)
               for split in records.SPLITS}
     items = [(source, split) for split in records.SPLITS for source in plan[split]]
     with beam.Pipeline(options=_options(runner, beam_options)) as pipeline:

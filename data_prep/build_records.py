@@ -31,15 +31,15 @@ def define_flags(fv):
     d = cli.definer(fv)
     P = prepare.PrepConfig  # the per-photo settings' defaults are its own
     d.string("input_dir", None, "Folder of photos, read recursively; the first "
-            "sub-folder's name is the photo's class.")
+             "sub-folder's name is the photo's class.")
     d.string("file_list", None, "Text file: one photo path per line "
-            "(relative to the list), optionally a tab and a class name.")
+             "(relative to the list), optionally a tab and a class name.")
     d.string("tfds_name", None, "TFDS dataset name (read offline, never downloaded).")
     d.string("tfds_split", "train", "TFDS split to read.")
     d.string("tfds_data_dir", None, "TFDS data_dir holding the prepared dataset.")
     d.string("output_dir", None, "Where shards, bins.json and report.json go.")
     d.integer("frame_size", P.frame_size, "Side of the square frame (px); larger photos "
-            "are shrunk with antialiased Lanczos, smaller ones padded.")
+              "are shrunk with antialiased Lanczos, smaller ones padded.")
     d.enum("color_space", P.color_space, list(color_numpy.COLOR_SPACES),
            "Chroma space of the bins.")
     d.integer("max_per_class", 0, "Keep at most this many photos of each class, evenly "
@@ -68,7 +68,7 @@ def define_flags(fv):
             "deviation is below this are skipped as gray or single-tint.")
     d.integer("min_size", P.min_size, "Photos whose shorter side is below this are skipped.")
     d.enum("alpha_background", P.alpha_background, list(prepare.ALPHA_BACKGROUNDS),
-            "What transparent pixels are composited over.")
+           "What transparent pixels are composited over.")
     d.integer("png_compression", P.png_compression, "PNG level 0-9 of the stored frames.")
     d.integer("max_pixels", P.max_pixels, "Photos with more pixels (read "
               "from their header) are skipped before decoding.")

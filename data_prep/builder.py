@@ -215,10 +215,10 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
 
     config: prepare.PrepConfig; num_shards (train; 0 = from images_per_shard), workers:
     processes (1: in-process). earlier_bins: a bins.Bins whose classes the new bins keep
-    (bins.recount_bins; num_bins is then unused), or None to fit them. report.json is written last and removed first: it is
-    the mark of a complete build, so a build killed half-way leaves no records that
-    training would accept. When no photo is usable the report is still written (with
-    the reasons), then InputError is raised.
+    (bins.recount_bins; num_bins is then unused), or None to fit them. report.json is
+    written last and removed first: it is the mark of a complete build, so a build
+    killed half-way leaves no records that training would accept. When no photo is
+    usable the report is still written (with the reasons), then InputError is raised.
     """
     start = time.time()
     if not sources and not listing_skipped:

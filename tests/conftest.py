@@ -25,8 +25,8 @@ def tiny_records(tmp_path_factory):
     sources, skipped, ignored = builder.list_dir_sources(str(photos))
     out = str(root / "records")
     builder.build_records(sources, out, prepare.PrepConfig(frame_size=32, min_size=8),
-                                num_bins=8, val_fraction=0.3, images_per_shard=3,
-                                log=lambda *_: None)
+                          num_bins=8, val_fraction=0.3, images_per_shard=3,
+                          log=lambda *_: None)
     return out
 
 
@@ -76,7 +76,7 @@ def luma_saved_model(luma_run, tmp_path_factory):
     """luma_run exported with a 32 px working size: the version dir."""
     from colorize_tf.training import exporter
     return exporter.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
-                         work_size=32)
+                           work_size=32)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +93,7 @@ def hints_saved_model(tiny_run, tmp_path_factory):
     for name in ("best.keras", "last.keras"):
         model.save(os.path.join(run, "checkpoints", name))
     return exporter.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),
-                         work_size=32)
+                           work_size=32)
 
 
 def numpy_oracle(rgb_uint8, centres, temperature, sharpness=0.5):

@@ -41,7 +41,7 @@ def test_beam_equals_the_local_path_on_a_bad_corpus(tmp_path):
     assert beam.bins == local.bins  # the table and its fingerprint
     for split in records.SPLITS:
         assert [s["file"] for s in beam.shards[split]] == [s["file"] for s in
-                                                            local.shards[split]]
+                                                           local.shards[split]]
         assert _examples(tmp_path / "beam", split) == _examples(tmp_path / "local", split)
     # A complete build: training accepts it, and nothing of Beam's is left behind.
     records.Report.load(str(tmp_path / "beam")).verify(str(tmp_path / "beam"))

@@ -237,8 +237,8 @@ def test_tfds_dataset_read_offline(tmp_path):
     sources, _, _ = builder.list_tfds_sources("tiny_photos", "train", data_dir)
     assert len(sources) == 4 and {s.label_text for s in sources} == {"sea", "forest"}
     report = builder.build_records(sources, str(tmp_path / "out"),
-                                         prepare.PrepConfig(frame_size=32, min_size=8),
-                                         val_fraction=0.0, log=lambda *_: None)
+                                   prepare.PrepConfig(frame_size=32, min_size=8),
+                                   val_fraction=0.0, log=lambda *_: None)
     assert report.written["train"] == 4
     with pytest.raises(builder.InputError, match="not readable"):
         builder.list_tfds_sources("not_there", "train", data_dir)

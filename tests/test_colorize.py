@@ -94,8 +94,8 @@ def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
 def test_missing_model_is_a_clear_error(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path),
-         f"--output_dir={tmp_path}_out", f"--saved_model={tmp_path}/none"], cwd=REPO, capture_output=True, text=True,
-        timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+         f"--output_dir={tmp_path}_out", f"--saved_model={tmp_path}/none"], cwd=REPO,
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 2 and "no SavedModel at" in result.stderr
 
 

@@ -140,7 +140,7 @@ def test_training_killed_at_random_points_resumes_to_the_same_run(crash_records,
 
 
 def test_export_killed_at_random_points_never_shows_a_partial_version(crash_records,
-                                                                     tmp_path):
+                                                                      tmp_path):
     run = str(tmp_path / "run")
     _run("colorize_tf.train", *_train_args(crash_records, run)[:-3], "--epochs=1",
          "--num_log_images=0")

@@ -55,7 +55,7 @@ def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
     photos = [make_photo(24, 30, seed=i) for i in range(3)]
     paths = [write_png(str(tmp_path / "photos" / f"{i}.png"), p) for i, p in enumerate(photos)]
     result = reports.evaluate_to(str(tmp_path / "eval"), inference.Colorizer(luma_saved_model),
-                                    paths, [0.3, 1.0], num_figures=0)
+                                 paths, [0.3, 1.0], num_figures=0)
     centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
     gray = [np.repeat(np.round(p @ np.array([0.299, 0.587, 0.114]))[..., None], 3, -1)
             for p in photos]

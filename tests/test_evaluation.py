@@ -108,7 +108,7 @@ def test_batched_evaluation_equals_one_photo_at_a_time(luma_saved_model, tmp_pat
     colorizer = inference.Colorizer(luma_saved_model)
     seen = []
     batched = scoring.evaluate(colorizer, paths, [0.38], batch_size=4,
-                                  on_figure=lambda i, *_: seen.append(i), num_figures=3)
+                               on_figure=lambda i, *_: seen.append(i), num_figures=3)
     single = scoring.evaluate(colorizer, paths, [0.38], batch_size=1)
     assert batched.evaluated == single.evaluated == 6 and sorted(seen) == [0, 1, 2]
     assert [x["file"] for x in batched.left_out] == [paths[-1]]
@@ -169,7 +169,7 @@ def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_pat
     groups = {p: ("kind: odd",) if i % 2 else ("kind: even",) for i, p in enumerate(paths)}
     groups[paths[0]] += ("colour: red",)
     totals = scoring.evaluate(colorizer, paths, [0.38], num_figures=0, batch_size=4,
-                                 groups=groups)
+                              groups=groups)
     assert sorted(totals.groups) == ["colour: red", "kind: even", "kind: odd"]
     for name, members in [("kind: odd", paths[1::2]), ("colour: red", paths[:1])]:
         alone = scoring.evaluate(colorizer, members, [0.38], num_figures=0).summary()[0]

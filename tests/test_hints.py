@@ -237,8 +237,8 @@ def test_colorize_cli_takes_a_hints_file(hints_saved_model, tiny_saved_model, tm
     assert a[20, 20, 0] - a[20, 20, 2] > b[20, 20, 0] - b[20, 20, 2] + 25
     bad = tmp_path / "bad.json"
     for content, message in [("{", "cannot be read as JSON"),
-                              ('{"a.png": [{"point": [2, 0], "color": [1, 2, 3]}]}',
-                               "a.png: a hint's point")]:
+                             ('{"a.png": [{"point": [2, 0], "color": [1, 2, 3]}]}',
+                              "a.png: a hint's point")]:
         bad.write_text(content)
         result = colorize(f"--saved_model={hints_saved_model}", f"--hints={bad}",
                           f"--output_dir={tmp_path / 'out2'}", str(photos))

@@ -134,7 +134,7 @@ def test_real_formats_through_the_signatures(tiny_saved_model, tmp_path):
         "print('done', flush=True)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                             text=True, timeout=1200, env=dict(os.environ,
-                                                               TF_CPP_MIN_LOG_LEVEL="3"))
+                                                              TF_CPP_MIN_LOG_LEVEL="3"))
     last = [line for line in result.stdout.splitlines() if line.startswith("file ")][-1:]
     assert result.returncode == 0 and "done" in result.stdout, \
         f"died (signal {-result.returncode}) on {last}: {result.stderr[-800:]}"

@@ -31,7 +31,7 @@ def test_default_model_location(tmp_path, monkeypatch):
 
 
 def test_the_default_model_is_looked_up_when_a_colorizer_is_built(luma_saved_model,
-                                                                 monkeypatch, tmp_path):
+                                                                  monkeypatch, tmp_path):
     # Set after the import: a Colorizer built now uses it (the default is not frozen).
     monkeypatch.setenv(inference.SAVED_MODEL_ENV, luma_saved_model)
     assert inference.Colorizer().path == luma_saved_model

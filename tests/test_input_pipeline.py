@@ -74,7 +74,7 @@ def test_dataset_batches_and_resume_determinism(tiny_records):
     full = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, **kwargs)]
     again = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, **kwargs)]
     resumed = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, initial_epoch=2,
-                                                                  **kwargs)]
+                                                                 **kwargs)]
     assert len(full) == 6 and full[0].shape == (2, 16, 16, 1)
     for a, b in zip(full, again):
         np.testing.assert_array_equal(a, b)
@@ -123,7 +123,7 @@ def test_cached_pipeline_differs_per_epoch_and_resumes(tiny_records):
                   training=True, config=config, steps_per_epoch=2)
     full = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, **kwargs)]
     resumed = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, initial_epoch=2,
-                                                                  **kwargs)]
+                                                                 **kwargs)]
     for a, b in zip(full[4:], resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(full[0], full[2])

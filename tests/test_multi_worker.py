@@ -109,7 +109,7 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
     good = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
             "task": {"type": "worker", "index": 1}}
     config = TrainConfig.create(records_dir=str(tiny_records), model_dir=str(tmp_path / "run"),
-                         strategy="multi_worker")
+                                strategy="multi_worker")
     for tf_config, message in [
             ("{}", 'no "cluster" object'), ("[1, 2]", "got a list"),
             ("not json", "TF_CONFIG is not JSON"),
@@ -130,7 +130,7 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
 
 
 def test_a_worker_alone_says_whom_it_waits_for_gives_up_and_stops_on_sigterm(tiny_records,
-                                                                           tmp_path):
+                                                                             tmp_path):
     import signal
     import time
     ports = _free_ports(2)

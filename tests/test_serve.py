@@ -472,7 +472,7 @@ def test_study_records_answers_and_reports_the_fooling_rate(study_server):
                                                       "milliseconds": 1234})
         assert status == 200 and answer == {"recorded": True}
     assert call(f"{url}/study/next", {"session": "abcdef12"}) == (200, {"done": True,
-                                                                         "pairs": 2})
+                                                                        "pairs": 2})
     import sqlite3
     rows = sqlite3.connect(db).execute(
         "SELECT real_side, chosen_side, fooled, milliseconds, temperature, version "

@@ -23,7 +23,8 @@ def test_every_study_flagfile_names_a_known_record_set(monkeypatch, tmp_path):
         if path != study.COMMON:
             variant = study.Variant(os.path.join(study.STUDY_CONFIGS, path), "docs/study")
             assert variant.record_set in study.RECORD_SETS and variant.epochs == 10
-            assert variant.config.data.crop_size == 96 and variant.config.runtime.seed == 1  # common's
+            # common.flags' settings reached the variant
+            assert variant.config.data.crop_size == 96 and variant.config.runtime.seed == 1
             names.add(variant.name)
     assert {"cls_yuv32", "cls_yuv32_noaug", "cls_yuv32_norebal", "reg_yuv", "cls_uv20",
             "cls_lab313_soft", "multitask", "zhang_small"} == names

@@ -147,7 +147,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_records, tmp_path):
     args = ("--epochs=2", "--steps_per_epoch=3", "--num_log_images=0", "--seed=5")
     trainer.run(_smoke(tiny_records, tmp_path / "straight", *args))
     with pytest.raises(KeyboardInterrupt):
-        trainer.run(_smoke(tiny_records, tmp_path / "killed", *args), extra_callbacks=[_Interrupt()])
+        trainer.run(_smoke(tiny_records, tmp_path / "killed", *args),
+                    extra_callbacks=[_Interrupt()])
     meta = json.load(open(tmp_path / "killed" / "backup" / "state.json"))
     assert meta["epoch"] == 1
     history = trainer.run(_smoke(tiny_records, tmp_path / "killed", *args))
@@ -181,8 +182,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_records, tmp_path):
 def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
     try:
         history = trainer.run(_smoke(tiny_records, tmp_path / policy, "--epochs=1",
-                                   f"--mixed_precision={policy}", f"--jit_compile={jit}",
-                                   "--num_log_images=0"))
+                                     f"--mixed_precision={policy}", f"--jit_compile={jit}",
+                                     "--num_log_images=0"))
         # The run leaves the process's dtype policy as it found it.
         assert keras.mixed_precision.global_policy().name == "float32"
     finally:
@@ -192,8 +193,8 @@ def test_mixed_precision_and_jit_on_cpu(tiny_records, tmp_path, policy, jit):
 
 def test_heads_and_soft_targets_train(tiny_records, tmp_path):
     history = trainer.run(_smoke(tiny_records, tmp_path / "heads", "--epochs=1",
-                               "--regression_weight=0.5", "--scene_weight=0.1",
-                               "--soft_targets", "--num_log_images=1"))
+                                 "--regression_weight=0.5", "--scene_weight=0.1",
+                                 "--soft_targets", "--num_log_images=1"))
     assert {"logits_loss", "chroma_loss", "scene_loss"} <= set(history.history)
     pipeline = json.load(open(tmp_path / "heads" / "pipeline_config.json"))
     assert pipeline["soft_targets"] and pipeline["regression_target"] and pipeline["scene_target"]

@@ -90,7 +90,8 @@ def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
     flagfile.write_text("# a comment\n--epochs=3\n--nomirror\n--bins=b.json\n")
     config = TrainConfig.from_flagfile(str(flagfile), records_dir="r", model_dir="m",
                                        epochs=5)
-    assert (config.optimization.epochs, config.data.mirror, config.data.bins_path) == (5, False, "b.json")
+    assert (config.optimization.epochs, config.data.mirror, config.data.bins_path) == \
+        (5, False, "b.json")
     for line, message in [("--epoch=3", "is not a training setting"),
                           ("--epochs=three", "'three' is not a int"),
                           ("--mirror=maybe", "'maybe' is not a boolean")]:
@@ -101,7 +102,7 @@ def test_from_flagfile_refuses_a_line_that_is_not_a_setting(tmp_path):
 
 def test_to_flagfile_writes_a_run_the_command_and_the_library_read_back(tmp_path):
     config = TrainConfig.create(records_dir="r", model_dir="m", bins_path="b.json", mirror=False,
-                         learning_rate=3e-4, rebalance_lambda=None, crop_scale_min=0.7)
+                                learning_rate=3e-4, rebalance_lambda=None, crop_scale_min=0.7)
     path = str(tmp_path / "run.flags")
     config.to_flagfile(path)
     assert TrainConfig.from_flagfile(path) == config

@@ -35,9 +35,9 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
 
     def save_figures(index, path, results, confidence, truth):
         _save_photo_figures(figure_dir, index, path, results, confidence, truth, names)
-    totals = scoring.evaluate(colorizer, paths, temperatures, num_figures, gray_threshold, max_pixels,
-                      batch_size, on_photos=bar.update, on_figure=save_figures,
-                      groups=groups)
+    totals = scoring.evaluate(colorizer, paths, temperatures, num_figures, gray_threshold,
+                              max_pixels, batch_size, on_photos=bar.update,
+                              on_figure=save_figures, groups=groups)
     if totals.evaluated == 0:
         raise NoPhotoEvaluated("no photo could be evaluated")
     methods, truth_c = totals.summary()

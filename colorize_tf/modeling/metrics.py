@@ -69,7 +69,7 @@ class MaskedChromaError(_MaskedMean):
         super().__init__(name=name, **kwargs)
         if decoder is None:
             decoder = {"kind": decoding.BINS, "centres": [list(map(float, c))
-                                                           for c in np.asarray(centres)]}
+                                                          for c in np.asarray(centres)]}
         self.decoder = decoding.Decoder.from_dict(decoder)
         self.temperature = temperature
 
@@ -110,7 +110,7 @@ def colourfulness(rgb):
     rg = rgb[..., 0] - rgb[..., 1]
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 +
-                                                                         yb.mean() ** 2))
+                                                                        yb.mean() ** 2))
 
 
 class ErrorCurve:

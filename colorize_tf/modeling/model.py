@@ -201,7 +201,7 @@ def build_colorunet(config, seed=None):
     if config.num_scenes > 0:
         pooled = layers.GlobalAveragePooling2D(name="scene_pool")(bottleneck)
         outputs["scene"] = layers.Dense(config.num_scenes, dtype="float32",
-                                       kernel_initializer=init(), name="scene")(pooled)
+                                        kernel_initializer=init(), name="scene")(pooled)
     return keras.Model(inputs, outputs, name="colorunet")
 
 

@@ -187,9 +187,8 @@ class Colorizer:
 
     def _check_hints(self):
         if not self.takes_hints:
-            raise ValueError(f"{self.path} takes no colour hints (train a model with "
-                             "--hints; the shipped one is "
-                             "saved_models/colorunet_landscapes_hints)")
+            raise ValueError(f"{self.path} takes no colour hints (a model trained with "
+                             "hints does: the shipped one is 'landscapes_hints')")
 
     def colorize_bytes(self, images, temperature=None, hints=None):
         """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)].

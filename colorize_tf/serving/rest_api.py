@@ -313,7 +313,7 @@ def predict_response(outputs, format):
         whole = {name: _json_list(rows) if np.ndim(outputs[name]) else rows
                  for name, rows in values.items()}
         return b"".join([b'{"outputs":', *(_json_object(whole) if len(whole) > 1
-                                            else next(iter(whole.values()))), b"}"])
+                                           else next(iter(whole.values()))), b"}"])
     for name, array in outputs.items():
         if not np.ndim(array):
             raise invalid(f"Tensor name: {name} has no shape information ")

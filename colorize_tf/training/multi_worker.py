@@ -135,7 +135,8 @@ def wait_for_cluster(cluster, kind, index, timeout, log=print, poll=0.5):
             if missing and time.monotonic() > deadline:
                 raise ClusterError(f"TF_CONFIG's cluster did not come together in "
                                    f"{timeout:g} s: no answer from {', '.join(missing)} "
-                                   "(start every task, or raise --cluster_timeout)")
+                                   "(start every task, or raise cluster_timeout: train "
+                                   "--cluster_timeout)")
             if missing:
                 time.sleep(poll)
     finally:

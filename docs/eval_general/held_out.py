@@ -86,7 +86,7 @@ def main(_):
     for alpha in alphas:
         colorizer.probabilities = corrected(plain, weights, alpha)
         totals = scoring.evaluate(colorizer, paths, temperatures, num_figures=0,
-                                     groups=groups)
+                                  groups=groups)
         per_group = {"all": totals.summary()[0],
                      **{d: totals.groups[d].summary()[0] for d in domains}}
         start = len(lines)
