@@ -14,6 +14,7 @@ if __name__ == "__main__":
 import os
 
 from colorize_tf import serving_api
+from colorize_tf.chroma import guided
 from colorize_tf.serving import graph as serving
 from colorize_tf.serving import inference
 from colorize_tf.training import exporter
@@ -39,6 +40,9 @@ def define_flags(fv):
             "(export.json): colorize and the Python API use it when none is given; 0: "
             f"{serving_api.DEFAULT_TEMPERATURE} (the SavedModel's own with "
             "--from_saved_model).")
+    d.integer("guided_radius", guided.DEFAULT_RADIUS, "The chroma reaches the photo's size "
+              "guided by its luma (colour edges follow luma edges) with windows of this "
+              "radius, in working-size pixels; 0: bilinear, as exports before 2026-12.")
 
 
 def main(argv=None):
@@ -51,6 +55,8 @@ def main(argv=None):
         if min(f["version"], f["work_size"], f["max_pixels"], f["default_temperature"]) < 0:
             raise cli.UsageError("--version, --work_size, --max_pixels and "
                                  "--default_temperature must be >= 0 (0: automatic)")
+        if f["guided_radius"] < 0:
+            raise cli.UsageError("--guided_radius must be >= 0 (0: bilinear chroma)")
         flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
         if not os.path.isdir(source):
             raise cli.UsageError(f"{flag} {source!r} is not a folder")
@@ -59,12 +65,13 @@ def main(argv=None):
             path = exporter.export_from_saved_model(
                 f["from_saved_model"], f["export_dir"], f["version"] or None,
                 f["work_size"] or None, f["max_pixels"] or None,
-                f["default_temperature"] or None)
+                f["default_temperature"] or None, f["guided_radius"])
         else:
             path = exporter.export(
                 f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
                 f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
-                f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE)
+                f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE,
+                f["guided_radius"])
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:

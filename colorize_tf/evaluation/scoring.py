@@ -100,6 +100,7 @@ class BatchScorer:
         self.colorizer = colorizer
         self.bins = colorizer.bins
         self.space = colorizer.color_space
+        self._upsampling = colorizer.export_info.upsampling
         self.temperatures = list(temperatures)
         self.names = method_names(temperatures)
         self._mean_chroma = tf.constant(
@@ -167,7 +168,7 @@ class BatchScorer:
         decoder = self.colorizer.decoder
         for t, name in zip(self.temperatures, self.names[2:]):
             results[name] = serving.render_rgb(luma, decoder.chroma(probabilities, t),
-                                               self.space)
+                                               self.space, self._upsampling)
         # The top-1 probability is the same at every temperature: rendered once.
         confidence = serving.render_confidence(luma, decoder.confidence(probabilities))
         return results, tf.cast(confidence[..., 0], tf.float32) / 255.0

@@ -116,7 +116,8 @@ def colorize_clip(colorizer, truth, temperature, settings):
         smoothed = np.stack([smoother(p, y) for p, y in zip(probabilities, luma_frames)]) \
             if smoother else probabilities
         chroma = colorizer.decoder.chroma(tf.constant(smoothed), temperature)
-        results[name] = serving.render_rgb(luma, chroma, colorizer.color_space).numpy()
+        results[name] = serving.render_rgb(luma, chroma, colorizer.color_space,
+                                           colorizer.export_info.upsampling).numpy()
         seconds[name] = model_seconds + time.perf_counter() - start
     return results, seconds
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from colorize_tf import serving_api
 from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
+from colorize_tf.chroma import guided
 from colorize_tf.chroma import hints
 from colorize_tf.data import image_files
 
@@ -42,7 +43,9 @@ class ExportInfo:
     (the pad multiple is 2^depth), which checkpoint, the version number, how its
     output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), the
     temperature it is meant to be used at (ignored by a regression model), and the
-    model's output stride (its logits have 1 / output_stride of the input's sides)."""
+    model's output stride (its logits have 1 / output_stride of the input's sides), and
+    how the chroma is upsampled to the photo (guided.ChromaUpsampling: radius 0, what
+    exports from before it have, is bilinear)."""
     work_size: int
     max_pixels: int
     color_space: str
@@ -54,6 +57,12 @@ class ExportInfo:
     default_temperature: float = serving_api.DEFAULT_TEMPERATURE
     uses_temperature: bool = True
     output_stride: int = 1
+    guided_radius: int = guided.BILINEAR_RADIUS
+    guided_epsilon: float = guided.DEFAULT_EPSILON
+
+    @property
+    def upsampling(self):
+        return guided.ChromaUpsampling(self.guided_radius, self.guided_epsilon)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -220,18 +229,19 @@ def preprocess(rgb, work_size, color_space):
     return luma, tf.clip_by_value(small, 0.0, 1.0)
 
 
-def render(luma, chroma, confidence, color_space):
+def render(luma, chroma, confidence, color_space, upsampling=guided.BILINEAR):
     """(full-size luma [H, W, 1], chroma [h, w, 2] and top-1 confidence [h, w] at the
-    working size) -> (RGB uint8 [H, W, 3], confidence uint8 [H, W, 1]): chroma and
-    confidence upsampled bilinearly, recombined with the full-resolution luma. The
-    same with a batch dimension in front of each."""
-    return render_rgb(luma, chroma, color_space), render_confidence(luma, confidence)
+    working size) -> (RGB uint8 [H, W, 3], confidence uint8 [H, W, 1]): the chroma
+    upsampled as upsampling says (guided.ChromaUpsampling: by the luma, or bilinearly)
+    and recombined with the full-resolution luma, the confidence upsampled bilinearly.
+    The same with a batch dimension in front of each."""
+    return (render_rgb(luma, chroma, color_space, upsampling),
+            render_confidence(luma, confidence))
 
 
-def render_rgb(luma, chroma, color_space):
+def render_rgb(luma, chroma, color_space, upsampling=guided.BILINEAR):
     """render's colour half: -> RGB uint8 [..., H, W, 3]."""
-    chroma = tf.image.resize(chroma, tf.shape(luma)[-3:-1], method="bilinear")
-    return color.luma_chroma_to_rgb_uint8(luma, chroma, color_space)
+    return color.luma_chroma_to_rgb_uint8(luma, upsampling(chroma, luma), color_space)
 
 
 def render_confidence(luma, confidence):
@@ -253,7 +263,7 @@ class ColorizerModule(tf.Module):
     """The exported graph: see the module docstring for the signatures."""
 
     def __init__(self, model, decoder, color_space, work_size, max_pixels=DEFAULT_MAX_PIXELS,
-                 depth=3, output_stride=1):
+                 depth=3, output_stride=1, upsampling=guided.BILINEAR):
         super().__init__(name="colorizer")
         self.model = model
         self.decoder = decoder
@@ -262,6 +272,7 @@ class ColorizerModule(tf.Module):
         self.max_pixels = int(max_pixels)
         self.multiple = 2 ** int(depth)  # the model pools depth times
         self.output_stride = int(output_stride)  # its logits: 1 / output_stride of a side
+        self.upsampling = upsampling  # chroma, working size -> the photo's
         # A hints model (model.ModelConfig.hints) takes the luma and the hint maps.
         self.hints = isinstance(model.input, dict)
         if self.hints:
@@ -410,7 +421,8 @@ class ColorizerModule(tf.Module):
                                                             self.color_space)]
         chroma, confidence = self._chroma_and_confidence(small[None], temperature[None],
                                                          hint_maps)
-        colorized, confidence = render(luma, chroma[0], confidence[0], self.color_space)
+        colorized, confidence = render(luma, chroma[0], confidence[0], self.color_space,
+                                       self.upsampling)
         return encode(colorized, output_format), encode(confidence, output_format)
 
     def _colorize_batch(self, image_bytes, temperature, output_format):

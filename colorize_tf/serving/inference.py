@@ -297,7 +297,8 @@ class Colorizer:
         render step."""
         chroma = self.decoder.chroma(probabilities, self._temperature(temperature))
         top1 = self.decoder.confidence(probabilities)
-        rgb, confidence = serving.render(luma, chroma, top1, self.color_space)
+        rgb, confidence = serving.render(luma, chroma, top1, self.color_space,
+                                         self.export_info.upsampling)
         return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
 
     def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):

@@ -16,6 +16,7 @@ from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
+from colorize_tf.chroma import guided
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.serving import graph as serving
 from colorize_tf.serving import inference
@@ -103,7 +104,8 @@ def _model_config(model_dir):
         raise ExportError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
 
-def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir):
+def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
+                       guided_radius=guided.DEFAULT_RADIUS):
     if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
@@ -113,6 +115,9 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
     if not 0 < default_temperature < math.inf:
         raise ExportError(f"default_temperature must be a finite number > 0 (e.g. 0.38), "
                           f"got {default_temperature}")
+    if guided_radius < 0:
+        raise ExportError(f"guided_radius must be >= 0 (0: bilinear chroma), got "
+                          f"{guided_radius}")
     if not export_dir:
         raise ExportError("export_dir is required")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -121,43 +126,50 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
 
 def export(model_dir, export_dir, version=None, work_size=None,
            max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
-           default_temperature=serving_api.DEFAULT_TEMPERATURE):
+           default_temperature=serving_api.DEFAULT_TEMPERATURE,
+           guided_radius=guided.DEFAULT_RADIUS):
     """Writes export_dir/<version>/ from a training run atomically; returns its path.
 
     The version appears under its final name only when complete (a temp dir, then a
-    rename); temp dirs of killed exports are removed first.
+    rename); temp dirs of killed exports are removed first. guided_radius: the window
+    radius of the chroma's guided upsampling (guided.py; 0: bilinear).
     """
-    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
+                       guided_radius)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
     return _write_version(model, bins, decoding.Decoder.load(model_dir, bins), model_dir,
                           export_dir, version,
                           work_size or int(run_flags.get("crop_size", 256)), max_pixels,
                           model_config.pad_multiple.bit_length() - 1, checkpoint,
-                          default_temperature, model_config.output_stride)
+                          default_temperature, model_config.output_stride, guided_radius)
 
 
 def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
-                            max_pixels=None, default_temperature=None):
+                            max_pixels=None, default_temperature=None,
+                            guided_radius=guided.DEFAULT_RADIUS):
     """Writes export_dir/<version>/ with this package's current serving graph around
     the weights of an exported SavedModel (its assets give the architecture, bins and
-    decoder; None keeps its work size, pixel limit and default temperature); returns
-    its path. For models whose training run is gone."""
+    decoder; None keeps its work size, pixel limit and default temperature; the chroma
+    is upsampled as guided_radius says, as in export()); returns its path. For models
+    whose training run is gone."""
     model, bins, info = inference.load_keras_model(saved_model_dir)
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
     assets = os.path.join(saved_model_dir, "assets")
     work_size = work_size or info.work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
-    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir)
+    _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
+                       guided_radius)
     return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
                           export_dir, version, work_size, max_pixels, info.depth,
                           info.checkpoint, default_temperature,
-                          model_lib.read_config(assets).output_stride)
+                          model_lib.read_config(assets).output_stride, guided_radius)
 
 
 def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
-                   depth, checkpoint, default_temperature, output_stride=1):
+                   depth, checkpoint, default_temperature, output_stride=1,
+                   guided_radius=guided.DEFAULT_RADIUS):
     """The SavedModel of model (logits) + decoder, with the bins, flags and model config
     files of the folder source as assets, at export_dir/<version> (atomic)."""
     os.makedirs(export_dir, exist_ok=True)
@@ -168,8 +180,9 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
     if os.path.exists(final):
         raise ExportError(f"{final!r} exists; versions are never overwritten "
                           "(omit version to take the next free one)")
+    upsampling = guided.ChromaUpsampling(guided_radius, guided.DEFAULT_EPSILON)
     module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
-                                     max_pixels, depth, output_stride)
+                                     max_pixels, depth, output_stride, upsampling)
     staging = safe_write.temp_path(final + "-assets")
     try:
         os.makedirs(staging)
@@ -179,7 +192,8 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
         decoder.save(staging)
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
-                           decoder.uses_temperature, output_stride).save(staging)
+                           decoder.uses_temperature, output_stride, upsampling.radius,
+                           upsampling.epsilon).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

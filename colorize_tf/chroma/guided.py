@@ -1,0 +1,82 @@
+"""Guided upsampling of the chroma: the photo's own luma decides where colour edges go.
+
+The model's chroma is coarse: the pretrained general model predicts it at a quarter of a
+192 px working size, so on a 1500 px photo each chroma cell covers about 30 x 30 pixels
+and bilinear upsampling spreads every colour edge over as many: a blue sky bleeds into
+the white dress in front of it, a green lawn onto the legs of the people on it (halos).
+The luma is known at full resolution, and colour edges nearly always sit on luma edges.
+So, as in the fast guided filter (He, Sun and Tang, *Guided Image Filtering*, ECCV 2010,
+section 3; He and Sun 2015, arXiv:1505.00996, *Fast Guided Filter*, algorithm 2), in
+each (2r + 1)^2 window of the chroma's grid the chroma is fitted as a linear function of
+the luma shrunk to that grid (c ~ a I + b, least squares, with a ridge epsilon that
+keeps a near 0 where the luma is flat), a and b are averaged over the windows that hold
+each cell, upsampled bilinearly (they are smooth) and applied to the full-size luma.
+
+Measured on 400 held-out train photos (docs/eval_general/held_out_upsampling.md, T = 0.7,
+the default model): PSNR +0.12 dB at r = 4, eps = 1e-3, rebalanced AuC unchanged
+(+0.06), colourfulness 0.95 -> 0.93; r = 8 gains +0.21 dB but washes the colours out
+(0.90: its wider windows average the chroma like a blur), r = 2 gains +0.06 dB.
+Everything here is core TF ops: it runs inside the SavedModel.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+DEFAULT_RADIUS = 4  # chroma-grid px: one logits cell of the quarter-resolution model
+DEFAULT_EPSILON = 1e-3  # luma^2 (luma in [0, 1]): edges vary by more than 0.03
+BILINEAR_RADIUS = 0  # what exports from before guided upsampling do
+
+
+def box_mean(x, radius):
+    """x [B, h, w, C] -> the mean of x over the (2 radius + 1)^2 window around each
+    pixel, counting only the pixels inside the image (avg_pool's SAME padding divides
+    by the number of those), [B, h, w, C]."""
+    return tf.nn.avg_pool2d(x, 2 * radius + 1, 1, "SAME")
+
+
+def guided_coefficients(chroma, guide, radius, epsilon):
+    """chroma [B, h, w, C], guide (the luma on the chroma's grid) [B, h, w, 1] ->
+    (a, b) [B, h, w, C] each: the window-averaged linear coefficients with which
+    a * guide + b approximates chroma (He et al. 2010, equations 5, 6 and 8)."""
+    mean_guide = box_mean(guide, radius)
+    mean_chroma = box_mean(chroma, radius)
+    covariance = box_mean(guide * chroma, radius) - mean_guide * mean_chroma
+    variance = box_mean(guide * guide, radius) - mean_guide * mean_guide
+    a = covariance / (variance + epsilon)
+    b = mean_chroma - a * mean_guide
+    return box_mean(a, radius), box_mean(b, radius)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChromaUpsampling:
+    """How chroma at the working size reaches the photo's size: radius 0 bilinearly,
+    otherwise guided by the full-size luma with this window radius (chroma-grid px)
+    and ridge epsilon (luma^2)."""
+    radius: int = BILINEAR_RADIUS
+    epsilon: float = DEFAULT_EPSILON
+
+    def __post_init__(self):
+        if self.radius < 0 or not self.epsilon > 0:
+            raise ValueError(f"chroma upsampling needs a radius >= 0 and an epsilon > 0, "
+                             f"got {self.radius} and {self.epsilon}")
+
+    def __call__(self, chroma, luma):
+        """chroma [h, w, C] (or [B, h, w, C]), full-size luma [H, W, 1] in [0, 1] (or
+        [B, H, W, 1]), h <= H, w <= W -> chroma [H, W, C] (or [B, H, W, C])."""
+        size = tf.shape(luma)[-3:-1]
+        if self.radius == BILINEAR_RADIUS:
+            return tf.image.resize(chroma, size, method="bilinear")
+        batched = len(chroma.shape) == 4
+        if not batched:
+            chroma, luma = chroma[None], luma[None]
+        # The guide on the chroma's grid: the luma averaged over each cell's pixels.
+        guide = tf.image.resize(luma, tf.shape(chroma)[1:3], method="area")
+        a, b = guided_coefficients(chroma, guide, self.radius, self.epsilon)
+        both = tf.image.resize(tf.concat([a, b], -1), size, method="bilinear")
+        channels = tf.shape(chroma)[-1]
+        upsampled = both[..., :channels] * luma + both[..., channels:]
+        return upsampled if batched else upsampled[0]
+
+
+BILINEAR = ChromaUpsampling(BILINEAR_RADIUS)
+GUIDED = ChromaUpsampling(DEFAULT_RADIUS, DEFAULT_EPSILON)
