@@ -12,7 +12,8 @@ model at three photo sizes.
    at --work_size (export_from_saved_model), at batch 4 of 256x256: colorize_luma and
    luma_probabilities on luma, serving_default and colorize_image (jpeg) on PNG
    photos, each next to the bare Keras model in a tf.function at the same batch and
-   size. Goal (issue 12): every signature >= 0.9 of the bare model.
+   size (--guided_radius=0: with the bilinear chroma upsampling of earlier exports).
+   Goal (issue 12): every signature >= 0.9 of the bare model.
 3. One photo of 256x256, 768x512 and 3000x2000 through serving_default (PNG) and
    colorize_image (JPEG), next to the bare model at the same working size. Goals:
    the graph around the model costs <= 25% of the model at 768x512 and <= 200% at
@@ -96,6 +97,9 @@ def main():
                         help="default: the shipped default model")
     parser.add_argument("--work_size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--guided_radius", type=int, default=None,
+                        help="the chroma's guided upsampling (export --guided_radius); "
+                             "default: export's, 0: bilinear")
     args = parser.parse_args()
     from colorize_tf.chroma import decoding
     from colorize_tf.modeling import model as model_lib
@@ -105,8 +109,10 @@ def main():
 
     source = inference.resolve_saved_model(args.saved_model or inference.default_saved_model())
     with tempfile.TemporaryDirectory() as tmp:
+        upsampling = {} if args.guided_radius is None else {
+            "guided_radius": args.guided_radius}
         path = exporter.export_from_saved_model(source, os.path.join(tmp, "m"),
-                                                work_size=args.work_size)
+                                                work_size=args.work_size, **upsampling)
         signatures = tf.saved_model.load(path).signatures
         config = model_lib.read_config(os.path.join(path, "assets"))
         ours = model_lib.build_model(config)
@@ -117,7 +123,8 @@ def main():
         num_scores = decoder.num_scores
         zhang = build_eccv16()
         print(f"{source}: {ours.name} {ours.count_params():,} params (logits at 1/"
-              f"{config.output_stride}), work size {args.work_size}; ECCV16 "
+              f"{config.output_stride}), work size {args.work_size}, chroma upsampling "
+              f"{serving.ExportInfo.load(path).upsampling}; ECCV16 "
               f"{zhang.count_params():,} params", flush=True)
         common.line(f"{ours.name} model only, 256x256", model_rate(ours, (256, 256)),
                     "images/s", "ECCV16", model_rate(zhang, (256, 256), repeats=3))

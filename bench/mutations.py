@@ -172,6 +172,16 @@ MUTATIONS = (
              "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
              "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",
              ("tests/test_efficientnet_lite.py",)),
+    # Guided chroma upsampling: the fit's intercept, and the guide taken at full size.
+    Mutation("guided_intercept_sign", "colorize_tf/chroma/guided.py",
+             "b = mean_chroma - a * mean_guide", "b = mean_chroma + a * mean_guide",
+             ("tests/test_guided.py",)),
+    Mutation("guided_coefficients_not_averaged", "colorize_tf/chroma/guided.py",
+             "return box_mean(a, radius), box_mean(b, radius)", "return a, b",
+             ("tests/test_guided.py",)),
+    Mutation("guided_upsampling_not_exported", "colorize_tf/training/exporter.py",
+             "max_pixels, depth, output_stride, upsampling)", "max_pixels, depth, output_stride)",
+             ("tests/test_guided.py",)),
 )
 
 

@@ -73,16 +73,19 @@ def luma_run(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def luma_saved_model(luma_run, tmp_path_factory):
-    """luma_run exported with a 32 px working size: the version dir."""
+    """luma_run exported with a 32 px working size and bilinear chroma upsampling (the
+    oracles here upsample bilinearly; the guided one has its own, test_guided.py): the
+    version dir."""
     from colorize_tf.training import exporter
     return exporter.export(luma_run, str(tmp_path_factory.mktemp("saved_models") / "luma"),
-                           work_size=32)
+                           work_size=32, guided_radius=0)
 
 
 @pytest.fixture(scope="session")
 def hints_saved_model(tiny_run, tmp_path_factory):
     """tiny_run with its checkpoints replaced by hint_following_model, exported with a
-    32 px working size: the version dir."""
+    32 px working size and bilinear chroma upsampling (as luma_saved_model): the
+    version dir."""
     import shutil
     from colorize_tf.chroma import bins as bins_lib
     from colorize_tf.testing.fake_data import hint_following_model
@@ -93,7 +96,7 @@ def hints_saved_model(tiny_run, tmp_path_factory):
     for name in ("best.keras", "last.keras"):
         model.save(os.path.join(run, "checkpoints", name))
     return exporter.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),
-                           work_size=32)
+                           work_size=32, guided_radius=0)
 
 
 def numpy_oracle(rgb_uint8, centres, temperature, sharpness=0.5):

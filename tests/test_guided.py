@@ -144,20 +144,22 @@ def test_bad_settings_are_refused():
         guided.ChromaUpsampling(-1)
     with pytest.raises(ValueError, match="epsilon > 0"):
         guided.ChromaUpsampling(2, 0.0)
+    with pytest.raises(ValueError, match="subsample >= 1"):
+        guided.ChromaUpsampling(2, 1e-3, 0)
 
 
 def test_exports_record_their_upsampling(tiny_run, tiny_saved_model, tmp_path):
     # tiny_saved_model is a default export: guided, as export.json says.
     info = serving.ExportInfo.load(tiny_saved_model[0])
-    assert (info.guided_radius, info.guided_epsilon) == (guided.DEFAULT_RADIUS,
-                                                         guided.DEFAULT_EPSILON)
+    assert (info.guided_radius, info.guided_epsilon, info.guided_subsample) == (
+        guided.DEFAULT_RADIUS, guided.DEFAULT_EPSILON, info.output_stride)
     path = exporter.export(tiny_run, str(tmp_path / "m"), work_size=32, guided_radius=0)
     assert serving.ExportInfo.load(path).upsampling == guided.BILINEAR
     with pytest.raises(exporter.ExportError, match="guided_radius must be >= 0"):
         exporter.export(tiny_run, str(tmp_path / "m"), work_size=32, guided_radius=-2)
     # An export.json from before guided upsampling: bilinear, as it was exported.
     data = json.load(open(os.path.join(path, "assets", serving.EXPORT_INFO_NAME)))
-    for key in ("guided_radius", "guided_epsilon"):
+    for key in ("guided_radius", "guided_epsilon", "guided_subsample"):
         data.pop(key)
     assert serving.ExportInfo.from_dict(data).upsampling == guided.BILINEAR
 
@@ -174,6 +176,8 @@ def test_served_photos_use_the_exported_upsampling(tmp_path):
         path = exporter.export_from_saved_model(shipped, str(tmp_path / f"r{radius}"),
                                                 work_size=64, guided_radius=radius)
         colorizer = inference.Colorizer(path)
+        # The fit runs on the model's own chroma grid (output stride 4).
+        assert colorizer.export_info.guided_subsample == 4
         served = colorizer.colorize(photo, temperature=0.7)
         luma, probabilities = colorizer.predict_probabilities(photo)
         rendered = colorizer.render(luma, probabilities, 0.7)[0]
@@ -183,3 +187,29 @@ def test_served_photos_use_the_exported_upsampling(tmp_path):
         assert np.abs(served.astype(int) - rendered).mean() < 1.5
         results[radius] = served.astype(int)
     assert np.abs(results[0] - results[guided.DEFAULT_RADIUS]).mean() > 0.5
+
+
+def test_subsampled_fit_is_the_fit_on_the_coarser_grid():
+    # subsample s: the chroma and the guide averaged over s x s cells, the fit there
+    # with radius / s cells, its coefficients applied to the full-size luma.
+    rng = np.random.default_rng(8)
+    chroma = rng.uniform(-60, 60, (16, 24, 2)).astype(np.float32)
+    luma = rng.uniform(0, 1, (64, 96, 1)).astype(np.float32)
+    upsampling = guided.ChromaUpsampling(4, 1e-3, subsample=4)
+    assert upsampling.grid_radius == 1
+    out = upsampling(tf.constant(chroma), tf.constant(luma)).numpy()
+    coarse = chroma.reshape(4, 4, 6, 4, 2).mean(axis=(1, 3))
+    guide = luma.reshape(4, 16, 6, 16, 1).mean(axis=(1, 3))
+    a, b = guided_oracle(coarse, guide, 1, 1e-3)
+    up = lambda x: tf.image.resize(x.astype(np.float32), [64, 96], method="bilinear").numpy()  # noqa: E731
+    np.testing.assert_allclose(out, up(a) * luma + up(b), rtol=1e-3, atol=1e-2)
+    # A linear relation survives the subsampling as well.
+    fine = luma.reshape(16, 4, 24, 4, 1).mean(axis=(1, 3))
+    linear = np.concatenate([30 * fine - 5, -20 * fine + 8], -1)
+    rebuilt = guided.ChromaUpsampling(4, 1e-9, 4)(tf.constant(linear), tf.constant(luma))
+    np.testing.assert_allclose(rebuilt, np.concatenate([30 * luma - 5, -20 * luma + 8], -1),
+                               atol=0.05)
+    # Odd sizes: the coarse grid rounds up and never vanishes.
+    odd = guided.ChromaUpsampling(4, 1e-3, 4)(tf.constant(chroma[:5, :3]),
+                                              tf.constant(luma[:7, :5]))
+    assert odd.shape == (7, 5, 2) and np.all(np.isfinite(odd))

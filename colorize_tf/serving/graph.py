@@ -4,7 +4,8 @@
     working size -> pad to a multiple of 2^depth -> the model -> annealed mean(T) at
     the logits' resolution (a quarter of the working size for the pretrained
     colorizer, whose chroma is then upsampled to the working size) -> crop -> chroma
-    upsampled to the original size + the original full-resolution luma -> PNG (or JPEG)
+    upsampled to the original size guided by its luma (chroma/guided.py; bilinearly for
+    exports from before it) + the original full-resolution luma -> PNG (or JPEG)
 
 preprocess() and render() are the two halves around the model; the serving graph,
 the Python Colorizer (serving/inference.py) and video smoothing all use them, so a change
@@ -59,10 +60,12 @@ class ExportInfo:
     output_stride: int = 1
     guided_radius: int = guided.BILINEAR_RADIUS
     guided_epsilon: float = guided.DEFAULT_EPSILON
+    guided_subsample: int = 1
 
     @property
     def upsampling(self):
-        return guided.ChromaUpsampling(self.guided_radius, self.guided_epsilon)
+        return guided.ChromaUpsampling(self.guided_radius, self.guided_epsilon,
+                                       self.guided_subsample)
 
     def to_dict(self):
         return dataclasses.asdict(self)

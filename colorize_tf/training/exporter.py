@@ -180,7 +180,9 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
     if os.path.exists(final):
         raise ExportError(f"{final!r} exists; versions are never overwritten "
                           "(omit version to take the next free one)")
-    upsampling = guided.ChromaUpsampling(guided_radius, guided.DEFAULT_EPSILON)
+    # The guided fit runs where the model's chroma has its own resolution (its logits'
+    # grid): the fast guided filter's subsampling, output_stride times coarser.
+    upsampling = guided.ChromaUpsampling(guided_radius, guided.DEFAULT_EPSILON, output_stride)
     module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
                                      max_pixels, depth, output_stride, upsampling)
     staging = safe_write.temp_path(final + "-assets")
@@ -193,7 +195,7 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
                            decoder.uses_temperature, output_stride, upsampling.radius,
-                           upsampling.epsilon).save(staging)
+                           upsampling.epsilon, upsampling.subsample).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

@@ -3,14 +3,20 @@ out of the general mix (general_cpu.flags), up to --per_domain of each domain, e
 spread. Used to pick a model's default temperature without looking at the test set, and
 to measure a prior correction of the probabilities (p_b / w_b^alpha, renormalised, with
 w the rebalancing weights: a classifier trained with class weights w over-predicts
-classes by w, so alpha = 1 undoes the rebalancing at decoding time).
+classes by w, so alpha = 1 undoes the rebalancing at decoding time), and to choose how
+the chroma is upsampled (--upsampling: guided radius:epsilon pairs, chroma/guided.py).
 
     python docs/eval_general/held_out.py --saved_model=saved_models/colorunet_general \\
         --alphas=0,0.5,1 --output=docs/eval_general/held_out.md
 
-Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio of
-gray and of each (alpha, temperature).
+    python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
+        --temperatures=0.7 --upsampling=0:0.001,4:0.001,4:0.001:4,8:0.001:4 \
+        --output=docs/eval_general/held_out_upsampling.md
+
+Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
+colour cast of gray and of each (upsampling, alpha, temperature).
 """
+import dataclasses
 import os
 import sys
 
@@ -23,6 +29,7 @@ sys.path.insert(0, REPO)
 import tensorflow as tf  # noqa: E402
 
 from colorize_tf import safe_write  # noqa: E402
+from colorize_tf.chroma import guided  # noqa: E402
 from colorize_tf.evaluation import scoring  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 from data_prep import builder  # noqa: E402
@@ -35,6 +42,9 @@ flags.DEFINE_integer("max_per_class", 2400, "The cap the records were built with
 flags.DEFINE_integer("per_domain", 100, "Held-out photos per domain.")
 flags.DEFINE_list("alphas", ["0"], "Prior corrections to compare (0: none).")
 flags.DEFINE_list("temperatures", ["0.38", "0.5", "0.7", "1"], "Temperatures.")
+flags.DEFINE_list("upsampling", [], "Chroma upsamplings to compare, each "
+                  "RADIUS:EPSILON[:SUBSAMPLE] (chroma/guided.py; radius 0: bilinear); none: "
+                  "the model's own.")
 flags.DEFINE_string("output", "", "Markdown file for the table (optional).")
 FLAGS = flags.FLAGS
 
@@ -66,8 +76,11 @@ def main(_):
     try:
         alphas = [float(a) for a in FLAGS.alphas]
         temperatures = [float(t) for t in FLAGS.temperatures]
+        upsamplings = [guided.ChromaUpsampling(int(u[0]), float(u[1]), int((u[2:] or [1])[0]))
+                       for u in (u.split(":") for u in FLAGS.upsampling)]
     except ValueError as e:
-        raise app.UsageError(f"--alphas and --temperatures take numbers: {e}") from None
+        raise app.UsageError(f"--alphas and --temperatures take numbers, --upsampling "
+                             f"RADIUS:EPSILON pairs: {e}") from None
     if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
         raise app.UsageError("--per_domain and --max_per_class must be >= 1")
     try:
@@ -76,14 +89,21 @@ def main(_):
     except builder.InputError as e:
         raise app.UsageError(str(e)) from None
     colorizer = inference.Colorizer(FLAGS.saved_model)
+    upsamplings = upsamplings or [colorizer.export_info.upsampling]
     plain = colorizer.probabilities
     weights = tf.constant(colorizer.bins.weights, tf.float32)
     domains = sorted({g for names in groups.values() for g in names})
     lines = [f"Held-out train photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
-             "rebalanced AuC % / colourfulness ratio):", "",
-             "| alpha | method | all | " + " | ".join(d.split(": ")[1] for d in domains) + " |",
-             "|---|---|---|" + "---|" * len(domains)]
-    for alpha in alphas:
+             "rebalanced AuC % / colourfulness ratio / colour cast; upsampling: the guided "
+             "filter's radius:epsilon:subsample, radius 0 bilinear):", "",
+             "| upsampling | alpha | method | all | "
+             + " | ".join(d.split(": ")[1] for d in domains) + " |",
+             "|---|---|---|---|" + "---|" * len(domains)]
+    info = colorizer.export_info
+    for upsampling, alpha in [(u, a) for u in upsamplings for a in alphas]:
+        colorizer.export_info = dataclasses.replace(
+            info, guided_radius=upsampling.radius, guided_epsilon=upsampling.epsilon,
+            guided_subsample=upsampling.subsample)
         colorizer.probabilities = corrected(plain, weights, alpha)
         totals = scoring.evaluate(colorizer, paths, temperatures, num_figures=0,
                                   groups=groups)
@@ -91,12 +111,16 @@ def main(_):
                      **{d: totals.groups[d].summary()[0] for d in domains}}
         start = len(lines)
         for method in scoring.method_names(temperatures):
-            if alpha and method in (scoring.GRAY, scoring.MEAN):
-                continue  # the same with every alpha
+            if (alpha or upsampling != upsamplings[0]) and method in (scoring.GRAY,
+                                                                      scoring.MEAN):
+                continue  # the same with every alpha and upsampling
             cells = [f"{m[method]['psnr']:.2f} / {100 * m[method]['auc_rebalanced']:.1f} / "
-                     f"{m[method]['colourfulness_ratio']:.2f}"
+                     f"{m[method]['colourfulness_ratio']:.2f} / "
+                     f"{m[method]['colour_cast']:.1f}"
                      for m in (per_group[g] for g in ["all", *domains])]
-            lines.append(f"| {alpha:g} | {method} | " + " | ".join(cells) + " |")
+            lines.append(f"| {upsampling.radius}:{upsampling.epsilon:g}:"
+                         f"{upsampling.subsample} | {alpha:g} | "
+                         f"{method} | " + " | ".join(cells) + " |")
         print("\n".join(lines[start:]), flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
