@@ -201,7 +201,8 @@ def test_subsampled_fit_is_the_fit_on_the_coarser_grid():
     coarse = chroma.reshape(4, 4, 6, 4, 2).mean(axis=(1, 3))
     guide = luma.reshape(4, 16, 6, 16, 1).mean(axis=(1, 3))
     a, b = guided_oracle(coarse, guide, 1, 1e-3)
-    up = lambda x: tf.image.resize(x.astype(np.float32), [64, 96], method="bilinear").numpy()  # noqa: E731
+    def up(x):
+        return tf.image.resize(x.astype(np.float32), [64, 96], method="bilinear").numpy()
     np.testing.assert_allclose(out, up(a) * luma + up(b), rtol=1e-3, atol=1e-2)
     # A linear relation survives the subsampling as well.
     fine = luma.reshape(16, 4, 24, 4, 1).mean(axis=(1, 3))

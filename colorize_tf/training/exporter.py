@@ -22,6 +22,7 @@ from colorize_tf.serving import graph as serving
 from colorize_tf.serving import inference
 from colorize_tf.training import state as training_state
 
+
 class ExportError(ValueError):
     """A run that cannot be exported, or arguments that make no export."""
 

@@ -34,7 +34,7 @@ def main():
     figure = cv2.resize(np.concatenate([crops[0], gap, crops[1]], 1), None, fx=1.5, fy=1.5,
                         interpolation=cv2.INTER_CUBIC)
     out = os.path.join(REPO, "docs", "gallery", "guided_upsampling.jpg")
-    cv2.imwrite(out, figure, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    cv2.imwrite(out, figure, [cv2.IMWRITE_JPEG_QUALITY, 80])
     print(f"wrote {out}")
 
 
