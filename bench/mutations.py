@@ -177,7 +177,7 @@ MUTATIONS = (
              "b = mean_chroma - a * mean_guide", "b = mean_chroma + a * mean_guide",
              ("tests/test_guided.py",)),
     Mutation("guided_coefficients_not_averaged", "colorize_tf/chroma/guided.py",
-             "return box_mean(a, radius), box_mean(b, radius)", "return a, b",
+             "both = box_mean(tf.concat([a, b], -1), radius)", "both = tf.concat([a, b], -1)",
              ("tests/test_guided.py",)),
     Mutation("guided_upsampling_not_exported", "colorize_tf/training/exporter.py",
              "max_pixels, depth, output_stride, upsampling)", "max_pixels, depth, output_stride)",
