@@ -24,7 +24,7 @@ import dataclasses
 
 import tensorflow as tf
 
-DEFAULT_RADIUS = 4  # chroma-grid px: one logits cell of the quarter-resolution model
+DEFAULT_RADIUS = 4  # working-size px: one cell each side on a quarter-resolution grid
 DEFAULT_EPSILON = 1e-3  # luma^2 (luma in [0, 1]): edges vary by more than 0.03
 BILINEAR_RADIUS = 0  # what exports from before guided upsampling do
 
