@@ -14,6 +14,8 @@ from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The default window on the chroma's own grid (subsample 1).
+GUIDED = guided.ChromaUpsampling(guided.DEFAULT_RADIUS, guided.DEFAULT_EPSILON)
 
 
 def window_mean(x, radius):
@@ -99,7 +101,7 @@ def step_photo():
 
 def test_colour_edges_follow_the_luma_edge():
     luma, truth, blurred = step_photo()
-    out = guided.GUIDED(tf.constant(blurred), tf.constant(luma)).numpy()
+    out = GUIDED(tf.constant(blurred), tf.constant(luma)).numpy()
     bilinear = guided.BILINEAR(tf.constant(blurred), tf.constant(luma)).numpy()
     # The step of 35 and 95 units lies on the luma's edge: every pixel on the right
     # side of it (bilinear puts the wrong colour on a few pixels each side).
@@ -142,18 +144,18 @@ def test_radius_zero_is_bilinear_and_batches_are_per_photo():
     luma = tf.constant(rng.uniform(0, 1, (2, 19, 23, 1)), tf.float32)
     np.testing.assert_array_equal(guided.BILINEAR(chroma, luma),
                                   tf.image.resize(chroma, [19, 23], method="bilinear"))
-    batched = guided.GUIDED(chroma, luma).numpy()
+    batched = GUIDED(chroma, luma).numpy()
     assert batched.shape == (2, 19, 23, 2)
     for i in range(2):
-        np.testing.assert_allclose(batched[i], guided.GUIDED(chroma[i], luma[i]), atol=1e-4)
+        np.testing.assert_allclose(batched[i], GUIDED(chroma[i], luma[i]), atol=1e-4)
 
 
 def test_tiny_and_flat_photos():
     # A 1 x 1 photo, and a flat luma (variance 0: the ridge keeps a at 0, chroma kept).
-    one = guided.GUIDED(tf.constant([[[12.0, -3.0]]]), tf.constant([[[0.5]]])).numpy()
+    one = GUIDED(tf.constant([[[12.0, -3.0]]]), tf.constant([[[0.5]]])).numpy()
     np.testing.assert_allclose(one, [[[12.0, -3.0]]], atol=1e-4)
     chroma = tf.fill([6, 6, 2], 17.0)
-    flat = guided.GUIDED(chroma, tf.fill([30, 30, 1], 0.0)).numpy()
+    flat = GUIDED(chroma, tf.fill([30, 30, 1], 0.0)).numpy()
     np.testing.assert_allclose(flat, 17.0, atol=1e-3)
 
 

@@ -101,4 +101,3 @@ class ChromaUpsampling:
 
 
 BILINEAR = ChromaUpsampling(BILINEAR_RADIUS)
-GUIDED = ChromaUpsampling(DEFAULT_RADIUS, DEFAULT_EPSILON)
