@@ -4,7 +4,7 @@ spread. Used to pick a model's default temperature without looking at the test s
 to measure a prior correction of the probabilities (p_b / w_b^alpha, renormalised, with
 w the rebalancing weights: a classifier trained with class weights w over-predicts
 classes by w, so alpha = 1 undoes the rebalancing at decoding time), and to choose how
-the chroma is upsampled (--upsampling: guided radius:epsilon pairs, chroma/guided.py).
+the chroma is upsampled (--upsampling: radius:epsilon[:subsample] of the guided filter, chroma/guided.py).
 
     python docs/eval_general/held_out.py --saved_model=saved_models/colorunet_general \\
         --alphas=0,0.5,1 --output=docs/eval_general/held_out.md
@@ -78,7 +78,7 @@ def main(_):
         temperatures = [float(t) for t in FLAGS.temperatures]
         upsamplings = [guided.ChromaUpsampling(int(u[0]), float(u[1]), int((u[2:] or [1])[0]))
                        for u in (u.split(":") for u in FLAGS.upsampling)]
-    except ValueError as e:
+    except (ValueError, IndexError) as e:
         raise app.UsageError(f"--alphas and --temperatures take numbers, --upsampling "
                              f"RADIUS:EPSILON pairs: {e}") from None
     if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
