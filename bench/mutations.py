@@ -185,6 +185,16 @@ MUTATIONS = (
     Mutation("guided_upsampling_not_exported", "colorize_tf/training/exporter.py",
              "max_pixels, depth, output_stride, upsampling)", "max_pixels, depth, output_stride)",
              ("tests/test_guided.py",)),
+    # The pretrained colorizer's global context: starts as the model it is warm-started
+    # from, and keeps ImageNet's weights where that model has no layer.
+    Mutation("context_merge_not_zero", "colorize_tf/modeling/model.py",
+             'kernel_initializer="zeros", name="ctx_merge"',
+             'kernel_initializer=init(), name="ctx_merge"',
+             ("tests/test_efficientnet_lite.py",)),
+    Mutation("context_no_imagenet_when_warm_started", "colorize_tf/training/trainer.py",
+             "if (c.network.pretrained_encoder\n",
+             "if (not c.network.warm_start and c.network.pretrained_encoder\n",
+             ("tests/test_efficientnet_lite.py",)),
 )
 
 

@@ -54,7 +54,9 @@ def define_flags(fv):
     d.integer("base_filters", D.base_filters, "Filters of the first cell, doubled per level.")
     d.integer("depth", D.depth, "DownConv cells.")
     d.bool("global_context", D.global_context, "Fuse a vector of the whole photo into "
-           "every bottleneck position (Iizuka et al. 2016's fusion layer; colorunet only).")
+           "every bottleneck position (Iizuka et al. 2016's fusion layer); effnet_lite0: "
+           "its encoder runs on to stride 32 and those features and their mean are added "
+           "to the decoder's stride-16 ones (crops then multiples of 32).")
     d.enum("architecture", D.architecture, model_lib.ARCHITECTURES, "colorunet: the "
            "ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
            "at --base_filters width (no heads); effnet_lite0: an ImageNet-pretrained "

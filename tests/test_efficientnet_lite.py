@@ -2,6 +2,7 @@
 and the pretrained colorizer built on it (colorize_tf/modeling/torch_weights.py,
 modeling/efficientnet_lite.py, model.build_effnet_colorizer)."""
 import collections
+import dataclasses
 import glob
 import json
 import os
@@ -246,6 +247,32 @@ def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(height, w
     assert logits.dtype == "float32"
 
 
+@pytest.mark.parametrize("height, width", [(64, 32), (32, 96)])
+def test_context_colorizer_runs_to_stride_32_and_keeps_the_quarter(height, width):
+    config = dataclasses.replace(_effnet_config(), global_context=True)
+    assert (config.pad_multiple, config.output_stride) == (32, 4)
+    model = model_lib.build_model(config, seed=0)
+    assert model.get_layer("ctx_conv").input.shape[-1] == 320  # Lite0's block 15
+    logits = model(np.random.default_rng(0).random((1, height, width, 1), np.float32))
+    assert logits.shape == (1, height // 4, width // 4, 9)
+
+
+def test_context_starts_as_the_model_without_it_and_is_wired_in():
+    plain = model_lib.build_model(_effnet_config(), seed=0)
+    with_context = model_lib.build_model(
+        dataclasses.replace(_effnet_config(), global_context=True), seed=1)
+    copied = model_lib.warm_start(with_context, plain)
+    assert "ctx_merge" not in copied and "logits" in copied
+    photo = np.random.default_rng(2).random((1, 64, 64, 1), np.float32)
+    np.testing.assert_array_equal(np.asarray(with_context(photo)), np.asarray(plain(photo)))
+    # Once the merge has weights the stride-32 features change every logit.
+    merge = with_context.get_layer("ctx_merge")
+    merge.set_weights([np.random.default_rng(3).normal(
+        0, 0.3, w.shape).astype(np.float32) for w in merge.get_weights()])
+    changed = np.abs(np.asarray(with_context(photo)) - np.asarray(plain(photo))).max(-1)
+    assert changed.min() > 1e-3
+
+
 def test_encoder_sees_the_gray_of_the_luma_normalised_as_in_imagenet_training():
     layer = model_lib.GrayEncoderInput("lab")
     # CIE L* 50 is the sRGB gray 119 (#777777 has L* = 50.03); L* 100 white, 0 black.
@@ -368,3 +395,30 @@ def _upsample_rows(values, factor):
     high = np.minimum(low + 1, n - 1)
     frac = (source - low).reshape((-1,) + (1,) * (values.ndim - 1))
     return (1 - frac) * values[low] + frac * values[high]
+
+
+def test_a_context_run_warm_started_keeps_imagenet_where_its_source_has_no_layer(
+        effnet_saved_model, tiny_records, tmp_path):
+    # The shipped recipe for global_context: warm-start from a model without it. The
+    # stride-32 blocks it adds must start from ImageNet (the package's file), every
+    # layer the source has from the source (here a random encoder, unlike ImageNet's).
+    from colorize_tf import train
+    from colorize_tf.training import exporter
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
+    tensors = _imagenet_tensors()
+    saved_model, source_run = effnet_saved_model
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
+        f"--records_dir={tiny_records}", f"--model_dir={tmp_path}/run", "--epochs=1",
+        "--steps_per_epoch=1", "--architecture=effnet_lite0", "--global_context",
+        "--encoder_training=frozen", f"--warm_start={saved_model}", "--crop_size=32",
+        "--base_filters=8", "--num_log_images=1", "--verbose=0"])
+    trainer.run(TrainConfig.from_flags(values))
+    model, _, _ = exporter.load_trained_model(str(tmp_path / "run"))
+    source, _, _ = exporter.load_trained_model(source_run)
+    np.testing.assert_array_equal(  # frozen: still what it started from
+        model.get_layer("encoder_block12_dw_conv").get_weights()[0],
+        np.transpose(tensors["_blocks.12._depthwise_conv.weight"], (2, 3, 0, 1)))
+    np.testing.assert_array_equal(model.get_layer("encoder_block7_dw_conv").get_weights()[0],
+                                  source.get_layer("encoder_block7_dw_conv").get_weights()[0])

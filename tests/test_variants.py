@@ -111,6 +111,9 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
     (["--decoding=per_channel", "--soft_targets"], "soft_targets needs decoding=bins"),
     (["--architecture=zhang_small", "--scene_weight=1"], "has no heads"),
     (["--architecture=zhang_small", "--global_context"], "no global context"),
+    (["--architecture=effnet_lite0", "--global_context", "--crop_size=48"],
+     "crop_size 48 is not divisible by 32"),
+    (["--architecture=effnet_lite0", "--hints"], "predicts bins only"),
     (["--rebalance_lambda=2"], "rebalance_lambda must be in [0, 1]"),
 ])
 def test_impossible_methods_are_refused(tmp_path, args, message):

@@ -46,8 +46,10 @@ ZHANG_SMALL = "zhang_small"
 EFFNET_LITE0 = "effnet_lite0"
 ARCHITECTURES = (COLORUNET, ZHANG_SMALL, EFFNET_LITE0)
 # The pretrained colorizer's encoder: EfficientNet-Lite0 cut after its last block at
-# stride 16 (block 10, 112 filters); the decoder reads strides 16, 8 and 4.
+# stride 16 (block 10, 112 filters); the decoder reads strides 16, 8 and 4. With
+# global_context the encoder goes on to its last block (15, 320 filters, stride 32).
 EFFNET_ENCODER_STRIDE = 16
+EFFNET_CONTEXT_STRIDE = 32
 EFFNET_OUTPUT_STRIDE = 4
 ENCODER_PREFIX = "encoder_"  # the names of the pretrained encoder's layers start so
 ENCODER_TRAINING = ("full", "frozen", "frozen_bn")  # set_encoder_training's modes
@@ -64,7 +66,8 @@ class ModelConfig:
     the hint_chroma and hint_mask inputs (module doc), hint_chroma multiplied by
     hint_scale (about 1 / the largest chroma of the colour space) to be near [-1, 1];
     global_context: fuses the whole photo's features into every bottleneck position
-    (add_global_context; ColorUNet only); color_space: the colour space whose luma the
+    (ColorUNet: add_global_context; the pretrained colorizer: add_deep_context, its
+    encoder then runs to stride 32); color_space: the colour space whose luma the
     model takes (the pretrained encoder is given the sRGB gray of that luma)."""
     num_bins: int = 32
     base_filters: int = 16
@@ -91,7 +94,7 @@ class ModelConfig:
     def pad_multiple(self):
         """Input sides must be multiples of this (2 ** the number of poolings)."""
         if self.architecture == EFFNET_LITE0:
-            return EFFNET_ENCODER_STRIDE
+            return EFFNET_CONTEXT_STRIDE if self.global_context else EFFNET_ENCODER_STRIDE
         return 2 ** (3 if self.architecture == ZHANG_SMALL else self.depth)
 
     @property
@@ -348,27 +351,31 @@ class GrayEncoderInput(layers.Layer):
 
 
 def build_effnet_colorizer(config, seed=None):
-    """The pretrained colorizer: luma [B, H, W, 1] (H, W multiples of 16) -> logits
-    [B, H / 4, W / 4, num_bins] float32.
+    """The pretrained colorizer: luma [B, H, W, 1] (H, W multiples of pad_multiple: 16,
+    or 32 with global_context) -> logits [B, H / 4, W / 4, num_bins] float32.
 
-    Encoder: EfficientNet-Lite0 (efficientnet_lite) up to its stride-16 block, layers
-    named encoder_*, given the luma's gray in three channels (GrayEncoderInput); its
-    ImageNet weights are loaded by load_encoder_weights, not here. Decoder (U-Net-like,
-    light): stride 16 -> 1x1 conv to 2F; bilinear x2, concatenated with the stride-8
-    features, 3x3 conv 2F; bilinear x2, concatenated with the stride-4 features, two
-    3x3 convs F; a 1x1 conv to the logits at stride 4 (Zhang et al. 2016 predict at a
-    quarter too: chroma is smooth, and the decoding then costs 16x fewer exponentials).
-    F = config.base_filters. Each conv with batch norm and ReLU."""
+    Encoder: EfficientNet-Lite0 (efficientnet_lite) up to its stride-16 block (its
+    stride-32 block with global_context), layers named encoder_*, given the luma's gray
+    in three channels (GrayEncoderInput); its ImageNet weights are loaded by
+    load_encoder_weights, not here. Decoder (U-Net-like, light): stride 16 -> 1x1 conv
+    to 2F (plus add_deep_context's term with global_context); bilinear x2,
+    concatenated with the stride-8 features, 3x3 conv 2F; bilinear x2, concatenated
+    with the stride-4 features, two 3x3 convs F; a 1x1 conv to the logits at stride 4
+    (Zhang et al. 2016 predict at a quarter too: chroma is smooth, and the decoding
+    then costs 16x fewer exponentials). F = config.base_filters. Each conv with batch
+    norm and ReLU."""
     init = _kernel_initializers(seed)
     luma = keras.Input(shape=(None, None, 1), name=serving_api.LUMA)
     rgb = GrayEncoderInput(config.color_space, name="encoder_input")(luma)
     blocks = efficientnet_lite.FEATURE_BLOCKS
     features = efficientnet_lite.encoder_features(
-        rgb, last_block=blocks[EFFNET_ENCODER_STRIDE], prefix=ENCODER_PREFIX)
+        rgb, last_block=blocks[config.pad_multiple], prefix=ENCODER_PREFIX)
     f = config.base_filters
     x = layers.Conv2D(2 * f, 1, use_bias=False, kernel_initializer=init(),
                       name="dec16_conv")(features[blocks[16]])
     x = layers.ReLU(name="dec16_relu")(layers.BatchNormalization(name="dec16_bn")(x))
+    if config.global_context:
+        x = add_deep_context(x, features[blocks[EFFNET_CONTEXT_STRIDE]], init)
     x = BilinearUpsample(2, name="dec8_upsample")(x)
     x = layers.Concatenate(name="dec8_skip")([x, features[blocks[8]]])
     x = _conv_bn_relu(x, 2 * f, "dec8", init)
@@ -376,6 +383,32 @@ def build_effnet_colorizer(config, seed=None):
     x = layers.Concatenate(name="dec4_skip")([x, features[blocks[4]]])
     x = _double_conv(x, f, "dec4", init)
     return keras.Model(luma, _primary_output(x, config, init), name="effnet_colorizer")
+
+
+def add_deep_context(x, deep, init):
+    """The pretrained colorizer's global context: the decoder's stride-16 features x
+    [B, h, w, C] plus what the encoder's stride-32 features deep [B, h/2, w/2, 320]
+    and their mean over the whole photo add to them -> [B, h, w, C].
+
+    Lite0's last five blocks are its most semantic (what ImageNet's classes are read
+    from) and see the whole of a 192 px photo; the mean over the photo is Iizuka et
+    al. 2016's fusion (section 3.2.3), telling a portrait's palette from a street's.
+    c = ReLU(BN(1x1 conv(deep)) + dense(ReLU(dense(mean of it)))), upsampled x2
+    bilinearly, then a 1x1 conv whose kernel starts at zero (named ctx_merge): a model
+    warm-started from one without context computes what it did, and learns from there.
+    """
+    filters = x.shape[-1]
+    c = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer=init(),
+                      name="ctx_conv")(deep)
+    c = layers.BatchNormalization(name="ctx_bn")(c)
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name="ctx_pool")(c)
+    pooled = layers.Dense(filters, activation="relu", kernel_initializer=init(),
+                          name="ctx_global")(pooled)
+    pooled = layers.Dense(filters, kernel_initializer=init(), name="ctx_fusion")(pooled)
+    c = layers.ReLU(name="ctx_relu")(layers.Add(name="ctx_add")([c, pooled]))
+    c = BilinearUpsample(2, name="ctx_upsample")(c)
+    c = layers.Conv2D(filters, 1, kernel_initializer="zeros", name="ctx_merge")(c)
+    return layers.Add(name="dec16_context")([x, c])
 
 
 def encoder_layers(model):

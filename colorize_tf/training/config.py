@@ -263,15 +263,16 @@ class TrainConfig:
                                   "network pools 3 times)")
         if self.network.architecture == model_lib.EFFNET_LITE0:
             if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
-                    or self.network.hints or self.network.global_context
-                    or self.network.decoding != decoding.BINS):
+                    or self.network.hints or self.network.decoding != decoding.BINS):
                 raise ConfigError("architecture=effnet_lite0 predicts bins only: no heads "
                                   "(regression_weight and scene_weight must be 0), no "
-                                  "hints, no global context, decoding=bins")
-            stride = model_lib.EFFNET_ENCODER_STRIDE
+                                  "hints, decoding=bins")
+            stride = model_lib.EFFNET_CONTEXT_STRIDE if self.network.global_context \
+                else model_lib.EFFNET_ENCODER_STRIDE
             if self.data.crop_size % stride:
+                context = " with global_context" if self.network.global_context else ""
                 raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by {stride} "
-                                  "(the effnet_lite0 encoder's stride)")
+                                  f"(the effnet_lite0 encoder's stride{context})")
         elif self.network.encoder_training != "full":
             raise ConfigError(f"encoder_training={self.network.encoder_training} needs "
                               "architecture=effnet_lite0 (the only one with an encoder)")

@@ -403,11 +403,14 @@ def run(config, extra_callbacks=(), strategy=None):
             if strategy.num_replicas_in_sync > 1:
                 # Batch statistics of the global batch, as one process would compute.
                 model_lib.synchronize_batch_norm(model)
-        if c.network.warm_start and initial_epoch == 0:
-            _warm_start(model, c.network.warm_start, bins)
-        elif (initial_epoch == 0 and c.network.pretrained_encoder
-              and model_config.architecture == model_lib.EFFNET_LITE0):
-            _load_pretrained_encoder(model)
+        if initial_epoch == 0:
+            if (c.network.pretrained_encoder
+                    and model_config.architecture == model_lib.EFFNET_LITE0):
+                # First, so that a warm start keeps ImageNet's weights in the encoder
+                # layers its source lacks (global_context's stride-32 blocks).
+                _load_pretrained_encoder(model)
+            if c.network.warm_start:
+                _warm_start(model, c.network.warm_start, bins)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "
