@@ -30,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 
 from colorize_tf import safe_write  # noqa: E402
 from colorize_tf.chroma import guided  # noqa: E402
+from colorize_tf.data import records  # noqa: E402
 from colorize_tf.evaluation import scoring  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 from data_prep import builder  # noqa: E402
@@ -40,6 +41,12 @@ flags.DEFINE_string("file_list", os.path.join(REPO, "records", "general_mix.tsv"
                     "The mix's file list (general_cpu.flags' first command).")
 flags.DEFINE_integer("max_per_class", 2400, "The cap the records were built with.")
 flags.DEFINE_integer("per_domain", 100, "Held-out photos per domain.")
+flags.DEFINE_enum("held_out", "left_out", ["left_out", "val"], "left_out: photos the cap "
+                  "left out of the records; val: photos of the records' val split (the "
+                  "content hash's, as build_records splits), which no run trains on, "
+                  "whatever cap it was built with.")
+flags.DEFINE_float("val_fraction", builder.DEFAULT_VAL_FRACTION,
+                   "--held_out=val: the records' --val_fraction.")
 flags.DEFINE_list("alphas", ["0"], "Prior corrections to compare (0: none).")
 flags.DEFINE_list("temperatures", ["0.38", "0.5", "0.7", "1"], "Temperatures.")
 flags.DEFINE_list("upsampling", [], "Chroma upsamplings to compare, each "
@@ -57,6 +64,21 @@ def held_out_photos(file_list, max_per_class, per_domain):
     kept = {s.path for s in builder.cap_per_class(sources, max_per_class)[0]}
     left = [s for s in sources if s.path not in kept]
     picked = builder.cap_per_class(left, per_domain)[0]
+    return ([s.path for s in picked],
+            {s.path: (f"domain: {s.label_text}",) for s in picked})
+
+
+def val_photos(file_list, max_per_class, per_domain, val_fraction):
+    """-> (paths, {path: ("domain: NAME",)}): per class, up to per_domain of the photos
+    of the records' val split (builder.plan_splits on the photos cap_per_class keeps),
+    evenly spread. The split is by content, so these are val photos of every build of
+    the list, at any cap: held out from a model trained on any of them."""
+    sources, _, _ = builder.list_file_sources(file_list)
+    kept = builder.cap_per_class(sources, max_per_class)[0]
+    plan, _ = builder.plan_splits(kept, val_fraction)
+    val_paths = {s.path for s in plan[records.VAL]}
+    val = [s for s in kept if s.path in val_paths]
+    picked = builder.cap_per_class(val, per_domain)[0]
     return ([s.path for s in picked],
             {s.path: (f"domain: {s.label_text}",) for s in picked})
 
@@ -84,8 +106,12 @@ def main(_):
     if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
         raise app.UsageError("--per_domain and --max_per_class must be >= 1")
     try:
-        paths, groups = held_out_photos(FLAGS.file_list, FLAGS.max_per_class,
-                                        FLAGS.per_domain)
+        if FLAGS.held_out == "val":
+            paths, groups = val_photos(FLAGS.file_list, FLAGS.max_per_class,
+                                       FLAGS.per_domain, FLAGS.val_fraction)
+        else:
+            paths, groups = held_out_photos(FLAGS.file_list, FLAGS.max_per_class,
+                                            FLAGS.per_domain)
     except builder.InputError as e:
         raise app.UsageError(str(e)) from None
     colorizer = inference.Colorizer(FLAGS.saved_model)
@@ -93,7 +119,8 @@ def main(_):
     plain = colorizer.probabilities
     weights = tf.constant(colorizer.bins.weights, tf.float32)
     domains = sorted({g for names in groups.values() for g in names})
-    lines = [f"Held-out train photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
+    kind = "Val-split" if FLAGS.held_out == "val" else "Held-out train"
+    lines = [f"{kind} photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
              "rebalanced AuC % / colourfulness ratio / colour cast; upsampling: the guided "
              "filter's radius:epsilon:subsample, radius 0 bilinear):", "",
              "| upsampling | alpha | method | all | "
