@@ -4,7 +4,8 @@ spread. Used to pick a model's default temperature without looking at the test s
 to measure a prior correction of the probabilities (p_b / w_b^alpha, renormalised, with
 w the rebalancing weights: a classifier trained with class weights w over-predicts
 classes by w, so alpha = 1 undoes the rebalancing at decoding time), and to choose how
-the chroma is upsampled (--upsampling: radius:epsilon[:subsample] of the guided filter, chroma/guided.py).
+the chroma is upsampled (--upsampling: radius:epsilon[:subsample] of the guided filter,
+chroma/guided.py).
 
     python docs/eval_general/held_out.py --saved_model=saved_models/colorunet_general \\
         --alphas=0,0.5,1 --output=docs/eval_general/held_out.md
@@ -12,6 +13,13 @@ the chroma is upsampled (--upsampling: radius:epsilon[:subsample] of the guided 
     python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
         --temperatures=0.7 --upsampling=0:0.001,4:0.001,4:0.001:4,8:0.001:4 \
         --output=docs/eval_general/held_out_upsampling.md
+
+    python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
+        --max_per_class=4000 --held_out=val --temperatures=0.7 \
+        --output=docs/eval_general/held_out_context.md
+
+(--held_out=val: photos of the records' val split, for models trained on records of
+a larger cap, whose left-out photos a model of the smaller cap trained on.)
 
 Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
 colour cast of gray and of each (upsampling, alpha, temperature).
