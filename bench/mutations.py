@@ -192,8 +192,8 @@ MUTATIONS = (
              'kernel_initializer=init(), name="ctx_merge"',
              ("tests/test_efficientnet_lite.py",)),
     Mutation("context_no_imagenet_when_warm_started", "colorize_tf/training/trainer.py",
-             "if (c.network.pretrained_encoder\n",
-             "if (not c.network.warm_start and c.network.pretrained_encoder\n",
+             "if (c.network.pretrained_encoder and missing\n",
+             "if (c.network.pretrained_encoder and not copied\n",
              ("tests/test_efficientnet_lite.py",)),
 )
 

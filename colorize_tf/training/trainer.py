@@ -230,7 +230,7 @@ def _distributed_datasets(c, report, bins, pipeline, initial_epoch, steps_per_ep
 
 def _warm_start(model, saved_model_dir, bins):
     """Starts model from the weights of a SavedModel of colorize_tf (model.warm_start);
-    refuses one whose bins have other cells than bins."""
+    refuses one whose bins have other cells than bins. -> the layer names copied."""
     source, source_bins, _ = inference.load_keras_model(saved_model_dir)
     if (source_bins.grid, list(source_bins.kept_cells)) != (bins.grid, list(bins.kept_cells)):
         raise TrainingError(f"warm_start {saved_model_dir!r} was trained on other bins "
@@ -242,13 +242,15 @@ def _warm_start(model, saved_model_dir, bins):
     except ValueError as e:
         raise TrainingError(f"warm_start {saved_model_dir!r} does not fit this model: {e}")
     print(f"train: started from {saved_model_dir} ({len(copied)} layers copied)", flush=True)
+    return copied
 
 
-def _load_pretrained_encoder(model):
-    """Sets the effnet_lite0 encoder from its ImageNet weights (TrainingError when the
-    package that ships them is missing or its file does not fit)."""
+def _load_pretrained_encoder(model, skip=()):
+    """Sets the effnet_lite0 encoder from its ImageNet weights, but for the layers named
+    in skip (TrainingError when the package that ships them is missing or its file does
+    not fit)."""
     try:
-        loaded = model_lib.load_encoder_weights(model)
+        loaded = model_lib.load_encoder_weights(model, skip=skip)
     except (ImportError, torch_weights.WeightsFileError) as e:
         raise TrainingError(f"pretrained_encoder: {e}") from None
     print(f"train: encoder started from the ImageNet weights of EfficientNet-Lite0 "
@@ -404,13 +406,15 @@ def run(config, extra_callbacks=(), strategy=None):
                 # Batch statistics of the global batch, as one process would compute.
                 model_lib.synchronize_batch_norm(model)
         if initial_epoch == 0:
-            if (c.network.pretrained_encoder
+            copied = _warm_start(model, c.network.warm_start, bins) \
+                if c.network.warm_start else []
+            # ImageNet's weights for the encoder layers a warm start did not give (all
+            # without one; global_context's stride-32 blocks from a source without it).
+            missing = [layer.name for layer in model_lib.encoder_layers(model)
+                       if layer.weights and layer.name not in copied]
+            if (c.network.pretrained_encoder and missing
                     and model_config.architecture == model_lib.EFFNET_LITE0):
-                # First, so that a warm start keeps ImageNet's weights in the encoder
-                # layers its source lacks (global_context's stride-32 blocks).
-                _load_pretrained_encoder(model)
-            if c.network.warm_start:
-                _warm_start(model, c.network.warm_start, bins)
+                _load_pretrained_encoder(model, skip=copied)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "
