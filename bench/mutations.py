@@ -195,6 +195,11 @@ MUTATIONS = (
              "if (c.network.pretrained_encoder and missing\n",
              "if (c.network.pretrained_encoder and not copied\n",
              ("tests/test_efficientnet_lite.py",)),
+    # The colour-cast loss: its means are over the valid pixels only.
+    Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",
+             "parts.mask) for c in (0, 1)], -1)",
+             "tf.ones_like(parts.mask)) for c in (0, 1)], -1)",
+             ("tests/test_losses.py",)),
 )
 
 

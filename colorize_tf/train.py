@@ -87,6 +87,9 @@ def define_flags(fv):
     d.float("noise_stddev", D.noise_stddev, "Max std of Gaussian noise on the input luma.")
     d.float("regression_weight", D.regression_weight, "> 0 adds the chroma regression head.")
     d.float("scene_weight", D.scene_weight, "> 0 adds the scene classification head.")
+    d.float("cast_weight", D.cast_weight, "decoding=bins: add this times each photo's "
+            "colour cast (the distance in chroma units between the mean of its expected "
+            "chroma and of its true chroma) to the loss; 0: cross-entropy alone.")
     d.float("scene_label_smoothing", D.scene_label_smoothing, "Label smoothing of the "
             "scene targets, in [0, 1).")
     d.bool("hints", D.hints, "Colour hints as inputs beside the luma (Zhang et al. 2017): "

@@ -63,6 +63,31 @@ def test_sparse_soft_targets_equal_dense_cross_entropy():
     np.testing.assert_allclose(value.numpy(), expected, rtol=1e-5)
 
 
+def test_cast_term_is_the_distance_between_mean_expected_and_true_chroma():
+    # 3 bins at chroma (0, 0), (30, 0), (0, 40); uniform logits: every pixel's expected
+    # chroma is (10, 40 / 3). True chroma of the 3 valid pixels (20, 4), (-5, 10), (0,
+    # 7): mean (5, 7); the padding pixel (99, 99) must not count. Cast = |(5, 19/3)|.
+    centres = [[0, 0], [30, 0], [0, 40]]
+    y_true = _packed([0, 1, 2, 0], [0.5, 1.0, 2.0, 0.5], [1, 1, 1, 0],
+                     chroma=[[20, 4], [-5, 10], [0, 7], [99, 99]])
+    plain = float(losses.MaskedRebalancedCrossEntropy().call(
+        y_true, tf.zeros([1, 2, 2, 3]))[0])
+    with_cast = float(losses.MaskedRebalancedCrossEntropy(0.1, centres).call(
+        y_true, tf.zeros([1, 2, 2, 3]))[0])
+    assert with_cast - plain == pytest.approx(0.1 * math.hypot(5, 19 / 3), rel=1e-5)
+    # The oracle for random logits: numpy softmax, masked means.
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (1, 2, 2, 3)).astype(np.float32)
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    mean_expected = (p @ np.array(centres, float))[0].reshape(4, 2)[:3].mean(0)
+    cast = np.hypot(*(mean_expected - [5, 7]))
+    difference = losses.MaskedRebalancedCrossEntropy(1.0, centres).call(y_true, logits) - \
+        losses.MaskedRebalancedCrossEntropy().call(y_true, logits)
+    assert float(difference[0]) == pytest.approx(cast, rel=1e-4)
+    with pytest.raises(ValueError, match="centres"):
+        losses.MaskedRebalancedCrossEntropy(0.1)
+
+
 def test_empty_mask_gives_zero_not_nan():
     y_true = _packed([0, 1, 2, 0], [1.0] * 4, [0, 0, 0, 0])
     assert float(losses.MaskedRebalancedCrossEntropy().call(y_true, tf.zeros([1, 2, 2, 3]))[0]) == 0

@@ -29,8 +29,10 @@ VARIANTS = {
     "multitask": ["--soft_targets", "--regression_weight=0.5", "--scene_weight=0.1",
                   "--scene_label_smoothing=0.1", "--rebalance_lambda=1"],
     "global_context": ["--soft_targets", "--global_context"],
+    "cast": ["--soft_targets", "--cast_weight=0.1"],
 }
-# The default suite trains the two new decodings; the others run with -m slow (CI).
+# The default suite trains the two new decodings and the cast loss; the others run
+# with -m slow (CI).
 _SLOW = {"zhang_small", "multitask", "global_context"}
 
 
@@ -114,6 +116,8 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
     (["--architecture=effnet_lite0", "--global_context", "--crop_size=48"],
      "crop_size 48 is not divisible by 32"),
     (["--architecture=effnet_lite0", "--hints"], "predicts bins only"),
+    (["--cast_weight=-1"], "cast_weight must be >= 0"),
+    (["--decoding=per_channel", "--cast_weight=0.1"], "only with decoding=bins"),
     (["--rebalance_lambda=2"], "rebalance_lambda must be in [0, 1]"),
 ])
 def test_impossible_methods_are_refused(tmp_path, args, message):

@@ -98,6 +98,7 @@ class OptimizationConfig:
     regression_weight: float = 0.0  # > 0 adds the chroma regression head
     scene_weight: float = 0.0  # > 0 adds the scene head
     scene_label_smoothing: float = 0.0
+    cast_weight: float = 0.0  # > 0 adds the photo's colour cast to the loss (losses.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,6 +243,11 @@ class TrainConfig:
         if self.data.rebalance_lambda is not None and not 0 <= self.data.rebalance_lambda <= 1:
             raise ConfigError(f"rebalance_lambda must be in [0, 1], got "
                               f"{self.data.rebalance_lambda}")
+        if self.optimization.cast_weight < 0 or (self.optimization.cast_weight > 0 and
+                                                  self.network.decoding != decoding.BINS):
+            raise ConfigError(f"cast_weight must be >= 0, and > 0 only with decoding=bins "
+                              f"(got {self.optimization.cast_weight}, decoding "
+                              f"{self.network.decoding})")
         if not 0 <= self.optimization.scene_label_smoothing < 1:
             raise ConfigError(f"scene_label_smoothing must be in [0, 1), got "
                               f"{self.optimization.scene_label_smoothing}")

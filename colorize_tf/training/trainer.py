@@ -292,7 +292,9 @@ def _primary_loss_and_metrics(c, bins):
         grid = bins_lib.channel_grid(bins.grid.color_space, c.network.channel_bins)
         return losses.MaskedPerChannelCrossEntropy(grid.low, grid.high, grid.cells), \
             [chroma_error]
-    return losses.MaskedRebalancedCrossEntropy(), [
+    cast_weight = c.optimization.cast_weight
+    return losses.MaskedRebalancedCrossEntropy(
+        cast_weight, bins.centres if cast_weight > 0 else None), [
         metrics.MaskedTopKAccuracy(1), metrics.MaskedTopKAccuracy(5), chroma_error]
 
 
