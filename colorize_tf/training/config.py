@@ -243,8 +243,8 @@ class TrainConfig:
         if self.data.rebalance_lambda is not None and not 0 <= self.data.rebalance_lambda <= 1:
             raise ConfigError(f"rebalance_lambda must be in [0, 1], got "
                               f"{self.data.rebalance_lambda}")
-        if self.optimization.cast_weight < 0 or (self.optimization.cast_weight > 0 and
-                                                  self.network.decoding != decoding.BINS):
+        cast_weight = self.optimization.cast_weight
+        if cast_weight < 0 or (cast_weight > 0 and self.network.decoding != decoding.BINS):
             raise ConfigError(f"cast_weight must be >= 0, and > 0 only with decoding=bins "
                               f"(got {self.optimization.cast_weight}, decoding "
                               f"{self.network.decoding})")
