@@ -246,8 +246,7 @@ class TrainConfig:
         cast_weight = self.optimization.cast_weight
         if cast_weight < 0 or (cast_weight > 0 and self.network.decoding != decoding.BINS):
             raise ConfigError(f"cast_weight must be >= 0, and > 0 only with decoding=bins "
-                              f"(got {self.optimization.cast_weight}, decoding "
-                              f"{self.network.decoding})")
+                              f"(got {cast_weight}, decoding {self.network.decoding})")
         if not 0 <= self.optimization.scene_label_smoothing < 1:
             raise ConfigError(f"scene_label_smoothing must be in [0, 1), got "
                               f"{self.optimization.scene_label_smoothing}")

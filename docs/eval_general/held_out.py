@@ -15,11 +15,11 @@ chroma/guided.py).
         --output=docs/eval_general/held_out_upsampling.md
 
     python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
-        --max_per_class=4000 --held_out=val --temperatures=0.7 \
-        --output=docs/eval_general/held_out_context.md
+        --max_per_class=4000 --held_out=val --temperatures=0.7
 
 (--held_out=val: photos of the records' val split, for models trained on records of
-a larger cap, whose left-out photos a model of the smaller cap trained on.)
+a larger cap, whose left-out photos a model of the smaller cap trained on; each table
+of docs/eval_general/held_out_context.md is this command's, one per model.)
 
 Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
 colour cast of gray and of each (upsampling, alpha, temperature).
@@ -71,7 +71,11 @@ def held_out_photos(file_list, max_per_class, per_domain):
     sources, _, _ = builder.list_file_sources(file_list)
     kept = {s.path for s in builder.cap_per_class(sources, max_per_class)[0]}
     left = [s for s in sources if s.path not in kept]
-    picked = builder.cap_per_class(left, per_domain)[0]
+    return _by_domain(builder.cap_per_class(left, per_domain)[0])
+
+
+def _by_domain(picked):
+    """Sources -> (paths, {path: ("domain: NAME",)})."""
     return ([s.path for s in picked],
             {s.path: (f"domain: {s.label_text}",) for s in picked})
 
@@ -86,9 +90,7 @@ def val_photos(file_list, max_per_class, per_domain, val_fraction):
     plan, _ = builder.plan_splits(kept, val_fraction)
     val_paths = {s.path for s in plan[records.VAL]}
     val = [s for s in kept if s.path in val_paths]
-    picked = builder.cap_per_class(val, per_domain)[0]
-    return ([s.path for s in picked],
-            {s.path: (f"domain: {s.label_text}",) for s in picked})
+    return _by_domain(builder.cap_per_class(val, per_domain)[0])
 
 
 def corrected(probabilities_fn, weights, alpha):
