@@ -115,6 +115,7 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
     (["--architecture=zhang_small", "--global_context"], "no global context"),
     (["--architecture=effnet_lite0", "--global_context", "--crop_size=48"],
      "crop_size 48 is not divisible by 32"),
+    (["--architecture=effnet_lite0", "--crop_size=40"], "crop_size 40 is not divisible by 16"),
     (["--architecture=effnet_lite0", "--hints"], "predicts bins only"),
     (["--cast_weight=-1"], "cast_weight must be >= 0"),
     (["--decoding=per_channel", "--cast_weight=0.1"], "only with decoding=bins"),

@@ -56,6 +56,12 @@ ENCODER_TRAINING = ("full", "frozen", "frozen_bn")  # set_encoder_training's mod
 CONFIG_NAME = "model_config.json"  # a run's or a SavedModel's ModelConfig (read_config)
 
 
+def effnet_encoder_stride(global_context):
+    """The stride of the effnet_lite0 encoder's last block used (its input sides must be
+    multiples of it): 16, or 32 with global_context (the encoder on to block 15)."""
+    return EFFNET_CONTEXT_STRIDE if global_context else EFFNET_ENCODER_STRIDE
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """num_bins: channels of the logits (decoding "bins": the bins; "per_channel": n0 +
@@ -94,7 +100,7 @@ class ModelConfig:
     def pad_multiple(self):
         """Input sides must be multiples of this (2 ** the number of poolings)."""
         if self.architecture == EFFNET_LITE0:
-            return EFFNET_CONTEXT_STRIDE if self.global_context else EFFNET_ENCODER_STRIDE
+            return effnet_encoder_stride(self.global_context)
         return 2 ** (3 if self.architecture == ZHANG_SMALL else self.depth)
 
     @property

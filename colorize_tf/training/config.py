@@ -272,8 +272,7 @@ class TrainConfig:
                 raise ConfigError("architecture=effnet_lite0 predicts bins only: no heads "
                                   "(regression_weight and scene_weight must be 0), no "
                                   "hints, decoding=bins")
-            stride = model_lib.EFFNET_CONTEXT_STRIDE if self.network.global_context \
-                else model_lib.EFFNET_ENCODER_STRIDE
+            stride = model_lib.effnet_encoder_stride(self.network.global_context)
             if self.data.crop_size % stride:
                 context = " with global_context" if self.network.global_context else ""
                 raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by {stride} "
