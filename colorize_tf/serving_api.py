@@ -8,7 +8,10 @@ colorize_image(image_bytes, temperature, output_format: string [B] or [1], "png"
     "jpeg") -> colorized_bytes: string [B], confidence_bytes: string [B]
 colorize_luma(luma: float [B, H, W, 1] in [0, 1], temperature: float [B] or [1])
     -> chroma [B, H, W, 2], confidence [B, H, W]
-luma_probabilities(luma) -> probabilities [B, H, W, n]
+luma_probabilities(luma) -> probabilities [B, H', W', n] on the model's logits' grid:
+    H' = ceil(H / s) for its output stride s (export.json's probabilities_stride: 4 for
+    the pretrained colorizer, 1 for the ColorUNet; exports from before 2026-12-05
+    upsampled them to [B, H, W, n] and have no probabilities_stride)
 
 A hints model (trained with --hints) also has:
 colorize_with_hints(image_bytes, temperature, hint_points: float [B, K, 2] (row,

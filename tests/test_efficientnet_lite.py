@@ -385,6 +385,12 @@ def test_effnet_export_reloads_and_colorizes_odd_sizes(effnet_saved_model):
     quarter = (z / z.sum(-1, keepdims=True)) @ np.asarray(bins.centres)
     np.testing.assert_allclose(chroma[0], _upsample_rows(_upsample_rows(
         quarter, 4).transpose(1, 0, 2), 4).transpose(1, 0, 2), atol=2e-3)
+    # luma_probabilities: the softmax of those logits on their own grid.
+    assert info["probabilities_stride"] == 4
+    p = loaded.signatures[serving_api.PROBABILITIES_SIGNATURE](luma=tf.constant(luma))[
+        serving_api.PROBABILITIES].numpy()
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    np.testing.assert_allclose(p[0], z / z.sum(-1, keepdims=True), atol=1e-5)
 
 
 def _upsample_rows(values, factor):

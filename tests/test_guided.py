@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from colorize_tf import serving_api
 from colorize_tf.chroma import guided
 from colorize_tf.serving import graph as serving
 from colorize_tf.serving import inference
@@ -200,13 +201,35 @@ def test_served_photos_use_the_exported_upsampling(tmp_path):
         assert colorizer.export_info.guided_subsample == 4
         served = colorizer.colorize(photo, temperature=0.7)
         luma, probabilities = colorizer.predict_probabilities(photo)
+        # 140 x 101 at 64 px: a 64 x 46 working size, logits on ceil(/ 4) cells.
+        assert probabilities.shape == (16, 12, colorizer.bins.num_bins)
         rendered = colorizer.render(luma, probabilities, 0.7)[0]
         assert served.shape == photo.shape
-        # The graph decodes at the logits' resolution, render from the probabilities
-        # at the working size: about one 8-bit step apart on average.
-        assert np.abs(served.astype(int) - rendered).mean() < 1.5
+        # Both decode on the logits' grid, then take the same steps: the same photo
+        # but for float rounding in the annealed mean.
+        difference = np.abs(served.astype(int) - rendered)
+        assert difference.max() <= 1 and difference.mean() < 0.01, difference.mean()
         results[radius] = served.astype(int)
     assert np.abs(results[0] - results[guided.DEFAULT_RADIUS]).mean() > 0.5
+    # An export from before probabilities on the logits' grid (effnet_general/2)
+    # handed them out at the working size (its export.json has no
+    # probabilities_stride: 1), and the Python render decodes them there: about one
+    # 8-bit step from its served photos.
+    info = colorizer.export_info
+    coarse = colorizer._probabilities
+
+    def old_signature(luma):
+        p = coarse(luma=luma)[serving_api.PROBABILITIES]
+        return {serving_api.PROBABILITIES: serving.to_work_grid(p, tf.shape(luma)[1:3], 4)}
+
+    data = info.to_dict()
+    data.pop("probabilities_stride")
+    colorizer.export_info = serving.ExportInfo.from_dict(data)
+    colorizer._probabilities = old_signature
+    luma, probabilities = colorizer.predict_probabilities(photo)
+    assert probabilities.shape == (64, 46, colorizer.bins.num_bins)
+    assert np.abs(served.astype(int) - colorizer.render(luma, probabilities, 0.7)[0]
+                  ).mean() < 1.5
 
 
 def test_subsampled_fit_is_the_fit_on_the_coarser_grid():

@@ -134,9 +134,10 @@ class MotionSmoother:
         s_t = p_t + e^{-alpha} warp_t(s_{t-1}),  output s_t normalised over bins
 
     where warp_t moves the past to where its scene points are in frame t, by the dense
-    optical flow from frame t's luma to frame t-1's (OpenCV's Farneback) at the working
-    size. The ColorUNet's smoothing (TemporalSmoother) averages each pixel's past while
-    the scene moves under it, which mixes in other points' colours; this one averages
+    optical flow from frame t's luma to frame t-1's (OpenCV's Farneback) on the
+    probabilities' grid (the working size, or the logits' coarser grid). The
+    ColorUNet's smoothing (TemporalSmoother) averages each pixel's past while the scene
+    moves under it, which mixes in other points' colours; this one averages
     each scene point's own past. A frame whose luma, compared with the previous one
     moved along the flow, differs by more than scene_cut on average starts afresh (a
     cut). Holds one map; works on numpy arrays [H, W, n].

@@ -166,11 +166,14 @@ class BatchScorer:
             MEAN: color.luma_chroma_to_rgb_uint8(
                 luma, tf.broadcast_to(self._mean_chroma, chroma_shape), self.space)}
         decoder = self.colorizer.decoder
+        to_work_grid = self.colorizer.to_work_grid  # decoded on the logits' grid, as served
         for t, name in zip(self.temperatures, self.names[2:]):
-            results[name] = serving.render_rgb(luma, decoder.chroma(probabilities, t),
-                                               self.space, self._upsampling)
+            results[name] = serving.render_rgb(
+                luma, to_work_grid(decoder.chroma(probabilities, t), luma), self.space,
+                self._upsampling)
         # The top-1 probability is the same at every temperature: rendered once.
-        confidence = serving.render_confidence(luma, decoder.confidence(probabilities))
+        confidence = serving.render_confidence(
+            luma, to_work_grid(decoder.confidence(probabilities)[..., None], luma)[..., 0])
         return results, tf.cast(confidence[..., 0], tf.float32) / 255.0
 
     def _scores_graph(self, results, truth, truth_ab, truth_class):

@@ -115,7 +115,8 @@ def colorize_clip(colorizer, truth, temperature, settings):
         smoother = colorizer.decoder.smoother(*setting) if setting else None
         smoothed = np.stack([smoother(p, y) for p, y in zip(probabilities, luma_frames)]) \
             if smoother else probabilities
-        chroma = colorizer.decoder.chroma(tf.constant(smoothed), temperature)
+        chroma = colorizer.to_work_grid(
+            colorizer.decoder.chroma(tf.constant(smoothed), temperature), luma)
         results[name] = serving.render_rgb(luma, chroma, colorizer.color_space,
                                            colorizer.export_info.upsampling).numpy()
         seconds[name] = model_seconds + time.perf_counter() - start

@@ -13,7 +13,7 @@ to decoding is made once. The signatures are listed in serving_api.py. The photo
 stays in 8 bits until its luma is computed from tables (color.rgb_uint8_to_luma),
 the result is assembled with a table for the sRGB curve
 (color.luma_chroma_to_rgb_uint8), and no probabilities are computed unless asked
-for (luma_probabilities): measured with bench/colorize.py.
+for (luma_probabilities, on the logits' grid): measured with bench/colorize.py.
 """
 import dataclasses
 import json
@@ -44,9 +44,11 @@ class ExportInfo:
     (the pad multiple is 2^depth), which checkpoint, the version number, how its
     output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), the
     temperature it is meant to be used at (ignored by a regression model), and the
-    model's output stride (its logits have 1 / output_stride of the input's sides), and
+    model's output stride (its logits have 1 / output_stride of the input's sides),
     how the chroma is upsampled to the photo (guided.ChromaUpsampling: radius 0, what
-    exports from before it have, is bilinear)."""
+    exports from before it have, is bilinear), and the grid of luma_probabilities'
+    output (1 / probabilities_stride of the luma's sides: the logits' own grid since
+    2026-12-05; 1, the luma's grid, in exports from before)."""
     work_size: int
     max_pixels: int
     color_space: str
@@ -61,6 +63,7 @@ class ExportInfo:
     guided_radius: int = guided.BILINEAR_RADIUS
     guided_epsilon: float = guided.DEFAULT_EPSILON
     guided_subsample: int = 1
+    probabilities_stride: int = 1
 
     @property
     def upsampling(self):
@@ -221,6 +224,17 @@ def working_size(height, width, work_size):
     return tf.maximum(size, 1)
 
 
+def to_work_grid(maps, work_shape, output_stride):
+    """maps [..., ceil(h / s), ceil(w / s), C] on a model's logits' grid (s =
+    output_stride) -> [..., h, w, C] on the grid of its input, work_shape (h, w):
+    bilinear to s times their size, where cell i spans pixels s i .. s i + s - 1 as in
+    training, then cropped. The identity when s is 1."""
+    if output_stride == 1:
+        return maps
+    size = tf.shape(maps)[-3:-1] * output_stride
+    return tf.image.resize(maps, size, method="bilinear")[..., :work_shape[0], :work_shape[1], :]
+
+
 def preprocess(rgb, work_size, color_space):
     """RGB uint8 [H, W, 3] (or a batch [B, H, W, 3]) -> (full-size luma [H, W, 1] in
     [0, 1], the luma the model sees [h, w, 1]: shrunk with antialiased Lanczos-3 so
@@ -303,14 +317,8 @@ class ColorizerModule(tf.Module):
 
     def _to_luma_grid(self, maps, luma):
         """maps [B, ceil(H / s), ceil(W / s), C] at the logits' resolution (s the output
-        stride) -> [B, H, W, C] of luma [B, H, W, 1]: bilinear to s times their size,
-        where cell i spans pixels s i .. s i + s - 1 as in training, then cropped.
-        The identity for a model with logits at the input's resolution."""
-        if self.output_stride == 1:
-            return maps
-        size = tf.shape(maps)[1:3] * self.output_stride
-        shape = tf.shape(luma)
-        return tf.image.resize(maps, size, method="bilinear")[:, :shape[1], :shape[2], :]
+        stride) -> [B, H, W, C] of luma [B, H, W, 1] (to_work_grid)."""
+        return to_work_grid(maps, tf.shape(luma)[1:3], self.output_stride)
 
     @staticmethod
     def _per_image(values, batch, name, example):
@@ -379,9 +387,11 @@ class ColorizerModule(tf.Module):
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, None, 1], tf.float32, name=serving_api.LUMA)])
     def luma_to_probabilities(self, luma):
+        # On the logits' grid: upsampling all n maps to the luma's cost more than the
+        # model (bench/colorize.py); whoever decodes them upsamples the chroma alone
+        # (to_work_grid), as _chroma_and_confidence does.
         luma = self._checked_luma(luma)
-        probabilities = self.decoder.probabilities(self._scores(luma))
-        return {serving_api.PROBABILITIES: self._to_luma_grid(probabilities, luma)}
+        return {serving_api.PROBABILITIES: self.decoder.probabilities(self._scores(luma))}
 
     def _luma_with_hints_to_probabilities(self, luma, hint_chroma, hint_mask):
         luma = self._checked_luma(luma)

@@ -246,8 +246,10 @@ class Colorizer:
 
     def probabilities(self, rgb_uint8, work_size=None, hint_count=None, hint_seeds=None):
         """RGB uint8 [B, H, W, 3] (photos of one size) -> (full-size luma [B, H, W, 1],
-        bin probabilities [B, h, w, n] at the working size), float32 tensors: the
-        serving graph's steps up to the softmax, in one model call.
+        bin probabilities [B, h', w', n] on the luma_probabilities grid: the working
+        size h x w over export_info.probabilities_stride, the model's logits' grid),
+        float32 tensors: the serving graph's steps up to the softmax, in one model call
+        (to_work_grid brings what is decoded from them to the working size).
 
         hint_count (a hints model): that many hints revealed from each photo's own
         colours at the working size, as in training (hints.simulate), seeded by
@@ -274,9 +276,9 @@ class Colorizer:
         return luma, probabilities
 
     def probabilities_of_luma(self, small_luma):
-        """Working-size luma [B, h, w, 1] in [0, 1] -> bin probabilities [B, h, w, n]: the
-        model and its softmax (the luma_probabilities signature; colorize_luma at T = 1
-        in exports from before it)."""
+        """Working-size luma [B, h, w, 1] in [0, 1] -> bin probabilities [B, h', w', n]
+        (as probabilities()): the model and its softmax (the luma_probabilities
+        signature; colorize_luma at T = 1 in exports from before it)."""
         if self._probabilities is None:
             return self._luma(**{serving_api.LUMA: small_luma,
                                  serving_api.TEMPERATURE: tf.constant([1.0])})[
@@ -285,25 +287,37 @@ class Colorizer:
             serving_api.PROBABILITIES]
 
     def predict_probabilities(self, rgb_uint8, work_size=None):
-        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h, w, n]
-        at the working size, numpy): one photo of probabilities()."""
+        """RGB uint8 [H, W, 3] -> (full-size luma [H, W, 1], bin probabilities [h', w', n]
+        as probabilities(), numpy): one photo of probabilities()."""
         luma, probabilities = self.probabilities(tf.convert_to_tensor(rgb_uint8)[None],
                                                  work_size)
         return luma[0], probabilities[0].numpy()
 
-    def render(self, luma, probabilities, temperature=None):
-        """(luma [H, W, 1], probabilities [h, w, n]) -> (RGB uint8 [H, W, 3], top-1 [H, W]
-        in [0, 1]): the annealed mean at this temperature, then the serving graph's
-        render step."""
+    def to_work_grid(self, maps, luma, work_size=None):
+        """maps [..., h', w', C] on the probabilities' grid (decoded from them: chroma,
+        confidence) of the full-size luma [..., H, W, 1] -> [..., h, w, C] at the
+        working size work_size (None: the exported one) gives that luma: the serving
+        graph's upsampling from the logits' grid (serving.to_work_grid)."""
+        shape = tf.shape(luma)
+        work = serving.working_size(shape[-3], shape[-2],
+                                    work_size or self.export_info.work_size)
+        return serving.to_work_grid(maps, work, self.export_info.probabilities_stride)
+
+    def render(self, luma, probabilities, temperature=None, work_size=None):
+        """(luma [H, W, 1], probabilities [h', w', n] of predict_probabilities at
+        work_size) -> (RGB uint8 [H, W, 3], top-1 [H, W] in [0, 1]): the annealed mean
+        at this temperature and the top-1 probability on the probabilities' grid, then
+        the serving graph's steps: to the working size, and its render step."""
         chroma = self.decoder.chroma(probabilities, self._temperature(temperature))
         top1 = self.decoder.confidence(probabilities)
-        rgb, confidence = serving.render(luma, chroma, top1, self.color_space,
-                                         self.export_info.upsampling)
+        both = self.to_work_grid(tf.concat([chroma, top1[..., None]], -1), luma, work_size)
+        rgb, confidence = serving.render(luma, both[..., :-1], both[..., -1],
+                                         self.color_space, self.export_info.upsampling)
         return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
 
     def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):
         luma, probabilities = self.predict_probabilities(rgb_uint8, work_size)
         if smoother is not None:
             probabilities = smoother(probabilities, luma)
-        result, top1 = self.render(luma, probabilities, temperature)
+        result, top1 = self.render(luma, probabilities, temperature, work_size)
         return (result, top1) if confidence else result

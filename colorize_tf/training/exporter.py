@@ -196,7 +196,8 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
         serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
                            depth, checkpoint, version, decoder.kind, default_temperature,
                            decoder.uses_temperature, output_stride, upsampling.radius,
-                           upsampling.epsilon, upsampling.subsample).save(staging)
+                           upsampling.epsilon, upsampling.subsample,
+                           probabilities_stride=output_stride).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:
