@@ -200,6 +200,11 @@ MUTATIONS = (
              "parts.mask) for c in (0, 1)], -1)",
              "tf.ones_like(parts.mask)) for c in (0, 1)], -1)",
              ("tests/test_losses.py",)),
+    # The tint correction moves each photo's mean, not the batch's.
+    Mutation("tint_correction_over_the_batch", "colorize_tf/chroma/decoding.py",
+             "tf.reduce_mean(calibrated, axis=[-3, -2], keepdims=True)",
+             "tf.reduce_mean(calibrated, axis=[0, -3, -2], keepdims=True)",
+             ("tests/test_decoding.py",)),
 )
 
 

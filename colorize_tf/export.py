@@ -43,6 +43,9 @@ def define_flags(fv):
     d.integer("guided_radius", guided.DEFAULT_RADIUS, "The chroma reaches the photo's size "
               "guided by its luma (colour edges follow luma edges) with windows of this "
               "radius, in working-size pixels; 0: bilinear, as exports before 2026-12.")
+    d.float("tint_correction", -1.0, "0-1: moves each photo's mean chroma that far towards "
+            "the mean of the probabilities with the rebalancing undone (chroma/decoding.py; "
+            "joint bins only); below 0: 0, or the SavedModel's own with --from_saved_model.")
 
 
 def main(argv=None):
@@ -57,6 +60,10 @@ def main(argv=None):
                                  "--default_temperature must be >= 0 (0: automatic)")
         if f["guided_radius"] < 0:
             raise cli.UsageError("--guided_radius must be >= 0 (0: bilinear chroma)")
+        if f["tint_correction"] > 1:
+            raise cli.UsageError(f"--tint_correction must be at most 1, got "
+                                 f"{f['tint_correction']}")
+        tint = f["tint_correction"] if f["tint_correction"] >= 0 else None
         flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
         if not os.path.isdir(source):
             raise cli.UsageError(f"{flag} {source!r} is not a folder")
@@ -65,13 +72,13 @@ def main(argv=None):
             path = exporter.export_from_saved_model(
                 f["from_saved_model"], f["export_dir"], f["version"] or None,
                 f["work_size"] or None, f["max_pixels"] or None,
-                f["default_temperature"] or None, f["guided_radius"])
+                f["default_temperature"] or None, f["guided_radius"], tint)
         else:
             path = exporter.export(
                 f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
                 f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
                 f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE,
-                f["guided_radius"])
+                f["guided_radius"], tint or 0.0)
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:

@@ -142,3 +142,60 @@ def test_fused_decoding_by_hand():
     chroma, confidence = decoder.decode_scores(np.array([[50.0, -80.0, 51.0]]), 1e-4)
     np.testing.assert_allclose(chroma.numpy(), [[0.0, 1.0]], atol=1e-6)
     np.testing.assert_allclose(confidence.numpy(), [1 / (1 + math.exp(-1))], rtol=1e-6)
+
+
+def test_tint_correction_by_hand():
+    # One photo of two pixels, bins at a = 0 and a = 10 (b = 0), weights (1, 4): the
+    # rebalancing multiplied bin 1 by 4, so the calibrated posterior divides it back.
+    # Pixel probabilities (0.5, 0.5) and (0.2, 0.8): T = 1 means a = 5 and 8 (photo
+    # mean 6.5); calibrated (0.8, 0.2) and (0.5, 0.5): a = 2 and 5 (mean 3.5). beta 1
+    # moves both pixels by 3.5 - 6.5 = -3, beta 0.5 by -1.5.
+    centres, weights = ((0.0, 0.0), (10.0, 0.0)), (1.0, 4.0)
+    logits = np.log([[[[0.5, 0.5], [0.2, 0.8]]]])  # [1 photo, 1, 2, 2 bins]
+    for beta, expected in [(1.0, [2.0, 5.0]), (0.5, [3.5, 6.5]), (0.0, [5.0, 8.0])]:
+        decoder = decoding.Decoder(decoding.BINS, centres, beta, weights if beta else ())
+        chroma = decoder.chroma_of_scores(logits, 1.0).numpy()
+        np.testing.assert_allclose(chroma[0, 0, :, 0], expected, atol=1e-5)
+        np.testing.assert_allclose(chroma[..., 1], 0.0, atol=1e-6)
+        # From the probabilities (video, Python render): the same.
+        np.testing.assert_allclose(decoder.chroma(np.exp(logits), 1.0), chroma, atol=1e-5)
+
+
+def test_tint_correction_is_per_photo_against_numpy():
+    # Two photos of 3 x 4 pixels at T = 0.5: each photo's mean moves to the mean of
+    # its own calibrated posterior (beta 1), each pixel by the same amount.
+    rng = np.random.default_rng(3)
+    n = 6
+    centres = rng.uniform(-40, 40, (n, 2))
+    weights = rng.uniform(0.5, 3.0, n)
+    logits = rng.normal(0, 2, (2, 3, 4, n))
+    decoder = decoding.Decoder(decoding.BINS, tuple(map(tuple, centres)), 1.0,
+                               tuple(weights))
+    chroma = decoder.chroma_of_scores(logits, 0.5).numpy()
+
+    def softmax(x):
+        z = np.exp(x - x.max(-1, keepdims=True))
+        return z / z.sum(-1, keepdims=True)
+    annealed = softmax(logits / 0.5) @ centres
+    calibrated = softmax(logits - np.log(weights)) @ centres
+    for photo in range(2):
+        np.testing.assert_allclose(chroma[photo].mean((0, 1)),
+                                   calibrated[photo].mean((0, 1)), atol=1e-3)
+        shift = chroma[photo] - annealed[photo]
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0], shift.shape),
+                                   atol=1e-3)
+    # Half of it with beta 0.5; saved and loaded with the decoder.
+    half = decoding.Decoder.from_dict({**decoder.to_dict(), "tint_correction": 0.5})
+    np.testing.assert_allclose(half.chroma_of_scores(logits, 0.5),
+                               (annealed + chroma) / 2, atol=1e-3)
+    assert decoding.Decoder.from_dict({"kind": "bins", "centres": [[0, 0]]}).tint_correction == 0
+
+
+@pytest.mark.parametrize("kind,beta,weights,message", [
+    (decoding.PER_CHANNEL, 0.5, (), "needs decoding 'bins'"),
+    (decoding.BINS, 1.5, (1.0, 1.0), r"must be in \[0, 1\]"),
+    (decoding.BINS, 0.5, (1.0,), "one rebalancing weight per bin"),
+])
+def test_impossible_tint_corrections_are_refused(kind, beta, weights, message):
+    with pytest.raises(ValueError, match=message):
+        decoding.Decoder(kind, ((0.0, 0.0), (1.0, 1.0)), beta, weights)

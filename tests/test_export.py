@@ -313,6 +313,32 @@ def test_reexport_from_a_saved_model_keeps_weights_and_settings(tiny_saved_model
             np.testing.assert_array_equal(a, b)
 
 
+def test_tint_correction_reaches_the_graph_and_the_python_render(tiny_saved_model, tmp_path):
+    # Re-exported with tint correction 1: decoder.json carries it with the bins'
+    # weights, a later re-export keeps it, and the served photo is the Python render's
+    # (the same decoding) and differs from the uncorrected one's.
+    path = exporter.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "t"),
+                                            tint_correction=1.0)
+    decoder = json.load(open(os.path.join(path, "assets", "decoder.json")))
+    bins = bins_lib.Bins.load(os.path.join(path, "assets", "bins.json"))
+    assert decoder["tint_correction"] == 1.0
+    np.testing.assert_allclose(decoder["weights"], bins.weights)
+    again = exporter.export_from_saved_model(path, str(tmp_path / "again"))
+    assert inference.Colorizer(again).decoder.tint_correction == 1.0
+    photo = make_photo(29, 41, seed=2)
+    (served,), _ = _serve(path, [_png(photo)])
+    colorizer = inference.Colorizer(path)
+    luma, probabilities = colorizer.predict_probabilities(photo)
+    rendered = colorizer.render(luma, probabilities, 0.38)[0]
+    assert np.abs(served.astype(int) - rendered).max() <= 1
+    # Exports of the same weights serve bit-identical photos (the test above), so
+    # every changed value is the correction's (this untrained model's is small).
+    (plain,), _ = _serve(tiny_saved_model[0], [_png(photo)])
+    assert (served != plain).mean() > 0.2
+    with pytest.raises(exporter.ExportError, match=r"tint_correction must be in \[0, 1\]"):
+        exporter.export_from_saved_model(path, str(tmp_path / "bad"), tint_correction=-0.5)
+
+
 def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
     (tmp_path / "1").mkdir()
     (tmp_path / "1" / "saved_model.pb").write_bytes(b"")
@@ -326,6 +352,7 @@ def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
      "one of --model_dir or --from_saved_model"),
     (["--from_saved_model=/nonexistent", "--export_dir=out"], "is not a folder"),
     (["--model_dir=.", "--export_dir=out", "--max_pixels=-1"], "must be >= 0"),
+    (["--model_dir=.", "--export_dir=out", "--tint_correction=2"], "must be at most 1"),
 ])
 def test_cli_refuses_bad_flags_in_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -9,6 +9,16 @@ chroma = sum_b f_T(z)_b * centre_b. Since log softmax(l) / T = l / T + const,
 f_T(softmax(l)) = softmax(l / T): working on logits is exact and safe for small T.
 T = 1 gives the mean of the distribution, T -> 0 its mode. Zhang use T = 0.38.
 Used by training metrics, evaluation, export and video alike.
+
+Tint correction (a Decoder's tint_correction beta, joint bins only): a model trained
+with class rebalancing weights w over-predicts bin b by w_b (Zhang et al. 2016 eq. 4),
+which the annealed mean turns into a tint over flat, uncertain regions (bright walls,
+sand and water painted blue or pink). Dividing the probabilities by w undoes it (the
+calibrated posterior), but per pixel it mutes every colour (held_out.py --alphas=1:
+colourfulness 0.51). So only the photo's mean chroma is moved, by beta times the
+distance from the annealed mean's to the calibrated posterior's mean: each pixel keeps
+its own colour relative to the photo's. On the default model's 500 val-split photos
+(docs/eval_general/held_out_tint.md) beta 1 took the colour cast from 9.6 to 7.9.
 """
 import collections
 import dataclasses
@@ -63,8 +73,25 @@ def annealed_mean(logits, centres, temperature):
 
 def annealed_mean_of_probabilities(probabilities, centres, temperature):
     """Same from probabilities [..., n] (e.g. smoothed over video frames)."""
-    log_p = tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), 1e-30))
-    return annealed_mean(log_p, centres, temperature)
+    return annealed_mean(_log_probabilities(probabilities), centres, temperature)
+
+
+def _log_probabilities(probabilities):
+    return tf.math.log(tf.maximum(tf.cast(probabilities, tf.float32), 1e-30))
+
+
+def tint_corrected(chroma, logits, centres, weights, beta):
+    """chroma [..., H, W, 2] decoded from logits [..., H, W, n] (or log-probabilities)
+    of whole photos -> the same with each photo's mean chroma moved by beta towards
+    the mean of the calibrated posterior softmax(logits - log weights) @ centres
+    (module doc; weights: the bins' rebalancing weights [n], beta in [0, 1])."""
+    logits = tf.cast(logits, tf.float32)
+    calibrated = tf.tensordot(
+        tf.nn.softmax(logits - tf.math.log(tf.constant(weights, tf.float32)), axis=-1),
+        tf.constant(centres, tf.float32), axes=1)
+    shift = (tf.reduce_mean(calibrated, axis=[-3, -2], keepdims=True)
+             - tf.reduce_mean(chroma, axis=[-3, -2], keepdims=True))
+    return chroma + beta * shift
 
 
 @keras.saving.register_keras_serializable(package="colorize_tf")
@@ -212,16 +239,37 @@ class Decoder:
     over chroma 1's; centres ((n0 values), (n1 values)); each channel gets its own
     annealed mean. REGRESSION: scores are the chroma [..., 2]; centres (); the
     temperature is accepted and ignored.
+    tint_correction (BINS only; 0: none) moves each photo's mean chroma that far
+    towards the calibrated posterior's (module doc), with weights the bins'
+    rebalancing weights; chroma() and chroma_of_scores() then take whole photos
+    [..., H, W, n].
     "Probabilities" are what the exported colorize_luma signature returns and what
     video smoothing averages: the softmax (per channel for PER_CHANNEL), or the chroma
     itself for REGRESSION.
     """
     kind: str
     centres: tuple
+    tint_correction: float = 0.0
+    weights: tuple = ()
+
+    def __post_init__(self):
+        if self.tint_correction and self.kind != BINS:
+            raise ValueError(f"tint_correction needs decoding {BINS!r}, not {self.kind!r}")
+        if not 0.0 <= self.tint_correction <= 1.0:
+            raise ValueError(f"tint_correction must be in [0, 1], got {self.tint_correction}")
+        if self.tint_correction and len(self.weights) != len(self.centres):
+            raise ValueError(f"tint_correction needs one rebalancing weight per bin "
+                             f"({len(self.centres)}), got {len(self.weights)}")
 
     @classmethod
     def for_bins(cls, bins):
         return cls(BINS, tuple(tuple(float(v) for v in c) for c in bins.centres))
+
+    def with_tint_correction(self, beta, bins):
+        """This decoder with tint_correction beta and the rebalancing weights of bins
+        (beta 0: none)."""
+        weights = tuple(float(w) for w in bins.weights) if beta else ()
+        return dataclasses.replace(self, tint_correction=float(beta), weights=weights)
 
     @classmethod
     def for_channels(cls, grid):
@@ -261,8 +309,15 @@ class Decoder:
         """The model's output [..., num_scores] -> chroma [..., 2]; for BINS straight from
         the logits (annealed_mean: exact for small T)."""
         if self.kind == BINS:
-            return annealed_mean(scores, self.centres, temperature)
+            return self._tint_corrected(annealed_mean(scores, self.centres, temperature),
+                                        scores)
         return self.chroma(self.probabilities(scores), temperature)
+
+    def _tint_corrected(self, chroma, logits):
+        if not self.tint_correction:
+            return chroma
+        return tint_corrected(chroma, logits, self.centres, self.weights,
+                              self.tint_correction)
 
     def decode_scores(self, scores, temperature):
         """The model's output [..., num_scores] -> (chroma [..., 2], confidence [...]):
@@ -275,7 +330,9 @@ class Decoder:
     def chroma(self, probabilities, temperature):
         """probabilities [..., num_scores], temperature scalar or [B] -> chroma [..., 2]."""
         if self.kind == BINS:
-            return annealed_mean_of_probabilities(probabilities, self.centres, temperature)
+            log_p = _log_probabilities(probabilities)
+            return self._tint_corrected(annealed_mean(log_p, self.centres, temperature),
+                                        log_p)
         if self.kind == PER_CHANNEL:
             n0 = len(self.centres[0])
             parts = [probabilities[..., :n0], probabilities[..., n0:]]
@@ -305,7 +362,10 @@ class Decoder:
         return TemporalSmoother(frames, alpha, normalise=self.kind != REGRESSION)
 
     def to_dict(self):
-        return {"kind": self.kind, "centres": [list(c) for c in self.centres]}
+        data = {"kind": self.kind, "centres": [list(c) for c in self.centres]}
+        if self.tint_correction:
+            data.update(tint_correction=self.tint_correction, weights=list(self.weights))
+        return data
 
     def save(self, folder):
         """Writes folder/DECODER_NAME (temp file, then rename)."""
@@ -325,4 +385,6 @@ class Decoder:
     def from_dict(cls, data):
         if data["kind"] not in DECODINGS:
             raise ValueError(f"unknown decoding {data['kind']!r}; expected one of {DECODINGS}")
-        return cls(data["kind"], tuple(tuple(float(v) for v in c) for c in data["centres"]))
+        return cls(data["kind"], tuple(tuple(float(v) for v in c) for c in data["centres"]),
+                   float(data.get("tint_correction", 0.0)),
+                   tuple(float(w) for w in data.get("weights", ())))

@@ -106,7 +106,7 @@ def _model_config(model_dir):
 
 
 def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius=guided.DEFAULT_RADIUS):
+                       guided_radius=guided.DEFAULT_RADIUS, tint_correction=None):
     if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
@@ -119,6 +119,8 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
     if guided_radius < 0:
         raise ExportError(f"guided_radius must be >= 0 (0: bilinear chroma), got "
                           f"{guided_radius}")
+    if tint_correction is not None and not 0 <= tint_correction <= 1:
+        raise ExportError(f"tint_correction must be in [0, 1], got {tint_correction}")
     if not export_dir:
         raise ExportError("export_dir is required")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -128,18 +130,21 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
 def export(model_dir, export_dir, version=None, work_size=None,
            max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
            default_temperature=serving_api.DEFAULT_TEMPERATURE,
-           guided_radius=guided.DEFAULT_RADIUS):
+           guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0):
     """Writes export_dir/<version>/ from a training run atomically; returns its path.
 
     The version appears under its final name only when complete (a temp dir, then a
     rename); temp dirs of killed exports are removed first. guided_radius: the window
-    radius of the chroma's guided upsampling (guided.py; 0: bilinear).
+    radius of the chroma's guided upsampling (guided.py; 0: bilinear); tint_correction:
+    the decoder's (decoding.py; 0: none).
     """
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius)
+                       guided_radius, tint_correction)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
-    return _write_version(model, bins, decoding.Decoder.load(model_dir, bins), model_dir,
+    decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
+                                    bins)
+    return _write_version(model, bins, decoder, model_dir,
                           export_dir, version,
                           work_size or int(run_flags.get("crop_size", 256)), max_pixels,
                           model_config.pad_multiple.bit_length() - 1, checkpoint,
@@ -148,12 +153,12 @@ def export(model_dir, export_dir, version=None, work_size=None,
 
 def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
                             max_pixels=None, default_temperature=None,
-                            guided_radius=guided.DEFAULT_RADIUS):
+                            guided_radius=guided.DEFAULT_RADIUS, tint_correction=None):
     """Writes export_dir/<version>/ with this package's current serving graph around
     the weights of an exported SavedModel (its assets give the architecture, bins and
-    decoder; None keeps its work size, pixel limit and default temperature; the chroma
-    is upsampled as guided_radius says, as in export()); returns its path. For models
-    whose training run is gone."""
+    decoder; None keeps its work size, pixel limit, default temperature and tint
+    correction; the chroma is upsampled as guided_radius says, as in export());
+    returns its path. For models whose training run is gone."""
     model, bins, info = inference.load_keras_model(saved_model_dir)
     saved_model_dir = inference.resolve_saved_model(saved_model_dir)
     assets = os.path.join(saved_model_dir, "assets")
@@ -161,11 +166,22 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius)
-    return _write_version(model, bins, decoding.Decoder.load(assets, bins), assets,
+                       guided_radius, tint_correction)
+    decoder = decoding.Decoder.load(assets, bins)
+    if tint_correction is not None:
+        decoder = _with_tint_correction(decoder, tint_correction, bins)
+    return _write_version(model, bins, decoder, assets,
                           export_dir, version, work_size, max_pixels, info.depth,
                           info.checkpoint, default_temperature,
                           model_lib.read_config(assets).output_stride, guided_radius)
+
+
+def _with_tint_correction(decoder, beta, bins):
+    """decoder with tint correction beta; ExportError where its decoding has none."""
+    if beta and decoder.kind != decoding.BINS:
+        raise ExportError(f"tint_correction needs a model over joint bins; this one's "
+                          f"decoding is {decoder.kind!r}")
+    return decoder.with_tint_correction(beta, bins)
 
 
 def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,

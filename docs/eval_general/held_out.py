@@ -19,10 +19,15 @@ chroma/guided.py).
 
 (--held_out=val: photos of the records' val split, for models trained on records of
 a larger cap, whose left-out photos a model of the smaller cap trained on; each table
-of docs/eval_general/held_out_context.md is this command's, one per model.)
+of docs/eval_general/held_out_context.md is this command's, one per model.) The tint
+correction (chroma/decoding.py), docs/eval_general/held_out_tint.md:
+
+    python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
+        --max_per_class=4000 --held_out=val --temperatures=0.38,0.5,0.7 \
+        --tint_corrections=0.5,1
 
 Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
-colour cast of gray and of each (upsampling, alpha, temperature).
+colour cast of gray and of each (upsampling, alpha, tint correction, temperature).
 """
 import dataclasses
 import os
@@ -60,6 +65,8 @@ flags.DEFINE_list("temperatures", ["0.38", "0.5", "0.7", "1"], "Temperatures.")
 flags.DEFINE_list("upsampling", [], "Chroma upsamplings to compare, each "
                   "RADIUS:EPSILON[:SUBSAMPLE] (chroma/guided.py; radius 0: bilinear); none: "
                   "the model's own.")
+flags.DEFINE_list("tint_corrections", [], "Tint corrections to compare "
+                  "(chroma/decoding.py, 0-1); none: the model's own.")
 flags.DEFINE_string("output", "", "Markdown file for the table (optional).")
 FLAGS = flags.FLAGS
 
@@ -110,9 +117,12 @@ def main(_):
         temperatures = [float(t) for t in FLAGS.temperatures]
         upsamplings = [guided.ChromaUpsampling(int(u[0]), float(u[1]), int((u[2:] or [1])[0]))
                        for u in (u.split(":") for u in FLAGS.upsampling)]
+        tints = [float(b) for b in FLAGS.tint_corrections]
     except (ValueError, IndexError) as e:
-        raise app.UsageError(f"--alphas and --temperatures take numbers, --upsampling "
-                             f"RADIUS:EPSILON pairs: {e}") from None
+        raise app.UsageError(f"--alphas, --temperatures and --tint_corrections take "
+                             f"numbers, --upsampling RADIUS:EPSILON pairs: {e}") from None
+    if not all(0 <= b <= 1 for b in tints):
+        raise app.UsageError(f"--tint_corrections must be in [0, 1], got {tints}")
     if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
         raise app.UsageError("--per_domain and --max_per_class must be >= 1")
     try:
@@ -126,6 +136,8 @@ def main(_):
         raise app.UsageError(str(e)) from None
     colorizer = inference.Colorizer(FLAGS.saved_model)
     upsamplings = upsamplings or [colorizer.export_info.upsampling]
+    own = colorizer.decoder
+    tints = tints or [own.tint_correction]
     plain = colorizer.probabilities
     weights = tf.constant(colorizer.bins.weights, tf.float32)
     domains = sorted({g for names in groups.values() for g in names})
@@ -133,30 +145,32 @@ def main(_):
     lines = [f"{kind} photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
              "rebalanced AuC % / colourfulness ratio / colour cast; upsampling: the guided "
              "filter's radius:epsilon:subsample, radius 0 bilinear):", "",
-             "| upsampling | alpha | method | all | "
+             "| upsampling | alpha | tint | method | all | "
              + " | ".join(d.split(": ")[1] for d in domains) + " |",
-             "|---|---|---|---|" + "---|" * len(domains)]
+             "|---|---|---|---|---|" + "---|" * len(domains)]
     info = colorizer.export_info
-    for upsampling, alpha in [(u, a) for u in upsamplings for a in alphas]:
+    for upsampling, alpha, tint in [(u, a, b) for u in upsamplings for a in alphas
+                                    for b in tints]:
         colorizer.export_info = dataclasses.replace(
             info, guided_radius=upsampling.radius, guided_epsilon=upsampling.epsilon,
             guided_subsample=upsampling.subsample)
         colorizer.probabilities = corrected(plain, weights, alpha)
+        colorizer.decoder = own.with_tint_correction(tint, colorizer.bins)
         totals = scoring.evaluate(colorizer, paths, temperatures, num_figures=0,
                                   groups=groups)
         per_group = {"all": totals.summary()[0],
                      **{d: totals.groups[d].summary()[0] for d in domains}}
         start = len(lines)
         for method in scoring.method_names(temperatures):
-            if (alpha or upsampling != upsamplings[0]) and method in (scoring.GRAY,
-                                                                      scoring.MEAN):
-                continue  # the same with every alpha and upsampling
+            if (alpha or upsampling != upsamplings[0] or tint != tints[0]) and method in (
+                    scoring.GRAY, scoring.MEAN):
+                continue  # the same with every alpha, upsampling and tint correction
             cells = [f"{m[method]['psnr']:.2f} / {100 * m[method]['auc_rebalanced']:.1f} / "
                      f"{m[method]['colourfulness_ratio']:.2f} / "
                      f"{m[method]['colour_cast']:.1f}"
                      for m in (per_group[g] for g in ["all", *domains])]
             lines.append(f"| {upsampling.radius}:{upsampling.epsilon:g}:"
-                         f"{upsampling.subsample} | {alpha:g} | "
+                         f"{upsampling.subsample} | {alpha:g} | {tint:g} | "
                          f"{method} | " + " | ".join(cells) + " |")
         print("\n".join(lines[start:]), flush=True)
     text = "\n".join(lines) + "\n"
