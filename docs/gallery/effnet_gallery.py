@@ -1,5 +1,6 @@
 """docs/gallery/effnet/*.jpg: old photos with people, input | colorunet_general |
-effnet_general (the shipped versions, each at T = 0.7), panels about 240 px wide.
+effnet_general (the shipped versions, each at its default temperature), panels about
+240 px wide.
 
     python docs/gallery/effnet_gallery.py
 """
@@ -19,7 +20,6 @@ PHOTOS = ["Killarney1910.jpg", "1900sDaytonaBeach.png", "JerseyShore1905.jpg",
 FOLDERS = [os.path.join(REPO, "examples", "old_photos"),
            os.path.join(REPO, "..", "shared", "data", "old_photos")]
 MODELS = ["colorunet_general", "effnet_general"]
-TEMPERATURE = 0.7
 PANEL_WIDTH = 240  # px
 
 
@@ -33,10 +33,11 @@ def main():
             print(f"skipped {name}: not in examples/old_photos or ../shared/data/old_photos")
             continue
         gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-        results = [c.colorize(gray, temperature=TEMPERATURE) for c in colorizers]
+        results = [c.colorize(gray) for c in colorizers]
         height = round(PANEL_WIDTH * gray.shape[0] / gray.shape[1])
         strip = figures.labelled_strip([gray] + results, ["input"] + [
-            f"{m}, T={TEMPERATURE:g}" for m in MODELS], height=height)
+            f"{m}, T={c.export_info.default_temperature:g}"
+            for m, c in zip(MODELS, colorizers)], height=height)
         out = os.path.join(out_dir, os.path.splitext(name)[0] + ".jpg")
         cv2.imwrite(out, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
         print(f"wrote {out}")
