@@ -294,10 +294,10 @@ class Colorizer:
         return luma[0], probabilities[0].numpy()
 
     def to_work_grid(self, maps, luma, work_size=None):
-        """maps [..., h', w', C] on the probabilities' grid (decoded from them: chroma,
-        confidence) of the full-size luma [..., H, W, 1] -> [..., h, w, C] at the
-        working size work_size (None: the exported one) gives that luma: the serving
-        graph's upsampling from the logits' grid (serving.to_work_grid)."""
+        """maps [..., h', w', C] on the probabilities' grid (what is decoded from them:
+        chroma, confidence) of the full-size luma [..., H, W, 1] -> [..., h, w, C] on
+        the working-size grid that work_size (None: the exported one) gives that luma:
+        the serving graph's upsampling from the logits' grid (serving.to_work_grid)."""
         shape = tf.shape(luma)
         work = serving.working_size(shape[-3], shape[-2],
                                     work_size or self.export_info.work_size)
