@@ -169,8 +169,9 @@ MUTATIONS = (
              "        return \"'\" + value", "        return value",
              ("tests/test_realism_study.py",)),
     Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving/graph.py",
-             "return tf.image.resize(maps, size, method=\"bilinear\")[:, :shape[1], :shape[2], :]",
-             "return tf.image.resize(maps, shape[1:3], method=\"bilinear\")",
+             "return tf.image.resize(maps, size, method=\"bilinear\")"
+             "[..., :work_shape[0], :work_shape[1], :]",
+             "return tf.image.resize(maps, work_shape, method=\"bilinear\")",
              ("tests/test_efficientnet_lite.py",)),
     # Guided chroma upsampling: the fit's intercept, and the guide taken at full size.
     Mutation("guided_intercept_sign", "colorize_tf/chroma/guided.py",
