@@ -24,7 +24,7 @@ correction (chroma/decoding.py), docs/eval_general/held_out_tint.md:
 
     python docs/eval_general/held_out.py --saved_model=saved_models/effnet_general \
         --max_per_class=4000 --held_out=val --temperatures=0.38,0.5,0.7 \
-        --tint_corrections=0.5,1
+        --tint_corrections=0,0.5,1
 
 Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
 colour cast of gray and of each (upsampling, alpha, tint correction, temperature).
