@@ -193,8 +193,8 @@ MUTATIONS = (
              'kernel_initializer=init(), name="ctx_merge"',
              ("tests/test_efficientnet_lite.py",)),
     Mutation("context_no_imagenet_when_warm_started", "colorize_tf/training/trainer.py",
-             "if (c.network.pretrained_encoder and missing\n",
-             "if (c.network.pretrained_encoder and not copied\n",
+             "if c.network.pretrained_encoder and missing and model_config.is_pretrained:",
+             "if c.network.pretrained_encoder and not copied and model_config.is_pretrained:",
              ("tests/test_efficientnet_lite.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",

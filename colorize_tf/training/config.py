@@ -75,7 +75,7 @@ class NetworkConfig:
     decoding: str = _MODEL.decoding
     channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
     hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
-    # The pretrained colorizer (architecture effnet_lite0): start its encoder from the
+    # The pretrained colorizers (effnet_lite0, effnet_lite2): start the encoder from the
     # ImageNet weights (of the "pretrained" extra's package), and which of it trains.
     pretrained_encoder: bool = True
     encoder_training: str = "full"
@@ -213,7 +213,7 @@ class TrainConfig:
         if self.network.depth > 6:
             raise ConfigError(f"depth must be <= 6, got {self.network.depth}")
         if self.data.crop_size % 2 ** self.network.depth and \
-                self.network.architecture != model_lib.EFFNET_LITE0:
+                self.network.architecture not in model_lib.EFFNET_VARIANTS:
             raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 2^depth "
                               f"= {2 ** self.network.depth}")
         if self.network.warm_start and not os.path.isdir(self.network.warm_start):
@@ -266,20 +266,22 @@ class TrainConfig:
             if self.data.crop_size % 8:
                 raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 8 (Zhang's "
                                   "network pools 3 times)")
-        if self.network.architecture == model_lib.EFFNET_LITE0:
+        architecture = self.network.architecture
+        if architecture in model_lib.EFFNET_VARIANTS:
             if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
                     or self.network.hints or self.network.decoding != decoding.BINS):
-                raise ConfigError("architecture=effnet_lite0 predicts bins only: no heads "
+                raise ConfigError(f"architecture={architecture} predicts bins only: no heads "
                                   "(regression_weight and scene_weight must be 0), no "
                                   "hints, decoding=bins")
             stride = model_lib.effnet_encoder_stride(self.network.global_context)
             if self.data.crop_size % stride:
                 context = " with global_context" if self.network.global_context else ""
                 raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by {stride} "
-                                  f"(the effnet_lite0 encoder's stride{context})")
+                                  f"(the {architecture} encoder's stride{context})")
         elif self.network.encoder_training != "full":
             raise ConfigError(f"encoder_training={self.network.encoder_training} needs "
-                              "architecture=effnet_lite0 (the only one with an encoder)")
+                              f"architecture={' or '.join(model_lib.EFFNET_VARIANTS)} "
+                              "(the ones with an encoder)")
         if self.runtime.strategy == "multi_worker":
             if not self.data.deterministic:
                 # Every worker keeps its share of one order (input_pipeline.make_dataset's

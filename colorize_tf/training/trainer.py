@@ -245,23 +245,25 @@ def _warm_start(model, saved_model_dir, bins):
     return copied
 
 
-def _load_pretrained_encoder(model, skip=()):
-    """Sets the effnet_lite0 encoder from its ImageNet weights, but for the layers named
-    in skip (TrainingError when the package that ships them is missing or its file does
-    not fit)."""
+def _load_pretrained_encoder(model, architecture, skip=()):
+    """Sets the encoder of a pretrained colorizer of architecture (effnet_lite0 or
+    effnet_lite2) from its ImageNet weights, but for the layers named in skip
+    (TrainingError when the package that ships them is missing or its file does not
+    fit)."""
     try:
-        loaded = model_lib.load_encoder_weights(model, skip=skip)
+        loaded = model_lib.load_encoder_weights(model, architecture, skip=skip)
     except (ImportError, torch_weights.WeightsFileError) as e:
         raise TrainingError(f"pretrained_encoder: {e}") from None
-    print(f"train: encoder started from the ImageNet weights of EfficientNet-Lite0 "
-          f"({len(loaded)} layers)", flush=True)
+    net = model_lib.EFFNET_VARIANTS[architecture]
+    print(f"train: encoder started from the ImageNet weights of "
+          f"EfficientNet-{net.name.title()} ({len(loaded)} layers)", flush=True)
 
 
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The ColorUNet (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
     model = model_lib.build_model(model_config, seed=c.runtime.seed)
-    if model_config.architecture == model_lib.EFFNET_LITE0:
+    if model_config.is_pretrained:
         model_lib.set_encoder_training(model, c.network.encoder_training)
     opt = c.optimization
     learning_rate = _learning_rate(opt.learning_rate, opt.lr_schedule, opt.epochs,
@@ -414,9 +416,8 @@ def run(config, extra_callbacks=(), strategy=None):
             # without one; global_context's stride-32 blocks from a source without it).
             missing = [layer.name for layer in model_lib.encoder_layers(model)
                        if layer.weights and layer.name not in copied]
-            if (c.network.pretrained_encoder and missing
-                    and model_config.architecture == model_lib.EFFNET_LITE0):
-                _load_pretrained_encoder(model, skip=copied)
+            if c.network.pretrained_encoder and missing and model_config.is_pretrained:
+                _load_pretrained_encoder(model, model_config.architecture, skip=copied)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
               f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} train "
               f"images, {steps_per_epoch} "
