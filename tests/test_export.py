@@ -1,6 +1,7 @@
 """The SavedModel: signatures, reload and compare with in-process decoding, errors."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -337,6 +338,25 @@ def test_tint_correction_reaches_the_graph_and_the_python_render(tiny_saved_mode
     assert (served != plain).mean() > 0.2
     with pytest.raises(exporter.ExportError, match=r"tint_correction must be in \[0, 1\]"):
         exporter.export_from_saved_model(path, str(tmp_path / "bad"), tint_correction=-0.5)
+
+
+def test_tint_correction_of_a_model_without_joint_bins_is_refused_before_its_weights_load(
+        tiny_run, tmp_path, monkeypatch):
+    # The run's model config names its decoding: a per-channel run is refused from it,
+    # before the (slow, for a real model) load of its weights.
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.load(open(run / "model_config.json"))
+    config["model"]["decoding"] = "per_channel"
+    json.dump(config, open(run / "model_config.json", "w"))
+
+    def load_trained_model(*args, **kwargs):
+        raise AssertionError("the weights were loaded first")
+    monkeypatch.setattr(exporter, "load_trained_model", load_trained_model)
+    with pytest.raises(exporter.ExportError,
+                       match="tint_correction needs a model over joint bins; this one's "
+                             "decoding is 'per_channel'"):
+        exporter.export(str(run), str(tmp_path / "out"), tint_correction=0.5)
 
 
 def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):

@@ -140,8 +140,9 @@ def export(model_dir, export_dir, version=None, work_size=None,
     """
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
                        guided_radius, tint_correction)
-    model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
+    _check_tint_decoding(tint_correction, model_config.decoding)  # before the weights load
+    model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
                                     bins)
     return _write_version(model, bins, decoder, model_dir,
@@ -159,9 +160,10 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     decoder; None keeps its work size, pixel limit, default temperature and tint
     correction; the chroma is upsampled as guided_radius says, as in export());
     returns its path. For models whose training run is gone."""
+    assets = os.path.join(inference.resolve_saved_model(saved_model_dir), "assets")
+    if tint_correction:  # refused before the weights load
+        _check_tint_decoding(tint_correction, _model_config(assets).decoding)
     model, bins, info = inference.load_keras_model(saved_model_dir)
-    saved_model_dir = inference.resolve_saved_model(saved_model_dir)
-    assets = os.path.join(saved_model_dir, "assets")
     work_size = work_size or info.work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
@@ -176,11 +178,17 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
                           model_lib.read_config(assets).output_stride, guided_radius)
 
 
+def _check_tint_decoding(beta, kind):
+    """ExportError where a tint correction beta (None, 0: none) is asked of a model whose
+    decoding (kind) is not over joint bins."""
+    if beta and kind != decoding.BINS:
+        raise ExportError(f"tint_correction needs a model over joint bins; this one's "
+                          f"decoding is {kind!r}")
+
+
 def _with_tint_correction(decoder, beta, bins):
     """decoder with tint correction beta; ExportError where its decoding has none."""
-    if beta and decoder.kind != decoding.BINS:
-        raise ExportError(f"tint_correction needs a model over joint bins; this one's "
-                          f"decoding is {decoder.kind!r}")
+    _check_tint_decoding(beta, decoder.kind)
     return decoder.with_tint_correction(beta, bins)
 
 
