@@ -263,6 +263,23 @@ def test_a_run_written_before_color_space_was_recorded_still_resumes(tmp_path):
     del old["color_space"]
     (tmp_path / "model_config.json").write_text(json.dumps(
         {"model": old, "bins_fingerprint": "f00d"}))
-    assert trainer._check_model_dir(str(tmp_path), config, bins)["model"]["color_space"] == "lab"
+    assert trainer._check_model_dir(str(tmp_path), config, bins,
+                                    trained=True)["model"]["color_space"] == "lab"
     with pytest.raises(trainer.TrainingError, match="another configuration"):
-        trainer._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins)
+        trainer._check_model_dir(str(tmp_path), dataclasses.replace(config, num_bins=8), bins,
+                                 trained=True)
+
+
+def test_a_run_that_failed_before_its_first_epoch_takes_the_corrected_command(
+        tiny_records, tiny_saved_model, tmp_path):
+    # A warm start that does not fit (width 6 from a width-4 model) stops the run after
+    # its configs were written; the user's corrected command (the source's width 4, no
+    # warm start) must then train there, not be refused as "another configuration".
+    with pytest.raises(trainer.TrainingError, match="does not fit this model"):
+        trainer.run(_smoke(tiny_records, tmp_path / "run", "--base_filters=6",
+                           f"--warm_start={tiny_saved_model[0]}"))
+    assert json.load(open(tmp_path / "run" / "model_config.json"))["model"]["base_filters"] == 6
+    trainer.run(_smoke(tiny_records, tmp_path / "run", "--epochs=1"))
+    assert json.load(open(tmp_path / "run" / "model_config.json"))["model"]["base_filters"] == 4
+    assert json.load(open(tmp_path / "run" / "flags.json"))["warm_start"] is None
+    assert len(open(tmp_path / "run" / "history.csv").read().splitlines()) == 2  # 1 epoch

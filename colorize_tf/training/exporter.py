@@ -140,9 +140,10 @@ def export(model_dir, export_dir, version=None, work_size=None,
     """
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
                        guided_radius, tint_correction)
-    model_config = _model_config(model_dir)
-    _check_tint_decoding(tint_correction, model_config.decoding)  # before the weights load
+    if tint_correction:  # refused before the weights load
+        _check_tint_decoding(tint_correction, _model_config(model_dir).decoding)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
+    model_config = _model_config(model_dir)
     decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
                                     bins)
     return _write_version(model, bins, decoder, model_dir,

@@ -125,11 +125,14 @@ def _trim_history(path, epochs_done):
         safe_write.write_bytes(path, "".join(line + "\n" for line in kept).encode())
 
 
-def _check_model_dir(model_dir, model_config, bins):
-    """Refuses a model_dir that holds a run of another architecture or other bins."""
+def _check_model_dir(model_dir, model_config, bins, trained):
+    """Refuses a model_dir that holds a trained run (trained: at least one epoch
+    committed) of another architecture or other bins. The configs of a run that stopped
+    before its first epoch (a warm start that did not fit, a kill) are replaced: nothing
+    of it would be resumed, and refusing would leave the corrected command no way in."""
     path = os.path.join(model_dir, model_lib.CONFIG_NAME)
     wanted = {"model": dataclasses.asdict(model_config), "bins_fingerprint": bins.fingerprint}
-    if os.path.exists(path):
+    if trained and os.path.exists(path):
         try:
             found = _read_json(path)
         except (OSError, ValueError) as e:
@@ -305,10 +308,10 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     new run)."""
     if write:
         os.makedirs(c.runtime.model_dir, exist_ok=True)
-    run_config = _check_model_dir(c.runtime.model_dir, model_config, bins)
     state, messages = training_state.read_state(c.runtime.model_dir)
     for message in messages:
         print(f"train: {message}")
+    run_config = _check_model_dir(c.runtime.model_dir, model_config, bins, state is not None)
     initial_epoch = state["epoch"] if state else 0
     if not write:
         return initial_epoch
