@@ -192,6 +192,10 @@ MUTATIONS = (
              'kernel_initializer="zeros", name="ctx_merge"',
              'kernel_initializer=init(), name="ctx_merge"',
              ("tests/test_efficientnet_lite.py",)),
+    # A run that stopped before its first epoch must not lock its model_dir.
+    Mutation("unfinished_run_locks_model_dir", "colorize_tf/training/trainer.py",
+             "if trained and os.path.exists(path):", "if os.path.exists(path):",
+             ("tests/test_train.py",)),
     Mutation("context_no_imagenet_when_warm_started", "colorize_tf/training/trainer.py",
              "if c.network.pretrained_encoder and missing and model_config.is_pretrained:",
              "if c.network.pretrained_encoder and not copied and model_config.is_pretrained:",
