@@ -62,7 +62,7 @@ CONFIG_NAME = "model_config.json"  # a run's or a SavedModel's ModelConfig (read
 
 def effnet_encoder_stride(global_context):
     """The stride of the pretrained encoder's last block used (its input sides must be
-    multiples of it): 16, or 32 with global_context (the encoder on to block 15)."""
+    multiples of it): 16, or 32 with global_context (the encoder on to its last block)."""
     return EFFNET_CONTEXT_STRIDE if global_context else EFFNET_ENCODER_STRIDE
 
 
