@@ -311,7 +311,8 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     state, messages = training_state.read_state(c.runtime.model_dir)
     for message in messages:
         print(f"train: {message}")
-    run_config = _check_model_dir(c.runtime.model_dir, model_config, bins, state is not None)
+    run_config = _check_model_dir(c.runtime.model_dir, model_config, bins,
+                                  trained=state is not None)
     initial_epoch = state["epoch"] if state else 0
     if not write:
         return initial_epoch
