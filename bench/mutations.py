@@ -200,6 +200,15 @@ MUTATIONS = (
              "if c.network.pretrained_encoder and missing and model_config.is_pretrained:",
              "if c.network.pretrained_encoder and not copied and model_config.is_pretrained:",
              ("tests/test_efficientnet_lite.py",)),
+    # Crops at the frame's scale are not resized (only a narrow photo is enlarged).
+    Mutation("frame_scale_crop_resized", "colorize_tf/data/input_pipeline.py",
+             "side = tf.maximum(1, tf.minimum(size, tf.minimum(height, width)))",
+             "side = tf.maximum(1, tf.minimum(height, width))",
+             ("tests/test_input_pipeline.py",)),
+    # Validation sees the photos at the scale training does.
+    Mutation("frame_scale_crops_not_in_validation", "colorize_tf/data/input_pipeline.py",
+             "if config.frame_scale_crops:", "if config.frame_scale_crops and training:",
+             ("tests/test_input_pipeline.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",
              "parts.mask) for c in (0, 1)], -1)",

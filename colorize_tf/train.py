@@ -85,6 +85,9 @@ def define_flags(fv):
     d.bool("mirror", D.mirror, "Random horizontal mirror.")
     d.bool("random_crop", D.random_crop, "Random square crops.")
     d.float("crop_scale_min", D.crop_scale_min, "Smallest crop side / shorter photo side.")
+    d.bool("frame_scale_crops", D.frame_scale_crops, "Crops of --crop_size px at the "
+           "records' frame scale, the scale an export at the frame's work size sees "
+           "(--crop_scale_min unused; validation takes central ones).")
     d.float("noise_stddev", D.noise_stddev, "Max std of Gaussian noise on the input luma.")
     d.float("regression_weight", D.regression_weight, "> 0 adds the chroma regression head.")
     d.float("scene_weight", D.scene_weight, "> 0 adds the scene classification head.")

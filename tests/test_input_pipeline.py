@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma import color
 from colorize_tf.data import input_pipeline
 from colorize_tf.data import records
 
@@ -65,6 +66,67 @@ def test_random_crop_only_takes_valid_pixels():
             (0.7, 1.0), 8)
         assert float(tf.reduce_min(crop)) > 0.99  # never the zero padding
         assert float(tf.reduce_min(mask)) == 1.0
+
+
+def _photo_in_frame(height, width, frame=40):
+    """A photo of distinct values at the top left of a zero-padded frame, and its box."""
+    photo = np.random.default_rng(0).uniform(0.05, 1.0, [height, width, 3]).astype(np.float32)
+    rgb = np.zeros([frame, frame, 3], np.float32)
+    rgb[:height, :width] = photo
+    return photo, tf.constant(rgb), tf.constant([0, 0, height, width])
+
+
+def _slices_at(photo, crop):
+    """(top, left) of every crop.shape square slice of photo equal to crop."""
+    side = crop.shape[0]
+    return [(t, left) for t in range(photo.shape[0] - side + 1)
+            for left in range(photo.shape[1] - side + 1)
+            if np.allclose(photo[t:t + side, left:left + side], crop, atol=1e-6)]
+
+
+def test_frame_scale_crops_are_unresized_slices_of_the_photo():
+    photo, rgb, box = _photo_in_frame(20, 30)
+    places = set()
+    for i in range(6):
+        crop, mask = input_pipeline.random_square_crop(
+            rgb, box, tf.constant([i, 0], tf.int64), None, 8)
+        found = _slices_at(photo, crop.numpy())
+        assert len(found) == 1 and float(tf.reduce_min(mask)) == 1.0
+        places.add(found[0])
+    assert len(places) > 1  # random places
+    # Without a seed: the central slice, (20 - 8) / 2 rows and (30 - 8) // 2 columns in.
+    crop, _ = input_pipeline.random_square_crop(rgb, box, None, None, 8)
+    assert _slices_at(photo, crop.numpy()) == [(6, 11)]
+
+
+def test_frame_scale_crop_of_a_narrow_photo_enlarges_its_shorter_side():
+    photo, rgb, box = _photo_in_frame(6, 30)
+    crop, mask = input_pipeline.random_square_crop(rgb, box, None, None, 8)
+    # The central 6 x 6 square (columns 12..17), enlarged to 8 x 8, and no padding.
+    expected = tf.image.resize(photo[None, :, 12:18], [8, 8], method="bilinear",
+                               antialias=True)[0]
+    np.testing.assert_allclose(crop.numpy(), np.clip(expected.numpy(), 0, 1), atol=1e-6)
+    assert float(tf.reduce_min(mask)) == 1.0 and float(tf.reduce_min(crop)) > 0.0
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_frame_scale_crops_reach_the_inputs(tiny_records, training):
+    """Training and validation both see crops at the frame's scale: their luma is a
+    slice of the frame's own luma."""
+    bins = bins_lib.Bins.load(tiny_records)
+    example = _first_example(tiny_records)
+    config = input_pipeline.PipelineConfig(crop_size=8, frame_scale_crops=True,
+                                           mirror=False, noise_stddev=0.0)
+    luma, _ = input_pipeline.example_to_inputs(example, tf.constant([5, 1], tf.int64), bins,
+                                               config, training)
+    rgb, _ = records.decode_frame(example)
+    frame_luma = color.rgb_to_luma(rgb, bins.grid.color_space).numpy()
+    top, left, bottom, right = example[records.MASK_BOX].numpy()
+    assert min(bottom - top, right - left) >= 8  # the tiny frames: no enlarging
+    found = _slices_at(frame_luma[top:bottom, left:right], luma.numpy())
+    assert len(found) == 1
+    if not training:
+        assert found[0] == ((bottom - top - 8) // 2, (right - left - 8) // 2)
 
 
 def test_dataset_batches_and_resume_determinism(tiny_records):

@@ -28,14 +28,15 @@ def test_flags_give_the_configs_defaults():
 
 def test_flags_reach_the_derived_configs():
     config = _config("--bins=b.json", "--depth=4", "--crop_size=64", "--scene_weight=0.5",
-                     "--regression_weight=1", "--soft_targets", "--soft_k=3", "--seed=7")
+                     "--regression_weight=1", "--soft_targets", "--soft_k=3", "--seed=7",
+                     "--frame_scale_crops")
     assert config.data.bins_path == "b.json"
     model_config = config.model_config(10, 3)
     assert (model_config.depth, model_config.num_scenes, model_config.regression_head) == \
         (4, 3, True)
     pipeline = config.pipeline_config(model_config)
-    assert (pipeline.crop_size, pipeline.soft_targets, pipeline.soft_k, pipeline.seed) == \
-        (64, True, 3, 7)
+    assert (pipeline.crop_size, pipeline.soft_targets, pipeline.soft_k, pipeline.seed,
+            pipeline.frame_scale_crops) == (64, True, 3, 7, True)
     assert pipeline.regression_target and pipeline.scene_target
     # No scene head without a scene weight, whatever the records' classes.
     assert _config().model_config(10, 3).num_scenes == 0

@@ -48,6 +48,7 @@ class PipelineConfig:
     regression_only: bool = False  # the only target is pack_regression (seed 002, eq. 2)
     hints: bool = False  # inputs: luma and hints simulated from the truth (chroma/hints.py)
     target_stride: int = 1
+    frame_scale_crops: bool = False
     shuffle_buffer: int = 2048
     cache: bool = False
     deterministic: bool = True
@@ -110,21 +111,29 @@ def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
 
 
 def random_square_crop(rgb, box, seed, scale, size):
-    """A square crop inside the photo's box, side = U(scale) * shorter side, resized to size.
+    """A square crop inside the photo's box, resized to size: side = U(scale) * shorter
+    side, or with scale None min(size, shorter side) (the frame's own scale; only a
+    photo narrower than size is enlarged); at a random place, or central with seed None.
 
     Only valid pixels are cropped, so the mask of the result is all ones.
     """
     box = tf.cast(box, tf.int32)
     height, width = box[2] - box[0], box[3] - box[1]
-    shorter = tf.cast(tf.minimum(height, width), tf.float32)
-    fraction = tf.random.stateless_uniform([], seed, scale[0], scale[1])
-    side = tf.maximum(1, tf.cast(tf.round(fraction * shorter), tf.int32))
-    offset_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-    offsets = tf.random.stateless_uniform([2], offset_seed, 0.0, 1.0)
-    top = box[0] + tf.cast(offsets[0] * tf.cast(height - side + 1, tf.float32), tf.int32)
-    left = box[1] + tf.cast(offsets[1] * tf.cast(width - side + 1, tf.float32), tf.int32)
-    top = tf.minimum(top, box[2] - side)
-    left = tf.minimum(left, box[3] - side)
+    if scale is None:
+        side = tf.maximum(1, tf.minimum(size, tf.minimum(height, width)))
+    else:
+        shorter = tf.cast(tf.minimum(height, width), tf.float32)
+        fraction = tf.random.stateless_uniform([], seed, scale[0], scale[1])
+        side = tf.maximum(1, tf.cast(tf.round(fraction * shorter), tf.int32))
+    if seed is None:
+        top, left = box[0] + (height - side) // 2, box[1] + (width - side) // 2
+    else:
+        offset_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        offsets = tf.random.stateless_uniform([2], offset_seed, 0.0, 1.0)
+        top = box[0] + tf.cast(offsets[0] * tf.cast(height - side + 1, tf.float32), tf.int32)
+        left = box[1] + tf.cast(offsets[1] * tf.cast(width - side + 1, tf.float32), tf.int32)
+        top = tf.minimum(top, box[2] - side)
+        left = tf.minimum(left, box[3] - side)
     crop = tf.image.crop_to_bounding_box(rgb, top, left, side, side)
     crop = tf.image.resize(crop, [size, size], method="bilinear", antialias=True)
     return tf.clip_by_value(crop, 0.0, 1.0), tf.ones([size, size, 1], tf.float32)
@@ -157,7 +166,11 @@ def example_to_inputs(example, seed, bins, config, training):
     """
     rgb, mask = records.decode_frame(example)
     size = config.crop_size
-    if training and config.random_crop:
+    if config.frame_scale_crops:
+        rgb, mask = random_square_crop(rgb, example[records.MASK_BOX],
+                                       seed if training and config.random_crop else None,
+                                       None, size)
+    elif training and config.random_crop:
         rgb, mask = random_square_crop(rgb, example[records.MASK_BOX], seed,
                                        config.crop_scale, size)
     else:

@@ -55,6 +55,7 @@ class DataConfig:
     mirror: bool = _PIPELINE.mirror
     random_crop: bool = _PIPELINE.random_crop
     crop_scale_min: float = _PIPELINE.crop_scale[0]
+    frame_scale_crops: bool = _PIPELINE.frame_scale_crops  # input_pipeline.PipelineConfig
     noise_stddev: float = _PIPELINE.noise_stddev
     soft_targets: bool = _PIPELINE.soft_targets
     soft_k: int = _PIPELINE.soft_k
@@ -338,6 +339,7 @@ class TrainConfig:
             crop_size=self.data.crop_size, mirror=augment and self.data.mirror,
             random_crop=augment and self.data.random_crop,
             crop_scale=(self.data.crop_scale_min, 1.0),
+            frame_scale_crops=self.data.frame_scale_crops,
             noise_stddev=self.data.noise_stddev if augment else 0.0,
             soft_targets=self.data.soft_targets, soft_k=self.data.soft_k,
             soft_sigma=self.data.soft_sigma,
