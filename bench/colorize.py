@@ -12,7 +12,8 @@ model at three photo sizes.
    at --work_size (export_from_saved_model), at batch 4 of 256x256: colorize_luma and
    luma_probabilities on luma, serving_default and colorize_image (jpeg) on PNG
    photos, each next to the bare Keras model in a tf.function at the same batch and
-   size (--guided_radius=0: with the bilinear chroma upsampling of earlier exports).
+   size, one call of each in turn for 16 rounds, median times (--guided_radius=0: with
+   the bilinear chroma upsampling of earlier exports).
    Goal (issue 12): every signature >= 0.9 of the bare model.
 3. One photo of 256x256, 768x512 and 3000x2000 through serving_default (PNG) and
    colorize_image (JPEG), next to the bare model at the same working size. Goals:
@@ -68,15 +69,6 @@ def model_rate(model, size, batch=1, repeats=8):
     return common.rate(lambda: [call(x) for _ in range(repeats)][-1].numpy(), batch * repeats)
 
 
-def signature_rate(signature, inputs, items, repeats):
-    """items/s of repeats calls of a loaded signature, its outputs fetched as numpy."""
-    def run():
-        for _ in range(repeats):
-            out = {k: v.numpy() for k, v in signature(**inputs).items()}
-        return out
-    return common.rate(run, items * repeats)
-
-
 def decoding_ms(decoder, logits_shape, temperature, repeats):
     """ms of decoder.decode_scores (annealed mean and confidence: what every signature
     does after the model) on random logits of logits_shape, outputs fetched."""
@@ -130,19 +122,27 @@ def main():
                     "images/s", "ECCV16", model_rate(zhang, (256, 256), repeats=3))
 
         batch, t = args.batch, tf.constant([0.7])
-        # 8 calls each: with 4 the ratios swung by +-0.1 between runs (2026-12-05).
-        bare = model_rate(ours, (256, 256), batch=batch, repeats=8)
+        # Interleaved, one call of each per round, medians of 16 rounds: timed one after
+        # the other (8 calls each) the ratios moved by 0.1-0.2 between runs (2026-12-05).
+        bare_call = tf.function(lambda x: ours(x, training=False))
+        bare_luma = tf.random.uniform([batch, 256, 256, 1])
         luma = tf.random.uniform([batch, 256, 256, 1])
         photos = tf.constant([tf.io.encode_png(make_photo(256, 256, seed=i)).numpy()
                               for i in range(batch)])
+        calls = {"bare model": lambda: bare_call(bare_luma).numpy()}
         for name, inputs in [
                 ("colorize_luma", {"luma": luma, "temperature": t}),
                 ("luma_probabilities", {"luma": luma}),
                 ("serving_default", {"image_bytes": photos, "temperature": t}),
                 ("colorize_image", {"image_bytes": photos, "temperature": t,
                                     "output_format": tf.constant(["jpeg"])})]:
-            common.line(f"{name}, batch {batch} of 256x256",
-                        signature_rate(signatures[name], inputs, batch, 8), "images/s",
+            calls[name] = (lambda signature, inputs: lambda: {
+                k: v.numpy() for k, v in signature(**inputs).items()})(
+                    signatures[name], inputs)
+        rates = common.interleaved_rates(calls, batch, rounds=16)
+        bare = rates.pop("bare model")
+        for name, value in rates.items():
+            common.line(f"{name}, batch {batch} of 256x256", value, "images/s",
                         "bare model", bare)
         # What the goal leaves for the work after the model, against decoding alone.
         model_ms = 1000 * batch / bare
@@ -158,13 +158,18 @@ def main():
             data = tf.constant([tf.io.encode_jpeg(photo, quality=90).numpy()])
             repeats = 4 if height < 1000 else 2
             work = serving.working_size(height, width, args.work_size).numpy()
-            model_only = model_rate(ours, (pad(work[0]), pad(work[1])), repeats=repeats)
-            megapixels = height * width / 1e6
+            model_luma = tf.random.uniform([1, pad(work[0]), pad(work[1]), 1])
+            calls = {"model only": lambda: bare_call(model_luma).numpy()}
             for name, extra in [("serving_default", {}),
                                 ("colorize_image", {"output_format": tf.constant(["jpeg"])})]:
-                graph_rate = signature_rate(signatures[name], dict(
-                    image_bytes=data, temperature=t, **extra), 1, repeats)
-                kind = "png" if not extra else "jpeg"
+                calls[name] = (lambda signature, inputs: lambda: {
+                    k: v.numpy() for k, v in signature(**inputs).items()})(
+                        signatures[name], dict(image_bytes=data, temperature=t, **extra))
+            rates = common.interleaved_rates(calls, 1, rounds=4 * repeats)
+            model_only = rates.pop("model only")
+            megapixels = height * width / 1e6
+            for name, graph_rate in rates.items():
+                kind = "png" if name == "serving_default" else "jpeg"
                 common.line(f"{width}x{height} {kind} (work {work[1]}x{work[0]})",
                             graph_rate, "images/s", "model only", model_only)
                 print(f"    {1000 / graph_rate / megapixels:.0f} ms per megapixel; graph "

@@ -26,6 +26,10 @@ correction (chroma/decoding.py), docs/eval_general/held_out_tint.md:
         --max_per_class=4000 --held_out=val --temperatures=0.38,0.5,0.7 \
         --tint_corrections=0,0.5,1
 
+Test-time averages of the probabilities (docs/eval_general/held_out_fixres.md): over
+the luma enlarged (--scales=1,1.5), with the mirror image (--mirror_average), with other
+models of the same bins (--ensemble=M2,...).
+
 Prints and writes one table: per domain, PSNR / rebalanced AuC / colourfulness ratio /
 colour cast of gray and of each (upsampling, alpha, tint correction, temperature).
 """
@@ -45,6 +49,7 @@ from colorize_tf import safe_write  # noqa: E402
 from colorize_tf.chroma import guided  # noqa: E402
 from colorize_tf.data import records  # noqa: E402
 from colorize_tf.evaluation import scoring  # noqa: E402
+from colorize_tf.serving import graph as serving  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 from data_prep import builder  # noqa: E402
 
@@ -67,6 +72,11 @@ flags.DEFINE_list("upsampling", [], "Chroma upsamplings to compare, each "
                   "the model's own.")
 flags.DEFINE_list("tint_corrections", [], "Tint corrections to compare "
                   "(chroma/decoding.py, 0-1); none: the model's own.")
+flags.DEFINE_list("scales", ["1"], "Test-time average over the luma enlarged by each "
+                  "of these (must include 1), e.g. 1,1.5.")
+flags.DEFINE_bool("mirror_average", False, "Test-time average with the mirror image.")
+flags.DEFINE_list("ensemble", [], "Test-time average with these SavedModels' "
+                  "probabilities (the same bins and grid).")
 flags.DEFINE_string("output", "", "Markdown file for the table (optional).")
 FLAGS = flags.FLAGS
 
@@ -111,6 +121,31 @@ def corrected(probabilities_fn, weights, alpha):
     return probabilities
 
 
+def test_time_average(colorizer, others, scales, mirror):
+    """Colorizer.probabilities -> the mean of the bin probabilities of the photo's
+    working-size luma enlarged by each of scales (bicubic; brought back to the logits'
+    grid of scale 1 by area averaging), of its mirror image's too (mirror), and of the
+    Colorizers others' (models with the same bins and grid): test-time averages."""
+    def probabilities(rgb, work_size=None, hint_count=None, hint_seeds=None):
+        luma, small = serving.preprocess(tf.convert_to_tensor(rgb, tf.uint8),
+                                         work_size or colorizer.export_info.work_size,
+                                         colorizer.color_space)
+        size = tf.cast(tf.shape(small)[1:3], tf.float32)
+        parts = []
+        for model in [colorizer, *others]:
+            for scale in scales:
+                x = small if scale == 1 else tf.clip_by_value(tf.image.resize(
+                    small, tf.cast(tf.round(size * scale), tf.int32), "bicubic"), 0.0, 1.0)
+                for flip in [False, True] if mirror else [False]:
+                    p = model.probabilities_of_luma(tf.reverse(x, [2]) if flip else x)
+                    parts.append((scale, tf.reverse(p, [2]) if flip else p))
+        grid = tf.shape(next(p for scale, p in parts if scale == 1))[1:3]
+        mean = tf.add_n([p if scale == 1 else tf.image.resize(p, grid, "area")
+                         for scale, p in parts]) / len(parts)
+        return luma, mean / tf.reduce_sum(mean, axis=-1, keepdims=True)
+    return probabilities
+
+
 def main(_):
     try:
         alphas = [float(a) for a in FLAGS.alphas]
@@ -118,9 +153,12 @@ def main(_):
         upsamplings = [guided.ChromaUpsampling(int(u[0]), float(u[1]), int((u[2:] or [1])[0]))
                        for u in (u.split(":") for u in FLAGS.upsampling)]
         tints = [float(b) for b in FLAGS.tint_corrections]
+        scales = [float(x) for x in FLAGS.scales]
     except (ValueError, IndexError) as e:
         raise app.UsageError(f"--alphas, --temperatures and --tint_corrections take "
                              f"numbers, --upsampling RADIUS:EPSILON pairs: {e}") from None
+    if 1 not in scales or min(scales) <= 0:
+        raise app.UsageError(f"--scales must be > 0 and include 1, got {scales}")
     if not all(0 <= b <= 1 for b in tints):
         raise app.UsageError(f"--tint_corrections must be in [0, 1], got {tints}")
     if FLAGS.per_domain < 1 or FLAGS.max_per_class < 1:
@@ -139,10 +177,22 @@ def main(_):
     own = colorizer.decoder
     tints = tints or [own.tint_correction]
     plain = colorizer.probabilities
+    if FLAGS.ensemble or FLAGS.mirror_average or scales != [1]:
+        others = [inference.Colorizer(path) for path in FLAGS.ensemble]
+        for other in others:
+            same = [(b.grid, b.kept_cells, b.centres) for b in (other.bins, colorizer.bins)]
+            if same[0] != same[1]:  # the counts may differ (build_records --bins_from)
+                raise app.UsageError(f"{other.path}: other bins than {colorizer.path}'s")
+        plain = test_time_average(colorizer, others, scales, FLAGS.mirror_average)
     weights = tf.constant(colorizer.bins.weights, tf.float32)
     domains = sorted({g for names in groups.values() for g in names})
     kind = "Val-split" if FLAGS.held_out == "val" else "Held-out train"
-    lines = [f"{kind} photos of {colorizer.path} ({len(paths)} photos; PSNR dB / "
+    averaged = ", ".join(
+        ([f"averaged over the luma at {FLAGS.scales} its size"] if scales != [1] else [])
+        + (["averaged with its mirror image"] if FLAGS.mirror_average else [])
+        + ([f"averaged with {FLAGS.ensemble}"] if FLAGS.ensemble else []))
+    lines = [f"{kind} photos of {colorizer.path}{' (' + averaged + ')' if averaged else ''}"
+             f" ({len(paths)} photos; PSNR dB / "
              "rebalanced AuC % / colourfulness ratio / colour cast; upsampling: the guided "
              "filter's radius:epsilon:subsample, radius 0 bilinear):", "",
              "| upsampling | alpha | tint | method | all | "
