@@ -69,6 +69,11 @@ def model_rate(model, size, batch=1, repeats=8):
     return common.rate(lambda: [call(x) for _ in range(repeats)][-1].numpy(), batch * repeats)
 
 
+def fetched_call(signature, inputs):
+    """A call of a loaded signature on inputs, its outputs fetched as numpy."""
+    return lambda: {k: v.numpy() for k, v in signature(**inputs).items()}
+
+
 def decoding_ms(decoder, logits_shape, temperature, repeats):
     """ms of decoder.decode_scores (annealed mean and confidence: what every signature
     does after the model) on random logits of logits_shape, outputs fetched."""
@@ -136,9 +141,7 @@ def main():
                 ("serving_default", {"image_bytes": photos, "temperature": t}),
                 ("colorize_image", {"image_bytes": photos, "temperature": t,
                                     "output_format": tf.constant(["jpeg"])})]:
-            calls[name] = (lambda signature, inputs: lambda: {
-                k: v.numpy() for k, v in signature(**inputs).items()})(
-                    signatures[name], inputs)
+            calls[name] = fetched_call(signatures[name], inputs)
         rates = common.interleaved_rates(calls, batch, rounds=16)
         bare = rates.pop("bare model")
         for name, value in rates.items():
@@ -162,9 +165,8 @@ def main():
             calls = {"model only": lambda: bare_call(model_luma).numpy()}
             for name, extra in [("serving_default", {}),
                                 ("colorize_image", {"output_format": tf.constant(["jpeg"])})]:
-                calls[name] = (lambda signature, inputs: lambda: {
-                    k: v.numpy() for k, v in signature(**inputs).items()})(
-                        signatures[name], dict(image_bytes=data, temperature=t, **extra))
+                calls[name] = fetched_call(signatures[name],
+                                           dict(image_bytes=data, temperature=t, **extra))
             rates = common.interleaved_rates(calls, 1, rounds=4 * repeats)
             model_only = rates.pop("model only")
             megapixels = height * width / 1e6
