@@ -155,8 +155,8 @@ def main(_):
         tints = [float(b) for b in FLAGS.tint_corrections]
         scales = [float(x) for x in FLAGS.scales]
     except (ValueError, IndexError) as e:
-        raise app.UsageError(f"--alphas, --temperatures and --tint_corrections take "
-                             f"numbers, --upsampling RADIUS:EPSILON pairs: {e}") from None
+        raise app.UsageError(f"--alphas, --temperatures, --tint_corrections and --scales "
+                             f"take numbers, --upsampling RADIUS:EPSILON pairs: {e}") from None
     if 1 not in scales or min(scales) <= 0:
         raise app.UsageError(f"--scales must be > 0 and include 1, got {scales}")
     if not all(0 <= b <= 1 for b in tints):
