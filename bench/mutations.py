@@ -209,6 +209,11 @@ MUTATIONS = (
     Mutation("frame_scale_crops_not_in_validation", "colorize_tf/data/input_pipeline.py",
              "if config.frame_scale_crops:", "if config.frame_scale_crops and training:",
              ("tests/test_input_pipeline.py",)),
+    # Crops at the frame's scale cannot be larger than the frame.
+    Mutation("frame_scale_crop_larger_than_frame", "colorize_tf/training/trainer.py",
+             "if c.data.frame_scale_crops and frame and c.data.crop_size > frame:",
+             "if c.data.frame_scale_crops and frame and c.data.crop_size > 2 * frame:",
+             ("tests/test_train.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",
              "parts.mask) for c in (0, 1)], -1)",

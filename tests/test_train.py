@@ -200,6 +200,15 @@ def test_heads_and_soft_targets_train(tiny_records, tmp_path):
     assert pipeline["soft_targets"] and pipeline["regression_target"] and pipeline["scene_target"]
 
 
+def test_frame_scale_crops_refuse_crops_larger_than_the_frame(tiny_records, tmp_path):
+    # The tiny records' frame is 32 px: a 48 px crop at its scale cannot exist.
+    with pytest.raises(trainer.TrainingError, match="crop_size 48 is larger than the "
+                       "records' 32 px frame"):
+        trainer.run(_smoke(tiny_records, tmp_path / "a", "--frame_scale_crops",
+                           "--crop_size=48"))
+    assert not os.path.exists(tmp_path / "a")  # refused before the model_dir is made
+
+
 def test_records_must_match_their_report(tiny_records, tmp_path):
     import shutil
     records_dir = tmp_path / "records"

@@ -337,6 +337,11 @@ def _check_against_records(c, bins, report):
                             f"{train_count} training photos: no full batch, no training step")
     if c.optimization.scene_weight > 0 and len(report.classes) < 2:
         raise TrainingError("scene_weight needs records with at least two classes")
+    frame = report.settings.get("frame_size")
+    if c.data.frame_scale_crops and frame and c.data.crop_size > frame:
+        raise TrainingError(f"frame_scale_crops: crop_size {c.data.crop_size} is larger than "
+                            f"the records' {frame} px frame, so every crop would be "
+                            f"enlarged; use a crop_size of at most {frame}")
     # The hint chroma is scaled to about [-1, 1] by the largest chroma of the grid.
     hint_scale = 1.0 / max(abs(v) for v in bins.grid.low + bins.grid.high)
     return c.model_config(bins.num_bins, len(report.classes), hint_scale,
