@@ -47,7 +47,8 @@ def define_flags(fv):
     d.integer("num_bins", None, "Bins kept (most frequent first); 0 keeps every occupied "
               f"cell; unset: {bins_lib.DEFAULT_NUM_BINS}, or the bins of --bins_from.")
     d.string("bins_from", None, "Keep the bins (colour classes) of an earlier build: its "
-             "bins.json, or a records folder or SavedModel version folder holding one. "
+             "bins.json, a records folder holding one, or a SavedModel (a version "
+             "folder, a model's folder: its latest version, or a shipped model's name). "
              "Their counts and weights are counted again on these photos; a model "
              "trained on the earlier bins can then be fine-tuned on these records "
              "(train --warm_start).")
@@ -121,9 +122,17 @@ def _load_earlier_bins(path, color_space):
     """--bins_from's artifact -> bins.Bins (UsageError when it is missing, not a bins
     artifact, or over another colour space than --color_space)."""
     from colorize_tf.chroma import bins as bins_lib
-    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
-    if os.path.isdir(path) and os.path.exists(in_assets):
+    from colorize_tf.serving import inference
+    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a version folder
+    if os.path.exists(in_assets):
         path = in_assets
+    elif not os.path.isfile(path) and not os.path.exists(
+            os.path.join(path, bins_lib.ARTIFACT_NAME)):
+        try:  # a model's folder (its latest version) or a shipped model's name
+            path = os.path.join(inference.resolve_saved_model(path), "assets",
+                                bins_lib.ARTIFACT_NAME)
+        except inference.ModelNotFound:
+            pass  # Bins.load below names what is missing
     try:
         earlier = bins_lib.Bins.load(path)
     except (OSError, ValueError, KeyError, TypeError) as e:

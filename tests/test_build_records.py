@@ -363,6 +363,36 @@ def test_bins_from_an_earlier_build_keep_its_classes(tmp_path):
     assert settings["num_bins"] == earlier.num_bins
 
 
+def test_bins_from_a_model_folder_or_name_reads_its_latest_version(tmp_path):
+    # A model's folder holds versions (1/, 2/, ...): --bins_from takes the bins of the
+    # highest, as colorize and warm starts do; a shipped model's name, its folder's.
+    from data_prep import build_records
+    kept = {}
+    for version, seed in [(1, 1), (2, 5)]:
+        photos = str(tmp_path / f"photos{version}")
+        write_png(os.path.join(photos, "a.png"), make_photo(40, 40, seed=seed))
+        out = str(tmp_path / f"r{version}")
+        builder.build_records(builder.list_dir_sources(photos)[0], out,
+                              prepare.PrepConfig(frame_size=32, min_size=8), num_bins=0,
+                              val_fraction=0.0, log=lambda *_: None)
+        assets = tmp_path / "model" / str(version) / "assets"
+        assets.mkdir(parents=True)
+        with open(os.path.join(out, bins_lib.ARTIFACT_NAME)) as f:
+            artifact = json.load(f)
+        (assets / bins_lib.ARTIFACT_NAME).write_text(json.dumps(artifact))
+        kept[version] = artifact["kept_cells"]
+    assert kept[1] != kept[2]
+    assert list(build_records._load_earlier_bins(str(tmp_path / "model"), "yuv").kept_cells) \
+        == kept[2]
+    assert list(build_records._load_earlier_bins(
+        str(tmp_path / "model" / "1"), "yuv").kept_cells) == kept[1]
+    with open(os.path.join(REPO, "saved_models", "effnet_general", "3", "assets",
+                           bins_lib.ARTIFACT_NAME)) as f:
+        shipped = json.load(f)
+    general = build_records._load_earlier_bins("general", "lab")
+    assert list(general.kept_cells) == shipped["kept_cells"] and general.num_bins == 257
+
+
 def test_full_disk_leaves_no_temp_shard_and_one_line(tmp_path, monkeypatch):
     import errno
     photos = str(tmp_path / "photos")
