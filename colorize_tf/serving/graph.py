@@ -33,7 +33,7 @@ MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anyth
 # zlib level 1: measured at 768x512, level 6 (the default) encodes ~3x slower than the
 # model runs, for outputs only ~10% smaller.
 _PNG_COMPRESSION = 1
-_JPEG_QUALITY = 95  # 4:2:0 chroma, as the model's chroma is smoother than that anyway
+JPEG_QUALITY = 95  # 4:2:0 chroma, as the model's chroma is smoother than that anyway
 EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
 
 
@@ -272,7 +272,7 @@ def render_confidence(luma, confidence):
 def encode(image, output_format):
     """uint8 [H, W, C], format name (string scalar, one of OUTPUT_FORMATS) -> bytes."""
     return tf.cond(tf.equal(output_format, serving_api.JPEG),
-                   lambda: tf.io.encode_jpeg(image, quality=_JPEG_QUALITY),
+                   lambda: tf.io.encode_jpeg(image, quality=JPEG_QUALITY),
                    lambda: tf.io.encode_png(image, compression=_PNG_COMPRESSION))
 
 
