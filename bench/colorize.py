@@ -143,7 +143,7 @@ def main():
         # Interleaved, one call of each per round, medians of 16 rounds: timed one after
         # the other (8 calls each) the ratios moved by 0.1-0.2 between runs (2026-12-05).
         bare_call = tf.function(lambda x: ours(x, training=False))
-        codec_call = tf.function(photo_floor)
+        floor_call = tf.function(photo_floor)
         luma = tf.random.uniform([batch, 256, 256, 1])
         photos = tf.constant([tf.io.encode_png(make_photo(256, 256, seed=i)).numpy()
                               for i in range(batch)])
@@ -176,7 +176,7 @@ def main():
             work = serving.working_size(height, width, args.work_size).numpy()
             model_luma = tf.random.uniform([1, pad(work[0]), pad(work[1]), 1])
             calls = {"model only": lambda: bare_call(model_luma).numpy(),
-                     "floor": lambda: [x.numpy() for x in codec_call(data[0], work)]}
+                     "floor": lambda: [x.numpy() for x in floor_call(data[0], work)]}
             for name, extra in [("serving_default", {}),
                                 ("colorize_image", {"output_format": tf.constant(["jpeg"])})]:
                 calls[name] = fetched_call(signatures[name],
