@@ -214,6 +214,11 @@ MUTATIONS = (
              "if c.data.frame_scale_crops and frame and c.data.crop_size > frame:",
              "if c.data.frame_scale_crops and frame and c.data.crop_size > 2 * frame:",
              ("tests/test_train.py",)),
+    # --bins_from with a model's folder or a shipped name: its latest version's bins.
+    Mutation("bins_from_model_folder_not_resolved", "data_prep/build_records.py",
+             'path = os.path.join(inference.resolve_saved_model(path), "assets",',
+             'path = os.path.join(path, "assets",',
+             ("tests/test_build_records.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",
              "parts.mask) for c in (0, 1)], -1)",
