@@ -216,8 +216,8 @@ MUTATIONS = (
              ("tests/test_train.py",)),
     # --bins_from with a model's folder or a shipped name: its latest version's bins.
     Mutation("bins_from_model_folder_not_resolved", "data_prep/build_records.py",
-             'path = os.path.join(inference.resolve_saved_model(path), "assets",',
-             'path = os.path.join(path, "assets",',
+             "path = inference.resolve_saved_model(path)",
+             "inference.resolve_saved_model(path)",
              ("tests/test_build_records.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",

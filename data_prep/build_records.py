@@ -123,16 +123,15 @@ def _load_earlier_bins(path, color_space):
     artifact, or over another colour space than --color_space)."""
     from colorize_tf.chroma import bins as bins_lib
     from colorize_tf.serving import inference
-    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a version folder
-    if os.path.exists(in_assets):
-        path = in_assets
-    elif not os.path.isfile(path) and not os.path.exists(
+    if not os.path.isfile(path) and not os.path.exists(
             os.path.join(path, bins_lib.ARTIFACT_NAME)):
-        try:  # a model's folder (its latest version) or a shipped model's name
-            path = os.path.join(inference.resolve_saved_model(path), "assets",
-                                bins_lib.ARTIFACT_NAME)
+        try:  # a model's folder (-> its latest version) or a shipped model's name
+            path = inference.resolve_saved_model(path)
         except inference.ModelNotFound:
-            pass  # Bins.load below names what is missing
+            pass  # a version folder without its graph, or nothing: checked below
+    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
+    if os.path.isdir(path) and os.path.exists(in_assets):
+        path = in_assets
     try:
         earlier = bins_lib.Bins.load(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
