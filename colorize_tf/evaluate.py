@@ -64,6 +64,11 @@ def define_flags(fv):
            "every run; writes hints.json, hints.md and figures/hints_curve.png (PSNR and "
            "AuC against the number of hints, at the model's default temperature) "
            "instead of the full report.")
+    d.bool("recognition", True, "Also judge recognition (Zhang et al. 2016 sec. 3.1): "
+           "whether an ImageNet classifier (EfficientNet-Lite2, from the `pretrained` extra; "
+           "skipped with one line when it is not installed) gives each colorized and gray "
+           "photo the class it gives the truth, and the Frechet distance of its features "
+           "to the truths' (evaluation/recognition.py).")
     d.bool("video", False, "Measure video flicker instead of the photo report: a "
            "pan-and-zoom clip from each photo, colorized frame by frame and with each "
            "--smoothing; writes video.json and video.md (flicker at the same scene point, "
@@ -242,10 +247,24 @@ def label_groups(paths, groups, labels_csv):
             notes)
 
 
+def recognition_judge(wanted):
+    """--recognition's judge (recognition.Judge), or None, with one line on stderr, when
+    its weights' package is not installed."""
+    if not wanted:
+        return None
+    from colorize_tf.evaluation import recognition
+    try:
+        return recognition.Judge()
+    except recognition.JudgeUnavailable as e:
+        print(f"evaluate: recognition skipped: {e}", file=sys.stderr)
+        return None
+
+
 def evaluate_models(models, output_dirs, paths, groups, temperatures, f, label_notes=None):
     """Evaluates each model {name: SavedModel} into output_dirs[name], then (several)
     writes comparison.md; -> {name: metrics.json dict}. label_notes: label_groups'."""
     results = {}
+    judge = recognition_judge(f["recognition"])
     for name, saved_model in models.items():
         if len(models) > 1:
             print(f"evaluate: {name}")
@@ -256,7 +275,7 @@ def evaluate_models(models, output_dirs, paths, groups, temperatures, f, label_n
         results[name] = reports.evaluate_to(
             output_dirs[name], colorizer, paths, own, f["num_figures"],
             max_pixels=f["max_pixels"], batch_size=f["batch_size"], groups=groups,
-            label_notes=label_notes)
+            label_notes=label_notes, judge=judge)
         print(reports.report_markdown(results[name]))
     if len(models) > 1:
         comparison = reports.comparison_markdown(results)

@@ -34,6 +34,12 @@ def test_evaluate_cli_writes_metrics_report_figures(tiny_saved_model, tiny_run, 
     for m in methods.values():
         assert 0 < m["auc"] <= 1 and 0 < m["auc_rebalanced"] <= 1 and np.isfinite(m["psnr"])
     assert "| gray |" in (out / "report.md").read_text()
+    # Recognition (the `pretrained` extra is among the test extras): each method judged.
+    assert metrics["recognition_judge"].startswith("EfficientNet-Lite2")
+    for m in methods.values():
+        assert m["recognition"] in (0.0, 1 / 3, 2 / 3, 1.0) and m["fd"] >= -1e-6
+    assert methods["gray"]["recognition_gap_closed"] == 0.0
+    assert "recognised (gap closed)" in (out / "report.md").read_text()
     names = set(os.listdir(out / "figures"))
     assert {"bin_histogram.png", "auc_curve.png", "training_curve.png"} <= names
     assert len([n for n in names if n.startswith("strip_")]) == 2

@@ -13,6 +13,7 @@ from colorize_tf.chroma import color
 from colorize_tf.data import image_files
 from colorize_tf.evaluation import figures
 from colorize_tf.evaluation import photos
+from colorize_tf.evaluation import recognition
 from colorize_tf.evaluation import scoring
 from colorize_tf.evaluation import statistics
 from colorize_tf.modeling import metrics
@@ -24,9 +25,10 @@ class NoPhotoEvaluated(ValueError):
 
 def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                 gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
-                batch_size=photos.BATCH_SIZE, groups=None, label_notes=None):
-    """Evaluates colorizer on the photos at paths (groups: as evaluate's); writes
-    metrics.json, report.md and figures/ to output_dir; -> the metrics.json dict."""
+                batch_size=photos.BATCH_SIZE, groups=None, label_notes=None, judge=None):
+    """Evaluates colorizer on the photos at paths (groups, judge: as scoring.evaluate's);
+    writes metrics.json, report.md and figures/ to output_dir; -> the metrics.json
+    dict."""
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
     names = scoring.method_names(temperatures)
@@ -37,7 +39,7 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
         _save_photo_figures(figure_dir, index, path, results, confidence, truth, names)
     totals = scoring.evaluate(colorizer, paths, temperatures, num_figures, gray_threshold,
                               max_pixels, batch_size, on_photos=bar.update,
-                              on_figure=save_figures, groups=groups)
+                              on_figure=save_figures, groups=groups, judge=judge)
     if totals.evaluated == 0:
         raise NoPhotoEvaluated("no photo could be evaluated")
     methods, truth_c = totals.summary()
@@ -51,11 +53,13 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
             n: list(m.bin_counts / max(m.bin_counts.sum(), 1.0))
             for n, m in totals.methods.items()}},
         "groups": {name: {"images": totals.groups[name].evaluated,
-                          "methods": totals.groups[name].summary()[0]}
+                          "methods": totals.groups[name].summary(frechet=False)[0]}
                    for name in sorted(totals.groups, key=_group_order)},
         "seconds": round(time.time() - start, 1)}
     if label_notes:
         result["labels_csv"] = label_notes
+    if judge is not None:
+        result["recognition_judge"] = recognition.JUDGE_NAME
     default = scoring.result_default_method(result)
     result["group_spreads"] = statistics.group_spreads(
         {name: group.methods[default].per_image["psnr"] for name, group in
@@ -108,6 +112,17 @@ def _cast(m):
     return f"{m['colour_cast']:.1f}" if "colour_cast" in m else "-"
 
 
+def _recognised(m):
+    """A method's recognition as text: "74.0% (-0.24)"; "-" when not judged."""
+    if "recognition" not in m:
+        return "-"
+    return f"{100 * m['recognition']:.1f}% ({m.get('recognition_gap_closed', 0.0):+.2f})"
+
+
+def _fd(m):
+    return f"{m['fd']:.1f}" if "fd" in m else "-"
+
+
 def _p_text(p):
     """A permutation p-value as text (never 0: 1 / (1 + shuffles) at least)."""
     return f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"
@@ -119,14 +134,18 @@ def groups_markdown(result):
     if not groups:
         return ""
     method = scoring.result_default_method(result)
+    judged = "recognition_judge" in result
     rows = [f"Per group at {method} (gray in brackets):", "",
-            "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio | colour cast |",
-            "|---|---|---|---|---|---|"]
+            "| group | photos | PSNR dB | AuC rebal. | colourfulness ratio | colour cast |"
+            + (" recognised |" if judged else ""),
+            "|---|---|---|---|---|---|" + ("---|" if judged else "")]
     for name, group in groups.items():
         m, g = group["methods"][method], group["methods"][scoring.GRAY]
         rows.append(f"| {name} | {group['images']} | {m['psnr']:.2f} ({g['psnr']:.2f}) | "
                     f"{m['auc_rebalanced']:.4f} ({g['auc_rebalanced']:.4f}) | "
-                    f"{m['colourfulness_ratio']:.2f} | {_cast(m)} ({_cast(g)}) |")
+                    f"{m['colourfulness_ratio']:.2f} | {_cast(m)} ({_cast(g)}) |"
+                    + (f" {_recognised(m)} ({_recognised(g).split(' ')[0]}) |"
+                       if judged else ""))
     rows.append("")
     for kind, s in result.get("group_spreads", {}).items():
         rows.append(f"- {kind}: PSNR spread {s['spread']:.2f} dB (best {s['best']}, worst "
@@ -139,26 +158,34 @@ def groups_markdown(result):
 def comparison_markdown(results):
     """{model name: metrics.json dict} (the same photos) -> one table: for all photos and
     each group, gray, and each model's mean chroma and default temperature: PSNR, rebalanced
-    AuC, colourfulness ratio; then each model's group spreads (group_spreads)."""
+    AuC, colourfulness ratio (and, judged, recognition; FD for all photos); then each
+    model's group spreads (group_spreads)."""
     first = next(iter(results.values()))
+    judged = "recognition_judge" in first
     methods = [scoring.result_default_method(r) for r in results.values()]
-    header = ["group", "photos", "gray PSNR / AuC r. / cast"]
+    extra = " / rec." if judged else ""
+    header = ["group", "photos", "gray PSNR / AuC r. / cast" + extra]
     for name, method in zip(results, methods):
         header += [f"{name} mean chroma PSNR / AuC r.",
-                   f"{name} {method} PSNR / AuC r. / col. / cast"]
+                   f"{name} {method} PSNR / AuC r. / col. / cast" + extra
+                   + (" / FD" if judged else "")]
     rows = [f"Models side by side ({first['images']} photos; AuC r.: rebalanced AuC; col.: "
             "colourfulness ratio to the truth; cast: colour cast, Lab ab distance of the "
-            "mean chroma to the truth's; gray's is the truth's own).", "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header)]
+            "mean chroma to the truth's; gray's is the truth's own"
+            + ("; rec.: recognised by the judge as on the truth (gap closed); FD: Frechet "
+               "distance of the judge's features to the truths'" if judged else "") + ").",
+            "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
-    def cells(m, colour=False):
+    def cells(m, colour=False, cast=False):
         text = f"{m['psnr']:.2f} / {m['auc_rebalanced']:.4f}"
-        return text + (f" / {m['colourfulness_ratio']:.2f} / {_cast(m)}" if colour else "")
+        text += f" / {m['colourfulness_ratio']:.2f}" if colour else ""
+        text += f" / {_cast(m)}" if colour or cast else ""
+        text += f" / {_recognised(m)}" if judged and (colour or cast) else ""
+        return text + (f" / {_fd(m)}" if judged and colour else "")
     for group in ["all"] + sorted(first.get("groups") or {}, key=_group_order):
         scope = [r if group == "all" else r["groups"][group] for r in results.values()]
         gray = scope[0]["methods"][scoring.GRAY]
-        row = [group, str(scope[0]["images"]), f"{cells(gray)} / {_cast(gray)}"]
+        row = [group, str(scope[0]["images"]), cells(gray, cast=True)]
         for result, method in zip(scope, methods):
             row += [cells(result["methods"][scoring.MEAN]), cells(result["methods"][method], True)]
         rows.append("| " + " | ".join(row) + " |")
@@ -185,10 +212,21 @@ def report_markdown(result):
         "colour cast | KL bins |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    judged = "recognition_judge" in result
+    if judged:
+        rows[2] += " recognised (gap closed) | FD |"
+        rows[3] += "---|---|"
     for name, m in result["methods"].items():
         rows.append(f"| {name} | {m['psnr']:.2f} | {m['ssim']:.4f} | {m['mse_ab']:.1f} | "
                     f"{m['auc']:.4f} | {m['auc_rebalanced']:.4f} | {m['colourfulness']:.1f} "
-                    f"({m['colourfulness_ratio']:.2f}) | {_cast(m)} | {m['kl_bins']:.3f} |")
+                    f"({m['colourfulness_ratio']:.2f}) | {_cast(m)} | {m['kl_bins']:.3f} |"
+                    + (f" {_recognised(m)} | {_fd(m)} |" if judged else ""))
+    if judged:
+        rows += ["", f"Recognised: the share of photos whose top-1 ImageNet class by "
+                 f"{result['recognition_judge']} is its top-1 on the truth; gap closed: "
+                 "the share of gray's gap to the truth that a method closes. FD: the "
+                 "Frechet distance of its pooled features to the truths' (an FID with "
+                 f"another network, on these {result['images']} photos)."]
     notes = result.get("labels_csv")
     if notes:
         left_out = "; ".join(f"{notes[k]['count']} {what}" for k, what in (

@@ -23,6 +23,7 @@ from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
 from colorize_tf.data import image_files
 from colorize_tf.evaluation import photos
+from colorize_tf.evaluation import recognition
 from colorize_tf.modeling import metrics
 from colorize_tf.serving import graph as serving
 
@@ -63,25 +64,39 @@ class MethodTotals:
     curve: metrics.ErrorCurve = dataclasses.field(
         default_factory=lambda: metrics.ErrorCurve(LAB_CLASSES.num_cells))
     bin_counts: np.ndarray = None
+    # With a recognition judge (evaluation/recognition.py): per photo, whether the
+    # judge's top-1 on this method's photo is its top-1 on the truth, and its features.
+    recognised: list = dataclasses.field(default_factory=list)
+    judge_features: list = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         if self.bin_counts is None:
             self.bin_counts = np.zeros(self.num_bins)
 
     def add(self, scores):
-        """scores: the dict of BatchScorer for this method (numpy)."""
+        """scores: the dict of BatchScorer for this method (numpy), with "recognised"
+        [B] and "judge_features" [B, D] when a judge saw the photos."""
         for name, values in self.per_image.items():
             values.extend(float(v) for v in scores[name])
         self.curve.add_histogram(scores["error_histogram"].reshape(
             LAB_CLASSES.num_cells, _NUM_THRESHOLDS + 1))
         self.bin_counts += scores["bin_counts"]
+        if "recognised" in scores:
+            self.recognised.extend(bool(v) for v in scores["recognised"])
+            self.judge_features.append(np.asarray(scores["judge_features"], np.float32))
 
-    def summary(self, truth_colourfulness, truth_bins):
+    def summary(self, truth_colourfulness, truth_bins, truth_features=None):
+        """truth_features [N, D]: the judge's features of the truths (None: no FD)."""
         out = {k: float(np.mean(v)) for k, v in self.per_image.items()}
         out["auc"] = self.curve.auc()
         out["auc_rebalanced"] = self.curve.rebalanced_auc()
         out["colourfulness_ratio"] = out["colourfulness"] / max(truth_colourfulness, 1e-9)
         out["kl_bins"] = metrics.kl_divergence(truth_bins, self.bin_counts)
+        if self.recognised:
+            out["recognition"] = float(np.mean(self.recognised))
+            features = np.concatenate(self.judge_features)
+            if truth_features is not None and len(features) >= 2:  # a covariance: 2+
+                out["fd"] = recognition.frechet_distance(features, truth_features)
         return out
 
 
@@ -294,28 +309,53 @@ class Totals:
     left_out: list  # [{"file", "reason"}]
     evaluated: int = 0
     groups: dict = dataclasses.field(default_factory=dict)  # group name -> Totals
+    truth_features: list = dataclasses.field(default_factory=list)  # judge's, [B, D] each
 
     @classmethod
     def empty(cls, names, num_bins):
         return cls({n: MethodTotals(num_bins) for n in names}, np.zeros(num_bins), [], [])
 
     def add(self, truth_stats, scores):
+        """truth_stats: BatchScorer's, with "judge_features" [B, D] when judged."""
         self.truth_bins += truth_stats["bin_counts"]
         self.truth_colourfulness.extend(float(c) for c in truth_stats["colourfulness"])
+        if "judge_features" in truth_stats:
+            self.truth_features.append(np.asarray(truth_stats["judge_features"], np.float32))
         for name, method_scores in scores.items():
             self.methods[name].add(method_scores)
         self.evaluated += len(truth_stats["colourfulness"])
 
-    def summary(self):
-        """-> ({method: metrics}, ground-truth colourfulness)."""
+    def summary(self, frechet=True):
+        """-> ({method: metrics}, ground-truth colourfulness). Judged: each method's
+        "recognition", "recognition_gap_closed" (the share of gray's gap to the truth
+        that it closes; recognition.gap_closed) and, frechet, "fd" (two 1,280 x 1,280
+        eigendecompositions a method: the per-group summaries leave it out)."""
         truth_c = float(np.mean(self.truth_colourfulness))
-        return {n: m.summary(truth_c, self.truth_bins) for n, m in self.methods.items()}, \
-            truth_c
+        truth_features = (np.concatenate(self.truth_features)
+                          if self.truth_features and frechet else None)
+        methods = {n: m.summary(truth_c, self.truth_bins, truth_features)
+                   for n, m in self.methods.items()}
+        gray = methods.get(GRAY, {}).get("recognition")
+        if gray is not None:
+            for m in methods.values():
+                m["recognition_gap_closed"] = recognition.gap_closed(m["recognition"], gray)
+        return methods, truth_c
+
+
+def judge_batch(judge, truth, results, truth_stats, scores):
+    """Adds the recognition judge's view of one batch (recognition.Judge; truth RGB
+    uint8 [B, H, W, 3], results {method: RGB uint8 [B, H, W, 3]}) to BatchScorer's
+    truth_stats ("judge_features") and scores (each method's "recognised" [B] bool:
+    its top-1 is the truth's, and "judge_features" [B, D]), in place."""
+    truth_top1, truth_stats["judge_features"] = judge(truth)
+    for name, rgb in results.items():
+        top1, scores[name]["judge_features"] = judge(rgb)
+        scores[name]["recognised"] = top1 == truth_top1
 
 
 def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color.GRAY_SPREAD,
              max_pixels=image_files.DEFAULT_MAX_PIXELS, batch_size=photos.BATCH_SIZE,
-             on_photos=None, on_figure=None, groups=None, hint_count=None):
+             on_photos=None, on_figure=None, groups=None, hint_count=None, judge=None):
     """Evaluates colorizer on the colour photos at paths; -> Totals.
 
     hint_count (a hints model): each photo colorized with that many hints revealed
@@ -324,7 +364,8 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
     groups (totals.groups; e.g. its domain, its subject's age group). on_photos(count):
     progress, photos handled so far. on_figure(index, path, results, confidence, truth):
     for the first num_figures photos in path order (results {method: RGB uint8
-    [H, W, 3]}, confidence [H, W], truth RGB uint8).
+    [H, W, 3]}, confidence [H, W], truth RGB uint8). judge (recognition.Judge or None):
+    every method's photos and the truths are also classified (judge_batch).
     """
     scorer = BatchScorer(colorizer, temperatures, xla_batch=batch_size)
     totals = Totals.empty(scorer.names, colorizer.bins.num_bins)
@@ -343,6 +384,8 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
         truth = np.stack([image for _, image in batch])
         results, confidence, truth_stats, scores = scorer(
             truth, hint_count, [index[path] for path, _ in batch])
+        if judge is not None:
+            judge_batch(judge, truth, results, truth_stats, scores)
         totals.add(truth_stats, scores)
         for name in groups.get(batch[0][0], ()):
             totals.groups.setdefault(name, Totals.empty(scorer.names, colorizer.bins.num_bins)
