@@ -11,6 +11,7 @@ in serving_api.py.
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
 if __name__ == "__main__":
     cli.quiet_tensorflow()
+import math
 import os
 
 from colorize_tf import serving_api
@@ -46,6 +47,14 @@ def define_flags(fv):
     d.float("tint_correction", -1.0, "0-1: moves each photo's mean chroma that far towards "
             "the mean of the probabilities with the rebalancing undone (chroma/decoding.py; "
             "joint bins only); below 0: 0, or the SavedModel's own with --from_saved_model.")
+    d.float("smoothing_sigma", -1.0, "Coherent colours (chroma/decoding.py): blur each "
+            "bin's probabilities over the photo by a Gaussian of this standard deviation, "
+            "in cells of the model's output grid, before the annealed mean; 0: none; below "
+            "0: 0 (with --from_saved_model and neither coherence flag given: the "
+            "SavedModel's own two settings).")
+    d.float("flat_temperature", -1.0, "Coherent colours: raise each pixel's temperature "
+            "towards 1 by this share (0-1) of its distribution's flatness (entropy / log "
+            "n) before the annealed mean; 0: none; below 0: 0 (as --smoothing_sigma).")
 
 
 def main(argv=None):
@@ -64,6 +73,15 @@ def main(argv=None):
             raise cli.UsageError(f"--tint_correction must be at most 1, got "
                                  f"{f['tint_correction']}")
         tint = f["tint_correction"] if f["tint_correction"] >= 0 else None
+        if not f["smoothing_sigma"] < math.inf:
+            raise cli.UsageError(f"--smoothing_sigma must be a finite number, got "
+                                 f"{f['smoothing_sigma']}")
+        if f["flat_temperature"] > 1:
+            raise cli.UsageError(f"--flat_temperature must be at most 1, got "
+                                 f"{f['flat_temperature']}")
+        coherence = None
+        if f["smoothing_sigma"] >= 0 or f["flat_temperature"] >= 0:
+            coherence = (max(f["smoothing_sigma"], 0.0), max(f["flat_temperature"], 0.0))
         flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
         if not os.path.isdir(source):
             raise cli.UsageError(f"{flag} {source!r} is not a folder")
@@ -72,13 +90,13 @@ def main(argv=None):
             path = exporter.export_from_saved_model(
                 f["from_saved_model"], f["export_dir"], f["version"] or None,
                 f["work_size"] or None, f["max_pixels"] or None,
-                f["default_temperature"] or None, f["guided_radius"], tint)
+                f["default_temperature"] or None, f["guided_radius"], tint, coherence)
         else:
             path = exporter.export(
                 f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
                 f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
                 f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE,
-                f["guided_radius"], tint or 0.0)
+                f["guided_radius"], tint or 0.0, coherence or (0.0, 0.0))
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:

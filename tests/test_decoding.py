@@ -199,3 +199,74 @@ def test_tint_correction_is_per_photo_against_numpy():
 def test_impossible_tint_corrections_are_refused(kind, beta, weights, message):
     with pytest.raises(ValueError, match=message):
         decoding.Decoder(kind, ((0.0, 0.0), (1.0, 1.0)), beta, weights)
+
+
+def _coherent_oracle(probabilities, centres, temperature, sigma, strength):
+    """numpy, pixel by pixel: each pixel's distribution the Gaussian-weighted mean of
+    every pixel's inside the photo (weights exp(-d^2 / 2 sigma^2), d the distance in
+    pixels), then the annealed mean at T + (1 - T) * strength * entropy / log n."""
+    p = np.asarray(probabilities, np.float64)
+    height, width, n = p.shape
+    rows, cols = np.mgrid[0:height, 0:width]
+    out = np.zeros((height, width, 2))
+    for i in range(height):
+        for j in range(width):
+            if sigma:
+                w = np.exp(-((rows - i) ** 2 + (cols - j) ** 2) / (2.0 * sigma ** 2))
+                q = np.tensordot(w, p, axes=([0, 1], [0, 1])) / w.sum()
+            else:
+                q = p[i, j]
+            q = q / q.sum()
+            flat = -np.sum(q * np.log(np.maximum(q, 1e-30))) / np.log(n)
+            t = temperature + (1.0 - temperature) * strength * flat
+            z = np.exp(np.log(np.maximum(q, 1e-30)) / t)
+            out[i, j] = (z / z.sum()) @ np.asarray(centres, np.float64)
+    return out
+
+
+@pytest.mark.parametrize("sigma, strength", [(1.5, 0.0), (0.0, 1.0), (1.0, 0.5)])
+def test_coherent_decoding_equals_numpy(sigma, strength):
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(-40, 40, (5, 2))
+    logits = rng.normal(0, 2, (2, 6, 7, 5))
+    probabilities = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    decoder = decoding.Decoder.for_bins(_Bins(centres)).with_coherence(sigma, strength)
+    temperature = np.array([0.38, 0.7], np.float32)
+    got = decoder.chroma(probabilities.astype(np.float32), temperature).numpy()
+    from_logits = decoder.chroma_of_scores(logits.astype(np.float32), temperature).numpy()
+    for b in range(2):
+        expected = _coherent_oracle(probabilities[b], centres, temperature[b], sigma, strength)
+        np.testing.assert_allclose(got[b], expected, atol=2e-3)
+        np.testing.assert_allclose(from_logits[b], expected, atol=2e-3)
+    # One photo [H, W, n] at a scalar temperature: the same as its row of the batch.
+    one = decoder.chroma(probabilities[1].astype(np.float32), 0.7).numpy()
+    np.testing.assert_allclose(one, got[1], atol=1e-4)
+    # A round trip through decoder.json keeps the settings.
+    assert decoding.Decoder.from_dict(decoder.to_dict()) == decoder
+
+
+def test_coherent_decoding_leaves_a_confident_uniform_region_as_it_is():
+    # Every pixel sure of bin 2: smoothing changes nothing, flatness is ~0.
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [30.0, -20.0]])
+    probabilities = np.full((5, 6, 3), 1e-6, np.float32)
+    probabilities[..., 2] = 1.0 - 2e-6
+    decoder = decoding.Decoder.for_bins(_Bins(centres)).with_coherence(2.0, 1.0)
+    np.testing.assert_allclose(decoder.chroma(probabilities, 0.38).numpy(),
+                               np.broadcast_to([30.0, -20.0], (5, 6, 2)), atol=1e-2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(smoothing_sigma=-1.0), "finite number >= 0"),
+    (dict(smoothing_sigma=math.inf), "finite number >= 0"),
+    (dict(flat_temperature=1.5), r"in \[0, 1\]"),
+])
+def test_impossible_coherence_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        decoding.Decoder(decoding.BINS, ((0.0, 0.0), (1.0, 1.0)), **kwargs)
+    with pytest.raises(ValueError, match="needs decoding"):
+        decoding.Decoder(decoding.REGRESSION, (), smoothing_sigma=1.0)
+
+
+class _Bins:
+    def __init__(self, centres):
+        self.centres = np.asarray(centres)

@@ -380,3 +380,55 @@ def test_cli_refuses_bad_flags_in_one_line(args, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _coherent_rgb_oracle(rgb_uint8, centres, temperature, sigma, strength, sharpness=0.5):
+    """numpy only: the luma-following model's logits (conftest.numpy_oracle's formula),
+    the coherent decoding's oracle (tests/test_decoding.py), BT.601 YUV back to RGB."""
+    from tests.test_decoding import _coherent_oracle
+    y = rgb_uint8.astype(np.float64) / 255.0 @ np.array([0.299, 0.587, 0.114])
+    n = len(centres)
+    b = np.arange(n)
+    logits = sharpness * (b * (y[..., None] * (n - 1)) - b ** 2 / 2)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    u, v = np.moveaxis(_coherent_oracle(p / p.sum(-1, keepdims=True), centres, temperature,
+                                        sigma, strength), -1, 0)
+    out = np.stack([y + 1.13983 * v, y - 0.39465 * u - 0.58060 * v, y + 2.03211 * u], -1)
+    return np.clip(np.round(out * 255.0), 0, 255)
+
+
+def test_coherent_decoding_in_every_signature_and_the_python_path(luma_run, tmp_path):
+    # Smoothing and a flat-raised temperature, exported: the served photo (graph), the
+    # luma signature's chroma (graph) and the Python path (probabilities, then
+    # decoder.chroma, as evaluate and video do) all equal the numpy oracle.
+    sigma, strength, temperature = 1.5, 0.6, 0.38
+    path = exporter.export(luma_run, str(tmp_path / "coherent"), work_size=32,
+                           guided_radius=0, coherence=(sigma, strength))
+    decoder = json.load(open(os.path.join(path, "assets", "decoder.json")))
+    assert (decoder["smoothing_sigma"], decoder["flat_temperature"]) == (sigma, strength)
+    rgb = make_photo(20, 26, seed=7)
+    centres = bins_lib.Bins.load(os.path.join(path, "assets")).centres
+    expected = _coherent_rgb_oracle(rgb, centres, temperature, sigma, strength)
+    plain = numpy_oracle(rgb, centres, temperature)
+    assert np.abs(expected - plain).max() > 8  # the setting changes the colours
+    (served,), _ = _serve(path, [_png(rgb)], (temperature,))
+    assert np.abs(served.astype(int) - expected).max() <= 2
+    colorizer = inference.Colorizer(path)
+    luma, probabilities = colorizer.predict_probabilities(rgb)
+    rendered, _ = colorizer.render(luma, probabilities, temperature)
+    assert np.abs(rendered.astype(int) - expected).max() <= 2
+    chroma = tf.saved_model.load(path).signatures["colorize_luma"](
+        luma=tf.constant(luma[None], tf.float32),
+        temperature=tf.constant([temperature]))["chroma"].numpy()[0]
+    from tests.test_decoding import _coherent_oracle
+    y = rgb.astype(np.float64) / 255.0 @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(chroma, _coherent_oracle(
+        probabilities, centres, temperature, sigma, strength), atol=2e-3)
+    assert y.shape == chroma.shape[:2]
+
+
+def test_export_refuses_impossible_coherence_settings(tiny_run, tmp_path):
+    with pytest.raises(exporter.ExportError, match="smoothing_sigma must be a finite"):
+        exporter.export(tiny_run, str(tmp_path / "x"), coherence=(float("nan"), 0.0))
+    with pytest.raises(exporter.ExportError, match=r"flat_temperature must be in \[0, 1\]"):
+        exporter.export(tiny_run, str(tmp_path / "x"), coherence=(0.0, 2.0))

@@ -96,6 +96,49 @@ def tint_corrected(chroma, logits, centres, weights, beta):
     return chroma + beta * shift
 
 
+def spatially_smoothed(probabilities, sigma):
+    """probabilities [H, W, n] or [B, H, W, n] -> the same, each bin's map blurred by a
+    Gaussian of standard deviation sigma (pixels of this grid) over the pixels inside
+    the photo (at the borders the weights of the pixels that exist are renormalised).
+
+    Written as two matrix products with [H, H] and [W, W] row-normalised Gaussian
+    matrices (core TF ops; exact, no truncated kernel): the logits' grid of a model is
+    small (a quarter of the working size, 48 x 48 for the default model), so the
+    products cost less than the softmax before them."""
+    probabilities = tf.cast(probabilities, tf.float32)
+    shape = tf.shape(probabilities)
+    height, width = shape[-3], shape[-2]
+
+    def gaussian_matrix(size):
+        positions = tf.cast(tf.range(size), tf.float32)
+        squared = tf.square(positions[:, None] - positions[None, :])
+        weights = tf.exp(-squared / (2.0 * sigma * sigma))
+        return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+    smoothed = tf.einsum("gh,...hwn->...gwn", gaussian_matrix(height), probabilities)
+    smoothed = tf.einsum("vw,...hwn->...hvn", gaussian_matrix(width), smoothed)
+    return smoothed / tf.maximum(tf.reduce_sum(smoothed, axis=-1, keepdims=True), 1e-30)
+
+
+def flatness(probabilities):
+    """probabilities [..., n] -> [...] in [0, 1]: the entropy over log n (0: one bin
+    holds it all, 1: uniform)."""
+    p = tf.cast(probabilities, tf.float32)
+    n = tf.cast(tf.shape(p)[-1], tf.float32)
+    entropy = -tf.reduce_sum(p * tf.math.log(tf.maximum(p, 1e-30)), axis=-1)
+    return tf.clip_by_value(entropy / tf.math.log(tf.maximum(n, 2.0)), 0.0, 1.0)
+
+
+def flat_raised_temperature(temperature, probabilities, strength):
+    """A per-pixel temperature: T + (1 - T) * strength * flatness(p) [...]: T where the
+    distribution is peaked, moving towards 1 (the mean: safe, muted) as it flattens.
+    temperature scalar or [B]; probabilities [B, H, W, n] or [H, W, n]."""
+    flat = flatness(probabilities)
+    temperature = tf.cast(temperature, tf.float32)
+    temperature = tf.reshape(temperature, tf.concat(
+        [tf.shape(temperature), tf.ones([tf.rank(flat) - tf.rank(temperature)], tf.int32)], 0))
+    return temperature + (1.0 - temperature) * strength * flat
+
+
 @keras.saving.register_keras_serializable(package="colorize_tf")
 class AnnealedMean(keras.layers.Layer):
     """Keras layer: (logits [B, H, W, n], temperature [B] or scalar) -> chroma [B, H, W, 2].
@@ -253,8 +296,18 @@ class Decoder:
     centres: tuple
     tint_correction: float = 0.0
     weights: tuple = ()
+    smoothing_sigma: float = 0.0
+    flat_temperature: float = 0.0
 
     def __post_init__(self):
+        for name in ("smoothing_sigma", "flat_temperature"):
+            value = getattr(self, name)
+            if value and self.kind != BINS:
+                raise ValueError(f"{name} needs decoding {BINS!r}, not {self.kind!r}")
+            if not 0.0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.flat_temperature > 1.0:
+            raise ValueError(f"flat_temperature must be in [0, 1], got {self.flat_temperature}")
         if self.tint_correction and self.kind != BINS:
             raise ValueError(f"tint_correction needs decoding {BINS!r}, not {self.kind!r}")
         if not 0.0 <= self.tint_correction <= 1.0:
@@ -307,10 +360,16 @@ class Decoder:
                               tf.nn.softmax(scores[..., n0:], axis=-1)], axis=-1)
         return scores
 
+    @property
+    def coherent(self):
+        """Whether the probabilities are smoothed over space or the temperature raised
+        where they are flat before the annealed mean (module doc): whole photos then."""
+        return bool(self.smoothing_sigma or self.flat_temperature)
+
     def chroma_of_scores(self, scores, temperature):
         """The model's output [..., num_scores] -> chroma [..., 2]; for BINS straight from
         the logits (annealed_mean: exact for small T)."""
-        if self.kind == BINS:
+        if self.kind == BINS and not self.coherent:
             return self._tint_corrected(annealed_mean(scores, self.centres, temperature),
                                         scores)
         return self.chroma(self.probabilities(scores), temperature)
@@ -332,6 +391,11 @@ class Decoder:
     def chroma(self, probabilities, temperature):
         """probabilities [..., num_scores], temperature scalar or [B] -> chroma [..., 2]."""
         if self.kind == BINS:
+            if self.smoothing_sigma:
+                probabilities = spatially_smoothed(probabilities, self.smoothing_sigma)
+            if self.flat_temperature:
+                temperature = flat_raised_temperature(temperature, probabilities,
+                                                      self.flat_temperature)
             log_p = _log_probabilities(probabilities)
             return self._tint_corrected(annealed_mean(log_p, self.centres, temperature),
                                         log_p)
@@ -363,10 +427,19 @@ class Decoder:
             return MotionSmoother(alpha, normalise=self.kind != REGRESSION)
         return TemporalSmoother(frames, alpha, normalise=self.kind != REGRESSION)
 
+    def with_coherence(self, smoothing_sigma=0.0, flat_temperature=0.0):
+        """This decoder with the coherent-colour settings (0, 0: the plain annealed mean)."""
+        return dataclasses.replace(self, smoothing_sigma=float(smoothing_sigma),
+                                   flat_temperature=float(flat_temperature))
+
     def to_dict(self):
         data = {"kind": self.kind, "centres": [list(c) for c in self.centres]}
         if self.tint_correction:
             data.update(tint_correction=self.tint_correction, weights=list(self.weights))
+        if self.smoothing_sigma:
+            data["smoothing_sigma"] = self.smoothing_sigma
+        if self.flat_temperature:
+            data["flat_temperature"] = self.flat_temperature
         return data
 
     def save(self, folder):
@@ -389,4 +462,6 @@ class Decoder:
             raise ValueError(f"unknown decoding {data['kind']!r}; expected one of {DECODINGS}")
         return cls(data["kind"], tuple(tuple(float(v) for v in c) for c in data["centres"]),
                    float(data.get("tint_correction", 0.0)),
-                   tuple(float(w) for w in data.get("weights", ())))
+                   tuple(float(w) for w in data.get("weights", ())),
+                   float(data.get("smoothing_sigma", 0.0)),
+                   float(data.get("flat_temperature", 0.0)))

@@ -106,7 +106,8 @@ def _model_config(model_dir):
 
 
 def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius=guided.DEFAULT_RADIUS, tint_correction=None):
+                       guided_radius=guided.DEFAULT_RADIUS, tint_correction=None,
+                       coherence=None):
     if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
@@ -121,6 +122,12 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
                           f"{guided_radius}")
     if tint_correction is not None and not 0 <= tint_correction <= 1:
         raise ExportError(f"tint_correction must be in [0, 1], got {tint_correction}")
+    if coherence is not None:
+        sigma, strength = coherence
+        if not 0 <= sigma < math.inf:
+            raise ExportError(f"smoothing_sigma must be a finite number >= 0, got {sigma}")
+        if not 0 <= strength <= 1:
+            raise ExportError(f"flat_temperature must be in [0, 1], got {strength}")
     if not export_dir:
         raise ExportError("export_dir is required")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -130,22 +137,24 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
 def export(model_dir, export_dir, version=None, work_size=None,
            max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
            default_temperature=serving_api.DEFAULT_TEMPERATURE,
-           guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0):
+           guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0, coherence=(0.0, 0.0)):
     """Writes export_dir/<version>/ from a training run atomically; returns its path.
 
     The version appears under its final name only when complete (a temp dir, then a
     rename); temp dirs of killed exports are removed first. guided_radius: the window
     radius of the chroma's guided upsampling (guided.py; 0: bilinear); tint_correction:
-    the decoder's (decoding.py; 0: none).
+    the decoder's (decoding.py; 0: none); coherence: the decoder's (smoothing_sigma,
+    flat_temperature) (decoding.py, coherent colours; 0, 0: the plain annealed mean).
     """
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius, tint_correction)
-    if tint_correction:  # refused before the weights load
-        _check_tint_decoding(tint_correction, _model_config(model_dir).decoding)
+                       guided_radius, tint_correction, coherence)
+    if tint_correction or any(coherence):  # refused before the weights load
+        _check_joint_bins_settings(tint_correction, coherence,
+                                   _model_config(model_dir).decoding)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     model_config = _model_config(model_dir)
     decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
-                                    bins)
+                                    bins).with_coherence(*coherence)
     return _write_version(model, bins, decoder, model_dir,
                           export_dir, version,
                           work_size or int(run_flags.get("crop_size", 256)), max_pixels,
@@ -155,36 +164,49 @@ def export(model_dir, export_dir, version=None, work_size=None,
 
 def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
                             max_pixels=None, default_temperature=None,
-                            guided_radius=guided.DEFAULT_RADIUS, tint_correction=None):
+                            guided_radius=guided.DEFAULT_RADIUS, tint_correction=None,
+                            coherence=None):
     """Writes export_dir/<version>/ with this package's current serving graph around
     the weights of an exported SavedModel (its assets give the architecture, bins and
-    decoder; None keeps its work size, pixel limit, default temperature and tint
-    correction; the chroma is upsampled as guided_radius says, as in export());
-    returns its path. For models whose training run is gone."""
+    decoder; None keeps its work size, pixel limit, default temperature, tint
+    correction and coherence; the chroma is upsampled as guided_radius says, as in
+    export()); returns its path. For models whose training run is gone."""
     assets = os.path.join(inference.resolve_saved_model(saved_model_dir), "assets")
-    if tint_correction:  # refused before the weights load
-        _check_tint_decoding(tint_correction, _model_config(assets).decoding)
+    if tint_correction or (coherence and any(coherence)):  # refused before weights load
+        _check_joint_bins_settings(tint_correction, coherence,
+                                   _model_config(assets).decoding)
     model, bins, info = inference.load_keras_model(saved_model_dir)
     work_size = work_size or info.work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius, tint_correction)
+                       guided_radius, tint_correction, coherence)
     decoder = decoding.Decoder.load(assets, bins)
     if tint_correction is not None:
         decoder = _with_tint_correction(decoder, tint_correction, bins)
+    if coherence is not None:
+        decoder = decoder.with_coherence(*coherence)
     return _write_version(model, bins, decoder, assets,
                           export_dir, version, work_size, max_pixels, info.depth,
                           info.checkpoint, default_temperature,
                           model_lib.read_config(assets).output_stride, guided_radius)
 
 
-def _check_tint_decoding(beta, kind):
-    """ExportError where a tint correction beta (None, 0: none) is asked of a model whose
-    decoding (kind) is not over joint bins."""
+def _check_tint_decoding(beta, kind, what="tint_correction"):
+    """ExportError where a tint correction beta (None, 0: none), or another decoding
+    setting (what) of joint bins only, is asked of a model whose decoding (kind) is not
+    over joint bins."""
     if beta and kind != decoding.BINS:
-        raise ExportError(f"tint_correction needs a model over joint bins; this one's "
+        raise ExportError(f"{what} needs a model over joint bins; this one's "
                           f"decoding is {kind!r}")
+
+
+def _check_joint_bins_settings(tint_correction, coherence, kind):
+    """ExportError where a tint correction or coherent colours (decoding.py) are asked of
+    a model whose decoding (kind) is not over joint bins."""
+    _check_tint_decoding(tint_correction, kind)
+    if coherence and any(coherence):
+        _check_tint_decoding(1, kind, "smoothing_sigma / flat_temperature")
 
 
 def _with_tint_correction(decoder, beta, bins):
