@@ -229,6 +229,16 @@ MUTATIONS = (
              "tf.reduce_mean(calibrated, axis=[-3, -2], keepdims=True)",
              "tf.reduce_mean(calibrated, axis=[0, -3, -2], keepdims=True)",
              ("tests/test_decoding.py",)),
+    # Coherent colours (issue 40): the blur runs over both axes, and the temperature
+    # rises with the entropy over log n (flatness in [0, 1]), not the raw entropy.
+    Mutation("coherent_smoothing_over_rows_only", "colorize_tf/chroma/decoding.py",
+             'smoothed = tf.einsum("vw,...hwn->...hvn", gaussian_matrix(width), smoothed)',
+             "smoothed = smoothed",
+             ("tests/test_decoding.py", "tests/test_export.py")),
+    Mutation("flat_temperature_from_raw_entropy", "colorize_tf/chroma/decoding.py",
+             "entropy / tf.math.log(tf.maximum(n, 2.0)), 0.0, 1.0)",
+             "entropy, 0.0, 1.0)",
+             ("tests/test_decoding.py",)),
 )
 
 
