@@ -1,6 +1,6 @@
 """docs/gallery/world/*.jpg: old photos, input | effnet_general/3 (trained on five narrow
 domains) | the model trained on the wild corpus (README, "Colours of the world"), each at
-its default temperature, panels about 240 px wide.
+its default temperature, panels about 200 px wide.
 
     python docs/gallery/world_gallery.py [NEW_SAVED_MODEL]
 
@@ -17,13 +17,12 @@ import cv2  # noqa: E402
 from colorize_tf.evaluation import figures  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 
-PHOTOS = ["1900sDaytonaBeach.png", "Killarney1910.jpg", "JerseyShore1905.jpg",
-          "OregonTrail1870s.jpg", "1890CliffHouseSF.jpg", "Scotland1919.jpg",
-          "NewZealand1860s.jpg", "1892WaterLillies.jpg"]
+# Three, to keep docs/ galleries near 1 MB in all (../shared/data/SOURCES.md).
+PHOTOS = ["1900sDaytonaBeach.jpg", "JerseyShore1905.jpg", "Killarney1910.jpg"]
 FOLDERS = [os.path.join(REPO, "examples", "old_photos"),
            os.path.join(REPO, "..", "shared", "data", "old_photos")]
 OLD = os.path.join(REPO, "saved_models", "effnet_general", "3")
-PANEL_WIDTH = 240  # px
+PANEL_WIDTH = 200  # px
 
 
 def main(argv):
