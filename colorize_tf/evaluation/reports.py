@@ -144,7 +144,7 @@ def groups_markdown(result):
         rows.append(f"| {name} | {group['images']} | {m['psnr']:.2f} ({g['psnr']:.2f}) | "
                     f"{m['auc_rebalanced']:.4f} ({g['auc_rebalanced']:.4f}) | "
                     f"{m['colourfulness_ratio']:.2f} | {_cast(m)} ({_cast(g)}) |"
-                    + (f" {_recognised(m)} ({_recognised(g).split(' ')[0]}) |"
+                    + (f" {_recognised(m)} ({100 * g['recognition']:.1f}%) |"
                        if judged else ""))
     rows.append("")
     for kind, s in result.get("group_spreads", {}).items():
