@@ -23,10 +23,12 @@ MODELS = ["colorunet_general", "effnet_general"]
 PANEL_WIDTH = 240  # px
 
 
-def main():
-    colorizers = [inference.Colorizer(name) for name in MODELS]
-    out_dir = os.path.join(REPO, "docs", "gallery", "effnet")
-    for name in PHOTOS:
+def write_strips(photos, colorizers, labels, out_dir, panel_width=PANEL_WIDTH):
+    """For each old photo name found in FOLDERS: input | each colorizer's result (at its
+    default temperature, labelled "LABEL, T=..."), panels panel_width px wide, as
+    out_dir/STEM.jpg (world_gallery.py uses it too)."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in photos:
         path = next((os.path.join(f, name) for f in FOLDERS
                      if os.path.exists(os.path.join(f, name))), None)
         if path is None:
@@ -34,13 +36,18 @@ def main():
             continue
         gray = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         results = [c.colorize(gray) for c in colorizers]
-        height = round(PANEL_WIDTH * gray.shape[0] / gray.shape[1])
+        height = round(panel_width * gray.shape[0] / gray.shape[1])
         strip = figures.labelled_strip([gray] + results, ["input"] + [
-            f"{m}, T={c.export_info.default_temperature:g}"
-            for m, c in zip(MODELS, colorizers)], height=height)
+            f"{label}, T={c.export_info.default_temperature:g}"
+            for label, c in zip(labels, colorizers)], height=height)
         out = os.path.join(out_dir, os.path.splitext(name)[0] + ".jpg")
         cv2.imwrite(out, cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
         print(f"wrote {out}")
+
+
+def main():
+    write_strips(PHOTOS, [inference.Colorizer(name) for name in MODELS], MODELS,
+                 os.path.join(REPO, "docs", "gallery", "effnet"))
 
 
 if __name__ == "__main__":
