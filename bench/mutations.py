@@ -239,6 +239,11 @@ MUTATIONS = (
              "entropy / tf.math.log(tf.maximum(n, 2.0)), 0.0, 1.0)",
              "entropy, 0.0, 1.0)",
              ("tests/test_decoding.py",)),
+    # WiSE-FT interpolation (issue 40): share is the fine-tuned model's own part.
+    Mutation("interpolation_share_reversed", "colorize_tf/modeling/model.py",
+             "layer.set_weights([(1.0 - share) * b + share * m for m, b in zip(mine, theirs)])",
+             "layer.set_weights([share * b + (1.0 - share) * m for m, b in zip(mine, theirs)])",
+             ("tests/test_model.py", "tests/test_export.py")),
 )
 
 

@@ -55,6 +55,13 @@ def define_flags(fv):
     d.float("flat_temperature", -1.0, "Coherent colours: raise each pixel's temperature "
             "towards 1 by this share (0-1) of its distribution's flatness (entropy / log "
             "n) before the annealed mean; 0: none; below 0: 0 (as --smoothing_sigma).")
+    d.string("interpolate_from", None, "A SavedModel of colorize_tf that the exported "
+             "model was fine-tuned from: the exported weights become (1 - "
+             "--interpolation) x its weights + --interpolation x the model's own (WiSE-FT, "
+             "Wortsman et al. 2022): most of the fine-tuning's gain on its new data, most "
+             "of the base's quality on its old data. Same architecture and bins.")
+    d.float("interpolation", 0.5, "With --interpolate_from: the share (0-1) of the "
+            "exported model's own weights; 1: its own, 0: the other model's.")
 
 
 def main(argv=None):
@@ -82,6 +89,15 @@ def main(argv=None):
         coherence = None
         if f["smoothing_sigma"] >= 0 or f["flat_temperature"] >= 0:
             coherence = (max(f["smoothing_sigma"], 0.0), max(f["flat_temperature"], 0.0))
+        if not 0 <= f["interpolation"] <= 1:
+            raise cli.UsageError(f"--interpolation must be in [0, 1], got "
+                                 f"{f['interpolation']}")
+        interpolation = None
+        if f["interpolate_from"]:
+            if not os.path.isdir(f["interpolate_from"]):
+                raise cli.UsageError(f"--interpolate_from {f['interpolate_from']!r} is not "
+                                     "a folder")
+            interpolation = (f["interpolate_from"], f["interpolation"])
         flag = "--model_dir" if f["model_dir"] else "--from_saved_model"
         if not os.path.isdir(source):
             raise cli.UsageError(f"{flag} {source!r} is not a folder")
@@ -90,13 +106,14 @@ def main(argv=None):
             path = exporter.export_from_saved_model(
                 f["from_saved_model"], f["export_dir"], f["version"] or None,
                 f["work_size"] or None, f["max_pixels"] or None,
-                f["default_temperature"] or None, f["guided_radius"], tint, coherence)
+                f["default_temperature"] or None, f["guided_radius"], tint, coherence,
+                interpolation)
         else:
             path = exporter.export(
                 f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
                 f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
                 f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE,
-                f["guided_radius"], tint or 0.0, coherence or (0.0, 0.0))
+                f["guided_radius"], tint or 0.0, coherence or (0.0, 0.0), interpolation)
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:
         cli.fail("export", e)
     except OSError as e:

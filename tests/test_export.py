@@ -373,6 +373,10 @@ def test_reexport_refuses_what_is_not_a_saved_model(tmp_path):
     (["--from_saved_model=/nonexistent", "--export_dir=out"], "is not a folder"),
     (["--model_dir=.", "--export_dir=out", "--max_pixels=-1"], "must be >= 0"),
     (["--model_dir=.", "--export_dir=out", "--tint_correction=2"], "must be at most 1"),
+    (["--model_dir=.", "--export_dir=out", "--interpolate_from=/nonexistent"],
+     "--interpolate_from '/nonexistent' is not a folder"),
+    (["--model_dir=.", "--export_dir=out", "--interpolate_from=.", "--interpolation=1.5"],
+     "--interpolation must be in [0, 1]"),
 ])
 def test_cli_refuses_bad_flags_in_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -432,3 +436,40 @@ def test_export_refuses_impossible_coherence_settings(tiny_run, tmp_path):
         exporter.export(tiny_run, str(tmp_path / "x"), coherence=(float("nan"), 0.0))
     with pytest.raises(exporter.ExportError, match=r"flat_temperature must be in \[0, 1\]"):
         exporter.export(tiny_run, str(tmp_path / "x"), coherence=(0.0, 2.0))
+
+
+def test_interpolated_export_mixes_the_weights_and_says_so(tiny_run, tiny_saved_model,
+                                                            tmp_path):
+    # A "fine-tuned" run: tiny_run's checkpoints with every weight moved by noise. Its
+    # export interpolated with tiny_saved_model (the same architecture and bins) holds
+    # numpy's 0.7 x base + 0.3 x tuned in every variable, says where its weights came
+    # from, serves, and a re-export of it keeps its weights and their provenance.
+    run = tmp_path / "tuned"
+    shutil.copytree(tiny_run, run)
+    model = keras.models.load_model(run / "checkpoints" / "best.keras", compile=False)
+    rng = np.random.default_rng(4)
+    model.set_weights([w + rng.normal(scale=0.1, size=w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    for name in ("best.keras", "last.keras"):
+        model.save(run / "checkpoints" / name)
+    tuned = exporter.export(str(run), str(tmp_path / "plain"), work_size=32)
+    mixed = exporter.export(str(run), str(tmp_path / "mixed"), work_size=32,
+                            interpolation=(tiny_saved_model[0], 0.3))
+    weights = [inference.load_keras_model(p)[0].get_weights()
+               for p in (tiny_saved_model[0], tuned, mixed)]
+    assert len(weights[2]) > 20
+    for b, t, m in zip(*weights):
+        np.testing.assert_allclose(m, 0.7 * b + 0.3 * t, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(weights[2][0], weights[1][0])
+    info = serving.ExportInfo.load(mixed)
+    assert info.weights.startswith("0.3 x this model's + 0.7 x those of ")
+    assert serving.ExportInfo.load(tuned).weights == ""
+    (out,), _ = _serve(mixed, [_png(make_photo(20, 28, seed=3))])
+    assert out.shape == (20, 28, 3)
+    again = exporter.export_from_saved_model(mixed, str(tmp_path / "again"))
+    assert serving.ExportInfo.load(again).weights == info.weights
+    for a, b in zip(inference.load_keras_model(again)[0].get_weights(), weights[2]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(exporter.ExportError, match=r"share must be in \[0, 1\]"):
+        exporter.export_from_saved_model(tuned, str(tmp_path / "bad"),
+                                         interpolation=(tiny_saved_model[0], 2.0))

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from colorize_tf.modeling import model as model_lib
 
@@ -85,3 +86,37 @@ def test_global_context_lets_a_far_pixel_change_the_colour():
         # Exactly unchanged without it (convolutions are local); at initialisation the
         # signal through the fusion is small (~1e-7 of logits ~6e-3) but not zero.
         assert (far > 0.0) == context, far
+
+
+def test_interpolated_weights_are_the_wise_ft_mix_of_every_variable():
+    # Every weight (kernels, biases, batch-norm scales and moving statistics) of two
+    # models of one architecture given independent random values: the mix is numpy's
+    # (1 - share) x base + share x own, share 1 leaves the model as it was.
+    config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
+    rng = np.random.default_rng(0)
+    own, base = (model_lib.build_colorunet(config, seed=s) for s in (1, 2))
+    for m in (own, base):
+        m.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in m.get_weights()])
+    own_values, base_values = own.get_weights(), base.get_weights()
+    model_lib.interpolate_weights(own, base, 0.25)
+    mixed = own.get_weights()
+    assert len(mixed) == len(own_values) > 20
+    for m, o, b in zip(mixed, own_values, base_values):
+        np.testing.assert_allclose(m, 0.75 * b + 0.25 * o, rtol=1e-6, atol=1e-6)
+    model_lib.interpolate_weights(own, base, 1.0)
+    assert all(np.array_equal(a, b) for a, b in zip(own.get_weights(), mixed))
+    model_lib.interpolate_weights(own, base, 0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(own.get_weights(), base_values))
+
+
+def test_interpolation_refuses_other_architectures_and_shares():
+    own = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2))
+    wider = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=8, depth=2))
+    deeper = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=3))
+    with pytest.raises(ValueError, match="weights of shapes"):
+        model_lib.interpolate_weights(own, wider, 0.5)
+    with pytest.raises(ValueError, match="differ in their layers"):
+        model_lib.interpolate_weights(own, deeper, 0.5)
+    for share in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+            model_lib.interpolate_weights(own, own, share)

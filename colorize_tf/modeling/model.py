@@ -285,6 +285,31 @@ def warm_start(model, source):
     return copied
 
 
+def interpolate_weights(model, base, share):
+    """Sets every weight of model (a fine-tuned keras.Model) to (1 - share) x base's +
+    share x its own, layer by layer of the same name, batch-norm statistics included:
+    the weight-space ensemble of WiSE-FT (Wortsman et al. 2022, "Robust fine-tuning of
+    zero-shot models", eq. 1), which keeps most of what the fine-tuning gained on its
+    new data and most of what base knew of its old data, at no cost at inference.
+    Meaningful only where model was fine-tuned from base (the same architecture,
+    started from base's weights). share in [0, 1] (1: model unchanged, 0: base's
+    weights). ValueError where the two differ in layers or weight shapes."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"the interpolation share must be in [0, 1], got {share}")
+    with_weights = {layer.name: layer for layer in base.layers if layer.weights}
+    own = [layer for layer in model.layers if layer.weights]
+    if sorted(with_weights) != sorted(layer.name for layer in own):
+        missing = sorted(set(with_weights) ^ {layer.name for layer in own})
+        raise ValueError(f"the two models differ in their layers ({', '.join(missing[:4])}"
+                         f"{' ...' if len(missing) > 4 else ''}): not the same architecture")
+    for layer in own:
+        mine, theirs = layer.get_weights(), with_weights[layer.name].get_weights()
+        if [w.shape for w in mine] != [w.shape for w in theirs]:
+            raise ValueError(f"layer {layer.name}: weights of shapes "
+                             f"{[w.shape for w in mine]} and {[w.shape for w in theirs]}")
+        layer.set_weights([(1.0 - share) * b + share * m for m, b in zip(mine, theirs)])
+
+
 def build_zhang_small(config, seed=None):
     """Zhang et al. 2016's colorization network (Figure 2) at a width that trains on a
     CPU: VGG blocks conv1-3 (each ending in a stride-2 conv), conv4, conv5 and conv6

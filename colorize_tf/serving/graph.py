@@ -48,7 +48,8 @@ class ExportInfo:
     how the chroma is upsampled to the photo (guided.ChromaUpsampling: radius 0, what
     exports from before it have, is bilinear), and the grid of luma_probabilities'
     output (1 / probabilities_stride of the luma's sides: the logits' own grid since
-    2026-12-05; 1, the luma's grid, in exports from before)."""
+    2026-12-05; 1, the luma's grid, in exports from before), and where its weights came
+    from when they are a mix of two models' (export --interpolate_from; "": one run's)."""
     work_size: int
     max_pixels: int
     color_space: str
@@ -64,6 +65,7 @@ class ExportInfo:
     guided_epsilon: float = guided.DEFAULT_EPSILON
     guided_subsample: int = 1
     probabilities_stride: int = 1
+    weights: str = ""
 
     @property
     def upsampling(self):

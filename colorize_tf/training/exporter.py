@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 
 from colorize_tf import safe_write
@@ -107,7 +108,7 @@ def _model_config(model_dir):
 
 def _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
                        guided_radius=guided.DEFAULT_RADIUS, tint_correction=None,
-                       coherence=None):
+                       coherence=None, interpolation=None):
     if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
     if work_size is not None and work_size < serving.MIN_WORK_SIZE:
@@ -128,6 +129,12 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
             raise ExportError(f"smoothing_sigma must be a finite number >= 0, got {sigma}")
         if not 0 <= strength <= 1:
             raise ExportError(f"flat_temperature must be in [0, 1], got {strength}")
+    if interpolation is not None:
+        base, share = interpolation
+        if not 0 <= share <= 1:
+            raise ExportError(f"the interpolation share must be in [0, 1], got {share}")
+        if not os.path.isdir(base):
+            raise ExportError(f"the model to interpolate with, {base!r}, is not a folder")
     if not export_dir:
         raise ExportError("export_dir is required")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -137,21 +144,26 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
 def export(model_dir, export_dir, version=None, work_size=None,
            max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
            default_temperature=serving_api.DEFAULT_TEMPERATURE,
-           guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0, coherence=(0.0, 0.0)):
+           guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0, coherence=(0.0, 0.0),
+           interpolation=None):
     """Writes export_dir/<version>/ from a training run atomically; returns its path.
 
     The version appears under its final name only when complete (a temp dir, then a
     rename); temp dirs of killed exports are removed first. guided_radius: the window
     radius of the chroma's guided upsampling (guided.py; 0: bilinear); tint_correction:
     the decoder's (decoding.py; 0: none); coherence: the decoder's (smoothing_sigma,
-    flat_temperature) (decoding.py, coherent colours; 0, 0: the plain annealed mean).
+    flat_temperature) (decoding.py, coherent colours; 0, 0: the plain annealed mean);
+    interpolation: None, or (BASE, share): the exported weights are (1 - share) x those
+    of BASE (a SavedModel of colorize_tf the run was fine-tuned from) + share x the
+    run's (model.interpolate_weights, WiSE-FT).
     """
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius, tint_correction, coherence)
+                       guided_radius, tint_correction, coherence, interpolation)
     if tint_correction or any(coherence):  # refused before the weights load
         _check_joint_bins_settings(tint_correction, coherence,
                                    _model_config(model_dir).decoding)
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
+    _interpolate(model, bins, interpolation)
     model_config = _model_config(model_dir)
     decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
                                     bins).with_coherence(*coherence)
@@ -159,13 +171,14 @@ def export(model_dir, export_dir, version=None, work_size=None,
                           export_dir, version,
                           work_size or int(run_flags.get("crop_size", 256)), max_pixels,
                           model_config.pad_multiple.bit_length() - 1, checkpoint,
-                          default_temperature, model_config.output_stride, guided_radius)
+                          default_temperature, model_config.output_stride, guided_radius,
+                          _provenance(interpolation))
 
 
 def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size=None,
                             max_pixels=None, default_temperature=None,
                             guided_radius=guided.DEFAULT_RADIUS, tint_correction=None,
-                            coherence=None):
+                            coherence=None, interpolation=None):
     """Writes export_dir/<version>/ with this package's current serving graph around
     the weights of an exported SavedModel (its assets give the architecture, bins and
     decoder; None keeps its work size, pixel limit, default temperature, tint
@@ -180,7 +193,8 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     max_pixels = max_pixels or info.max_pixels
     default_temperature = default_temperature or info.default_temperature
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
-                       guided_radius, tint_correction, coherence)
+                       guided_radius, tint_correction, coherence, interpolation)
+    _interpolate(model, bins, interpolation)
     decoder = decoding.Decoder.load(assets, bins)
     if tint_correction is not None:
         decoder = _with_tint_correction(decoder, tint_correction, bins)
@@ -189,7 +203,35 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     return _write_version(model, bins, decoder, assets,
                           export_dir, version, work_size, max_pixels, info.depth,
                           info.checkpoint, default_temperature,
-                          model_lib.read_config(assets).output_stride, guided_radius)
+                          model_lib.read_config(assets).output_stride, guided_radius,
+                          _provenance(interpolation) or info.weights)
+
+
+def _interpolate(model, bins, interpolation):
+    """Sets model's weights to the interpolation (None: leaves them) with its base's,
+    a SavedModel of colorize_tf whose logits must mean the same bins (same centres)."""
+    if interpolation is None:
+        return
+    base_dir, share = interpolation
+    base, base_bins, _ = inference.load_keras_model(base_dir)
+    if not (np.array_equal(base_bins.centres, bins.centres)
+            and base_bins.grid.color_space == bins.grid.color_space):
+        raise ExportError(f"{base_dir!r} predicts other bins ({base_bins.num_bins} in "
+                          f"{base_bins.grid.color_space}) than this model ({bins.num_bins} "
+                          f"in {bins.grid.color_space}): their weights cannot be mixed")
+    try:
+        model_lib.interpolate_weights(model, base, share)
+    except ValueError as e:
+        raise ExportError(f"cannot interpolate with {base_dir!r}: {e}") from None
+
+
+def _provenance(interpolation):
+    """export.json's `weights`: where the weights came from when they were mixed."""
+    if interpolation is None:
+        return ""
+    base_dir, share = interpolation
+    return (f"{share:g} x this model's + {1 - share:g} x those of "
+            f"{os.path.normpath(inference.resolve_saved_model(base_dir))}")
 
 
 def _check_tint_decoding(beta, kind, what="tint_correction"):
@@ -217,7 +259,7 @@ def _with_tint_correction(decoder, beta, bins):
 
 def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
                    depth, checkpoint, default_temperature, output_stride=1,
-                   guided_radius=guided.DEFAULT_RADIUS):
+                   guided_radius=guided.DEFAULT_RADIUS, weights=""):
     """The SavedModel of model (logits) + decoder, with the bins, flags and model config
     files of the folder source as assets, at export_dir/<version> (atomic)."""
     os.makedirs(export_dir, exist_ok=True)
@@ -244,7 +286,7 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
                            depth, checkpoint, version, decoder.kind, default_temperature,
                            decoder.uses_temperature, output_stride, upsampling.radius,
                            upsampling.epsilon, upsampling.subsample,
-                           probabilities_stride=output_stride).save(staging)
+                           probabilities_stride=output_stride, weights=weights).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:
