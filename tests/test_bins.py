@@ -150,6 +150,36 @@ def test_edited_artifact_is_refused(tmp_path):
         bins_lib.Bins.from_dict(json.loads(json.dumps(data)))
 
 
+def test_a_hand_edited_lookup_table_is_refused():
+    # Every cell mapped to class 0 (records of class 0 only: the case of issue 41), and
+    # one cell moved to a farther bin. By hand on the 2 x 2 grid: bin 0 at cell 0
+    # (centre (0.5, 0.5)), bin 1 at cell 3 ((1.9, 1.9)); cell 1's centre (0.5, 1.5) is
+    # 1.0 from bin 0 and sqrt(2.12) from bin 1, and so is cell 2's (1.5, 0.5): bin 0.
+    fitted = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=0.5)
+    assert fitted.cell_to_bin == (0, 0, 0, 1)
+    for table in ([0, 0, 0, 0], [0, 1, 0, 1]):
+        data = {**fitted.to_dict(), "cell_to_bin": table}
+        with pytest.raises(ValueError, match="cell_to_bin is not the table its bins give"):
+            bins_lib.Bins.from_dict(data)
+    assert bins_lib.Bins.from_dict(fitted.to_dict()) == fitted
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: [], "a JSON object, not list"),
+    (lambda d: None, "a JSON object, not NoneType"),
+    (lambda d: {**d, "cell_to_bin": d["cell_to_bin"][:-1]}, "cell_to_bin must be a list of 4"),
+    (lambda d: {**d, "centres": "ab"}, "centres must be a list of 2"),
+    (lambda d: {**d, "counts": [1, "x"]}, "counts must hold finite numbers"),
+    (lambda d: {**d, "kept_cells": [0, 7]}, "kept_cells must be 4 grid cells"),
+    (lambda d: {**d, "kept_cells": [0, 2.5]}, "kept_cells must hold finite integers"),
+    (lambda d: {k: v for k, v in d.items() if k != "grid"}, "missing or mistypes 'grid'"),
+])
+def test_a_malformed_artifact_is_one_clear_value_error(edit, message):
+    fitted = bins_lib.fit_bins(_histogram(), num_bins=0, rebalance_lambda=0.5)
+    with pytest.raises(ValueError, match=message):
+        bins_lib.Bins.from_dict(edit(fitted.to_dict()))
+
+
 def test_encode_inside_tf_data_equals_eager():
     fitted, rng, scale = _random_bins(color.YUV)
     chroma = (rng.normal(0, 1, (3, 8, 8, 2)) * scale).astype(np.float32)

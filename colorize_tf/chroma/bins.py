@@ -14,6 +14,7 @@ training and export use to check that records, bins and models belong together.
 import dataclasses
 import hashlib
 import json
+import math
 import os
 
 import numpy as np
@@ -116,19 +117,39 @@ class Bins:
 
     @classmethod
     def from_dict(cls, data):
+        """The Bins of a bins.json's content; ValueError (one line, saying which field)
+        where it is not one: another structure, a field of the wrong type or length,
+        a fingerprint that does not match, or a cell_to_bin table that is not the one
+        its bins give (each cell to the nearest centre, a kept cell to its own bin)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a bins artifact is a JSON object, not "
+                             f"{type(data).__name__}")
         if data.get("version") != ARTIFACT_VERSION:
             raise ValueError(f"bins artifact version {data.get('version')!r} is not "
                              f"{ARTIFACT_VERSION}; rebuild it with data_prep.build_records")
-        g = data["grid"]
-        bins = cls(grid=Grid(g["color_space"], tuple(g["low"]), tuple(g["high"]),
-                             tuple(g["cells"])),
-                   kept_cells=tuple(data["kept_cells"]),
-                   centres=tuple(tuple(c) for c in data["centres"]),
-                   counts=tuple(data["counts"]),
-                   cell_to_bin=tuple(data["cell_to_bin"]),
-                   rebalance_lambda=float(data["rebalance_lambda"]))
-        if bins.fingerprint != data["fingerprint"]:
+        try:
+            g = data["grid"]
+            grid = Grid(str(g["color_space"]), _numbers(g["low"], 2, "grid.low"),
+                        _numbers(g["high"], 2, "grid.high"),
+                        _numbers(g["cells"], 2, "grid.cells", int))
+            kept = _numbers(data["kept_cells"], None, "kept_cells", int)
+            bins = cls(grid=grid, kept_cells=kept,
+                       centres=tuple(_numbers(c, 2, "centres") for c in
+                                     _sequence(data["centres"], len(kept), "centres")),
+                       counts=_numbers(data["counts"], len(kept), "counts"),
+                       cell_to_bin=_numbers(data["cell_to_bin"], grid.num_cells,
+                                            "cell_to_bin", int),
+                       rebalance_lambda=float(data["rebalance_lambda"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"bins artifact is missing or mistypes {e}") from None
+        if not kept or min(kept) < 0 or max(kept) >= grid.num_cells:
+            raise ValueError(f"bins artifact's kept_cells must be {grid.num_cells} grid "
+                             f"cells' indices")
+        if bins.fingerprint != data.get("fingerprint"):
             raise ValueError("bins artifact fingerprint does not match its content "
+                             "(edited by hand or corrupted)")
+        if bins.cell_to_bin != nearest_bin_table(grid, kept, bins.centres):
+            raise ValueError("bins artifact's cell_to_bin is not the table its bins give "
                              "(edited by hand or corrupted)")
         return bins
 
@@ -147,6 +168,33 @@ class Bins:
             return cls.from_dict(json.load(f))
 
 
+def _sequence(value, length, name):
+    if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
+        raise ValueError(f"bins artifact's {name} must be a list"
+                         f"{'' if length is None else f' of {length}'}")
+    return value
+
+
+def _numbers(value, length, name, kind=float):
+    """value as a tuple of numbers of kind; ValueError naming the field otherwise."""
+    items = _sequence(value, length, name)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               and (kind is float or float(v).is_integer()) for v in items):
+        raise ValueError(f"bins artifact's {name} must hold finite "
+                         f"{'integers' if kind is int else 'numbers'}")
+    return tuple(kind(v) for v in items)
+
+
+def nearest_bin_table(grid, kept_cells, centres):
+    """cell_to_bin: every grid cell -> the bin whose centre is nearest to the cell's
+    centre (the first on a tie), a kept cell -> its own bin. -> tuple of num_cells ints."""
+    centres = np.asarray(centres, np.float64)
+    distances = np.sum((grid.cell_centres()[:, None, :] - centres[None, :, :]) ** 2, axis=-1)
+    table = np.argmin(distances, axis=1)
+    table[list(kept_cells)] = np.arange(len(kept_cells))
+    return tuple(int(b) for b in table)
+
+
 def _canonical_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -161,18 +209,12 @@ def fit_bins(histogram, num_bins=DEFAULT_NUM_BINS, rebalance_lambda=DEFAULT_REBA
         raise ValueError("the chroma histogram is empty: no training pixels were counted")
     keep = occupied if num_bins <= 0 else min(num_bins, occupied)
     order = np.argsort(-counts, kind="stable")[:keep]
-    centres = histogram.sums[order] / counts[order, None]
-    # Every cell maps to the kept bin whose centre is nearest to the cell's centre;
-    # a kept cell always maps to its own bin.
-    cell_centres = histogram.grid.cell_centres()
-    distances = np.sum((cell_centres[:, None, :] - centres[None, :, :]) ** 2, axis=-1)
-    cell_to_bin = np.argmin(distances, axis=1)
-    cell_to_bin[order] = np.arange(keep)
+    centres = tuple((float(a), float(b)) for a, b in histogram.sums[order] / counts[order, None])
     return Bins(grid=histogram.grid,
                 kept_cells=tuple(int(c) for c in order),
-                centres=tuple((float(a), float(b)) for a, b in centres),
+                centres=centres,
                 counts=tuple(float(c) for c in counts[order]),
-                cell_to_bin=tuple(int(b) for b in cell_to_bin),
+                cell_to_bin=nearest_bin_table(histogram.grid, order, centres),
                 rebalance_lambda=float(rebalance_lambda))
 
 
