@@ -249,6 +249,16 @@ MUTATIONS = (
              "if bins.cell_to_bin != nearest_bin_table(grid, kept, bins.centres):",
              "if False:",
              ("tests/test_bins.py",)),
+    # Issue 41: the newest version is the largest number, not the last name in text
+    # order (9 after 10), and only ASCII digits name a version.
+    Mutation("versions_sorted_as_text", "colorize_tf/serving/inference.py",
+             "if v is not None), reverse=True)",
+             "if v is not None), key=str, reverse=True)",
+             ("tests/test_inference.py",)),
+    Mutation("version_names_any_digits", "colorize_tf/serving_api.py",
+             "if not (name.isascii() and name.isdigit())",
+             "if not name.isdigit()",
+             ("tests/test_inference.py",)),
 )
 
 

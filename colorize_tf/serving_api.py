@@ -54,6 +54,15 @@ CONFIDENCE = "confidence"
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016, section 3.3
 
 
+def version_number(name):
+    """A model version folder's name -> its version (int), or None where the name is
+    not one: ASCII digits without leading zeros, as TF Serving writes them ("²" and
+    "٣" are digits to str.isdigit, not version numbers; "07" is not "7")."""
+    if not (name.isascii() and name.isdigit()) or (name.startswith("0") and name != "0"):
+        return None
+    return int(name)
+
+
 def error_line(message):
     """The useful line of a TF error message, without the Python wrapper's preamble
     ("Graph execution error", "Detected at node ...") and the node trailer; for an

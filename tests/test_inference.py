@@ -44,6 +44,43 @@ def test_the_default_model_is_looked_up_when_a_colorizer_is_built(luma_saved_mod
     assert "--" not in str(refused.value) and isinstance(refused.value, ValueError)
 
 
+@pytest.mark.parametrize("argument", ["", 0, False, [], 3.5, b"general"])
+def test_a_colorizer_of_no_model_name_is_refused_not_the_default(argument):
+    # Falsy or non-path arguments used to load the default model in silence.
+    with pytest.raises(inference.ModelError, match="saved_model must be a SavedModel "
+                                                   "folder or a shipped model's name"):
+        inference.Colorizer(argument)
+
+
+def test_a_broken_saved_model_is_a_model_error(luma_saved_model, tmp_path):
+    import shutil
+    junk = tmp_path / "junk" / "1"
+    junk.mkdir(parents=True)
+    (junk / "saved_model.pb").write_bytes(b"\x08\x01 not a protocol buffer")
+    with pytest.raises(inference.ModelError, match="junk/1' is not a usable SavedModel"):
+        inference.Colorizer(str(junk))
+    no_assets = tmp_path / "no_assets"
+    shutil.copytree(luma_saved_model, no_assets / "1")
+    shutil.rmtree(no_assets / "1" / "assets")
+    with pytest.raises(inference.ModelError, match="not a usable SavedModel.*export.json"):
+        inference.Colorizer(no_assets)  # an os.PathLike is a folder too
+
+
+def test_versions_are_ascii_integers_without_leading_zeros(luma_saved_model, tmp_path):
+    # "٣" (Arabic-Indic three) and "²" are digits to str.isdigit and int("٣") is 3; TF
+    # Serving and the version poller do not take them, nor "07": neither does the API.
+    import shutil
+    base = tmp_path / "model"
+    shutil.copytree(luma_saved_model, base / "2")
+    for name in ("\u0663", "\u00b2", "07", "10a"):
+        (base / name).mkdir()
+    assert inference.resolve_saved_model(str(base)) == str(base / "2")
+    from colorize_tf.training import exporter
+    assert exporter.next_version(str(base)) == 3
+    shutil.copytree(luma_saved_model, base / "10")  # 10 is newer than 2 (not text order)
+    assert inference.resolve_saved_model(str(base)) == str(base / "10")
+
+
 def test_the_default_temperature_is_the_models_own(luma_saved_model):
     colorizer = inference.Colorizer(luma_saved_model)
     assert colorizer.export_info.default_temperature == 0.38

@@ -70,8 +70,8 @@ def resolve_saved_model(path):
         path = shipped_model_path(path)
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()), reverse=True) \
-        if os.path.isdir(path) else []
+    versions = sorted((v for v in map(serving_api.version_number, os.listdir(path))
+                       if v is not None), reverse=True) if os.path.isdir(path) else []
     if not versions:
         names = ", ".join(p.name for p in presets.PRESETS)
         raise ModelNotFound(f"no SavedModel at {path!r} (export one with "
@@ -107,7 +107,8 @@ def model_name(saved_model):
     """A SavedModel's name: saved_models/NAME or saved_models/NAME/VERSION -> NAME (a
     folder that holds saved_model.pb itself and is not a version: its own name)."""
     parent, name = os.path.split(os.path.normpath(resolve_saved_model(saved_model)))
-    return os.path.basename(parent) if name.isdigit() else name
+    return os.path.basename(parent) if serving_api.version_number(name) is not None \
+        else name
 
 
 IMAGE_EXPECTED = "a uint8 image array [H, W], [H, W, 1] or RGB [H, W, 3]"
@@ -153,9 +154,30 @@ class Colorizer:
     """Colorizes images with an exported SavedModel (see python -m colorize_tf.export)."""
 
     def __init__(self, saved_model=None):
-        """saved_model: a version or model base folder, or a shipped model's name
-        (presets.py); None: default_saved_model(), looked up now."""
-        self.path = resolve_saved_model(saved_model or default_saved_model())
+        """saved_model: a version or model base folder (str or os.PathLike), or a
+        shipped model's name (presets.py); None: default_saved_model(), looked up now.
+        ModelError (ModelNotFound where nothing is there) for anything else, and for a
+        folder that is not a usable SavedModel of colorize_tf."""
+        if saved_model is None:
+            saved_model = default_saved_model()
+        elif isinstance(saved_model, os.PathLike):
+            saved_model = os.fspath(saved_model)
+        if not isinstance(saved_model, str) or not saved_model:
+            names = ", ".join(p.name for p in presets.PRESETS)
+            raise ModelError(f"saved_model must be a SavedModel folder or a shipped "
+                             f"model's name ({names}), or None for the default; got "
+                             f"{saved_model!r}")
+        self.path = resolve_saved_model(saved_model)
+        try:
+            self._load()
+        except (OSError, ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+            if isinstance(e, ModelError):
+                raise
+            raise ModelError(f"{self.path!r} is not a usable SavedModel of colorize_tf: "
+                             f"{type(e).__name__}: {str(e)[:300]}") from None
+
+    def _load(self):
+        """Loads self.path's signatures and assets (raises what TF and json raise)."""
         self._loaded = tf.saved_model.load(self.path)
         self._serve = self._loaded.signatures[serving_api.SERVING_SIGNATURE]
         self._luma = self._loaded.signatures[serving_api.LUMA_SIGNATURE]

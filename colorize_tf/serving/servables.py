@@ -177,13 +177,12 @@ class ModelVersions:
             return {}
         listings = {}
         for name in names:
-            # Integer names only (ASCII digits: "²" is a digit to str.isdigit, not to
-            # int()), without leading zeros.
-            if not (name.isascii() and name.isdigit()) or (name.startswith("0") and name != "0"):
+            version = serving_api.version_number(name)
+            if version is None:
                 continue
             path = os.path.join(self.base_path, name)
             if os.path.isdir(path):
-                listings[int(name)] = _listing(path)
+                listings[version] = _listing(path)
         complete = {v: listing for v, listing in listings.items()
                     if listing and listing == self._seen.get(v) and _has_model_files(listing)}
         self._seen = listings

@@ -55,7 +55,8 @@ def load_trained_model(model_dir, checkpoint="best"):
 
 def next_version(export_dir):
     """1 + the largest integer version under export_dir (1 if none)."""
-    versions = [int(n) for n in os.listdir(export_dir) if n.isdigit()] \
+    versions = [v for v in map(serving_api.version_number, os.listdir(export_dir))
+                if v is not None] \
         if os.path.isdir(export_dir) else []
     return max(versions, default=0) + 1
 
