@@ -259,6 +259,11 @@ MUTATIONS = (
              "if not (name.isascii() and name.isdigit())",
              "if not name.isdigit()",
              ("tests/test_inference.py",)),
+    # Issue 41: a FIFO or a link to /dev/zero in a folder is never read.
+    Mutation("special_files_read", "colorize_tf/data/image_files.py",
+             "    if not stat.S_ISREG(mode.st_mode):\n        os.close(fd)",
+             "    if False:\n        os.close(fd)",
+             ("tests/test_image_files.py", "tests/test_bad_inputs.py")),
 )
 
 

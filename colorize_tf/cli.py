@@ -12,6 +12,8 @@ import time
 
 from absl import flags
 
+from colorize_tf import serving_api
+
 
 class UsageError(Exception):
     """A refusal the user can fix: printed as one line, exit code 2."""
@@ -151,19 +153,22 @@ def check_output_dir(path, flag="--output_dir"):
 
 
 def check_temperature(value, flag="--temperature"):
-    """UsageError unless 0 < value < inf (the annealed mean's T)."""
-    if not 0 < value < float("inf"):
-        raise UsageError(f"{flag} must be > 0 (e.g. 0.38), got {value}")
+    """UsageError unless value is a temperature (serving_api.temperature_problem)."""
+    problem = serving_api.temperature_problem(value)
+    if problem:
+        raise UsageError(problem.replace("temperature", flag, 1))
 
 
 def parse_temperatures(values, flag="--temperatures"):
-    """A list flag of temperatures -> [float], each > 0 (UsageError otherwise)."""
+    """A list flag of temperatures -> [float], each one checked (UsageError)."""
     try:
         temperatures = [float(t) for t in values]
     except ValueError:
         raise UsageError(f"{flag} must be numbers, got {values}") from None
-    if not temperatures or not all(0 < t < float("inf") for t in temperatures):
-        raise UsageError(f"{flag} must be > 0 (e.g. 0.2,0.38,1)")
+    if not temperatures:
+        raise UsageError(f"{flag} must name at least one temperature (e.g. 0.2,0.38,1)")
+    for t in temperatures:
+        check_temperature(t, flag)
     return temperatures
 
 

@@ -215,8 +215,7 @@ def main(argv=None):
             left = end - time.monotonic()
             if left <= 0:
                 raise ServerError("not sent: the --deadline has passed")
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = image_files.read_file(path)
             (colorized, confidence), = predict(f["server"], f["model"], [data],
                                                f["temperature"], f["version"] or None,
                                                timeout=min(f["timeout"], left))

@@ -187,8 +187,7 @@ def plan_jobs(inputs, output_dir, overwrite=False, confidence=False):
 def _read_checked(path, max_pixels):
     """-> file bytes; raises ImageRejected for empty files, decompression bombs and
     files TensorFlow's decoder would crash on (they go to the SavedModel as bytes)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    data = image_files.read_file(path)  # OSError for FIFOs, devices, > 64 MB
     if not data:
         raise image_files.ImageRejected("empty file (0 bytes)")
     image_files.check_pixels(data, max_pixels)
@@ -388,6 +387,11 @@ def _colorize_one_video(colorizer, job, options, outcome):
         if not bar:
             bar.append(cli.Progress(total or None, "frame"))
         bar[0].update(count)
+    try:
+        image_files.check_regular_file(job.path)  # OpenCV would block on a FIFO
+    except OSError as e:
+        outcome.failed.append((job.path, e.strerror or str(e)))
+        return
     try:
         frames = colorize_video(colorizer, job.path, job.output, options.temperature,
                                 options.work_size or None, progress=progress,

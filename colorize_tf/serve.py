@@ -68,10 +68,10 @@ def parse_checked_body(body, signatures):
             raise rest_api.invalid(f"{serving_api.IMAGE_BYTES}[{i}]: {e}") from None
     temperature = inputs.get(serving_api.TEMPERATURE)
     if temperature is not None:
-        not_finite = temperature[~np.isfinite(temperature.astype(np.float64))].ravel()
-        if not_finite.size:
-            raise rest_api.invalid(f"temperature must be a finite number > 0 (e.g. 0.38), "
-                                   f"got {not_finite[0]}")
+        for value in temperature.astype(np.float64).ravel():
+            problem = serving_api.temperature_problem(float(value))
+            if problem:
+                raise rest_api.invalid(problem)
     return signature, _per_photo(inputs), form
 
 

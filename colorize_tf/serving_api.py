@@ -27,6 +27,8 @@ input of a signature in each request (json_tensor.cc: "keys must be equal to", a
 would break. Exports before colorize_luma lost its probabilities output have no
 colorize_image and luma_probabilities signatures.
 """
+import numbers
+
 SERVING_SIGNATURE = "serving_default"
 LUMA_SIGNATURE = "colorize_luma"
 IMAGE_SIGNATURE = "colorize_image"
@@ -52,6 +54,23 @@ CHROMA = "chroma"
 PROBABILITIES = "probabilities"
 CONFIDENCE = "confidence"
 DEFAULT_TEMPERATURE = 0.38  # Zhang et al. 2016, section 3.3
+# The annealed mean's temperatures: the graph divides the logits by T in float32, so T
+# must be finite there (3.4e38 at most); below 0.001 the annealed mean is the mode
+# (Zhang et al.: T -> 0) to within 8 bits for any two logits that differ by 0.02, and
+# a tiny T (1e-38) would overflow the scaled logits or be flushed to 0 by the CPU.
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 3.4028234663852886e38  # float32's largest finite number
+
+
+def temperature_problem(value):
+    """None where value is an annealed-mean temperature this package takes (a real
+    number, MIN_TEMPERATURE <= value <= MAX_TEMPERATURE), else the one-line reason."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return f"temperature must be a number, got {type(value).__name__}"
+    if not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        return (f"temperature must be a finite number of at least {MIN_TEMPERATURE:g} "
+                f"(e.g. {DEFAULT_TEMPERATURE}), got {value:g}")
+    return None
 
 
 def version_number(name):

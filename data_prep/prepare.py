@@ -278,8 +278,7 @@ class Source:
     def read(self):
         if self.data is not None:
             return self.data
-        with open(self.path, "rb") as f:
-            return f.read()
+        return image_files.read_file(self.path)  # OSError: FIFOs, devices, > 64 MB
 
 
 def make_example(source, prepared, label):
@@ -307,7 +306,7 @@ def prepare_chunk(args):
             out.append((source, None, (e.reason, e.detail), []))
             continue
         except OSError as e:
-            out.append((source, None, (UNREADABLE, str(e)), []))
+            out.append((source, None, (UNREADABLE, e.strerror or str(e)), []))
             continue
         if counted:
             histogram.add_cells(prepared.cells, prepared.chroma)

@@ -115,4 +115,19 @@ def make_corpus(folder):
     with open(os.path.join(folder, ".hidden.jpg"), "wb") as f:
         f.write(b"")
     described[".hidden.jpg"] = "hidden file"
+    described.update(make_special_files(folder))
     return described
+
+
+# Files that are not regular files: reading them blocks forever (a FIFO with no
+# writer) or never ends (/dev/zero, /dev/urandom).
+SPECIAL = {"pipe.jpg": "a FIFO", "zero.jpg": "a link to /dev/zero",
+           "urandom.png": "a link to /dev/urandom"}
+
+
+def make_special_files(folder):
+    """Writes SPECIAL into folder; returns {name: what it is}."""
+    os.mkfifo(os.path.join(folder, "pipe.jpg"))
+    os.symlink("/dev/zero", os.path.join(folder, "zero.jpg"))
+    os.symlink("/dev/urandom", os.path.join(folder, "urandom.png"))
+    return dict(SPECIAL)

@@ -87,6 +87,11 @@ def test_build_records_on_the_corpus(corpus, tmp_path):
     for name in ("empty.jpg", "text.jpg", "random.png", "truncated.jpg", "truncated.png",
                  "header_only.jpg", "zero_size.png", "gray.png", "folder.jpg"):
         assert name in skipped, name
+    # Never read (a FIFO would block the build, a link to /dev/zero fill the memory).
+    details = {s["source"]: s.get("detail", "") for s in report["skipped"]}
+    assert "a FIFO, not a regular file" in details["pipe.jpg"], details["pipe.jpg"]
+    for name in ("zero.jpg", "urandom.png"):
+        assert "a character device, not a regular file" in details[name], details[name]
     assert not (set(skipped) & (USABLE - {"gray_alpha.png"}))
 
 
@@ -101,8 +106,12 @@ def test_colorize_on_the_corpus(corpus, tiny_saved_model, tmp_path):
             if " -> " in line and not line.startswith("colorized ")]
     assert "\x1b[" not in result.stdout  # no terminal escape codes in a pipe
     images = [n for n in os.listdir(folder) if not n.startswith(".")
-              and os.path.isfile(os.path.join(folder, n))]
+              and not os.path.isdir(os.path.join(folder, n))]
     assert len(failed) + len(done) == len(images)
+    assert any("pipe.jpg: a FIFO, not a regular file: not read" in line for line in failed)
+    for name in ("zero.jpg", "urandom.png"):
+        assert any(f"{name}: a character device, not a regular file" in line
+                   for line in failed), name
     for name in BOMBS:
         assert any(f"{name}: " in line and "larger than the limit" in line for line in failed)
     assert any("animated.webp: animated WebP is not supported" in line for line in failed)
@@ -124,6 +133,9 @@ def test_evaluate_on_the_corpus(corpus, tiny_saved_model, tmp_path):
     assert "truncated" in left_out["truncated.jpg"]
     for name in BOMBS:
         assert "larger than the limit" in left_out[name], name
+    assert "a FIFO, not a regular file" in left_out["pipe.jpg"]
+    for name in ("zero.jpg", "urandom.png"):
+        assert "a character device, not a regular file" in left_out[name], name
 
 
 def test_client_on_the_corpus(corpus, server, tmp_path):  # noqa: F811
@@ -140,6 +152,8 @@ def test_client_on_the_corpus(corpus, server, tmp_path):  # noqa: F811
     # Refused by the server before the signature (TF's WebP decoder would abort the
     # server's process), and the server goes on.
     assert any("animated.webp: HTTP 400" in line and "image_bytes[0]: animated WebP" in line
+               for line in result.stderr.splitlines()), result.stderr[-2000:]
+    assert any("pipe.jpg: a FIFO, not a regular file" in line
                for line in result.stderr.splitlines()), result.stderr[-2000:]
     assert "good.png -> " in _cli("colorize_tf.client", f"--server={url}", "--model=tiny",
                                   f"--output_dir={tmp_path}/again",

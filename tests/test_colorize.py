@@ -172,7 +172,10 @@ def test_cli_refuses_bad_flags_in_one_line(tiny_saved_model, tmp_path):
     for flag, message in [("--batch_size=0", "--batch_size must be >= 1"),
                           ("--batch_size=-1", "--batch_size must be >= 1"),
                           ("--work_size=-5", "--work_size must be >= 0"),
-                          ("--temperature=nan", "--temperature must be > 0")]:
+                          ("--temperature=nan", "--temperature must be a finite number "
+                                                "of at least 0.001"),
+                          ("--temperature=1e39", "got 1e+39"),
+                          ("--temperature=1e-38", "of at least 0.001 (e.g. 0.38), got 1e-38")]:
         result = subprocess.run(
             [sys.executable, "-m", "colorize_tf.colorize", str(tmp_path / "in"),
              f"--output_dir={tmp_path}/out", f"--saved_model={tiny_saved_model[0]}", flag],

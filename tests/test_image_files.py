@@ -85,3 +85,26 @@ def test_failed_write_leaves_nothing_and_stale_temps_go(tmp_path):
     (tmp_path / ".x.keras.tmp-999999999.keras").write_bytes(b"")
     (tmp_path / f".y.tmp-{os.getpid()}").write_bytes(b"")  # a live writer's: kept
     assert safe_write.remove_stale_temps(str(tmp_path)) == [".x.keras.tmp-999999999.keras"]
+
+
+def test_read_file_reads_regular_files_only_and_at_most_the_limit(tmp_path):
+    import errno
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"x" * 1000)
+    assert image_files.read_file(str(photo)) == b"x" * 1000
+    assert image_files.read_file(str(photo), limit=1000) == b"x" * 1000
+    assert image_files.read_file(str(photo), limit=10, head=True) == b"x" * 10
+    with pytest.raises(OSError, match="1,000 bytes, more than the 999 read") as refused:
+        image_files.read_file(str(photo), limit=999)
+    assert refused.value.errno == errno.EFBIG
+    os.mkfifo(tmp_path / "pipe.jpg")  # no writer: a blocking read would never return
+    os.symlink("/dev/zero", tmp_path / "zero.jpg")  # a read that never ends
+    os.symlink(str(photo), tmp_path / "link.jpg")  # a link to a regular file is read
+    for name, kind in (("pipe.jpg", "a FIFO"), ("zero.jpg", "a character device"),
+                       (".", "a folder")):
+        with pytest.raises(OSError, match=f"{kind}, not a regular file: not read"):
+            image_files.read_file(str(tmp_path / name))
+        with pytest.raises(OSError, match=f"{kind}, not a regular file"):
+            image_files.check_regular_file(str(tmp_path / name))
+    assert image_files.read_file(str(tmp_path / "link.jpg")) == b"x" * 1000
+    assert not image_files.is_marked_png(str(tmp_path / "pipe.jpg"))

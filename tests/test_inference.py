@@ -91,9 +91,13 @@ def test_the_default_temperature_is_the_models_own(luma_saved_model):
 
 
 @pytest.mark.parametrize("temperature, error, message", [
-    (float("inf"), ValueError, "finite number > 0"), (float("nan"), ValueError, "finite"),
-    (0.0, ValueError, "> 0"), (-1, ValueError, "> 0"), ("0.5", TypeError, "a number"),
-    (True, TypeError, "a number")])
+    (float("inf"), ValueError, "finite number of at least 0.001"),
+    (float("nan"), ValueError, "finite"), (0.0, ValueError, "at least 0.001"),
+    (-1, ValueError, "at least 0.001"), ("0.5", TypeError, "a number"),
+    (True, TypeError, "a number"),
+    # Infinite in float32, where the graph divides by it; and a CPU's flush to zero.
+    (1e39, ValueError, "got 1e\\+39"), (1e-38, ValueError, "at least 0.001"),
+    ([[0.38]], TypeError, "a number, got list")])
 def test_the_python_api_refuses_temperatures_that_are_not_finite_and_positive(
         luma_saved_model, temperature, error, message):
     colorizer = inference.Colorizer(luma_saved_model)

@@ -147,10 +147,10 @@ def test_one_temperature_for_several_photos(server, tiny_saved_model):
     # flat photos: refused, as everywhere a temperature enters.
     ("/v1/models/tiny:predict", {"instances": [{"image_bytes": b64(png()),
                                                 "temperature": float("inf")}]}, 400,
-     "temperature must be a finite number > 0 (e.g. 0.38), got inf"),
+     "temperature must be a finite number of at least 0.001 (e.g. 0.38), got inf"),
     ("/v1/models/tiny:predict", b'{"inputs": {"image_bytes": [{"b64": "%s"}], '
      b'"temperature": [1e999]}}' % base64.b64encode(png()), 400,
-     "temperature must be a finite number > 0 (e.g. 0.38), got inf"),
+     "temperature must be a finite number of at least 0.001 (e.g. 0.38), got inf"),
     # An input the signature does not have is refused, as TF Serving does.
     ("/v1/models/tiny:predict", {"inputs": {"image_bytes": [b64(png())], "temperature": [0.4],
                                             "tempreature": [0.2]}}, 400,

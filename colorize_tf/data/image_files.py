@@ -5,7 +5,9 @@ whether a JPEG is complete, and PNG text chunks that mark colorize_tf's own resu
 Pure Python on bytes: usable by data prep, the CLIs and the REST client alike. The
 serving graph has its own core-TF header check (export.py), tested against this one.
 """
+import errno
 import os
+import stat
 import struct
 import zlib
 
@@ -15,6 +17,9 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 # inputs are refused with a reason unless the limit is raised.
 DEFAULT_MAX_PIXELS = 50_000_000
 HEADER_BYTES = 1 << 16  # enough for every header this module reads (JPEG: see below)
+# The most read from one file: the server's default limit on a request body (serve.py),
+# so a file is refused where its upload would be. A 50 Mpx JPEG is 10-25 MB.
+MAX_FILE_BYTES = 64 << 20
 
 
 class ImageRejected(ValueError):
@@ -51,6 +56,62 @@ def list_files(paths, extensions):
                 elif name.lower().endswith(extensions):
                     found.append((full, path))
     return found, hidden
+
+
+def _file_kind(mode):
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _open_regular(path):
+    """-> (an open descriptor of the regular file at path, links followed; its size).
+    Opened without blocking and checked on the descriptor, so a FIFO cannot hang the
+    caller; OSError (strerror: a one-line reason) for a FIFO, a device (a link to
+    /dev/zero), a socket or a folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd)
+    if not stat.S_ISREG(mode.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{_file_kind(mode.st_mode)}, not a regular file: "
+                      "not read", path)
+    return fd, mode.st_size
+
+
+def read_file(path, limit=MAX_FILE_BYTES, head=False):
+    """The bytes of the regular file at path (links followed): all of them, or with
+    head=True its first limit bytes. OSError, its strerror a one-line reason, for what
+    is not read (_open_regular) and, unless head, for a file longer than limit bytes
+    (checked before reading and while reading, for a file that grows)."""
+    fd, size = _open_regular(path)
+    try:
+        if size > limit and not head:
+            raise OSError(errno.EFBIG, f"{size:,} bytes, more than the {limit:,} read "
+                          "from one file", path)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if head:
+        return data[:limit]
+    if size > limit:
+        raise OSError(errno.EFBIG, f"more than the {limit:,} bytes read from one file", path)
+    return data
+
+
+def check_regular_file(path):
+    """OSError (as read_file's) unless path is a regular file, links followed: for
+    readers that open the file themselves (videos)."""
+    os.close(_open_regular(path)[0])
 
 
 def _u16(data, offset, big_endian):
@@ -223,8 +284,7 @@ def mark_png(png):
 def is_marked_png(path):
     """True when the file is a PNG written by colorize_tf (see mark_png)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(256)
+        head = read_file(path, 256, head=True)
     except OSError:
         return False
     return head[:8] == b"\x89PNG\r\n\x1a\n" and b"tEXt" + PNG_MARK_KEYWORD + b"\x00" + \

@@ -105,8 +105,7 @@ def read_ground_truth(path, max_pixels=image_files.DEFAULT_MAX_PIXELS, gray_thre
     undecodable, and (gray_threshold given) gray or single-tint photos, whose gray
     PSNR would be infinite (color.chroma_spread below gray_threshold)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = image_files.read_file(path)
     except OSError as e:
         raise LeftOut(e.strerror or str(e)) from None
     if not data:

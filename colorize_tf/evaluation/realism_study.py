@@ -231,8 +231,7 @@ class RealismStudy:
             trial, real_side = None, random.choice(SIDES)
         key = (photo, version, temperature)
         if key not in self._cache:
-            with open(photo, "rb") as f:
-                real = f.read()
+            real = image_files.read_file(photo)
             self._cache[key] = (as_png(real), self.colorize(real, temperature))
         real_png, fake = self._cache[key]
         if trial is None:

@@ -8,8 +8,6 @@ with a work size of their own, or for video frames, through `luma_probabilities`
 same preprocess and render steps (serving/graph.py), so that video frames can have their
 bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
 """
-import math
-import numbers
 import os
 import sys
 
@@ -195,11 +193,9 @@ class Colorizer:
         or ValueError for anything but a finite number > 0."""
         if temperature is None:
             return self.export_info.default_temperature
-        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-            raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
-        if not 0 < temperature < math.inf:
-            raise ValueError(f"temperature must be a finite number > 0 (e.g. 0.38), got "
-                             f"{temperature}")
+        problem = serving_api.temperature_problem(temperature)
+        if problem:
+            raise (TypeError if "must be a number" in problem else ValueError)(problem)
         return float(temperature)
 
     @property

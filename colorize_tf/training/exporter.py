@@ -116,9 +116,9 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
         raise ExportError(f"work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
     if max_pixels < 1:
         raise ExportError(f"max_pixels must be >= 1, got {max_pixels}")
-    if not 0 < default_temperature < math.inf:
-        raise ExportError(f"default_temperature must be a finite number > 0 (e.g. 0.38), "
-                          f"got {default_temperature}")
+    problem = serving_api.temperature_problem(default_temperature)
+    if problem:
+        raise ExportError(f"default_{problem}")
     if guided_radius < 0:
         raise ExportError(f"guided_radius must be >= 0 (0: bilinear chroma), got "
                           f"{guided_radius}")
