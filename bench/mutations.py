@@ -264,6 +264,13 @@ MUTATIONS = (
              "    if not stat.S_ISREG(mode.st_mode):\n        os.close(fd)",
              "    if False:\n        os.close(fd)",
              ("tests/test_image_files.py", "tests/test_bad_inputs.py")),
+    # Issue 41: the weights reader trusts no stride or count of its file.
+    Mutation("weights_negative_strides_trusted", "colorize_tf/modeling/torch_weights.py",
+             "or any(st < 0 for st in ref.stride)", "or False",
+             ("tests/test_efficientnet_lite.py",)),
+    Mutation("weights_counts_not_checked", "colorize_tf/modeling/torch_weights.py",
+             "if count * dtype.itemsize > left:", "if False:",
+             ("tests/test_efficientnet_lite.py",)),
 )
 
 

@@ -41,17 +41,19 @@ def _string(text):
     return pickle.BINUNICODE + struct.pack("<I", len(data)) + data
 
 
-def _state_dict_pickle(tensors, view_offset=0, class_name="FloatStorage"):
+def _state_dict_pickle(tensors, view_offset=0, class_name="FloatStorage", views=None):
     """The pickle torch writes for {name: float32 array}: an OrderedDict of
-    _rebuild_tensor_v2(persistent storage, offset, size, stride, False, OrderedDict())."""
+    _rebuild_tensor_v2(persistent storage, offset, size, stride, False, OrderedDict());
+    views: {name: (size, stride)} written instead of the array's own."""
     body = pickle.PROTO + b"\x02" + _global("collections", "OrderedDict") + \
         pickle.EMPTY_TUPLE + pickle.REDUCE + pickle.MARK
     for key, (name, array) in enumerate(tensors.items()):
-        strides = tuple(s // array.itemsize for s in array.strides)
+        shape, strides = (views or {}).get(
+            name, (array.shape, tuple(s // array.itemsize for s in array.strides)))
         storage = _tuple(_string("storage"), _global("torch", class_name),
                          _string(str(key)), _string("cpu"), _int(array.size)) + \
             pickle.BINPERSID
-        args = _tuple(storage, _int(view_offset), _tuple(*map(_int, array.shape)),
+        args = _tuple(storage, _int(view_offset), _tuple(*map(_int, shape)),
                       _tuple(*map(_int, strides)), pickle.NEWFALSE,
                       _global("collections", "OrderedDict") + pickle.EMPTY_TUPLE
                       + pickle.REDUCE)
@@ -60,7 +62,7 @@ def _state_dict_pickle(tensors, view_offset=0, class_name="FloatStorage"):
     return body + pickle.SETITEMS + pickle.STOP
 
 
-def write_legacy_file(path, tensors, magic=0x1950a86a20f9469cfc6c, **kwargs):
+def write_legacy_file(path, tensors, magic=0x1950a86a20f9469cfc6c, counts=None, **kwargs):
     with open(path, "wb") as f:
         pickle.dump(magic, f, protocol=2)
         pickle.dump(1001, f, protocol=2)
@@ -68,8 +70,8 @@ def write_legacy_file(path, tensors, magic=0x1950a86a20f9469cfc6c, **kwargs):
                      "type_sizes": {"short": 2, "int": 4, "long": 4}}, f, protocol=2)
         f.write(_state_dict_pickle(tensors, **kwargs))
         pickle.dump([str(k) for k in range(len(tensors))], f, protocol=2)
-        for array in tensors.values():
-            f.write(struct.pack("<q", array.size))
+        for i, array in enumerate(tensors.values()):
+            f.write(struct.pack("<q", array.size if counts is None else counts[i]))
             f.write(array.astype("<f4").tobytes())
 
 
@@ -118,6 +120,37 @@ def test_reader_refuses_truncated_and_foreign_files(tmp_path):
     (tmp_path / "empty.pth").write_bytes(b"")
     with pytest.raises(torch_weights.WeightsFileError, match="not a legacy torch"):
         torch_weights.read_state_dict(str(tmp_path / "empty.pth"))
+
+
+@pytest.mark.parametrize("views,message", [
+    # A negative stride walked before the storage's start (it segfaulted train).
+    ({"conv.weight": ((2, 3, 2, 2), (-12, 4, 2, 1))}, "negative offset, size or stride"),
+    ({"conv.weight": ((2, -3, 2, 2), (12, 4, 2, 1))}, "negative offset, size or stride"),
+    # Sizes larger than the storage (it returned memory past the buffer as weights).
+    ({"conv.weight": ((4, 3, 2, 2), (12, 4, 2, 1))}, "reaches past its storage of 24"),
+    ({"conv.weight": ((2, 3, 2, 2), (12, 4, 2))}, "strides that do not match"),
+])
+def test_reader_checks_every_tensor_against_its_storage(tmp_path, views, message):
+    path = str(tmp_path / "w.pth")
+    write_legacy_file(path, _tensors(), views=views)
+    with pytest.raises(torch_weights.WeightsFileError, match=f"tensor conv.weight .*{message}"
+                       if "past" not in message else message):
+        torch_weights.read_state_dict(path)
+
+
+def test_reader_checks_counts_against_the_file_and_names_the_zip_format(tmp_path):
+    path = str(tmp_path / "w.pth")
+    # Storage counts no file could hold (MemoryError / OverflowError before the check).
+    for count in (2 ** 40, 2 ** 62):
+        write_legacy_file(path, _tensors(), counts=[24, count, 6])
+        with pytest.raises(torch_weights.WeightsFileError,
+                           match=f"truncated in storage 1 \\({count:,} values of 4 bytes"):
+            torch_weights.read_state_dict(path)
+    with open(path, "wb") as f:  # what torch.save writes since PyTorch 1.6
+        f.write(b"PK\x03\x04" + b"\x00" * 60)
+    with pytest.raises(torch_weights.WeightsFileError,
+                       match="zip-format torch.save file .*_use_new_zipfile_serialization"):
+        torch_weights.read_state_dict(path)
 
 
 def test_layouts_follow_pytorch_and_keras_conventions():

@@ -15,6 +15,7 @@ A restricted unpickler maps the only classes such a file needs to harmless stand
 and refuses every other one, so a file is data, never code.
 """
 import collections
+import os
 import pickle
 import struct
 
@@ -22,6 +23,7 @@ import numpy as np
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default since PyTorch 1.6: a zip archive
 
 # PyTorch storage type name -> numpy dtype of its raw values (little-endian).
 STORAGE_DTYPES = {
@@ -83,12 +85,19 @@ def read_state_dict(path):
     """A legacy torch.save file of a state dict -> {name: numpy array} in the file's
     order, each array in PyTorch's layout and dtype (float32 for FloatStorage).
 
-    WeightsFileError when the file is not one (wrong magic or protocol, a class other
-    than a state dict's), is truncated (a storage shorter than its count), or a tensor
-    reaches past its storage.
+    WeightsFileError when the file is not one (a zip-format file, wrong magic or
+    protocol, a class other than a state dict's), is truncated (a storage count larger
+    than what the file has left: checked before anything is allocated), or a tensor's
+    offset, sizes and strides are negative or reach past its storage.
     """
     try:
         with open(path, "rb") as f:
+            if f.read(len(ZIP_MAGIC)) == ZIP_MAGIC:
+                raise WeightsFileError(
+                    f"{path}: a zip-format torch.save file (PyTorch 1.6 and later), which "
+                    "this reader does not read: save the state dict with torch.save(state, "
+                    "path, _use_new_zipfile_serialization=False)")
+            f.seek(0)
             return _read(f, path)
     except WeightsFileError:
         raise
@@ -119,6 +128,10 @@ def _read(f, path):
         if count < 0:
             raise WeightsFileError(f"{path}: storage {key} has a negative count ({count})")
         dtype = STORAGE_DTYPES[kinds.get(key, "FloatStorage")]
+        left = os.fstat(f.fileno()).st_size - f.tell()
+        if count * dtype.itemsize > left:  # before allocating: counts can be anything
+            raise WeightsFileError(f"{path}: truncated in storage {key} ({count:,} values "
+                                   f"of {dtype.itemsize} bytes, {left:,} bytes left)")
         raw = _exactly(f, count * dtype.itemsize, path, f"storage {key}")
         storages[key] = np.frombuffer(raw, dtype)
     arrays = collections.OrderedDict()
@@ -142,12 +155,20 @@ def _exactly(f, n, path, what):
 
 def _view(storage, ref, name, path):
     """The tensor's elements of its storage, as a new C-ordered array."""
+    if (ref.offset < 0 or any(s < 0 for s in ref.size) or any(st < 0 for st in ref.stride)
+            or len(ref.stride) != len(ref.size)):
+        raise WeightsFileError(f"{path}: tensor {name} has a negative offset, size or "
+                               f"stride, or strides that do not match its sizes (offset "
+                               f"{ref.offset}, sizes {ref.size}, strides {ref.stride})")
     if not ref.size:
+        if ref.offset >= storage.size:
+            raise WeightsFileError(f"{path}: tensor {name} () reaches past its storage of "
+                                   f"{storage.size} values")
         return storage[ref.offset:ref.offset + 1].reshape(()).copy()
     last = ref.offset + sum((s - 1) * st for s, st in zip(ref.size, ref.stride))
     if any(s == 0 for s in ref.size):
         return np.zeros(ref.size, storage.dtype)
-    if ref.offset < 0 or last >= storage.size:
+    if last >= storage.size:
         raise WeightsFileError(f"{path}: tensor {name} {ref.size} reaches past its "
                                f"storage of {storage.size} values")
     strides = tuple(st * storage.itemsize for st in ref.stride)
