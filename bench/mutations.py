@@ -271,6 +271,10 @@ MUTATIONS = (
     Mutation("weights_counts_not_checked", "colorize_tf/modeling/torch_weights.py",
              "if count * dtype.itemsize > left:", "if False:",
              ("tests/test_efficientnet_lite.py",)),
+    # Issue 41: a video that ends before its declared frames is not written short.
+    Mutation("short_video_accepted", "colorize_tf/colorize.py",
+             "if 0 < total and count < total:", "if False:",
+             ("tests/test_colorize.py",)),
 )
 
 

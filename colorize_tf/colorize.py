@@ -47,7 +47,9 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
                    motion=decoding.SMOOTHING_MOTION,
                    progress=None, max_pixels=image_files.DEFAULT_MAX_PIXELS):
     """Reads a video with OpenCV, colorizes every frame with temporal smoothing, writes
-    the same fps and size. Returns the number of frames. The audio is not carried."""
+    the same fps and size. Returns the number of frames. The audio is not carried.
+    ValueError (and nothing written) for a video with fewer readable frames than its
+    header declares (a truncated or damaged file)."""
     capture = cv2.VideoCapture(in_path)
     if not capture.isOpened():
         raise ValueError("OpenCV cannot open this video")
@@ -83,6 +85,9 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
                 writer.release()
             if count == 0:
                 raise ValueError("the video has no readable frames")
+            if 0 < total and count < total:  # discarded: nothing half-written is shown
+                raise ValueError(f"the video ends after {count} of the {total} frames its "
+                                 f"header declares (truncated or damaged): not written")
     finally:
         capture.release()
     return count

@@ -75,6 +75,27 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
         colorize.colorize_video(colorizer, str(tmp_path / "missing.avi"), out, 0.38)
 
 
+def test_a_truncated_video_is_a_failure_not_a_short_result(tiny_saved_model, tmp_path):
+    # The AVI's header declares 60 frames; cut in half, OpenCV reads about 30 of them
+    # and then stops as if the video had ended.
+    src = str(tmp_path / "in" / "clip.avi")
+    os.makedirs(os.path.dirname(src))
+    _write_video(src, frames=60)
+    data = open(src, "rb").read()
+    with open(src, "wb") as f:
+        f.write(data[:len(data) // 2])
+    result = subprocess.run(
+        [sys.executable, "-m", "colorize_tf.colorize", src, f"--output_dir={tmp_path}/out",
+         f"--saved_model={tiny_saved_model[0]}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and "clip.avi: the video ends after " in failed[0], failed
+    assert "of the 60 frames its header declares (truncated or damaged)" in failed[0]
+    written = [name for _, _, names in os.walk(tmp_path / "out") for name in names]
+    assert written == [], written  # nothing short, and no temp file left
+
+
 def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
     # Bright and dark frames in turn: smoothed, the dark frame borrows the bright
     # frame's bins (weights 1 and e^-alpha), so its colours move toward the bright one's.
