@@ -64,3 +64,50 @@ def test_the_presets_describe_the_shipped_models_and_the_readme_shows_them():
     assert presets.find(presets.DEFAULT) is presets.default()
     assert presets.find("effnet_general") is presets.find("general")
     assert presets.find("no_such_model") is None
+
+
+# Loaded raw, as TF Serving loads it (no Python guard in front of the graph), each
+# shipped model gets every file of the bad-input corpus and the temperatures no graph
+# may take, in a process of its own: an abort (exit 134) or a segfault (139) is the
+# failure this catches; a refusal must be InvalidArgument, a result a PNG.
+_RAW_CLIENT = r"""
+import json, sys
+import numpy as np, tensorflow as tf
+from tests import bad_inputs
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+outcomes = {}
+cases = [(name, data, 0.38) for name, (data, _) in sorted(bad_inputs.corpus_bytes().items())]
+good = bad_inputs.corpus_bytes()["good.png"][0]
+cases += [("T=inf", good, np.inf), ("T=nan", good, np.nan), ("T=0", good, 0.0)]
+for name, data, temperature in cases:
+    try:
+        out = serve(image_bytes=tf.constant([data]),
+                    temperature=tf.constant([temperature], tf.float32))
+        outcomes[name] = "png %dx%d" % tuple(tf.io.decode_png(
+            out["colorized_png_bytes"][0]).shape[:2])
+    except tf.errors.InvalidArgumentError as e:
+        outcomes[name] = "refused"
+print(json.dumps(outcomes))
+"""
+
+
+@pytest.mark.parametrize("preset", [p.name for p in presets.PRESETS])
+def test_every_shipped_model_survives_the_hostile_corpus_loaded_raw(preset):
+    import json
+    import subprocess
+    import sys
+    path = inference.shipped_model_path(preset)
+    if not os.path.isdir(path):
+        pytest.skip(f"no shipped model in {path}")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", _RAW_CLIENT,
+                             inference.resolve_saved_model(path)],
+                            cwd=repo, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("animated.webp", "T=inf", "T=nan", "T=0", "empty.jpg", "bomb.png"):
+        assert outcomes[name] == "refused", (name, outcomes[name])
+    for name in ("good.png", "good.jpg", "rgba.png", "photo.webp", "sixteen.png"):
+        assert outcomes[name].startswith("png "), (name, outcomes[name])
+    assert outcomes["rotated.jpg"] == "png 64x48"  # upright
