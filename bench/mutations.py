@@ -275,6 +275,14 @@ MUTATIONS = (
     Mutation("short_video_accepted", "colorize_tf/colorize.py",
              "if 0 < total and count < total:", "if False:",
              ("tests/test_colorize.py",)),
+    # Issue 41: the study under faults: a photo it cannot show is skipped, a locked
+    # database is a 503 to retry.
+    Mutation("study_bad_photo_not_skipped", "colorize_tf/evaluation/realism_study.py",
+             "except (OSError, PhotoUnusable) as e:", "except OSError as e:",
+             ("tests/test_realism_study.py",)),
+    Mutation("study_locked_database_is_500", "colorize_tf/evaluation/realism_study.py",
+             "except sqlite3.OperationalError as e:", "except sqlite3.IntegrityError as e:",
+             ("tests/test_realism_study.py",)),
 )
 
 

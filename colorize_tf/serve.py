@@ -146,9 +146,14 @@ def check_flags(f):
         if not os.path.isdir(f["study_images"]):
             raise cli.UsageError(f"--study_images {cli.display_path(f['study_images'])} is "
                                  "not a folder")
+        if os.path.isdir(f["study_db"]):
+            raise cli.UsageError(f"--study_db {cli.display_path(f['study_db'])} is a folder; "
+                                 "name the SQLite file (e.g. FOLDER/realism_study.sqlite)")
         cli.check_output_dir(os.path.dirname(os.path.abspath(f["study_db"])), "--study_db")
     if f["study_temperature"] < 0 or f["study_seconds"] < 0:
         raise cli.UsageError("--study_temperature and --study_seconds must be >= 0")
+    if f["study_temperature"]:
+        cli.check_temperature(f["study_temperature"], "--study_temperature")
     try:
         f["precision"] = precision.resolve(f["precision"], precision.cpu_bfloat16_flags())
     except ValueError as e:
@@ -310,6 +315,8 @@ def study_routes(study, model):
             trial = await run_in_threadpool(study.next_trial, body["session"], client)
         except realism_study.StudyError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except realism_study.StudyBusy as e:
+            return _study_busy(e)
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)
         for side in ("left", "right"):
@@ -322,10 +329,13 @@ def study_routes(study, model):
             return no_study()
         try:
             body = await read_json(request)
-            study.store.answer(body.get("trial"), body["session"], body.get("chosen"),
-                               body.get("milliseconds", 0))
+            # Off the event loop: a locked database waits there, not every request.
+            await run_in_threadpool(study.store.answer, body.get("trial"), body["session"],
+                                    body.get("chosen"), body.get("milliseconds", 0))
         except realism_study.StudyError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
+        except realism_study.StudyBusy as e:
+            return _study_busy(e)
         except rest_api.ApiError as e:
             return JSONResponse(e.body(), status_code=e.http_status)
         return JSONResponse({"recorded": True})
@@ -333,12 +343,20 @@ def study_routes(study, model):
     async def results(request):
         if study is None:
             return no_study()
-        return HTMLResponse(study_results_html(model, study.store.results()))
+        try:
+            rows = await run_in_threadpool(study.store.results)
+        except realism_study.StudyBusy as e:
+            return _study_busy(e)
+        return HTMLResponse(study_results_html(model, rows))
 
     async def results_csv(request):
         if study is None:
             return no_study()
-        return Response(study.store.csv_text(), media_type="text/csv", headers={
+        try:
+            text = await run_in_threadpool(study.store.csv_text)
+        except realism_study.StudyBusy as e:
+            return _study_busy(e)
+        return Response(text, media_type="text/csv", headers={
             "Content-Disposition": 'attachment; filename="realism_study.csv"'})
 
     return [Route("/study", page, methods=["GET"]),
@@ -370,6 +388,16 @@ def study_results_html(model, rows):
     return "\n".join(lines)
 
 
+STUDY_RETRY_S = 2  # Retry-After of a 503 while the study's database is busy
+
+
+def _study_busy(error):
+    """503 in TF Serving's error shape, with a Retry-After, for StudyBusy."""
+    from starlette.responses import JSONResponse  # the serving extra's, as above
+    return JSONResponse({"error": str(error)}, status_code=503,
+                        headers={"Retry-After": str(STUDY_RETRY_S)})
+
+
 def make_study(f, versions):
     """The realism study of the flags (--study_*), or None without --study_images."""
     if not f["study_images"]:
@@ -377,9 +405,20 @@ def make_study(f, versions):
     default = model_default_temperature(versions)
 
     def colorize(photo, temperature):
-        outputs = versions.servable().predict("serving_default", {
-            "image_bytes": np.array([photo], object),
-            "temperature": np.array([temperature], np.float32)})
+        """The served model's PNG of photo, through the guard every request goes
+        through (parse_checked_body: a photo that would abort the process is refused
+        before the graph); realism_study.PhotoUnusable for a photo it refuses."""
+        try:
+            image_files.check_decodable(photo)
+            outputs = versions.servable().predict("serving_default", {
+                "image_bytes": np.array([photo], object),
+                "temperature": np.array([temperature], np.float32)})
+        except image_files.ImageRejected as e:
+            raise realism_study.PhotoUnusable(str(e)) from None
+        except rest_api.ApiError as e:
+            if e.http_status != 400:
+                raise
+            raise realism_study.PhotoUnusable(e.message) from None
         return outputs["colorized_png_bytes"][0]
     study = realism_study.RealismStudy(
         f["study_images"], realism_study.StudyStore(f["study_db"]), versions.name, colorize,

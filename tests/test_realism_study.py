@@ -107,3 +107,67 @@ def test_an_unanswered_trial_is_shown_again_and_clients_are_capped(tmp_path):
         study.next_trial("onetoomany", "10.0.0.1")
     study.next_trial("onetoomany", "10.0.0.2")  # another address
     study.next_trial("session123", "10.0.0.1")  # a session it has opened already
+
+
+def test_photos_that_cannot_be_shown_are_left_out_and_every_session_completes(
+        tmp_path, capsys):
+    # A 0-byte photo, a truncated JPEG, a TIFF the model refuses, a FIFO: each left
+    # out once with a line, and 8 sessions each get their 2 pairs of the good photos.
+    import os
+    photos = tmp_path / "photos"
+    for i in range(2):
+        write_png(str(photos / f"good{i}.png"), make_photo(12, 16, seed=i))
+    (photos / "empty.jpg").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", make_photo(40, 40, seed=3))[1].tobytes()
+    (photos / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
+    (photos / "scan.tif").write_bytes(cv2.imencode(".tif", make_photo(12, 16, seed=4))[1])
+    os.mkfifo(photos / "pipe.jpg")
+    fake = cv2.imencode(".png", np.zeros((12, 16, 3), np.uint8))[1].tobytes()
+
+    def colorize(photo, temperature):
+        if photo[:2] in (b"II", b"MM"):  # the served model decodes no TIFF
+            raise realism_study.PhotoUnusable("not an image TensorFlow can decode")
+        if photo[-2:] != b"\xff\xd9" and photo[:4] != b"\x89PNG":
+            raise realism_study.PhotoUnusable("truncated JPEG")
+        return fake
+    store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
+    study = realism_study.RealismStudy(str(photos), store, "m", colorize, lambda: 1, 0.38,
+                                       pairs=2)
+    for session in range(8):
+        name = f"session{session:03d}"
+        for index in (1, 2):
+            trial = study.next_trial(name)
+            assert trial["index"] == index and trial["pairs"] == 2, trial
+            store.answer(trial["trial"], name, "left", 10)
+        assert study.next_trial(name) == {"done": True, "pairs": 2}
+    assert set(study.unusable) == {str(photos / n) for n in
+                                   ("empty.jpg", "truncated.jpg", "scan.tif", "pipe.jpg")}
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) <= 4 and all(line.startswith("study: ") for line in err), err
+    assert any("pipe.jpg: left out of the study: a FIFO" in line for line in err), err
+    assert any("empty.jpg: left out of the study: OpenCV cannot decode it" in line
+               for line in err), err
+
+
+def test_a_locked_or_read_only_database_is_busy_not_an_error(tmp_path):
+    import os
+    import stat
+    import time
+    path = str(tmp_path / "s.sqlite")
+    store = realism_study.StudyStore(path)
+    trial = store.new_trial("sessionA1", "p.jpg", "m", 1, 0.38, "left")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    start = time.monotonic()
+    with pytest.raises(realism_study.StudyBusy, match="database is locked.*try again"):
+        store.answer(trial, "sessionA1", "left", 10)
+    assert time.monotonic() - start < realism_study.DB_TIMEOUT_S + 2
+    with pytest.raises(realism_study.StudyBusy):
+        store.new_trial("sessionA1", "q.jpg", "m", 1, 0.38, "left")
+    other.execute("ROLLBACK")
+    assert store.answer(trial, "sessionA1", "left", 10) is False
+    if os.geteuid() != 0:  # root writes a read-only file anyway
+        os.chmod(path, stat.S_IRUSR)
+        with pytest.raises(realism_study.StudyBusy, match="readonly|read-only"):
+            realism_study.StudyStore(path).new_trial("sessionB2", "p.jpg", "m", 1, 0.38,
+                                                     "left")

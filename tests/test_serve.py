@@ -276,6 +276,10 @@ def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flig
     (["--model_base_path=.", "--precision=float16"], "flag --precision=float16"),
     (["--model_base_path=.", "--nope"], "Unknown command line flag 'nope'"),
     (["--model_base_path=.", "--num_batch_threads=-1"], "--num_batch_threads must be >= 0"),
+    (["--model_base_path=.", "--study_images=.", "--study_db=."],
+     "--study_db . is a folder; name the SQLite file"),
+    (["--model_base_path=.", "--study_images=.", "--study_temperature=1e39"],
+     "--study_temperature must be a finite number of at least 0.001"),
 ])
 def test_bad_flags_are_one_line(args, message):
     result = subprocess.run([sys.executable, "-m", "colorize_tf.serve", *args], cwd=REPO,
@@ -520,6 +524,49 @@ def test_study_refuses_client_mistakes_with_400_and_bounds_each_client(study_ser
     statuses = [call(f"{url}/study/next", {"session": f"many{i:06d}"})[0]
                 for i in range(realism_study.MAX_SESSIONS_PER_CLIENT + 2)]
     assert statuses.count(400) >= 2 and statuses[0] == 200
+
+
+def test_study_skips_bad_photos_and_answers_503_while_its_database_is_locked(
+        model_base, tmp_path):
+    # The study's folder holds a 0-byte photo and a truncated JPEG beside two good
+    # ones; another process locks the database mid-session.
+    import sqlite3
+    photos = tmp_path / "real"
+    photos.mkdir()
+    for i in range(2):
+        (photos / f"{i}.png").write_bytes(png(10 + i, 20, 24))
+    (photos / "empty.jpg").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", make_photo(40, 40, seed=3))[1].tobytes()
+    (photos / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 3])
+    db = str(tmp_path / "study.sqlite")
+    flags = {"study_images": str(photos), "study_db": db, "study_temperature": 0.2,
+             "study_pairs": 2, "study_seconds": 0.0}
+    with serve.running_server(model_base, "tiny", study_flags=flags) as (url, _):
+        for session in ("sessionaa", "sessionbb", "sessioncc"):
+            for _ in range(2):
+                status, trial = call(f"{url}/study/next", {"session": session})
+                assert status == 200 and "trial" in trial, (status, trial)
+                assert call(f"{url}/study/answer", {"session": session, "trial":
+                                                    trial["trial"], "chosen": "left"})[0] == 200
+            assert call(f"{url}/study/next", {"session": session}) == \
+                (200, {"done": True, "pairs": 2})
+        status, trial = call(f"{url}/study/next", {"session": "sessiondd"})
+        locker = sqlite3.connect(db, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        request = urllib.request.Request(f"{url}/study/answer", data=json.dumps(
+            {"session": "sessiondd", "trial": trial["trial"], "chosen": "left"}).encode())
+        try:
+            urllib.request.urlopen(request, timeout=60)
+            raise AssertionError("a locked database was answered 200")
+        except urllib.error.HTTPError as e:
+            assert e.code == 503 and e.headers["Retry-After"] == "2"
+            assert "database is not available now" in json.loads(e.read())["error"]
+        assert call(f"{url}/v1/models/tiny:predict", {"instances": [
+            {"image_bytes": {"b64": base64.b64encode(png()).decode()}, "temperature": 0.38}]})[0] \
+            == 200
+        locker.execute("ROLLBACK")
+        assert call(f"{url}/study/answer", {"session": "sessiondd", "trial": trial["trial"],
+                                            "chosen": "left"})[0] == 200
 
 
 def test_hostile_predict_bodies_are_400s_and_the_server_goes_on(server):

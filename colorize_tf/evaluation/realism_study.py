@@ -14,6 +14,7 @@ import math
 import os
 import random
 import sqlite3
+import sys
 import threading
 import time
 
@@ -51,13 +52,27 @@ class StudyError(Exception):
     """A request the study refuses (unknown trial, answered twice, bad session)."""
 
 
+class PhotoUnusable(StudyError):
+    """A photo of the study's folder that cannot be shown (unreadable, undecodable,
+    refused by the model): it is left out of every later session."""
+
+
+class StudyBusy(Exception):
+    """The study's database cannot take the request now (locked by another process,
+    or not writable): the client may retry later (HTTP 503)."""
+
+
+DB_TIMEOUT_S = 1.0  # how long a request waits for a database another process locked
+
+
 def as_png(photo):
     """A photo's bytes -> PNG bytes of the same pixels (EXIF orientation applied, as the
     serving graph does), so the real photo and the colorized one differ only in colour,
     not in format or compression."""
-    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR) \
+        if photo else None
     if image is None:
-        raise StudyError("a study photo cannot be decoded")
+        raise PhotoUnusable("OpenCV cannot decode it")
     return cv2.imencode(".png", image)[1].tobytes()
 
 
@@ -77,13 +92,23 @@ class StudyStore:
     def __init__(self, path):
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(path, timeout=DB_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
 
+    def _run(self, sql, parameters=()):
+        """One statement under the lock; StudyBusy for a locked or read-only database
+        (sqlite3.OperationalError), so a request gets a 503, not a 500."""
+        try:
+            return self._db.execute(sql, parameters)
+        except sqlite3.OperationalError as e:
+            raise StudyBusy(f"the study's database is not available now ({e}); "
+                            "try again in a moment") from None
+
     def new_trial(self, session, photo, model, version, temperature, real_side):
         with self._lock:
-            cursor = self._db.execute(
+            cursor = self._run(
                 "INSERT INTO trials (session, photo, model, version, temperature, real_side, "
                 "shown_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (session, photo, model, version, temperature, real_side, time.time()))
@@ -102,14 +127,14 @@ class StudyStore:
             raise StudyError(f"milliseconds must be a number in [0, {MAX_MILLISECONDS}], "
                              f"got {_shown(milliseconds)}")
         with self._lock:
-            row = self._db.execute("SELECT session, real_side, chosen_side FROM trials "
+            row = self._run("SELECT session, real_side, chosen_side FROM trials "
                                    "WHERE id = ?", (trial_id,)).fetchone()
             if row is None or row[0] != session:
                 raise StudyError(f"no trial {trial_id} in this session")
             if row[2] is not None:
                 raise StudyError(f"trial {trial_id} is already answered")
             fooled = int(chosen_side != row[1])
-            self._db.execute("UPDATE trials SET chosen_side = ?, fooled = ?, milliseconds = ? "
+            self._run("UPDATE trials SET chosen_side = ?, fooled = ?, milliseconds = ? "
                              "WHERE id = ?", (chosen_side, fooled, int(milliseconds),
                                               trial_id))
         return bool(fooled)
@@ -118,14 +143,14 @@ class StudyStore:
         """The session's trial shown but not answered yet -> (id, photo, version,
         temperature, real_side), or None."""
         with self._lock:
-            return self._db.execute(
+            return self._run(
                 "SELECT id, photo, version, temperature, real_side FROM trials WHERE "
                 "session = ? AND chosen_side IS NULL ORDER BY id DESC LIMIT 1",
                 (session,)).fetchone()
 
     def answered_photos(self, session):
         with self._lock:
-            return {r[0] for r in self._db.execute(
+            return {r[0] for r in self._run(
                 "SELECT photo FROM trials WHERE session = ? AND chosen_side IS NOT NULL",
                 (session,))}
 
@@ -133,7 +158,7 @@ class StudyStore:
         """[{model, version, temperature, answers, fooled, rate, low, high, sessions}]
         over the answered trials, per model version and temperature."""
         with self._lock:
-            rows = self._db.execute(
+            rows = self._run(
                 "SELECT model, version, temperature, COUNT(*), SUM(fooled), "
                 "COUNT(DISTINCT session) FROM trials WHERE chosen_side IS NOT NULL "
                 "GROUP BY model, version, temperature ORDER BY model, version, "
@@ -149,7 +174,7 @@ class StudyStore:
     def csv_text(self):
         """Every answered trial as CSV (a header row first)."""
         with self._lock:
-            cursor = self._db.execute(
+            cursor = self._run(
                 "SELECT id, session, photo, model, version, temperature, real_side, "
                 "chosen_side, fooled, milliseconds, shown_at FROM trials "
                 "WHERE chosen_side IS NOT NULL ORDER BY id")
@@ -160,6 +185,10 @@ class StudyStore:
         writer.writerow(header)
         writer.writerows([csv_safe(v) for v in row] for row in rows)
         return out.getvalue()
+
+
+def _log_unusable(photo, reason):
+    print(f"study: {photo}: left out of the study: {reason}", file=sys.stderr)
 
 
 def csv_safe(value):
@@ -179,7 +208,9 @@ class RealismStudy:
     """The study over the photos of a folder (the real colour ones). colorize(photo
     bytes, temperature) -> PNG bytes colorizes with the served model, whose version
     current_version() gives; results are cached per (photo, version, temperature).
-    seconds: how long the page shows each pair (0: until answered)."""
+    seconds: how long the page shows each pair (0: until answered). A photo that cannot
+    be shown (OSError reading it, PhotoUnusable from as_png or colorize) is logged once
+    and left out; the session gets the next one."""
 
     def __init__(self, photos_dir, store, model, colorize, current_version, temperature,
                  pairs=50, seconds=0.0):
@@ -192,8 +223,25 @@ class RealismStudy:
         self.current_version = current_version
         self.temperature, self.pairs, self.seconds = temperature, pairs, seconds
         self._cache = {}
+        self.unusable = {}  # photo path -> why it is left out
         self._sessions = {}  # client address -> the sessions it opened
         self._sessions_lock = threading.Lock()
+
+    def _pair(self, photo, version, temperature):
+        """(real PNG, colorized PNG) of photo, cached; None (logged once, the photo left
+        out from then on) when it cannot be shown."""
+        if photo in self.unusable:
+            return None
+        key = (photo, version, temperature)
+        if key not in self._cache:
+            try:
+                real = image_files.read_file(photo)
+                self._cache[key] = (as_png(real), self.colorize(real, temperature))
+            except (OSError, PhotoUnusable) as e:
+                self.unusable[photo] = getattr(e, "strerror", None) or str(e)
+                _log_unusable(self.name(photo), self.unusable[photo])
+                return None
+        return self._cache[key]
 
     def name(self, photo):
         """A photo's name in the answers: its path inside the study folder."""
@@ -217,23 +265,29 @@ class RealismStudy:
         capped)."""
         self._check_client(session, client)
         seen = self.store.answered_photos(session)
-        total = min(self.pairs, len(self.photos))
+        total = min(self.pairs, len(self.photos) - len(self.unusable))
+        if total == 0:
+            raise StudyError("no photo of the study's folder can be shown")
         if len(seen) >= total:
             return {"done": True, "pairs": total}
         version, temperature = self.current_version(), self.temperature
         shown = self.store.open_trial(session)
         by_name = {self.name(p): p for p in self.photos}
+        trial, pair = None, None
         if shown is not None and shown[1] in by_name and shown[2:4] == (version, temperature):
             trial, photo, real_side = shown[0], by_name[shown[1]], shown[4]
-        else:  # (a trial of an older model version is left unanswered)
-            order = random.Random(session).sample(self.photos, len(self.photos))
-            photo = next(p for p in order if self.name(p) not in seen)
+            pair = self._pair(photo, version, temperature)
+        if pair is None:  # (a trial of an older model version is left unanswered)
             trial, real_side = None, random.choice(SIDES)
-        key = (photo, version, temperature)
-        if key not in self._cache:
-            real = image_files.read_file(photo)
-            self._cache[key] = (as_png(real), self.colorize(real, temperature))
-        real_png, fake = self._cache[key]
+            order = random.Random(session).sample(self.photos, len(self.photos))
+            for photo in (p for p in order if self.name(p) not in seen):
+                pair = self._pair(photo, version, temperature)
+                if pair is not None:
+                    break
+        if pair is None:  # every photo left was unusable
+            return {"done": True, "pairs": len(seen)}
+        total = min(self.pairs, len(self.photos) - len(self.unusable))
+        real_png, fake = pair
         if trial is None:
             trial = self.store.new_trial(session, self.name(photo), self.model, version,
                                          temperature, real_side)
