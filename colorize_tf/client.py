@@ -137,7 +137,7 @@ def define_flags(fv):
     d.string("model", presets.default().folder, "Model name on the server.")
     d.integer("version", 0, "Model version; 0: the server's latest.")
     d.float("temperature", 0.0, "Annealed-mean temperature; 0: the model's own default "
-            "when --model is a shipped model (presets.py: 0.7 for the default one), else "
+            "when --model is a shipped model (presets.py: 0.5 for the default one), else "
             f"{serving_api.DEFAULT_TEMPERATURE}.")
     d.string("output_dir", None, "Where NAME.png (and NAME.confidence.png) go.")
     d.bool("confidence", False, "Also write the confidence maps.")

@@ -425,7 +425,7 @@ def define_flags(fv):
              f"{presets.help_text()}.")
     d.float("temperature", Options.temperature, "Annealed-mean temperature, > 0: lower "
             "is more vivid, 1 is the plain mean (above 1 flatter still); default: the "
-            "model's own, stored at export (0.7 for the shipped general model).")
+            "model's own, stored at export (0.5 for the shipped general model).")
     d.bool("confidence", Options.confidence, "Also write NAME.confidence.png (top-1 bin "
            "probability).")
     d.integer("work_size", Options.work_size, "Longest side the model sees; 0: the exported "

@@ -173,7 +173,7 @@ def test_an_answer_of_another_size_than_the_photo_is_not_written(canned_server, 
 
 def test_the_client_sends_the_shipped_models_own_temperature():
     from colorize_tf import presets
-    assert client.default_temperature("effnet_general") == 0.7
+    assert client.default_temperature("effnet_general") == 0.5
     assert client.default_temperature("colorunet_landscapes") == 0.38
     assert client.default_temperature("my_model") == 0.38  # Zhang et al.'s, not known
     assert client.default_temperature(presets.default().folder) == \
