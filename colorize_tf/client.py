@@ -76,13 +76,13 @@ def parse_response(body, count):
     return list(zip(decode(serving_api.COLORIZED_PNG), decode(serving_api.CONFIDENCE_PNG)))
 
 
-def _read_limited(response, deadline):
+def _read_limited(response, deadline, limit="--timeout"):
     """The body, read in blocks; ServerError past the deadline (a trickling server)
     or past MAX_RESPONSE_BYTES."""
     blocks, size = [], 0
     while True:
         if time.monotonic() > deadline:
-            raise ServerError("the server took too long to answer (--timeout)")
+            raise ServerError(f"the server took too long to answer ({limit})")
         block = response.read1(1 << 16) if hasattr(response, "read1") else response.read(1 << 16)
         if not block:
             return b"".join(blocks)
@@ -92,9 +92,11 @@ def _read_limited(response, deadline):
         blocks.append(block)
 
 
-def predict(server, model, images, temperature, version=None, timeout=120.0):
+def predict(server, model, images, temperature, version=None, timeout=120.0,
+            limit="--timeout"):
     """POSTs one request; returns parse_response of the answer. timeout (s) bounds the
-    whole request, however slowly the server sends. ServerError on any failure."""
+    whole request, however slowly the server sends (limit: what set it, named in the
+    message). ServerError on any failure."""
     path = f"/v1/models/{urllib.parse.quote(model, safe='')}" + (
         f"/versions/{int(version)}" if version else "") + ":predict"
     data = json.dumps(build_request(images, temperature)).encode()
@@ -105,17 +107,17 @@ def predict(server, model, images, temperature, version=None, timeout=120.0):
     try:
         # The socket timeout bounds each wait; _read_limited bounds their sum.
         with urllib.request.urlopen(request, timeout=min(timeout, 10.0)) as response:
-            raw = _read_limited(response, deadline)
+            raw = _read_limited(response, deadline, limit)
     except urllib.error.HTTPError as e:
         status = e.code
         try:
-            raw = _read_limited(e, deadline)
+            raw = _read_limited(e, deadline, limit)
         except (OSError, http.client.HTTPException):
             raw = b""
     except urllib.error.URLError as e:
         raise ServerError(f"cannot reach {server}: {e.reason}") from None
     except (socket.timeout, TimeoutError):
-        raise ServerError("the server took too long to answer (--timeout)") from None
+        raise ServerError(f"the server took too long to answer ({limit})") from None
     except (OSError, http.client.HTTPException) as e:
         raise ServerError(f"the connection failed: {type(e).__name__}: {e}") from None
     try:
@@ -218,7 +220,9 @@ def main(argv=None):
             data = image_files.read_file(path)
             (colorized, confidence), = predict(f["server"], f["model"], [data],
                                                f["temperature"], f["version"] or None,
-                                               timeout=min(f["timeout"], left))
+                                               timeout=min(f["timeout"], left),
+                                               limit="--deadline" if left < f["timeout"]
+                                               else "--timeout")
             check_answer_size(data, colorized, confidence)
             os.makedirs(f["output_dir"], exist_ok=True)
             safe_write.write_bytes(out, image_files.mark_png(colorized))

@@ -263,6 +263,9 @@ def main(argv=None):
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
 
 
+MIN_FRAME_SIZE = 8  # px: build_records' own lower bound for --frame_size
+
+
 def _check_flags(f):
     """-> temperatures; refuses bad flags before any work (UsageError)."""
     for name in ("train_dir", "test_dir"):
@@ -277,6 +280,11 @@ def _check_flags(f):
             raise cli.UsageError(f"--configs: no flagfile {path!r}")
     if f["scene_epochs"] < 1:
         raise cli.UsageError(f"--scene_epochs must be >= 1, got {f['scene_epochs']}")
+    if f["workers"] < 1:
+        raise cli.UsageError(f"--workers must be >= 1, got {f['workers']}")
+    if f["frame_size"] < MIN_FRAME_SIZE:
+        raise cli.UsageError(f"--frame_size must be >= {MIN_FRAME_SIZE} px, got "
+                             f"{f['frame_size']}")
     cli.check_output_dir(f["report_dir"], "--report_dir")
     return temperatures
 

@@ -130,6 +130,10 @@ def test_a_trickling_server_is_cut_at_the_timeout(canned_server):
     with pytest.raises(client.ServerError, match="took too long"):
         client.predict(url, "m", [b"x"], 0.38, timeout=1.0)
     assert time.monotonic() - start < 5.0
+    # Cut by the run's --deadline (shorter than --timeout): named as such.
+    answers.append((200, json.dumps(GOOD).encode(), 0.3))
+    with pytest.raises(client.ServerError, match=r"took too long to answer \(--deadline\)"):
+        client.predict(url, "m", [b"x"], 0.38, timeout=1.0, limit="--deadline")
 
 
 def test_cli_reports_each_photo_and_goes_on(canned_server, tmp_path):

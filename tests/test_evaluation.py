@@ -160,6 +160,9 @@ def test_read_label_groups_resolves_paths_and_counts_what_it_leaves_out(tmp_path
     (tmp_path / "bad.csv").write_text("file,age\nx.jpg,3\n")
     with pytest.raises(ValueError, match="no 'path' column"):
         photos.read_label_groups(str(tmp_path / "bad.csv"))
+    (tmp_path / "paths_only.csv").write_text("path\ntest/faces/a.jpg\n")
+    with pytest.raises(ValueError, match="no label column beside 'path'"):
+        photos.read_label_groups(str(tmp_path / "paths_only.csv"))
 
 
 def test_group_totals_equal_evaluating_the_group_alone(luma_saved_model, tmp_path):
@@ -230,3 +233,13 @@ def test_tables_use_each_models_own_default_temperature():
     assert "a T=0.6 PSNR" in table and "b T=0.38 PSNR" in table
     assert "| all | 3 | 1.00 / 0.1000 / - | 1.00 / 0.1000 | 21.00 / 0.5000 / 1.00 / - | " \
            "1.00 / 0.1000 | 22.00 / 0.5000 / 1.00 / - |" in table
+
+
+def test_kl_bins_is_the_truths_divergence_from_the_predicted_bins():
+    # A lopsided pair: the prediction spends half its pixels on a bin the truth never
+    # has. By hand, KL(truth || pred) = 0.9 ln(0.9 / 0.45) + 0.1 ln(0.1 / 0.05) = ln 2;
+    # the reverse, KL(pred || truth), is over 8 nats (0.5 ln(0.5 / ~1e-8) alone).
+    totals = scoring.MethodTotals(num_bins=3)
+    totals.bin_counts = np.array([45.0, 5.0, 50.0])
+    out = totals.summary(truth_colourfulness=1.0, truth_bins=np.array([90.0, 10.0, 0.0]))
+    assert out["kl_bins"] == pytest.approx(np.log(2.0), abs=1e-6)

@@ -66,6 +66,26 @@ def test_a_broken_saved_model_is_a_model_error(luma_saved_model, tmp_path):
         inference.Colorizer(no_assets)  # an os.PathLike is a folder too
 
 
+def test_a_folder_named_like_a_shipped_model_does_not_hide_it(tmp_path, monkeypatch):
+    # A folder "landscapes/" of photos in the working directory; the shipped model of
+    # that name is still what the name means. A folder holding a SavedModel wins.
+    shipped = inference.shipped_model_path("landscapes")
+    if not os.path.isdir(shipped):
+        pytest.skip("no shipped landscapes model")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "landscapes").mkdir()
+    (tmp_path / "landscapes" / "lake.jpg").write_bytes(b"photo")
+    assert inference.resolve_saved_model("landscapes") == \
+        inference.resolve_saved_model(shipped)
+    (tmp_path / "landscapes" / "3").mkdir()
+    (tmp_path / "landscapes" / "3" / "saved_model.pb").write_bytes(b"")
+    assert inference.resolve_saved_model("landscapes") == os.path.join("landscapes", "3")
+
+
+def test_no_photos_is_no_results(luma_saved_model):
+    assert inference.Colorizer(luma_saved_model).colorize_bytes([]) == []
+
+
 def test_versions_are_ascii_integers_without_leading_zeros(luma_saved_model, tmp_path):
     # "٣" (Arabic-Indic three) and "²" are digits to str.isdigit and int("٣") is 3; TF
     # Serving and the version poller do not take them, nor "07": neither does the API.

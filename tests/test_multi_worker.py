@@ -115,6 +115,8 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
             ("not json", "TF_CONFIG is not JSON"),
             (json.dumps({**good, "task": {"type": "worker", "index": 2}}),
              "task index 2 is past its cluster's 2 worker"),
+            (json.dumps({**good, "task": {"type": "worker", "index": -1}}),
+             "task index -1 is past its cluster's 2 worker"),
             (json.dumps({**good, "cluster": {**good["cluster"], "ps": ["h:1"]}}),
              "parameter servers"),
             (json.dumps({**good, "cluster": {"worker": ["127.0.0.1", "h:1"]}}),

@@ -65,15 +65,17 @@ def test_study_shows_each_photo_once_beside_its_colorized_copy(tmp_path):
 
 def test_results_csv_escapes_formulas_and_answers_are_checked(tmp_path):
     store = realism_study.StudyStore(str(tmp_path / "s.sqlite"))
-    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "plain.jpg"]
+    # OWASP's list: = + - @, and tab and carriage return, which spreadsheets also take.
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\t=1+1", "\r=1+1",
+             "plain.jpg"]
     for name in names:
         store.answer(store.new_trial("sessionA1", name, "m", 1, 0.38, "left"), "sessionA1",
                      "left", 10)
     import csv
     import io
     rows = list(csv.DictReader(io.StringIO(store.csv_text())))
-    assert [r["photo"] for r in rows] == ["'" + n for n in names[:4]] + ["plain.jpg"]
-    assert [r["milliseconds"] for r in rows] == ["10"] * 5  # numbers are not escaped
+    assert [r["photo"] for r in rows] == ["'" + n for n in names[:6]] + ["plain.jpg"]
+    assert [r["milliseconds"] for r in rows] == ["10"] * 7  # numbers are not escaped
     trial = store.new_trial("sessionA1", "x.jpg", "m", 1, 0.38, "left")
     for bad_trial, bad_ms, message in [(trial, float("inf"), "milliseconds"),
                                        (trial, 10 ** 30, "milliseconds"),

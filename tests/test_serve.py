@@ -569,6 +569,15 @@ def test_study_skips_bad_photos_and_answers_503_while_its_database_is_locked(
                                             "chosen": "left"})[0] == 200
 
 
+def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not(server):
+    # The server fixture's --max_body_bytes is 200,000: JSON padded with spaces to it.
+    body = json.dumps({"instances": [{"image_bytes": {"b64": base64.b64encode(
+        png()).decode()}, "temperature": 0.38}]}).encode()
+    status, answer = call(f"{server}/v1/models/tiny:predict", body.ljust(200_000))
+    assert status == 200 and len(answer["predictions"]) == 1, (status, answer)
+    assert call(f"{server}/v1/models/tiny:predict", body.ljust(200_001))[0] == 413
+
+
 def test_hostile_predict_bodies_are_400s_and_the_server_goes_on(server):
     predict = f"{server}/v1/models/tiny:predict"
     for body, message in [

@@ -95,6 +95,8 @@ def test_study_runs_and_skips_a_finished_variant(tiny_records, tmp_path):
 
 @pytest.mark.parametrize("flag,message", [("--temperatures=0", "--temperatures must be a finite number of at least 0.001"),
                                           ("--temperatures=0.38,1e39", "got 1e+39"),
+                                          ("--workers=0", "--workers must be >= 1, got 0"),
+                                          ("--frame_size=-8", "--frame_size must be >= 8 px"),
                                           ("--configs=nope.flags", "no flagfile")])
 def test_bad_flags_are_refused_before_any_work(tmp_path, flag, message):
     result = subprocess.run([sys.executable, "-m", "colorize_tf.study", flag,

@@ -82,6 +82,28 @@ def test_a_damaged_newest_state_falls_back_one_epoch(tmp_path, damage, message):
     np.testing.assert_array_equal(resumed_model.get_layer("dense").kernel.numpy(), 2.0)
 
 
+def test_a_resumed_run_keeps_its_previous_state_for_the_next_fallback(tmp_path):
+    # Three epochs, killed; resumed, one more epoch, killed; then state.json is torn.
+    # The fallback must be the state before epoch 4 (epoch 3, whose weights the resumed
+    # run kept): a resume that forgot its restored state would leave state.prev.json
+    # naming epoch 2, whose weights it had deleted, and no usable state at all.
+    model = _model()
+    first = _start(tmp_path, model)
+    for epoch in range(3):
+        _epoch(first, model, epoch, val_loss=1.0 - 0.1 * epoch)
+    resumed_model = _model(seed=1)
+    second = _start(tmp_path, resumed_model)
+    assert second.restored_epoch == 3
+    _epoch(second, resumed_model, 3, val_loss=0.5)
+    previous = json.loads((tmp_path / "backup" / "state.prev.json").read_text())
+    assert previous["epoch"] == 3 and (tmp_path / "backup" / previous["weights"]).exists()
+    _tear_state(tmp_path / "backup")
+    again_model = _model(seed=2)
+    third = _start(tmp_path, again_model)
+    assert third.restored_epoch == 3
+    np.testing.assert_array_equal(again_model.get_layer("dense").kernel.numpy(), 3.0)
+
+
 def test_unusable_state_is_one_clear_error(tmp_path):
     model = _model()
     callback = _start(tmp_path, model)

@@ -63,19 +63,29 @@ def default_saved_model():
 def resolve_saved_model(path):
     """A version dir, a model base dir (its highest integer version), or the name of a
     shipped model (presets.py: "general", "landscapes", ...) -> version dir;
-    ModelNotFound when none is there."""
-    if not os.path.exists(path) and presets.find(path):
+    ModelNotFound when none is there. A shipped model's name is the shipped model unless
+    a folder of that name here holds a SavedModel (a folder "landscapes/" of photos
+    does not hide it)."""
+    if presets.find(path) and not (os.path.exists(os.path.join(path, "saved_model.pb"))
+                                   or _versions(path)):
         path = shipped_model_path(path)
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path
-    versions = sorted((v for v in map(serving_api.version_number, os.listdir(path))
-                       if v is not None), reverse=True) if os.path.isdir(path) else []
+    versions = _versions(path)
     if not versions:
         names = ", ".join(p.name for p in presets.PRESETS)
         raise ModelNotFound(f"no SavedModel at {path!r} (export one with "
                             f"python -m colorize_tf.export, or name a shipped model: "
                             f"{names})")
     return os.path.join(path, str(versions[0]))
+
+
+def _versions(path):
+    """The version numbers of the model base folder path, newest first ([]: none)."""
+    if not os.path.isdir(path):
+        return []
+    return sorted((v for v in map(serving_api.version_number, os.listdir(path))
+                   if v is not None), reverse=True)
 
 
 def load_keras_model(saved_model):
@@ -219,6 +229,8 @@ class Colorizer:
                             f"{_described(images)}" + (
                                 " (one image: [data])" if isinstance(images, bytes) else ""))
         temperature = self._temperature(temperature)
+        if not images:  # a batch of none: nothing to send to the graph
+            return []
         arguments = dict(image_bytes=tf.constant(images, tf.string),
                          temperature=tf.constant([temperature], tf.float32))
         if hints is None:
@@ -240,7 +252,7 @@ class Colorizer:
         """uint8 image [H, W], [H, W, 1] or RGB [H, W, 3] -> colour RGB uint8 [H, W, 3].
 
         A colour image is colorized from its luma; temperature None is the model's
-        default (0.7 for the shipped general model, 0.38 for the landscapes one).
+        default (0.5 for the shipped general model, 0.38 for the landscapes one).
         confidence=True also returns the top-1 bin probability [H, W] in [0, 1].
         work_size overrides the exported working size; smoother
         (decoding.TemporalSmoother) smooths video frames.
