@@ -243,7 +243,9 @@ MUTATIONS = (
     Mutation("interpolation_share_reversed", "colorize_tf/modeling/model.py",
              "layer.set_weights([(1.0 - share) * b + share * m for m, b in zip(mine, theirs)])",
              "layer.set_weights([share * b + (1.0 - share) * m for m, b in zip(mine, theirs)])",
-             ("tests/test_model.py", "tests/test_export.py")),
+             ("tests/test_model.py::"
+              "test_interpolated_weights_are_the_wise_ft_mix_of_every_variable",
+              "tests/test_export.py::test_interpolated_export_mixes_the_weights_and_says_so")),
     # Issue 41: a hand-edited lookup table must not pass (records of one class).
     Mutation("bins_lookup_table_not_checked", "colorize_tf/chroma/bins.py",
              "if bins.cell_to_bin != nearest_bin_table(grid, kept, bins.centres):",
@@ -254,11 +256,13 @@ MUTATIONS = (
     Mutation("versions_sorted_as_text", "colorize_tf/serving/inference.py",
              "if v is not None), reverse=True)",
              "if v is not None), key=str, reverse=True)",
-             ("tests/test_inference.py",)),
+             ("tests/test_inference.py::"
+              "test_versions_are_ascii_integers_without_leading_zeros",)),
     Mutation("version_names_any_digits", "colorize_tf/serving_api.py",
              "if not (name.isascii() and name.isdigit())",
              "if not name.isdigit()",
-             ("tests/test_inference.py",)),
+             ("tests/test_inference.py::"
+              "test_versions_are_ascii_integers_without_leading_zeros",)),
     # Issue 41: a FIFO or a link to /dev/zero in a folder is never read.
     Mutation("special_files_read", "colorize_tf/data/image_files.py",
              "    if not stat.S_ISREG(mode.st_mode):\n        os.close(fd)",
@@ -287,7 +291,8 @@ MUTATIONS = (
     Mutation("kl_bins_reversed", "colorize_tf/evaluation/scoring.py",
              "metrics.kl_divergence(truth_bins, self.bin_counts)",
              "metrics.kl_divergence(self.bin_counts, truth_bins)",
-             ("tests/test_evaluation.py",)),
+             ("tests/test_evaluation.py::"
+              "test_kl_bins_is_the_truths_divergence_from_the_predicted_bins",)),
     Mutation("formula_escape_without_tab_and_cr", "colorize_tf/evaluation/realism_study.py",
              'FORMULA_STARTS = ("=", "+", "-", "@", "\\t", "\\r")',
              'FORMULA_STARTS = ("=", "+", "-", "@")',
@@ -297,7 +302,7 @@ MUTATIONS = (
              ("tests/test_efficientnet_lite.py",)),
     Mutation("negative_task_index_accepted", "colorize_tf/training/multi_worker.py",
              "not 0 <= index < len(cluster[kind]):", "not index < len(cluster[kind]):",
-             ("tests/test_multi_worker.py",)),
+             ("tests/test_multi_worker.py::test_multi_worker_refusals",)),
     Mutation("resume_forgets_its_previous_state", "colorize_tf/training/state.py",
              '        self.best = state.get("best")\n        self.previous = state\n',
              '        self.best = state.get("best")\n        self.previous = None\n',
@@ -305,7 +310,8 @@ MUTATIONS = (
     Mutation("body_limit_off_by_one", "colorize_tf/serve.py",
              "        if size > limit:\n            raise rest_api.ApiError",
              "        if size >= limit:\n            raise rest_api.ApiError",
-             ("tests/test_serve.py",)),
+             ("tests/test_serve.py::"
+              "test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not",)),
 )
 
 
