@@ -312,6 +312,13 @@ MUTATIONS = (
              "        if size >= limit:\n            raise rest_api.ApiError",
              ("tests/test_serve.py::"
               "test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not",)),
+    # Issue 41: removing the served version's folder reloaded the previous one on
+    # every poll (the newest *loaded* version was kept, not the newest present).
+    Mutation("poller_keeps_a_removed_version", "colorize_tf/serving/servables.py",
+             "keep = newest if newest in available else (available[-1] if available else None)",
+             "keep = available[-1] if available else None",
+             ("tests/test_serve.py::"
+              "test_a_malformed_version_is_skipped_and_removing_the_served_one_falls_back_once",)),
 )
 
 

@@ -236,6 +236,38 @@ def test_versions_load_newest_unload_older_and_survive_a_bad_one(tiny_saved_mode
         assert code == 200 and len(body["predictions"]) == 1
 
 
+def test_a_malformed_version_is_skipped_and_removing_the_served_one_falls_back_once(
+        tiny_saved_model, tmp_path, caplog):
+    import logging
+    base = tmp_path / "m"
+    shutil.copytree(tiny_saved_model[0], base / "1")
+    # Version 2's shard has a malformed name: skipped with one log line; it must not
+    # stop version 3 from loading (it stopped every later version).
+    shutil.copytree(tiny_saved_model[0], base / "2")
+    shard = next((base / "2" / "variables").glob("variables.data-*"))
+    shard.rename(shard.parent / "variables.data-00000-of-0000x")
+    with caplog.at_level(logging.WARNING, logger="colorize_tf.serve"):
+        with serve.running_server(str(base), "m") as (url, versions):
+            versions.poll()
+            versions.poll()
+            assert call(f"{url}/v1/models/m/metadata")[1]["model_spec"]["version"] == "1"
+            shutil.copytree(tiny_saved_model[0], base / "3")
+            versions.poll()
+            assert versions.poll() == [3]
+            # The served version's folder is removed: version 1, the newest present,
+            # is loaded once and serves; later polls load nothing.
+            shutil.rmtree(base / "3")
+            loads = [versions.poll() for _ in range(4)]
+            assert loads[:2] in ([[1], []], [[], [1]]) and loads[2:] == [[], []], loads
+            assert call(f"{url}/v1/models/m/metadata")[1]["model_spec"]["version"] == "1"
+            code, body = call(f"{url}/v1/models/m:predict", {"instances": [
+                {"image_bytes": b64(png()), "temperature": 0.38}]})
+            assert code == 200
+    skipped = [r.getMessage() for r in caplog.records if "is skipped" in r.getMessage()]
+    assert skipped == ["version 2 of m is skipped: a malformed shard name, "
+                       "variables/variables.data-00000-of-0000x"], skipped
+
+
 def test_cli_prints_the_port_and_stops_cleanly_on_sigterm_after_requests_in_flight(
         model_base):
     process = subprocess.Popen(

@@ -12,6 +12,7 @@ progress is never loaded half-way.
 import dataclasses
 import logging
 import os
+import re
 import threading
 
 import tensorflow as tf
@@ -121,6 +122,7 @@ class ModelVersions:
         self._servables = {}  # version -> Servable (AVAILABLE ones)
         self._seen = {}  # version -> the directory's listing at the last poll
         self._failed = {}  # version -> listing that failed to load (retried if changed)
+        self._incomplete = {}  # version -> stable listing logged as not a SavedModel
         self._lock = threading.Lock()
 
     def servable(self, version=None):
@@ -152,8 +154,11 @@ class ModelVersions:
         return items
 
     def poll(self):
-        """One look at the base path: loads the newest complete version if it is new,
-        then unloads the older ones. Returns the versions loaded."""
+        """One look at the base path: loads the newest complete version if it is new;
+        once it is available, unloads every other one (older ones, and a newer one
+        whose folder was removed: TF Serving's latest policy serves the newest version
+        present). While the newest cannot load, the newest loaded one keeps serving.
+        Returns the versions loaded."""
         versions = self._complete_versions()
         newest = max(versions, default=None)
         loaded = []
@@ -163,9 +168,10 @@ class ModelVersions:
                 loaded.append(newest)
         with self._lock:
             available = sorted(self._servables)
-        if available:
-            for old in available[:-1]:
-                self._unload(old)
+        keep = newest if newest in available else (available[-1] if available else None)
+        for version in available:
+            if version != keep:
+                self._unload(version)
         return loaded
 
     def _complete_versions(self):
@@ -183,8 +189,16 @@ class ModelVersions:
             path = os.path.join(self.base_path, name)
             if os.path.isdir(path):
                 listings[version] = _listing(path)
-        complete = {v: listing for v, listing in listings.items()
-                    if listing and listing == self._seen.get(v) and _has_model_files(listing)}
+        complete = {}
+        for version, listing in listings.items():
+            if not listing or listing != self._seen.get(version):
+                continue  # empty, or still being written
+            problem = _model_files_problem(listing)
+            if problem is None:
+                complete[version] = listing
+            elif self._incomplete.get(version) != listing:  # one line per state
+                self._incomplete[version] = listing
+                log.warning("version %d of %s is skipped: %s", version, self.name, problem)
         self._seen = listings
         return complete
 
@@ -233,14 +247,31 @@ def _listing(path):
     return tuple(sorted(entries))
 
 
-def _has_model_files(listing):
-    """saved_model.pb, the variables' index and every shard it names (TF 2 writes
-    them even for a model without variables)."""
+_SHARD = re.compile(r"variables\.data-(\d{5})-of-(\d{5})$")
+
+
+def _model_files_problem(listing):
+    """None where the listing holds a SavedModel's files: saved_model.pb, the
+    variables' index and every shard they name (TF 2 writes them even for a model
+    without variables); else what is missing or malformed, one line."""
     names = {entry[0] for entry in listing}
-    index = os.path.join("variables", "variables.index")
-    shards = [n for n in names if n.startswith(os.path.join("variables", "variables.data-"))]
-    if "saved_model.pb" not in names or index not in names or not shards:
-        return False
-    total = int(shards[0].rsplit("-of-", 1)[-1])
-    return all(os.path.join("variables", f"variables.data-{i:05d}-of-{total:05d}") in names
-               for i in range(total))
+    if "saved_model.pb" not in names:
+        return "no saved_model.pb"
+    if os.path.join("variables", "variables.index") not in names:
+        return "no variables/variables.index"
+    shards = [n[len("variables") + 1:] for n in names
+              if n.startswith(os.path.join("variables", "variables.data-"))]
+    if not shards:
+        return "no variables/variables.data-* shard"
+    totals = set()
+    for shard in shards:
+        match = _SHARD.match(shard)
+        if match is None or int(match.group(2)) == 0:
+            return f"a malformed shard name, variables/{shard}"
+        totals.add(int(match.group(2)))
+    if len(totals) != 1:
+        return "shards of different counts (-of-NNNNN)"
+    total = totals.pop()
+    missing = [i for i in range(total) if f"variables.data-{i:05d}-of-{total:05d}" not in
+               shards]
+    return f"{len(missing)} of its {total} variable shards missing" if missing else None
