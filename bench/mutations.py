@@ -319,6 +319,12 @@ MUTATIONS = (
              "keep = available[-1] if available else None",
              ("tests/test_serve.py::"
               "test_a_malformed_version_is_skipped_and_removing_the_served_one_falls_back_once",)),
+    # Issue 41: a truncated newest backup found only by the callback skipped an epoch.
+    Mutation("resume_trusts_truncated_weights", "colorize_tf/training/state.py",
+             'problem = _weights_problem(os.path.join(backup, state["weights"]))',
+             "problem = None",
+             ("tests/test_train.py::"
+              "test_a_resume_from_a_truncated_newest_backup_replays_its_epoch_exactly",)),
 )
 
 

@@ -138,9 +138,13 @@ def _weights(model_dir):
 
 
 class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, after=0):
+        super().__init__()
+        self.after = after
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise KeyboardInterrupt("simulated kill after epoch 1")
+        if epoch == self.after:
+            raise KeyboardInterrupt(f"simulated kill after epoch {epoch + 1}")
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tiny_records, tmp_path):
@@ -162,6 +166,26 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_records, tmp_path):
                   for r in rows[1:]]
     state = json.load(open(tmp_path / "killed" / "backup" / "state.json"))
     assert state["epoch"] == 2 and state["best"] == pytest.approx(min(val_losses))
+
+
+def test_a_resume_from_a_truncated_newest_backup_replays_its_epoch_exactly(tiny_records,
+                                                                         tmp_path):
+    # Killed after epoch 2 of 3 with epoch 2's weights cut short: the run resumes from
+    # epoch 1's state and trains epochs 2 and 3 (it trained only epoch 3), history.csv
+    # keeps epoch 1's row only before them, and the weights equal an uninterrupted run's.
+    args = ("--epochs=3", "--steps_per_epoch=3", "--num_log_images=0", "--seed=5")
+    trainer.run(_smoke(tiny_records, tmp_path / "straight", *args))
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(_smoke(tiny_records, tmp_path / "killed", *args),
+                    extra_callbacks=[_Interrupt(after=1)])
+    weights = tmp_path / "killed" / "backup" / "epoch-00002.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:len(weights.read_bytes()) // 2])
+    history = trainer.run(_smoke(tiny_records, tmp_path / "killed", *args))
+    assert history.epoch == [1, 2]
+    for a, b in zip(_weights(tmp_path / "straight"), _weights(tmp_path / "killed")):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    rows = open(tmp_path / "killed" / "history.csv").read().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tiny_records, tmp_path):

@@ -65,12 +65,37 @@ def read_state(model_dir):
         if not os.path.exists(os.path.join(backup, state["weights"])):
             messages.append(f"{path} names a missing file {state['weights']}")
             continue
+        # Checked here, before the trainer sets its first epoch from this state: a
+        # truncated weights file found only when the callback loads it would resume
+        # from the previous epoch's weights but skip an epoch.
+        problem = _weights_problem(os.path.join(backup, state["weights"]))
+        if problem:
+            messages.append(f"{state['weights']} is damaged ({problem}); trying the "
+                            "previous state")
+            continue
         state["file"] = path
         return state, messages
     if messages:
         raise StateError(f"no usable resume state in {backup}: " + "; ".join(messages) +
                          f". Move {backup} away to start the run again from scratch.")
     return None, messages
+
+
+def _weights_problem(path):
+    """None where the weights file (Keras' HDF5) opens and every array in it reads in
+    full; else the reason, one line (a file cut short by a crash or a full disk)."""
+    import h5py  # Keras' own dependency for .weights.h5
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+        return None  # (a value would stop the visit)
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(read)
+    except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, ...
+        return f"{type(e).__name__}: {str(e)[:120]}"
+    return None
 
 
 class TrainingState(keras.callbacks.Callback):
