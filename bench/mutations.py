@@ -325,6 +325,11 @@ MUTATIONS = (
              "problem = None",
              ("tests/test_train.py::"
               "test_a_resume_from_a_truncated_newest_backup_replays_its_epoch_exactly",)),
+    # Issue 41: a client hanging up mid-body was a 500 with a traceback in the log.
+    Mutation("client_disconnect_is_an_internal_error", "colorize_tf/serve.py",
+             "    except ClientDisconnect:", "    except ZeroDivisionError:",
+             ("tests/test_serve.py::"
+              "test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500",)),
 )
 
 

@@ -240,15 +240,22 @@ def create_app(versions, max_body_bytes=DEFAULT_MAX_BODY_BYTES, scheduler=None, 
 async def read_body(request, limit, what="--max_body_bytes"):
     """The request body, refused with 413 past `limit` bytes (read no further); what:
     the limit's name in the message."""
+    from starlette.requests import ClientDisconnect
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit, what))
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit, what))
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise rest_api.ApiError("PAYLOAD_TOO_LARGE", _too_large(limit, what))
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client hung up mid-body: CANCELLED (HTTP 499, "client closed request"),
+        # one log line, no traceback and no 500.
+        raise rest_api.ApiError("CANCELLED", f"the client disconnected after {size} bytes "
+                                "of its request body") from None
     return b"".join(chunks)
 
 

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -599,6 +600,28 @@ def test_study_skips_bad_photos_and_answers_503_while_its_database_is_locked(
         locker.execute("ROLLBACK")
         assert call(f"{url}/study/answer", {"session": "sessiondd", "trial": trial["trial"],
                                             "chosen": "left"})[0] == 200
+
+
+def test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500(model_base, caplog):
+    import logging
+    import socket
+    import urllib.parse
+    with caplog.at_level(logging.INFO, logger="colorize_tf.serve"):
+        with serve.running_server(model_base, "tiny") as (url, _):
+            host = urllib.parse.urlparse(url)
+            for _ in range(3):
+                with socket.create_connection((host.hostname, host.port), timeout=10) as c:
+                    c.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Type: application/json\r\n"
+                              b"Content-Length: 100000\r\n\r\n{\"instances\": [")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and sum(
+                    " 499 " in r.getMessage() for r in caplog.records) < 3:
+                time.sleep(0.1)
+            assert call(f"{url}/v1/models/tiny")[0] == 200  # the server goes on
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("POST /v1/models/tiny:predict 499" in m for m in lines) == 3, lines
+    assert not any(r.exc_info or "internal error" in r.getMessage() for r in caplog.records)
 
 
 def test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not(server):
