@@ -12,6 +12,7 @@ import ctypes
 import dataclasses
 import functools
 import os
+import signal
 
 import cv2
 import numpy as np
@@ -347,7 +348,9 @@ def init_worker():
     (the workers are the parallelism: N processes of N threads each would fight over
     the cores; numpy's BLAS gets one through the environment the pool starts them
     with), then one small photo through prepare_image, so its first chunk does not pay
-    for warming up."""
+    for warming up. Ctrl-C reaches the whole process group: a worker ignores it, and the
+    parent, which gets it too, ends the pool (one line, no worker tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_malloc()
     cv2.setNumThreads(1)
     ramp = np.linspace(0, 255, 48 * 64 * 3).reshape(48, 64, 3).astype(np.uint8)
