@@ -464,4 +464,3 @@ def test_a_full_disk_at_the_report_is_one_line_about_the_disk(tmp_path):
     assert "No space left on device" in result.stderr and "internal error" not in result.stderr
     assert "free space and run the same command again" in result.stderr
     assert not os.path.exists(tmp_path / "out" / records.REPORT_NAME)
-
