@@ -308,8 +308,8 @@ MUTATIONS = (
              '        self.best = state.get("best")\n        self.previous = None\n',
              ("tests/test_training_state.py",)),
     Mutation("body_limit_off_by_one", "colorize_tf/serve.py",
-             "        if size > limit:\n            raise rest_api.ApiError",
-             "        if size >= limit:\n            raise rest_api.ApiError",
+             "            if size > limit:\n                raise rest_api.ApiError",
+             "            if size >= limit:\n                raise rest_api.ApiError",
              ("tests/test_serve.py::"
               "test_a_body_of_exactly_the_limit_is_taken_and_one_byte_more_is_not",)),
     # Issue 41: removing the served version's folder reloaded the previous one on
