@@ -329,7 +329,14 @@ MUTATIONS = (
     Mutation("client_disconnect_is_an_internal_error", "colorize_tf/serve.py",
              "    except ClientDisconnect:", "    except ZeroDivisionError:",
              ("tests/test_serve.py::"
-              "test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500",)),
+              "test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500",)),    # Issue 41: a 40x6000 photo was stored with a 1-2 px high content box.
+    Mutation("strip_stored_with_a_thin_box", "data_prep/prepare.py",
+             "if min(fitted_h, fitted_w) < MIN_FITTED_SIDE:", "if min(fitted_h, fitted_w) < 1:",
+             ("tests/test_prepare.py::test_a_strip_too_thin_once_fitted_is_skipped",)),    # Issue 41: a decoder.json whose centres are not the model's bins was exported.
+    Mutation("decoder_centres_not_checked_against_bins", "colorize_tf/chroma/decoding.py",
+             "if decoder.kind == BINS and len(decoder.centres) != len(bins.centres):",
+             "if decoder.kind == BINS and len(decoder.centres) < 1:",
+             ("tests/test_decoding.py::test_a_damaged_decoder_file_is_one_error_naming_it",)),
 )
 
 

@@ -146,6 +146,12 @@ def decode_image(data, alpha_background="white", name="",
     return np.ascontiguousarray(image[..., 2::-1]), notes
 
 
+# The shorter side a photo must keep once fitted into its frame (px): 8 px is the
+# smallest frame build_records accepts and 2 pixels of the models' quarter-resolution
+# logits. A 40x6000 strip fits a 256 px frame as 2x256 px: nothing to learn from.
+MIN_FITTED_SIDE = 8
+
+
 def fitted_size(height, width, frame_size):
     """(h, w) after shrinking to fit the frame keeping the aspect ratio; never enlarges."""
     scale = min(1.0, frame_size / max(height, width))
@@ -249,6 +255,11 @@ def prepare_image(data, config, name=""):
     if min(original_shape) < config.min_size:
         raise SkipImage(TOO_SMALL, f"{original_shape[1]}x{original_shape[0]} px, "
                                    f"shorter side under {config.min_size}")
+    fitted_h, fitted_w = fitted_size(*original_shape, config.frame_size)
+    if min(fitted_h, fitted_w) < MIN_FITTED_SIDE:
+        raise SkipImage(TOO_SMALL, f"{original_shape[1]}x{original_shape[0]} px fits the "
+                                   f"{config.frame_size} px frame as {fitted_w}x{fitted_h} px, "
+                                   f"shorter side under {MIN_FITTED_SIDE} (a strip)")
     frame, box = fit_into_frame(image, config.frame_size)
     fitted = frame[:box[2], :box[3]]  # the histogram counts the photo, not the padding
     yuv_chroma = color_numpy.rgb_uint8_to_chroma(fitted, color_numpy.YUV)

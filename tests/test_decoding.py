@@ -270,3 +270,39 @@ def test_impossible_coherence_settings_are_refused(kwargs, message):
 class _Bins:
     def __init__(self, centres):
         self.centres = np.asarray(centres)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe garbage", "not a decoder file"),
+    (b"[]", "expected a JSON object, got list"),
+    (b"null", "expected a JSON object, got NoneType"),
+    (b'{"kind": "argmax", "centres": []}', "unknown decoding 'argmax'"),
+    (b'{"kind": "bins"}', "centres must be a list of lists"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1]]}', "must be pairs of numbers"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, "x"]]}', "centres must be a finite number"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, NaN]]}', "centres must be a finite number"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, 1], [2, 2]]}',
+     "3 bin centres where the model's bins have 2"),
+    (b'{"kind": "per_channel", "centres": [[0, 1]]}', "must be two lists of numbers"),
+    (b'{"kind": "regression", "centres": [[0, 1]]}', "must be empty"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, 1]], "weights": 3}', "weights must be a list"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, 1]], "tint_correction": true}',
+     "tint_correction must be a finite number"),
+    (b'{"kind": "bins", "centres": [[0, 0], [1, 1]], "tint_correction": 2}',
+     r"tint_correction must be in \[0, 1\]"),
+])
+def test_a_damaged_decoder_file_is_one_error_naming_it(tmp_path, content, message):
+    # Issue 41: a garbage decoder.json reached export as a bare KeyError/TypeError.
+    (tmp_path / decoding.DECODER_NAME).write_bytes(content)
+    with pytest.raises(ValueError, match=message) as caught:
+        decoding.Decoder.load(str(tmp_path), _Bins([[0, 0], [1, 1]]))
+    assert str(caught.value).startswith(f"{str(tmp_path / 'decoder.json')!r} is not a decoder")
+
+
+def test_a_saved_decoder_loads_back_equal(tmp_path):
+    bins = _Bins([[0, 0], [1, 1]])
+    for decoder in (decoding.Decoder.for_bins(bins).with_coherence(1.5, 0.5),
+                    decoding.Decoder.regression(),
+                    decoding.Decoder(decoding.PER_CHANNEL, ((0.0, 1.0), (2.0,)))):
+        decoder.save(str(tmp_path))
+        assert decoding.Decoder.load(str(tmp_path), bins) == decoder

@@ -473,3 +473,19 @@ def test_interpolated_export_mixes_the_weights_and_says_so(tiny_run, tiny_saved_
     with pytest.raises(exporter.ExportError, match=r"share must be in \[0, 1\]"):
         exporter.export_from_saved_model(tuned, str(tmp_path / "bad"),
                                          interpolation=(tiny_saved_model[0], 2.0))
+
+
+def test_a_damaged_decoder_file_is_refused_in_one_line(tiny_run, tmp_path):
+    # Issue 41: a garbage decoder.json in the run reached the user as a KeyError.
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "decoder.json").write_text('{"kind": "bins", "centres": [[0, 0]]}')
+    result = subprocess.run([sys.executable, "-m", "colorize_tf.export", f"--model_dir={run}",
+                             f"--export_dir={tmp_path / 'm'}"],
+                            capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 2, result.stderr
+    assert f"export: error: {str(run / 'decoder.json')!r} is not a decoder file: it has 1 " \
+           "bin centres where the model's bins have" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "m").glob("*"))  # no version, no temp folder

@@ -124,3 +124,20 @@ def test_worker_task_counts_the_photo_not_the_padding(space, tmp_path):
                                rtol=1e-4, atol=1e-3)
     (_, (counts, _)) = prepare.prepare_chunk(([(source, False, 4)], config))
     assert counts.sum() == 0
+
+
+@pytest.mark.parametrize("height, kept", [(48, True), (42, False), (40, False)])
+def test_a_strip_too_thin_once_fitted_is_skipped(height, kept):
+    # 48x1536 fits a 256 px frame as 8x256 px (48 * 256 / 1536 = 8, the smallest kept);
+    # 42x1536 as 7x256 and 40x1536 (issue 41's 40x6000, shorter) as 7x256: skipped as
+    # too small, naming both sizes, where they used to be stored with a 1-2 px box.
+    photo = make_photo(height, 1536, seed=3)
+    ok, png = cv2.imencode(".png", photo[..., ::-1])
+    config = prepare.PrepConfig(frame_size=256, min_size=32)
+    if kept:
+        assert prepare.prepare_image(png.tobytes(), config).box == (0, 0, 8, 256)
+        return
+    with pytest.raises(prepare.SkipImage) as caught:
+        prepare.prepare_image(png.tobytes(), config)
+    assert caught.value.reason == prepare.TOO_SMALL
+    assert f"1536x{height} px fits the 256 px frame as 256x7 px" in str(caught.value)

@@ -460,19 +460,53 @@ class Decoder:
     @classmethod
     def load(cls, folder, bins):
         """The Decoder saved in folder; a folder from before decoders were saved holds
-        a model over the joint bins."""
+        a model over the joint bins. ValueError naming the file for a damaged one, and
+        for joint-bin centres that are not bins' (the model's logits mean bins)."""
         path = os.path.join(folder, DECODER_NAME)
         if not os.path.exists(path):
             return cls.for_bins(bins)
-        with open(path) as f:
-            return cls.from_dict(json.load(f))
+        try:
+            with open(path, "rb") as f:
+                decoder = cls.from_dict(json.loads(f.read()))
+            if decoder.kind == BINS and len(decoder.centres) != len(bins.centres):
+                raise ValueError(f"it has {len(decoder.centres)} bin centres where the "
+                                 f"model's bins have {len(bins.centres)}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise ValueError(f"{path!r} is not a decoder file: {e}") from None
+        return decoder
 
     @classmethod
     def from_dict(cls, data):
-        if data["kind"] not in DECODINGS:
-            raise ValueError(f"unknown decoding {data['kind']!r}; expected one of {DECODINGS}")
-        return cls(data["kind"], tuple(tuple(float(v) for v in c) for c in data["centres"]),
-                   float(data.get("tint_correction", 0.0)),
-                   tuple(float(w) for w in data.get("weights", ())),
-                   float(data.get("smoothing_sigma", 0.0)),
-                   float(data.get("flat_temperature", 0.0)))
+        """A Decoder from to_dict()'s dict; ValueError naming the field that is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        kind = data.get("kind")
+        if kind not in DECODINGS:
+            raise ValueError(f"unknown decoding {kind!r}; expected one of {DECODINGS}")
+        centres = data.get("centres")
+        if not isinstance(centres, list) or not all(isinstance(c, list) for c in centres):
+            raise ValueError("its centres must be a list of lists of numbers")
+        expected = {BINS: "pairs of numbers, one per bin", PER_CHANNEL: "two lists of numbers",
+                    REGRESSION: "empty"}[kind]
+        if (kind == BINS and (not centres or any(len(c) != 2 for c in centres))) or \
+                (kind == PER_CHANNEL and (len(centres) != 2 or not all(centres))) or \
+                (kind == REGRESSION and centres):
+            raise ValueError(f"its centres for decoding {kind!r} must be {expected}")
+        return cls(kind, tuple(_finite_numbers(c, "centres") for c in centres),
+                   _finite_number(data.get("tint_correction", 0.0), "tint_correction"),
+                   _finite_numbers(data.get("weights", []), "weights"),
+                   _finite_number(data.get("smoothing_sigma", 0.0), "smoothing_sigma"),
+                   _finite_number(data.get("flat_temperature", 0.0), "flat_temperature"))
+
+
+def _finite_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        raise ValueError(f"its {name} must be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def _finite_numbers(values, name):
+    if not isinstance(values, list):
+        raise ValueError(f"its {name} must be a list of numbers")
+    return tuple(_finite_number(v, name) for v in values)

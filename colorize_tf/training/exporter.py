@@ -166,7 +166,7 @@ def export(model_dir, export_dir, version=None, work_size=None,
     model, bins, run_flags = load_trained_model(model_dir, checkpoint)
     _interpolate(model, bins, interpolation)
     model_config = _model_config(model_dir)
-    decoder = _with_tint_correction(decoding.Decoder.load(model_dir, bins), tint_correction,
+    decoder = _with_tint_correction(_load_decoder(model_dir, bins), tint_correction,
                                     bins).with_coherence(*coherence)
     return _write_version(model, bins, decoder, model_dir,
                           export_dir, version,
@@ -196,7 +196,7 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     _check_export_args(version, work_size, max_pixels, default_temperature, export_dir,
                        guided_radius, tint_correction, coherence, interpolation)
     _interpolate(model, bins, interpolation)
-    decoder = decoding.Decoder.load(assets, bins)
+    decoder = _load_decoder(assets, bins)
     if tint_correction is not None:
         decoder = _with_tint_correction(decoder, tint_correction, bins)
     if coherence is not None:
@@ -206,6 +206,14 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
                           info.checkpoint, default_temperature,
                           model_lib.read_config(assets).output_stride, guided_radius,
                           _provenance(interpolation) or info.weights)
+
+
+def _load_decoder(folder, bins):
+    """decoding.Decoder.load, its ValueError for a damaged decoder.json an ExportError."""
+    try:
+        return decoding.Decoder.load(folder, bins)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
 
 
 def _interpolate(model, bins, interpolation):
