@@ -336,7 +336,11 @@ MUTATIONS = (
     Mutation("decoder_centres_not_checked_against_bins", "colorize_tf/chroma/decoding.py",
              "if decoder.kind == BINS and len(decoder.centres) != len(bins.centres):",
              "if decoder.kind == BINS and len(decoder.centres) < 1:",
-             ("tests/test_decoding.py::test_a_damaged_decoder_file_is_one_error_naming_it",)),
+             ("tests/test_decoding.py::test_a_damaged_decoder_file_is_one_error_naming_it",)),    # Issue 41: --warm_start from variables cut short raised a bare IndexError.
+    Mutation("cut_variables_escape_as_index_error", "colorize_tf/serving/inference.py",
+             "except (ValueError, IndexError, tf.errors.OpError) as e:  # IndexError: cut short",
+             "except (ValueError, tf.errors.OpError) as e:",
+             ("tests/test_hints.py::test_train_a_hints_model_from_one_without",)),
 )
 
 

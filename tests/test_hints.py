@@ -2,6 +2,7 @@
 its signatures and its entry points."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -288,6 +289,13 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
         config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}").check()
     with pytest.raises(inference.ModelNotFound, match="no SavedModel"):
         trainer.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
+    # Issue 41: variables cut short escaped as IndexError("Read less bytes ...").
+    shutil.copytree(tiny_saved_model[0], tmp_path / "cut")
+    (data,) = (tmp_path / "cut" / "variables").glob("variables.data-*")
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+    with pytest.raises(inference.ModelError, match=r"cannot read the weights of .*cut': its "
+                       r"variables/ are damaged or cut short \(IndexError"):
+        trainer.run(config(tmp_path / "e", f"--warm_start={tmp_path / 'cut'}"))
     with pytest.raises(training_config.ConfigError, match="no heads, no hints"):
         config(tmp_path / "d", "--architecture=zhang_small").check()
 

@@ -103,9 +103,15 @@ def load_keras_model(saved_model):
                          f"{e}") from None
     model = model_lib.decoder_output_only(model_lib.build_model(model_config))
     try:  # the module's "model" attribute holds the Keras model's variables
-        tf.train.Checkpoint(model=model).read(os.path.join(
-            saved_model, "variables", "variables")).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        status = tf.train.Checkpoint(model=model).read(os.path.join(
+            saved_model, "variables", "variables"))
+    except (ValueError, IndexError, tf.errors.OpError) as e:  # IndexError: cut short
+        raise ModelError(f"cannot read the weights of {saved_model!r}: its variables/ "
+                         f"are damaged or cut short ({type(e).__name__}: "
+                         f"{str(e)[:200]})") from None
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
         raise ModelError(f"the weights of {saved_model!r} do not fit its "
                          f"model_config.json: {str(e)[:300]}") from None
     return model, bins, info
