@@ -340,7 +340,12 @@ MUTATIONS = (
     Mutation("cut_variables_escape_as_index_error", "colorize_tf/serving/inference.py",
              "except (ValueError, IndexError, tf.errors.OpError) as e:  # IndexError: cut short",
              "except (ValueError, tf.errors.OpError) as e:",
-             ("tests/test_hints.py::test_train_a_hints_model_from_one_without",)),
+             ("tests/test_hints.py::test_train_a_hints_model_from_one_without",)),    # Issue 41: one photo's hints given unwrapped to colorize_bytes said "got 'point'".
+    Mutation("hints_of_an_image_not_checked_as_a_list", "colorize_tf/chroma/hints.py",
+             "if hints is not None and not isinstance(hints, (list, tuple)):",
+             "if hints is not None and not isinstance(hints, (list, tuple, dict)):",
+             ("tests/test_hints.py::"
+              "test_hints_for_a_different_number_of_photos_are_one_clear_error",)),
 )
 
 

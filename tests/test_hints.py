@@ -331,3 +331,25 @@ def test_hints_over_tf_servings_rest_api(hints_saved_model):
         status, body = post(url, {"signature_name": serving_api.HINTS_SIGNATURE,
                                   "instances": [instance([20, 20, 300])]})
         assert status == 400 and "300" in body["error"], body
+
+
+def test_hints_for_a_different_number_of_photos_are_one_clear_error(hints_saved_model):
+    # Issue 41: colorize() given two photos' hints said "a hint is ..., got [{...}]", and
+    # colorize_bytes given one photo's hints unwrapped said "got 'point'".
+    colorizer = inference.Colorizer(hints_saved_model)
+    hint = {"point": (0.5, 0.5), "color": (200, 10, 10)}
+    gray = np.full((40, 40), 128, np.uint8)
+    png = _png(np.full((40, 40, 3), 128, np.uint8))
+    for call, message in [
+            (lambda: colorizer.colorize(gray, hints=[[hint], [hint]]),
+             r"colorize\(\) takes one photo's hints.* got a list of 2 holding lists"),
+            (lambda: colorizer.colorize_bytes([png], hints=[[hint], [hint]]),
+             "one list per image, got 2 for 1 image$"),
+            (lambda: colorizer.colorize_bytes([png], hints=hint),
+             "one list per image, got a dict for 1 image$"),
+            (lambda: colorizer.colorize_bytes([png], hints=[hint]),
+             r"the hints of image 0 must be a list of hints \(or None\), got dict: .* "
+             r"a batch of one is \[\[hint, ...\]\]")]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert len(colorizer.colorize_bytes([png], hints=[[hint]])) == 1

@@ -124,6 +124,12 @@ def point_arrays(per_image):
     padded with PADDING. per_image: for each image a list (or None) of hints
     {"point": (row, column) relative to the photo, 0-1, "color": (r, g, b) 0-255}.
     ValueError naming the first bad hint."""
+    for i, hints in enumerate(per_image):
+        if hints is not None and not isinstance(hints, (list, tuple)):
+            raise ValueError(f"the hints of image {i} must be a list of hints (or None), "
+                             f"got {type(hints).__name__}"
+                             + (": one image's hints are [hint, ...], so a batch of one "
+                                "is [[hint, ...]]" if isinstance(hints, dict) else ""))
     lists = [list(hints or []) for hints in per_image]
     k = max([1] + [len(hints) for hints in lists])
     points = np.full((len(lists), k, 2), PADDING, np.float32)

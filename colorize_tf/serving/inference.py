@@ -243,9 +243,11 @@ class Colorizer:
             out = self._serve(**arguments)
         else:
             self._check_hints()
-            if len(hints) != len(images):
-                raise ValueError(f"hints: one list per image, got {len(hints)} for "
-                                 f"{len(images)} images")
+            if not isinstance(hints, (list, tuple)) or len(hints) != len(images):
+                given = len(hints) if isinstance(hints, (list, tuple)) else \
+                    f"a {type(hints).__name__}"
+                raise ValueError(f"hints: one list per image, got {given} for "
+                                 f"{len(images)} image{'s' if len(images) != 1 else ''}")
             points, colors = hints_lib.point_arrays(hints)
             out = self._with_hints(**arguments, **{
                 serving_api.HINT_POINTS: tf.constant(points),
@@ -266,6 +268,12 @@ class Colorizer:
         (row, column) relative to the image, 0-1, "color": (r, g, b) 0-255}.
         """
         image = checked_image(image)
+        if isinstance(hints, (list, tuple)) and any(isinstance(h, (list, tuple))
+                                                    for h in hints):
+            raise ValueError(f"hints: colorize() takes one photo's hints, a list of "
+                             f"{{\"point\": ..., \"color\": ...}}; got a list of "
+                             f"{len(hints)} holding lists (hints for several photos go "
+                             f"to colorize_bytes, one list per image)")
         if hints is not None and (work_size is not None or smoother is not None):
             raise ValueError("hints are given at the exported working size and not to "
                              "video frames: leave work_size and smoother out")
