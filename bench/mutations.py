@@ -345,7 +345,10 @@ MUTATIONS = (
              "if hints is not None and not isinstance(hints, (list, tuple)):",
              "if hints is not None and not isinstance(hints, (list, tuple, dict)):",
              ("tests/test_hints.py::"
-              "test_hints_for_a_different_number_of_photos_are_one_clear_error",)),
+              "test_hints_for_a_different_number_of_photos_are_one_clear_error",)),    # Issue 41: a full disk under TensorFlow's writers was an "internal error".
+    Mutation("tf_disk_full_is_an_internal_error", "colorize_tf/cli.py",
+             "    elif _DISK_FULL_TEXT in str(error):", "    elif False:",
+             ("tests/test_cli.py::test_a_full_disk_is_one_line_naming_the_folder_written",)),
 )
 
 

@@ -5,6 +5,7 @@ its own, so several entry points can be imported in one process (tests, tools) a
 a flagfile can be parsed without running anything.
 """
 import inspect
+import errno
 import os
 import sys
 import tempfile
@@ -175,6 +176,28 @@ def parse_temperatures(values, flag="--temperatures"):
 DEBUG_ENV = "COLORIZE_TF_DEBUG"
 
 
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_TEXT = os.strerror(errno.ENOSPC)  # "No space left on device"
+
+
+def disk_full_path(error):
+    """The path being written when error says the disk (or quota) is full, else None.
+    Python's OSError carries errno and filename; TensorFlow's writers (TFRecordWriter,
+    SaveV2) raise ResourceExhaustedError with "PATH; No space left on device"."""
+    if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+        path = os.fsdecode(error.filename) if error.filename is not None else ""
+    elif _DISK_FULL_TEXT in str(error):
+        before = str(error).split(_DISK_FULL_TEXT)[0].rstrip("; ").split()
+        path = before[-1] if before else ""
+    else:
+        return None
+    # The temp file being written says little: name the folder above the first hidden
+    # part (".train-...tmp-123", ".1.tmp-123/variables/...": safe_write's temp names).
+    parts = path.split(os.sep)
+    hidden = [i for i, part in enumerate(parts) if part.startswith(".") and part != "."]
+    return os.sep.join(parts[:hidden[0]]) if hidden and hidden[0] > 0 else path or "?"
+
+
 def run_main(prog, main):
     """Runs an entry point's main(): Ctrl-C is one line and exit 130 (a rerun of the same
     command resumes or redoes only what was not finished); an unexpected error is one
@@ -188,6 +211,11 @@ def run_main(prog, main):
     except Exception as e:  # the last line of defence: never a traceback for users
         if os.environ.get(DEBUG_ENV):
             raise
+        full = disk_full_path(e)
+        if full is not None:
+            print(f"{prog}: error: no space left on the device while writing in {full!r}: "
+                  "free some space and run the same command again", file=sys.stderr)
+            sys.exit(1)
         message = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
         print(f"{prog}: internal error: {type(e).__name__}: {message} (set {DEBUG_ENV}=1 "
               "for the traceback, and please report it)", file=sys.stderr)

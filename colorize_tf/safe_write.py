@@ -29,11 +29,15 @@ def replacing(path):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.lexists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            # Keras and h5py writers drop the path ("[Errno 28] No space left on
+            # device"): say which file could not be written.
+            raise OSError(e.errno, e.strerror, path) from None
         raise
 
 

@@ -1,4 +1,5 @@
 """Header sizes without decoding, complete-JPEG check, result marks, safe writes."""
+import errno
 import io
 import os
 import struct
@@ -81,6 +82,14 @@ def test_failed_write_leaves_nothing_and_stale_temps_go(tmp_path):
         with safe_write.replacing(str(target)) as tmp:
             open(tmp, "wb").write(b"half")
             raise RuntimeError("disk full")
+    assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"old"
+    # Keras' and h5py's writers raise OSError without a path on a full disk: the
+    # target's is added, the temp file still removed.
+    with pytest.raises(OSError) as caught:
+        with safe_write.replacing(str(target)) as tmp:
+            open(tmp, "wb").write(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(target))
     assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"old"
     (tmp_path / ".x.keras.tmp-999999999.keras").write_bytes(b"")
     (tmp_path / f".y.tmp-{os.getpid()}").write_bytes(b"")  # a live writer's: kept
