@@ -56,6 +56,7 @@ bench: $(VENV)/installed
 	$(PY) bench/precision.py
 	$(PY) bench/evaluate.py
 	$(PY) bench/serve.py
+	$(PY) bench/hostile_load.py
 
 clean:
 	rm -rf out

@@ -184,7 +184,7 @@ def _b64(data):
     return {"b64": base64.b64encode(data).decode()}
 
 
-def _hostile_bodies(corpus):
+def hostile_bodies(corpus):
     """(name, body bytes) of requests a hostile client may send."""
     good_png = _save(_frames(1)[0], format="PNG")
     bodies = [(f"image {name}", json.dumps({"inputs": {"image_bytes": [_b64(data)],
@@ -227,7 +227,7 @@ def server_process(tiny_saved_model):
 def test_hostile_requests_against_the_live_server(server_process):
     url, process = server_process
     predict = f"{url}/v1/models/tiny:predict"
-    for name, body in _hostile_bodies(real_format_corpus()):
+    for name, body in hostile_bodies(real_format_corpus()):
         status, answer = _post(predict, body)
         assert process.poll() is None, f"the server died on {name}"
         assert status in (200, 400, 413), (name, status, answer[:300])
@@ -247,7 +247,7 @@ def test_sixteen_clients_for_a_minute_good_answers_stay_correct(server_process):
     # size) and hostile bodies for 60 s; every good request must be answered correctly.
     url, process = server_process
     predict = f"{url}/v1/models/tiny:predict"
-    hostile = _hostile_bodies({k: v for k, v in real_format_corpus().items()
+    hostile = hostile_bodies({k: v for k, v in real_format_corpus().items()
                                if "cut" not in k})
     photos = [make_photo(20 + 4 * i, 30 + 2 * i, seed=i) for i in range(4)]
     goods = [(p.shape[:2], json.dumps({"inputs": {
