@@ -1,4 +1,8 @@
-"""colorize_tf: ColorUNet colorization of grayscale photos and videos in TensorFlow."""
+"""colorize_tf: colorization of black-and-white photos and videos in TensorFlow, colour
+as a class per pixel over chroma bins (an EfficientNet-Lite0 colorizer by default,
+ColorUNets beside it), exported as SavedModels for TF Serving."""
+from colorize_tf.errors import Error  # noqa: F401 (the base of every library error)
+
 __version__ = "0.1.0"
 
 

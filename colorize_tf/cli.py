@@ -4,8 +4,8 @@ Each entry point defines its flags in `define_flags(flag_values)` on a FlagValue
 its own, so several entry points can be imported in one process (tests, tools) and
 a flagfile can be parsed without running anything.
 """
-import inspect
 import errno
+import inspect
 import os
 import sys
 import tempfile
@@ -13,10 +13,11 @@ import time
 
 from absl import flags
 
+from colorize_tf import errors
 from colorize_tf import serving_api
 
 
-class UsageError(Exception):
+class UsageError(errors.Error):
     """A refusal the user can fix: printed as one line, exit code 2."""
 
 

@@ -26,6 +26,7 @@ import urllib.parse
 import urllib.request
 
 from colorize_tf import cli
+from colorize_tf import errors
 from colorize_tf import presets
 from colorize_tf import safe_write
 from colorize_tf import serving_api
@@ -34,7 +35,7 @@ from colorize_tf.data import image_files
 MAX_RESPONSE_BYTES = 1 << 30  # a colorized 50 Mpx PNG and its confidence fit in this
 
 
-class ServerError(Exception):
+class ServerError(errors.Error):
     """What went wrong with one request, as one line."""
 
 

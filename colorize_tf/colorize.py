@@ -15,6 +15,7 @@ Python API:
     rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
 """
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
+from colorize_tf import errors
 if __name__ == "__main__":
     cli.quiet_tensorflow()
 import collections
@@ -52,14 +53,14 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
     header declares (a truncated or damaged file)."""
     capture = cv2.VideoCapture(in_path)
     if not capture.isOpened():
-        raise ValueError("OpenCV cannot open this video")
+        raise errors.Error("OpenCV cannot open this video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     if width * height > max_pixels:
         capture.release()
-        raise ValueError(f"{width}x{height} px frames are larger than the limit of "
+        raise errors.Error(f"{width}x{height} px frames are larger than the limit of "
                          f"{max_pixels} pixels (raise --max_pixels to allow it)")
     extension = os.path.splitext(out_path)[1].lower()
     smoother = colorizer.decoder.smoother(frames, alpha, motion)
@@ -84,9 +85,9 @@ def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
             finally:
                 writer.release()
             if count == 0:
-                raise ValueError("the video has no readable frames")
+                raise errors.Error("the video has no readable frames")
             if 0 < total and count < total:  # discarded: nothing half-written is shown
-                raise ValueError(f"the video ends after {count} of the {total} frames its "
+                raise errors.Error(f"the video ends after {count} of the {total} frames its "
                                  f"header declares (truncated or damaged): not written")
     finally:
         capture.release()

@@ -13,6 +13,7 @@ import os
 import time
 
 from colorize_tf import cli
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.data import image_files
@@ -25,7 +26,7 @@ DEFAULT_VAL_FRACTION = 0.1
 DEFAULT_IMAGES_PER_SHARD = 1000  # ~100 MB shards at 256 px frames
 
 
-class InputError(Exception):
+class InputError(errors.Error):
     """The input as a whole is unusable (missing, empty): one line, exit code 2."""
 
 

@@ -17,6 +17,7 @@ import signal
 import cv2
 import numpy as np
 
+from colorize_tf import errors
 from colorize_tf.chroma import color_numpy
 from colorize_tf.chroma import grid as chroma_grid
 from colorize_tf.data import example_proto
@@ -46,7 +47,7 @@ _SIGNATURES = (
 _EXTENSION_FORMATS = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff"}
 
 
-class SkipImage(Exception):
+class SkipImage(errors.Error):
     """A photo that data prep leaves out, with one of SKIP_REASONS and a detail."""
 
     def __init__(self, reason, detail):

@@ -14,8 +14,8 @@ ENTRY_POINTS = {"colorize_tf.train", "colorize_tf.export", "colorize_tf.colorize
 # serving because a run can start from an exported model (--warm_start).
 LAYERS = ("chroma", "data", "modeling", "serving", "training", "evaluation", "testing")
 # The top level's shared contracts (no TensorFlow at import): any room may use them.
-CONTRACTS = {"colorize_tf.cli", "colorize_tf.presets", "colorize_tf.safe_write",
-             "colorize_tf.serving_api"}
+CONTRACTS = {"colorize_tf.cli", "colorize_tf.errors", "colorize_tf.presets",
+             "colorize_tf.safe_write", "colorize_tf.serving_api"}
 
 
 def _modules():
@@ -78,3 +78,33 @@ def test_the_tests_train_through_the_library():
     # command (whose flags are tested on their own).
     imported = _imports(os.path.join(REPO, "tests", "conftest.py"))
     assert not imported & ENTRY_POINTS, sorted(imported & ENTRY_POINTS)
+
+
+def test_every_library_error_derives_from_the_one_base():
+    # colorize_tf.Error (a ValueError) is the base of every error the library raises on
+    # purpose: each exception class defined in colorize_tf or data_prep derives from it,
+    # and no bare ValueError or Exception is raised.
+    import importlib
+    import inspect
+    import colorize_tf
+    assert issubclass(colorize_tf.Error, ValueError)
+    checked, bare = [], []
+    for module, path in _modules():
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
+                    isinstance(node.exc.func, ast.Name) and \
+                    node.exc.func.id in ("ValueError", "Exception"):
+                bare.append(f"{module}:{node.lineno}")
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as e:  # an extra not installed (apache_beam)
+            assert e.name.split(".")[0] not in ("colorize_tf", "data_prep"), e
+            continue
+        for name, value in vars(loaded).items():
+            if inspect.isclass(value) and issubclass(value, BaseException) and \
+                    value.__module__ == module:
+                checked.append(name)
+                assert issubclass(value, colorize_tf.Error), f"{module}.{name}"
+    assert not bare, f"bare ValueError/Exception raised at {bare}"
+    assert {"ModelError", "ConfigError", "UsageError", "ApiError", "SkipImage",
+            "StudyError", "ExportError", "TrainingError", "StateError"} <= set(checked)

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 # The grid and its histogram are numpy (data prep's workers do without TF); their names
 # are part of the discretizer's.
+from colorize_tf import errors
 from colorize_tf.chroma.grid import (  # noqa: F401
     DEFAULT_GRIDS, ChromaHistogram, Grid, channel_grid)
 
@@ -122,10 +123,10 @@ class Bins:
         a fingerprint that does not match, or a cell_to_bin table that is not the one
         its bins give (each cell to the nearest centre, a kept cell to its own bin)."""
         if not isinstance(data, dict):
-            raise ValueError(f"a bins artifact is a JSON object, not "
+            raise errors.Error(f"a bins artifact is a JSON object, not "
                              f"{type(data).__name__}")
         if data.get("version") != ARTIFACT_VERSION:
-            raise ValueError(f"bins artifact version {data.get('version')!r} is not "
+            raise errors.Error(f"bins artifact version {data.get('version')!r} is not "
                              f"{ARTIFACT_VERSION}; rebuild it with data_prep.build_records")
         try:
             g = data["grid"]
@@ -141,15 +142,15 @@ class Bins:
                                             "cell_to_bin", int),
                        rebalance_lambda=float(data["rebalance_lambda"]))
         except (KeyError, TypeError) as e:
-            raise ValueError(f"bins artifact is missing or mistypes {e}") from None
+            raise errors.Error(f"bins artifact is missing or mistypes {e}") from None
         if not kept or min(kept) < 0 or max(kept) >= grid.num_cells:
-            raise ValueError(f"bins artifact's kept_cells must be {grid.num_cells} grid "
+            raise errors.Error(f"bins artifact's kept_cells must be {grid.num_cells} grid "
                              f"cells' indices")
         if bins.fingerprint != data.get("fingerprint"):
-            raise ValueError("bins artifact fingerprint does not match its content "
+            raise errors.Error("bins artifact fingerprint does not match its content "
                              "(edited by hand or corrupted)")
         if bins.cell_to_bin != nearest_bin_table(grid, kept, bins.centres):
-            raise ValueError("bins artifact's cell_to_bin is not the table its bins give "
+            raise errors.Error("bins artifact's cell_to_bin is not the table its bins give "
                              "(edited by hand or corrupted)")
         return bins
 
@@ -170,7 +171,7 @@ class Bins:
 
 def _sequence(value, length, name):
     if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
-        raise ValueError(f"bins artifact's {name} must be a list"
+        raise errors.Error(f"bins artifact's {name} must be a list"
                          f"{'' if length is None else f' of {length}'}")
     return value
 
@@ -180,7 +181,7 @@ def _numbers(value, length, name, kind=float):
     items = _sequence(value, length, name)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                and (kind is float or float(v).is_integer()) for v in items):
-        raise ValueError(f"bins artifact's {name} must hold finite "
+        raise errors.Error(f"bins artifact's {name} must hold finite "
                          f"{'integers' if kind is int else 'numbers'}")
     return tuple(kind(v) for v in items)
 
@@ -202,11 +203,11 @@ def _canonical_json(obj):
 def fit_bins(histogram, num_bins=DEFAULT_NUM_BINS, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
     """Keeps the num_bins most frequent occupied cells (0: all occupied) -> Bins."""
     if not 0.0 <= rebalance_lambda <= 1.0:
-        raise ValueError(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
+        raise errors.Error(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
     counts = histogram.counts
     occupied = int(np.count_nonzero(counts))
     if occupied == 0:
-        raise ValueError("the chroma histogram is empty: no training pixels were counted")
+        raise errors.Error("the chroma histogram is empty: no training pixels were counted")
     keep = occupied if num_bins <= 0 else min(num_bins, occupied)
     order = np.argsort(-counts, kind="stable")[:keep]
     centres = tuple((float(a), float(b)) for a, b in histogram.sums[order] / counts[order, None])
@@ -228,16 +229,16 @@ def recount_bins(histogram, earlier, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
     never reach counts 0 (its weight is then the largest, n / lambda).
     """
     if histogram.grid != earlier.grid:
-        raise ValueError(f"the earlier bins are over another grid ({earlier.grid}) than "
+        raise errors.Error(f"the earlier bins are over another grid ({earlier.grid}) than "
                          f"these photos' ({histogram.grid})")
     if not 0.0 <= rebalance_lambda <= 1.0:
-        raise ValueError(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
+        raise errors.Error(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
     if not np.any(histogram.counts):
-        raise ValueError("the chroma histogram is empty: no training pixels were counted")
+        raise errors.Error("the chroma histogram is empty: no training pixels were counted")
     counts = np.bincount(np.asarray(earlier.cell_to_bin), weights=histogram.counts,
                          minlength=earlier.num_bins)
     if rebalance_lambda == 0.0 and not np.all(counts):
-        raise ValueError(f"{int(np.sum(counts == 0))} of the earlier bins hold no pixel of "
+        raise errors.Error(f"{int(np.sum(counts == 0))} of the earlier bins hold no pixel of "
                          "these photos: their weight with rebalance_lambda 0 is infinite")
     return dataclasses.replace(earlier, counts=tuple(float(c) for c in counts),
                                rebalance_lambda=float(rebalance_lambda))

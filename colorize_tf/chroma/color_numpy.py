@@ -9,6 +9,8 @@ with the D65 white point (see chroma/color.py for the ranges).
 import cv2
 import numpy as np
 
+from colorize_tf import errors
+
 YUV = "yuv"
 LAB = "lab"
 COLOR_SPACES = (YUV, LAB)
@@ -40,7 +42,7 @@ GRAY_SPREAD = 0.01
 
 def check_color_space(color_space):
     if color_space not in COLOR_SPACES:
-        raise ValueError(f"unknown colour space {color_space!r}; expected one of "
+        raise errors.Error(f"unknown colour space {color_space!r}; expected one of "
                          f"{COLOR_SPACES}")
 
 

@@ -44,6 +44,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf.serving_api import DEFAULT_TEMPERATURE  # noqa: F401 (0.38, Zhang 3.3)
 
@@ -314,17 +315,17 @@ class Decoder:
         for name in ("smoothing_sigma", "flat_temperature"):
             value = getattr(self, name)
             if value and self.kind != BINS:
-                raise ValueError(f"{name} needs decoding {BINS!r}, not {self.kind!r}")
+                raise errors.Error(f"{name} needs decoding {BINS!r}, not {self.kind!r}")
             if not 0.0 <= value < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+                raise errors.Error(f"{name} must be a finite number >= 0, got {value}")
         if self.flat_temperature > 1.0:
-            raise ValueError(f"flat_temperature must be in [0, 1], got {self.flat_temperature}")
+            raise errors.Error(f"flat_temperature must be in [0, 1], got {self.flat_temperature}")
         if self.tint_correction and self.kind != BINS:
-            raise ValueError(f"tint_correction needs decoding {BINS!r}, not {self.kind!r}")
+            raise errors.Error(f"tint_correction needs decoding {BINS!r}, not {self.kind!r}")
         if not 0.0 <= self.tint_correction <= 1.0:
-            raise ValueError(f"tint_correction must be in [0, 1], got {self.tint_correction}")
+            raise errors.Error(f"tint_correction must be in [0, 1], got {self.tint_correction}")
         if self.tint_correction and len(self.weights) != len(self.centres):
-            raise ValueError(f"tint_correction needs one rebalancing weight per bin "
+            raise errors.Error(f"tint_correction needs one rebalancing weight per bin "
                              f"({len(self.centres)}), got {len(self.weights)}")
 
     @classmethod
@@ -469,29 +470,29 @@ class Decoder:
             with open(path, "rb") as f:
                 decoder = cls.from_dict(json.loads(f.read()))
             if decoder.kind == BINS and len(decoder.centres) != len(bins.centres):
-                raise ValueError(f"it has {len(decoder.centres)} bin centres where the "
+                raise errors.Error(f"it has {len(decoder.centres)} bin centres where the "
                                  f"model's bins have {len(bins.centres)}")
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
-            raise ValueError(f"{path!r} is not a decoder file: {e}") from None
+            raise errors.Error(f"{path!r} is not a decoder file: {e}") from None
         return decoder
 
     @classmethod
     def from_dict(cls, data):
         """A Decoder from to_dict()'s dict; ValueError naming the field that is wrong."""
         if not isinstance(data, dict):
-            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            raise errors.Error(f"expected a JSON object, got {type(data).__name__}")
         kind = data.get("kind")
         if kind not in DECODINGS:
-            raise ValueError(f"unknown decoding {kind!r}; expected one of {DECODINGS}")
+            raise errors.Error(f"unknown decoding {kind!r}; expected one of {DECODINGS}")
         centres = data.get("centres")
         if not isinstance(centres, list) or not all(isinstance(c, list) for c in centres):
-            raise ValueError("its centres must be a list of lists of numbers")
+            raise errors.Error("its centres must be a list of lists of numbers")
         expected = {BINS: "pairs of numbers, one per bin", PER_CHANNEL: "two lists of numbers",
                     REGRESSION: "empty"}[kind]
         if (kind == BINS and (not centres or any(len(c) != 2 for c in centres))) or \
                 (kind == PER_CHANNEL and (len(centres) != 2 or not all(centres))) or \
                 (kind == REGRESSION and centres):
-            raise ValueError(f"its centres for decoding {kind!r} must be {expected}")
+            raise errors.Error(f"its centres for decoding {kind!r} must be {expected}")
         return cls(kind, tuple(_finite_numbers(c, "centres") for c in centres),
                    _finite_number(data.get("tint_correction", 0.0), "tint_correction"),
                    _finite_numbers(data.get("weights", []), "weights"),
@@ -502,11 +503,11 @@ class Decoder:
 def _finite_number(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value):
-        raise ValueError(f"its {name} must be a finite number, got {value!r:.40}")
+        raise errors.Error(f"its {name} must be a finite number, got {value!r:.40}")
     return float(value)
 
 
 def _finite_numbers(values, name):
     if not isinstance(values, list):
-        raise ValueError(f"its {name} must be a list of numbers")
+        raise errors.Error(f"its {name} must be a list of numbers")
     return tuple(_finite_number(v, name) for v in values)

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+from colorize_tf import errors
 from colorize_tf.chroma import color_numpy
 
 
@@ -99,7 +100,7 @@ class ChromaHistogram:
 
     def merge(self, other):
         if other.grid != self.grid:
-            raise ValueError("cannot merge histograms over different grids")
+            raise errors.Error("cannot merge histograms over different grids")
         self.counts += other.counts
         self.sums += other.sums
         return self

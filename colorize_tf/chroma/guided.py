@@ -24,6 +24,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from colorize_tf import errors
+
 DEFAULT_RADIUS = 4  # working-size px: one cell each side on a quarter-resolution grid
 DEFAULT_EPSILON = 1e-3  # luma^2 (luma in [0, 1]): edges vary by more than 0.03
 BILINEAR_RADIUS = 0  # what exports from before guided upsampling do
@@ -68,7 +70,7 @@ class ChromaUpsampling:
 
     def __post_init__(self):
         if self.radius < 0 or not self.epsilon > 0 or self.subsample < 1:
-            raise ValueError(f"chroma upsampling needs a radius >= 0, an epsilon > 0 and "
+            raise errors.Error(f"chroma upsampling needs a radius >= 0, an epsilon > 0 and "
                              f"a subsample >= 1, got {self.radius}, {self.epsilon} and "
                              f"{self.subsample}")
 

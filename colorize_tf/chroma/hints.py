@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf.chroma import color
 
 # Zhang et al. 2017, section 3.3: the number of points drawn from a geometric
@@ -126,7 +127,7 @@ def point_arrays(per_image):
     ValueError naming the first bad hint."""
     for i, hints in enumerate(per_image):
         if hints is not None and not isinstance(hints, (list, tuple)):
-            raise ValueError(f"the hints of image {i} must be a list of hints (or None), "
+            raise errors.Error(f"the hints of image {i} must be a list of hints (or None), "
                              f"got {type(hints).__name__}"
                              + (": one image's hints are [hint, ...], so a batch of one "
                                 "is [[hint, ...]]" if isinstance(hints, dict) else ""))
@@ -143,7 +144,7 @@ def point_arrays(per_image):
 def _checked_hint(hint):
     """-> ((row, column), (r, g, b)) of one hint dict, or ValueError saying what is wrong."""
     if not isinstance(hint, dict) or set(hint) != {"point", "color"}:
-        raise ValueError(f"a hint is {{\"point\": [row, column], \"color\": [r, g, b]}}, "
+        raise errors.Error(f"a hint is {{\"point\": [row, column], \"color\": [r, g, b]}}, "
                          f"got {hint!r}")
     # numpy arrays are as good as lists (their elements are numbers.Real / Integral).
     point, rgb = (v.tolist() if isinstance(v, np.ndarray) else v
@@ -151,10 +152,10 @@ def _checked_hint(hint):
     if (not isinstance(point, (list, tuple)) or len(point) != 2 or not all(
             isinstance(v, numbers.Real) and not isinstance(v, bool) and 0.0 <= v <= 1.0
             for v in point)):
-        raise ValueError(f"a hint's point is (row, column), each in [0, 1] relative to the "
+        raise errors.Error(f"a hint's point is (row, column), each in [0, 1] relative to the "
                          f"photo, got {point!r}")
     if (not isinstance(rgb, (list, tuple)) or len(rgb) != 3 or not all(
             isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v <= 255
             for v in rgb)):
-        raise ValueError(f"a hint's color is (r, g, b), integers 0-255, got {rgb!r}")
+        raise errors.Error(f"a hint's color is (r, g, b), integers 0-255, got {rgb!r}")
     return tuple(point), tuple(rgb)

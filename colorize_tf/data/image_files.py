@@ -11,6 +11,8 @@ import stat
 import struct
 import zlib
 
+from colorize_tf import errors
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 # 8660 x 5773. A 16000 x 16000 scan (256 Mpx) costs ~6 GB to decode and frame; such
@@ -22,7 +24,7 @@ HEADER_BYTES = 1 << 16  # enough for every header this module reads (JPEG: see b
 MAX_FILE_BYTES = 64 << 20
 
 
-class ImageRejected(ValueError):
+class ImageRejected(errors.Error):
     """A file that is not processed, with a one-line reason."""
 
 
@@ -273,7 +275,7 @@ PNG_MARK_TEXT = b"colorize_tf"
 def mark_png(png):
     """PNG bytes -> the same image with a tEXt chunk Software=colorize_tf after IHDR."""
     if png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not PNG data")
+        raise errors.Error("not PNG data")
     body = PNG_MARK_KEYWORD + b"\x00" + PNG_MARK_TEXT
     chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(
         ">I", zlib.crc32(b"tEXt" + body) & 0xFFFFFFFF)

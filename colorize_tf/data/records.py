@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 # The feature keys and the writer need no TensorFlow (data prep's workers use them).
+from colorize_tf import errors
 from colorize_tf.data.example_proto import (  # noqa: F401 (the schema's names, here too)
     ENCODED, FORMAT, HEIGHT, LABEL, LABEL_TEXT, MASK_BOX, NO_LABEL, ORIGINAL_HEIGHT,
     ORIGINAL_WIDTH, PNG, SOURCE_ID, WIDTH, make_example)
@@ -65,16 +66,16 @@ def verify_shards(records_dir, split, listed):
     found = {os.path.basename(p) for p in tf.io.gfile.glob(shard_pattern(records_dir, split))}
     expected = {shard["file"] for shard in listed}
     if found - expected:
-        raise ValueError(f"{sorted(found - expected)[0]} is not listed in the report")
+        raise errors.Error(f"{sorted(found - expected)[0]} is not listed in the report")
     if expected - found:
-        raise ValueError(f"{sorted(expected - found)[0]} is missing")
+        raise errors.Error(f"{sorted(expected - found)[0]} is missing")
     for shard in listed:
         path = os.path.join(records_dir, shard["file"])
         if os.path.getsize(path) != shard["bytes"]:
-            raise ValueError(f"{shard['file']} has {os.path.getsize(path)} bytes, the report "
+            raise errors.Error(f"{shard['file']} has {os.path.getsize(path)} bytes, the report "
                              f"says {shard['bytes']}")
         if file_sha256(path) != shard["sha256"]:
-            raise ValueError(f"{shard['file']} differs from the one the report lists "
+            raise errors.Error(f"{shard['file']} differs from the one the report lists "
                              "(sha256)")
     return sum(shard["examples"] for shard in listed)
 
@@ -116,16 +117,16 @@ class Report:
     def from_dict(cls, data):
         """ValueError when data is not a report this code can read."""
         if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+            raise errors.Error("not a JSON object")
         if data.get("version", REPORT_VERSION) != REPORT_VERSION:
-            raise ValueError(f"report version {data.get('version')}, this code reads "
+            raise errors.Error(f"report version {data.get('version')}, this code reads "
                              f"{REPORT_VERSION}")
         fields = {f.name for f in dataclasses.fields(cls)}
         for name in ("written", "shards", "classes"):
             if name not in data:
-                raise ValueError(f"no {name!r}")
+                raise errors.Error(f"no {name!r}")
         if not all(isinstance(data["written"].get(s), int) for s in SPLITS):
-            raise ValueError("'written' does not count both splits")
+            raise errors.Error("'written' does not count both splits")
         return cls(**{k: v for k, v in data.items() if k in fields})
 
     @classmethod
@@ -140,7 +141,7 @@ class Report:
         for split in SPLITS:
             count = verify_shards(records_dir, split, self.shards.get(split, []))
             if count != self.written[split]:
-                raise ValueError(f"the report says {self.written[split]} {split} examples "
+                raise errors.Error(f"the report says {self.written[split]} {split} examples "
                                  f"but its shards hold {count}")
 
 

@@ -5,6 +5,7 @@ import csv
 import cv2
 import numpy as np
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -90,7 +91,7 @@ def bar_plot(groups, title, x_label="", width=900, height=360):
 def save_png(path, rgb):
     ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
-        raise ValueError(f"cannot PNG-encode an image of shape {rgb.shape}")
+        raise errors.Error(f"cannot PNG-encode an image of shape {rgb.shape}")
     safe_write.write_bytes(path, png.tobytes())
 
 
@@ -99,7 +100,7 @@ def training_curves(history_csv):
     with open(history_csv) as f:
         rows = list(csv.DictReader(f))
     if not rows:
-        raise ValueError(f"{history_csv} has no epochs")
+        raise errors.Error(f"{history_csv} has no epochs")
     epochs = [int(r["epoch"]) + 1 for r in rows]
     series = {k: (epochs, [float(r[k]) for r in rows]) for k in ("loss", "val_loss")
               if k in rows[0]}

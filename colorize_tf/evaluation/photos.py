@@ -9,6 +9,7 @@ import os
 import cv2
 import numpy as np
 
+from colorize_tf import errors
 from colorize_tf.chroma import color
 from colorize_tf.data import image_files
 
@@ -77,9 +78,9 @@ def read_label_groups(csv_path):
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if "path" not in (reader.fieldnames or []):
-            raise ValueError(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
+            raise errors.Error(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
         if not [name for name in reader.fieldnames if name and name != "path"]:
-            raise ValueError(f"{csv_path}: no label column beside 'path' (e.g. "
+            raise errors.Error(f"{csv_path}: no label column beside 'path' (e.g. "
                              "path,age,gender)")
         for row in reader:
             # DictReader puts extra cells under None and fills missing ones with None.
@@ -98,7 +99,7 @@ def read_label_groups(csv_path):
     return labels
 
 
-class LeftOut(ValueError):
+class LeftOut(errors.Error):
     """A photo that cannot serve as a ground truth; str() is the one-line reason."""
 
 

@@ -21,6 +21,7 @@ import time
 import cv2
 import numpy as np
 
+from colorize_tf import errors
 from colorize_tf.data import image_files
 
 SCHEMA = """
@@ -48,7 +49,7 @@ MAX_SESSIONS_PER_CLIENT = 20  # sessions one client address may open
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-class StudyError(Exception):
+class StudyError(errors.Error):
     """A request the study refuses (unknown trial, answered twice, bad session)."""
 
 
@@ -57,7 +58,7 @@ class PhotoUnusable(StudyError):
     refused by the model): it is left out of every later session."""
 
 
-class StudyBusy(Exception):
+class StudyBusy(errors.Error):
     """The study's database cannot take the request now (locked by another process,
     or not writable): the client may retry later (HTTP 503)."""
 

@@ -23,13 +23,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf.modeling import efficientnet_lite
 
 JUDGE_SIZE = 260  # EfficientNet-Lite2's training resolution (tensorflow/tpu lite)
 JUDGE_NAME = f"EfficientNet-Lite2 (ImageNet; {JUDGE_SIZE} px central square)"
 
 
-class JudgeUnavailable(ImportError):
+class JudgeUnavailable(errors.Error):
     """The judge's ImageNet weights are not installed (the `pretrained` extra)."""
 
 
@@ -81,9 +82,9 @@ def frechet_distance(features_a, features_b):
     """
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets must be [N, D] and [M, D], got {a.shape} and {b.shape}")
+        raise errors.Error(f"feature sets must be [N, D] and [M, D], got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a Frechet distance needs 2 samples a set at least, got "
+        raise errors.Error(f"a Frechet distance needs 2 samples a set at least, got "
                          f"{len(a)} and {len(b)}")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = (np.atleast_2d(np.cov(x, rowvar=False)) for x in (a, b))

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from colorize_tf import cli
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf.chroma import color
 from colorize_tf.data import image_files
@@ -19,7 +20,7 @@ from colorize_tf.evaluation import statistics
 from colorize_tf.modeling import metrics
 
 
-class NoPhotoEvaluated(ValueError):
+class NoPhotoEvaluated(errors.Error):
     """Not one of the photos could serve as a ground truth."""
 
 

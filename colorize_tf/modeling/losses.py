@@ -9,6 +9,7 @@ ColorUNet code divided by all pixels). Targets are packed as input_pipeline says
 import keras
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.data import input_pipeline
 
@@ -38,7 +39,7 @@ class MaskedRebalancedCrossEntropy(keras.losses.Loss):
         self.cast_weight = float(cast_weight)
         self.centres = None if centres is None else [list(map(float, c)) for c in centres]
         if self.cast_weight > 0 and self.centres is None:
-            raise ValueError("cast_weight > 0 needs the bins' centres")
+            raise errors.Error("cast_weight > 0 needs the bins' centres")
 
     def call(self, y_true, y_pred):
         logits = tf.cast(y_pred, tf.float32)

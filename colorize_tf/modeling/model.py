@@ -14,7 +14,8 @@ section 3.2.3) at the bottleneck: a vector of the whole photo (average-pooled bo
 a dense layer) is projected and added at every position. The bottleneck's receptive
 field (~70 px for depth 3, less in effect) does not see a whole 96 px crop, and a model
 over several domains must tell a portrait's palette from a landscape's. Measured on
-the general model at equal compute (README): no gain, so no shipped model uses it.
+the general model at equal compute (docs/model_colorunet_general.md): no gain, so no
+shipped model uses it.
 
 ModelConfig.decoding picks the output (chroma/decoding.py): logits over the joint bins
 ("bins"), logits over each chroma channel's bins ("per_channel", num_bins = n0 + n1),
@@ -36,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from colorize_tf import errors
 from colorize_tf import serving_api
 from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
@@ -278,7 +280,7 @@ def warm_start(model, source):
                 grown[:, :, :old_value.shape[2], :] = old_value
                 values.append(grown)
             else:
-                raise ValueError(f"layer {layer.name}: weights of shape "
+                raise errors.Error(f"layer {layer.name}: weights of shape "
                                  f"{new_weight.shape} cannot take {old_value.shape}")
         layer.set_weights(values)
         copied.append(layer.name)
@@ -295,17 +297,17 @@ def interpolate_weights(model, base, share):
     started from base's weights). share in [0, 1] (1: model unchanged, 0: base's
     weights). ValueError where the two differ in layers or weight shapes."""
     if not 0 <= share <= 1:
-        raise ValueError(f"the interpolation share must be in [0, 1], got {share}")
+        raise errors.Error(f"the interpolation share must be in [0, 1], got {share}")
     with_weights = {layer.name: layer for layer in base.layers if layer.weights}
     own = [layer for layer in model.layers if layer.weights]
     if sorted(with_weights) != sorted(layer.name for layer in own):
         missing = sorted(set(with_weights) ^ {layer.name for layer in own})
-        raise ValueError(f"the two models differ in their layers ({', '.join(missing[:4])}"
+        raise errors.Error(f"the two models differ in their layers ({', '.join(missing[:4])}"
                          f"{' ...' if len(missing) > 4 else ''}): not the same architecture")
     for layer in own:
         mine, theirs = layer.get_weights(), with_weights[layer.name].get_weights()
         if [w.shape for w in mine] != [w.shape for w in theirs]:
-            raise ValueError(f"layer {layer.name}: weights of shapes "
+            raise errors.Error(f"layer {layer.name}: weights of shapes "
                              f"{[w.shape for w in mine]} and {[w.shape for w in theirs]}")
         layer.set_weights([(1.0 - share) * b + share * m for m, b in zip(mine, theirs)])
 
@@ -477,7 +479,7 @@ def set_encoder_training(model, mode):
     then run on their stored statistics, as Keras does for a frozen BatchNormalization);
     "frozen_bn": the convolutions train, the batch norm layers stay frozen."""
     if mode not in ENCODER_TRAINING:
-        raise ValueError(f"encoder training must be one of {ENCODER_TRAINING}, got {mode!r}")
+        raise errors.Error(f"encoder training must be one of {ENCODER_TRAINING}, got {mode!r}")
     for layer in encoder_layers(model):
         is_bn = isinstance(layer, layers.BatchNormalization)
         layer.trainable = mode == "full" or (mode == "frozen_bn" and not is_bn)

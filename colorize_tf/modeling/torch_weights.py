@@ -21,6 +21,8 @@ import struct
 
 import numpy as np
 
+from colorize_tf import errors
+
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default since PyTorch 1.6: a zip archive
@@ -35,7 +37,7 @@ STORAGE_DTYPES = {
 }
 
 
-class WeightsFileError(ValueError):
+class WeightsFileError(errors.Error):
     """A weights file that is not a legacy torch state dict, is cut short, or does not
     hold what the model needs; the message names the file and, where there is one, the
     tensor."""

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf import presets
 from colorize_tf import serving_api
 from colorize_tf.chroma import bins as bins_lib
@@ -27,7 +28,7 @@ from colorize_tf.serving import graph as serving
 SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
 
 
-class ModelError(ValueError):
+class ModelError(errors.Error):
     """A SavedModel that cannot be used: not exported by colorize_tf, or weights that do
     not fit its files."""
 
@@ -154,9 +155,9 @@ def checked_image(image):
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3):
-        raise ValueError(f"expected {IMAGE_EXPECTED}, got {_described(np.asarray(image))}")
+        raise errors.Error(f"expected {IMAGE_EXPECTED}, got {_described(np.asarray(image))}")
     if min(array.shape[:2]) < 1:
-        raise ValueError(f"expected {IMAGE_EXPECTED}, got an empty image: "
+        raise errors.Error(f"expected {IMAGE_EXPECTED}, got an empty image: "
                          f"{_described(np.asarray(image))}")
     return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
 
@@ -221,7 +222,7 @@ class Colorizer:
 
     def _check_hints(self):
         if not self.takes_hints:
-            raise ValueError(f"{self.path} takes no colour hints (a model trained with "
+            raise errors.Error(f"{self.path} takes no colour hints (a model trained with "
                              "hints does: the shipped one is 'landscapes_hints')")
 
     def colorize_bytes(self, images, temperature=None, hints=None):
@@ -246,7 +247,7 @@ class Colorizer:
             if not isinstance(hints, (list, tuple)) or len(hints) != len(images):
                 given = len(hints) if isinstance(hints, (list, tuple)) else \
                     f"a {type(hints).__name__}"
-                raise ValueError(f"hints: one list per image, got {given} for "
+                raise errors.Error(f"hints: one list per image, got {given} for "
                                  f"{len(images)} image{'s' if len(images) != 1 else ''}")
             points, colors = hints_lib.point_arrays(hints)
             out = self._with_hints(**arguments, **{
@@ -270,12 +271,12 @@ class Colorizer:
         image = checked_image(image)
         if isinstance(hints, (list, tuple)) and any(isinstance(h, (list, tuple))
                                                     for h in hints):
-            raise ValueError(f"hints: colorize() takes one photo's hints, a list of "
+            raise errors.Error(f"hints: colorize() takes one photo's hints, a list of "
                              f"{{\"point\": ..., \"color\": ...}}; got a list of "
                              f"{len(hints)} holding lists (hints for several photos go "
                              f"to colorize_bytes, one list per image)")
         if hints is not None and (work_size is not None or smoother is not None):
-            raise ValueError("hints are given at the exported working size and not to "
+            raise errors.Error("hints are given at the exported working size and not to "
                              "video frames: leave work_size and smoother out")
         if work_size is None and smoother is None:
             ok, png = cv2.imencode(".png", image[..., ::-1].copy())

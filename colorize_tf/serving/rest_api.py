@@ -23,6 +23,8 @@ import re
 
 import numpy as np
 
+from colorize_tf import errors
+
 # http_rest_api_util.cc: kPredictionApiGegex and kModelStatusApiRegex.
 PREDICT_PATH = re.compile(r"(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
                           r":(classify|regress|predict)")
@@ -44,7 +46,7 @@ DEFAULT_SIGNATURE = "serving_default"
 BYTES_SUFFIX = "_bytes"
 
 
-class ApiError(Exception):
+class ApiError(errors.Error):
     """A TF Serving status: code (e.g. "INVALID_ARGUMENT") and message."""
 
     def __init__(self, code, message):

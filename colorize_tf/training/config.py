@@ -11,6 +11,7 @@ import math
 import os
 import typing
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
@@ -31,15 +32,15 @@ def _parse_setting(kind, text, where):
         kind = next(k for k in typing.get_args(kind) if k is not type(None))
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{where}: {text!r} is not a boolean")
+            raise errors.Error(f"{where}: {text!r} is not a boolean")
         return text.lower() in ("true", "1")
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"{where}: {text!r} is not a {kind.__name__}") from None
+        raise errors.Error(f"{where}: {text!r} is not a {kind.__name__}") from None
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.Error):
     """A TrainConfig that cannot make a run; the message names the setting (the field,
     and python -m colorize_tf.train's flag of the same name)."""
 
@@ -373,7 +374,7 @@ def _read_flagfile(path, types):
             if not has_value and name.startswith("no") and types.get(name[2:]) is bool:
                 name, text, has_value = name[2:], "false", True
             if not line.startswith("--") or name not in types:
-                raise ValueError(f"{path}:{number}: {line!r} is not a training setting")
+                raise errors.Error(f"{path}:{number}: {line!r} is not a training setting")
             values[name] = _parse_setting(types[name], text if has_value else "true",
                                           f"{path}:{number}")
     return values

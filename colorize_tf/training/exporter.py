@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import bins as bins_lib
@@ -24,7 +25,7 @@ from colorize_tf.serving import inference
 from colorize_tf.training import state as training_state
 
 
-class ExportError(ValueError):
+class ExportError(errors.Error):
     """A run that cannot be exported, or arguments that make no export."""
 
 

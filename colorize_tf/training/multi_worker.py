@@ -28,12 +28,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from colorize_tf import errors
 
-class ClusterError(Exception):
+
+class ClusterError(errors.Error):
     """A worker of the cluster stopped during training: one line for the user."""
 
 
-class TFConfigError(ValueError):
+class TFConfigError(errors.Error):
     """TF_CONFIG does not describe a cluster this strategy can train on."""
 
 

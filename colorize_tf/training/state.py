@@ -19,6 +19,7 @@ import re
 
 import keras
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 
 # The layout of a run's --model_dir (python -m colorize_tf.train writes it, export reads it;
@@ -35,7 +36,7 @@ PREVIOUS_STATE_NAME = "state.prev.json"
 _WEIGHTS = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
 
-class StateError(Exception):
+class StateError(errors.Error):
     """The run's saved state cannot be used: one line for the user."""
 
 
@@ -44,7 +45,7 @@ def _read_state(path):
         state = json.load(f)
     if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) \
             or not isinstance(state.get("weights"), str):
-        raise ValueError("not a training state")
+        raise errors.Error("not a training state")
     return state
 
 

@@ -15,6 +15,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
@@ -30,7 +31,7 @@ from colorize_tf.training import multi_worker
 from colorize_tf.training import state as training_state
 
 
-class TrainingError(ValueError):
+class TrainingError(errors.Error):
     """A run that cannot start or go on: records, bins, model_dir, warm start, or a loss
     that became NaN (a TrainConfig's own settings: config.ConfigError)."""
 
@@ -263,7 +264,7 @@ def _load_pretrained_encoder(model, architecture, skip=()):
 
 
 def _compiled_model(c, model_config, bins, steps_per_epoch):
-    """The ColorUNet (initial weights from c.runtime.seed) with its losses (and heads'), metrics
+    """The colorizer (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
     model = model_lib.build_model(model_config, seed=c.runtime.seed)
     if model_config.is_pretrained:
