@@ -2,9 +2,15 @@
 `colorize --saved_model=NAME` accept, where each model is, what it is for, its size, its
 default temperature and its headline scores. README's table of models is
 `markdown_table()` (tests/test_shipped_model.py checks both against the SavedModels
-and the README). No TensorFlow import: the client and --help read it for free.
+and the README); and where they are: `resolve_saved_model(name or folder)`. No
+TensorFlow import: the client, data prep and --help read it for free.
 """
 import dataclasses
+import os
+import sys
+
+from colorize_tf import errors
+from colorize_tf import serving_api
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,3 +76,67 @@ def markdown_table():
 def help_text():
     """One line per preset, for --saved_model's help."""
     return "; ".join(f"{p.name} ({p.purpose})" for p in PRESETS)
+
+
+SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
+
+
+class ModelError(errors.Error):
+    """A SavedModel that cannot be used: not exported by colorize_tf, or weights that do
+    not fit its files."""
+
+
+class ModelNotFound(ModelError):
+    """No SavedModel where one was asked for."""
+
+
+def shipped_model_path(name):
+    """Where the shipped model `name` (a preset's name or folder) is: the
+    checkout's saved_models/ (an editable install or a clone), else the copy
+    `pip install .` puts under <prefix>/share/colorize_tf/saved_models (setup.py). When
+    neither exists, the checkout's path is returned and loading it says what to do."""
+    preset = find(name)
+    folder = preset.folder if preset else name
+    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "saved_models", folder)
+    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", folder)
+    for path in (checkout, installed):
+        if os.path.isdir(path):
+            return path
+    return checkout
+
+
+def default_saved_model():
+    """Where the default model is, looked up on each call: $COLORIZE_TF_SAVED_MODEL if
+    set, else the shipped default preset (DEFAULT)."""
+    if os.environ.get(SAVED_MODEL_ENV):
+        return os.environ[SAVED_MODEL_ENV]
+    return shipped_model_path(DEFAULT)
+
+
+def resolve_saved_model(path):
+    """A version dir, a model base dir (its highest integer version), or the name of a
+    shipped model (PRESETS: "general", "landscapes", ...) -> version dir;
+    ModelNotFound when none is there. A shipped model's name is the shipped model unless
+    a folder of that name here holds a SavedModel (a folder "landscapes/" of photos
+    does not hide it)."""
+    if find(path) and not (os.path.exists(os.path.join(path, "saved_model.pb"))
+                                   or _versions(path)):
+        path = shipped_model_path(path)
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = _versions(path)
+    if not versions:
+        names = ", ".join(p.name for p in PRESETS)
+        raise ModelNotFound(f"no SavedModel at {path!r} (export one with "
+                            f"python -m colorize_tf.export, or name a shipped model: "
+                            f"{names})")
+    return os.path.join(path, str(versions[0]))
+
+
+def _versions(path):
+    """The version numbers of the model base folder path, newest first ([]: none)."""
+    if not os.path.isdir(path):
+        return []
+    return sorted((v for v in map(serving_api.version_number, os.listdir(path))
+                   if v is not None), reverse=True)

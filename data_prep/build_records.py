@@ -121,13 +121,13 @@ def check_flags(f):
 def _load_earlier_bins(path, color_space):
     """--bins_from's artifact -> bins.Bins (UsageError when it is missing, not a bins
     artifact, or over another colour space than --color_space)."""
+    from colorize_tf import presets
     from colorize_tf.chroma import bins as bins_lib
-    from colorize_tf.serving import inference
     if not os.path.isfile(path) and not os.path.exists(
             os.path.join(path, bins_lib.ARTIFACT_NAME)):
         try:  # a model's folder (-> its latest version) or a shipped model's name
-            path = inference.resolve_saved_model(path)
-        except inference.ModelNotFound:
+            path = presets.resolve_saved_model(path)
+        except presets.ModelNotFound:
             pass  # a version folder without its graph, or nothing: checked below
     in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
     if os.path.isdir(path) and os.path.exists(in_assets):

@@ -18,8 +18,7 @@ def test_default_model_location(tmp_path, monkeypatch):
         os.path.join("saved_models", presets.default().folder))
     # Installed with `pip install .`: no checkout beside the package, the model under
     # <prefix>/share/colorize_tf/saved_models (setup.py's data files).
-    monkeypatch.setattr(inference, "__file__",
-                        str(tmp_path / "site" / "colorize_tf" / "serving" / "x.py"))
+    monkeypatch.setattr(presets, "__file__", str(tmp_path / "site" / "colorize_tf" / "x.py"))
     installed = tmp_path / "prefix" / "share" / "colorize_tf" / "saved_models" / \
         presets.default().folder
     installed.mkdir(parents=True)

@@ -63,6 +63,19 @@ def test_a_room_imports_only_rooms_below_it_and_the_contracts(module, path):
     assert not wrong, f"{module} ({LAYERS[room]}) imports {wrong}"
 
 
+@pytest.mark.parametrize("module,path", [(m, p) for m, p in _modules()
+                                         if m.startswith("data_prep")], ids=lambda x: str(x))
+def test_data_prep_imports_only_what_comes_before_records(module, path):
+    # Data prep makes the records training reads: it may use the chroma and data rooms
+    # and the contracts (presets resolves --bins_from's model), never a later stage.
+    project = {m for m in _imports(path) if m.split(".")[0] in ("colorize_tf", "data_prep")}
+    wrong = sorted(m for m in project
+                   if m.split(".")[0] != "data_prep" and m != "colorize_tf"
+                   and not any(m.startswith(c) for c in CONTRACTS)
+                   and _room(m) not in ("chroma", "data"))
+    assert not wrong, f"{module} imports {wrong}"
+
+
 def test_the_top_level_holds_commands_and_contracts():
     top = {m for m, p in _modules() if m.count(".") == 1 and m.startswith("colorize_tf.")
            and not p.endswith("__init__.py")}

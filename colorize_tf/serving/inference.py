@@ -9,7 +9,6 @@ same preprocess and render steps (serving/graph.py), so that video frames can ha
 bin probabilities smoothed over time (ColorUNet section 4.3) before the annealed mean.
 """
 import os
-import sys
 
 import cv2
 import numpy as np
@@ -23,70 +22,15 @@ from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
 from colorize_tf.chroma import hints as hints_lib
 from colorize_tf.modeling import model as model_lib
+# Where models are and the errors of finding one live with the shipped models (no
+# TensorFlow: data prep and the client use them); the Python API offers them here too.
+from colorize_tf.presets import SAVED_MODEL_ENV  # noqa: F401
+from colorize_tf.presets import ModelError
+from colorize_tf.presets import ModelNotFound  # noqa: F401
+from colorize_tf.presets import default_saved_model
+from colorize_tf.presets import resolve_saved_model
+from colorize_tf.presets import shipped_model_path  # noqa: F401
 from colorize_tf.serving import graph as serving
-
-SAVED_MODEL_ENV = "COLORIZE_TF_SAVED_MODEL"
-
-
-class ModelError(errors.Error):
-    """A SavedModel that cannot be used: not exported by colorize_tf, or weights that do
-    not fit its files."""
-
-
-class ModelNotFound(ModelError):
-    """No SavedModel where one was asked for."""
-
-
-def shipped_model_path(name):
-    """Where the shipped model `name` (a preset's name or folder, presets.py) is: the
-    checkout's saved_models/ (an editable install or a clone), else the copy
-    `pip install .` puts under <prefix>/share/colorize_tf/saved_models (setup.py). When
-    neither exists, the checkout's path is returned and loading it says what to do."""
-    preset = presets.find(name)
-    folder = preset.folder if preset else name
-    checkout = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))), "saved_models", folder)
-    installed = os.path.join(sys.prefix, "share", "colorize_tf", "saved_models", folder)
-    for path in (checkout, installed):
-        if os.path.isdir(path):
-            return path
-    return checkout
-
-
-def default_saved_model():
-    """Where the default model is, looked up on each call: $COLORIZE_TF_SAVED_MODEL if
-    set, else the shipped default preset (presets.DEFAULT)."""
-    if os.environ.get(SAVED_MODEL_ENV):
-        return os.environ[SAVED_MODEL_ENV]
-    return shipped_model_path(presets.DEFAULT)
-
-
-def resolve_saved_model(path):
-    """A version dir, a model base dir (its highest integer version), or the name of a
-    shipped model (presets.py: "general", "landscapes", ...) -> version dir;
-    ModelNotFound when none is there. A shipped model's name is the shipped model unless
-    a folder of that name here holds a SavedModel (a folder "landscapes/" of photos
-    does not hide it)."""
-    if presets.find(path) and not (os.path.exists(os.path.join(path, "saved_model.pb"))
-                                   or _versions(path)):
-        path = shipped_model_path(path)
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = _versions(path)
-    if not versions:
-        names = ", ".join(p.name for p in presets.PRESETS)
-        raise ModelNotFound(f"no SavedModel at {path!r} (export one with "
-                            f"python -m colorize_tf.export, or name a shipped model: "
-                            f"{names})")
-    return os.path.join(path, str(versions[0]))
-
-
-def _versions(path):
-    """The version numbers of the model base folder path, newest first ([]: none)."""
-    if not os.path.isdir(path):
-        return []
-    return sorted((v for v in map(serving_api.version_number, os.listdir(path))
-                   if v is not None), reverse=True)
 
 
 def load_keras_model(saved_model):
