@@ -147,7 +147,7 @@ MUTATIONS = (
              'np.transpose(get("weight"), (3, 2, 0, 1))',
              ("tests/test_efficientnet_lite.py",)),
     # Issue 30, item 1: one upload of an animated WebP aborted the server's process.
-    Mutation("server_passes_animated_webp", "colorize_tf/serve.py",
+    Mutation("server_passes_animated_webp", "colorize_tf/serving/app.py",
              "            image_files.check_decodable(bytes(data))\n",
              "            pass\n",
              ("tests/test_bad_inputs.py",)),
@@ -161,11 +161,11 @@ MUTATIONS = (
              "not 0 <= index < len(cluster[kind]):", "not 0 <= index:",
              ("tests/test_multi_worker.py",)),
     # Issue 30, item 7: each call of /study/next added a row; formulas reached the CSV.
-    Mutation("study_adds_a_trial_per_call", "colorize_tf/evaluation/realism_study.py",
+    Mutation("study_adds_a_trial_per_call", "colorize_tf/serving/realism_study.py",
              "if shown is not None and shown[1] in by_name and shown[2:4] == (version, "
              "temperature):", "if False:",
              ("tests/test_realism_study.py",)),
-    Mutation("csv_formulas_not_escaped", "colorize_tf/evaluation/realism_study.py",
+    Mutation("csv_formulas_not_escaped", "colorize_tf/serving/realism_study.py",
              "        return \"'\" + value", "        return value",
              ("tests/test_realism_study.py",)),
     Mutation("quarter_chroma_not_where_its_cell_is", "colorize_tf/serving/graph.py",
@@ -216,8 +216,8 @@ MUTATIONS = (
              ("tests/test_train.py",)),
     # --bins_from with a model's folder or a shipped name: its latest version's bins.
     Mutation("bins_from_model_folder_not_resolved", "data_prep/build_records.py",
-             "path = inference.resolve_saved_model(path)",
-             "inference.resolve_saved_model(path)",
+             "path = presets.resolve_saved_model(path)",
+             "presets.resolve_saved_model(path)",
              ("tests/test_build_records.py",)),
     # The colour-cast loss: its means are over the valid pixels only.
     Mutation("cast_loss_counts_padding", "colorize_tf/modeling/losses.py",
@@ -253,7 +253,7 @@ MUTATIONS = (
              ("tests/test_bins.py",)),
     # Issue 41: the newest version is the largest number, not the last name in text
     # order (9 after 10), and only ASCII digits name a version.
-    Mutation("versions_sorted_as_text", "colorize_tf/serving/inference.py",
+    Mutation("versions_sorted_as_text", "colorize_tf/presets.py",
              "if v is not None), reverse=True)",
              "if v is not None), key=str, reverse=True)",
              ("tests/test_inference.py::"
@@ -281,10 +281,10 @@ MUTATIONS = (
              ("tests/test_colorize.py",)),
     # Issue 41: the study under faults: a photo it cannot show is skipped, a locked
     # database is a 503 to retry.
-    Mutation("study_bad_photo_not_skipped", "colorize_tf/evaluation/realism_study.py",
+    Mutation("study_bad_photo_not_skipped", "colorize_tf/serving/realism_study.py",
              "except (OSError, PhotoUnusable) as e:", "except OSError as e:",
              ("tests/test_realism_study.py",)),
-    Mutation("study_locked_database_is_500", "colorize_tf/evaluation/realism_study.py",
+    Mutation("study_locked_database_is_500", "colorize_tf/serving/realism_study.py",
              "except sqlite3.OperationalError as e:", "except sqlite3.IntegrityError as e:",
              ("tests/test_realism_study.py",)),
     # Issue 41, section 8: bugs that left the whole suite green when planted.
@@ -293,7 +293,7 @@ MUTATIONS = (
              "metrics.kl_divergence(self.bin_counts, truth_bins)",
              ("tests/test_evaluation.py::"
               "test_kl_bins_is_the_truths_divergence_from_the_predicted_bins",)),
-    Mutation("formula_escape_without_tab_and_cr", "colorize_tf/evaluation/realism_study.py",
+    Mutation("formula_escape_without_tab_and_cr", "colorize_tf/serving/realism_study.py",
              'FORMULA_STARTS = ("=", "+", "-", "@", "\\t", "\\r")',
              'FORMULA_STARTS = ("=", "+", "-", "@")',
              ("tests/test_realism_study.py",)),
@@ -307,7 +307,7 @@ MUTATIONS = (
              '        self.best = state.get("best")\n        self.previous = state\n',
              '        self.best = state.get("best")\n        self.previous = None\n',
              ("tests/test_training_state.py",)),
-    Mutation("body_limit_off_by_one", "colorize_tf/serve.py",
+    Mutation("body_limit_off_by_one", "colorize_tf/serving/app.py",
              "            if size > limit:\n                raise rest_api.ApiError",
              "            if size >= limit:\n                raise rest_api.ApiError",
              ("tests/test_serve.py::"
@@ -326,7 +326,7 @@ MUTATIONS = (
              ("tests/test_train.py::"
               "test_a_resume_from_a_truncated_newest_backup_replays_its_epoch_exactly",)),
     # Issue 41: a client hanging up mid-body was a 500 with a traceback in the log.
-    Mutation("client_disconnect_is_an_internal_error", "colorize_tf/serve.py",
+    Mutation("client_disconnect_is_an_internal_error", "colorize_tf/serving/app.py",
              "    except ClientDisconnect:", "    except ZeroDivisionError:",
              ("tests/test_serve.py::"
               "test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500",)),    # Issue 41: a 40x6000 photo was stored with a 1-2 px high content box.

@@ -24,8 +24,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def server(tiny_saved_model):
     """The local TF Serving REST server (colorize_tf.serve) on the tiny model."""
-    from colorize_tf import serve
-    with serve.running_server(tiny_saved_model[1], "tiny", max_batch_size=8) as (url, _):
+    from colorize_tf.serving import server
+    with server.running_server(tiny_saved_model[1], "tiny", max_batch_size=8) as (url, _):
         yield url
 
 

@@ -306,7 +306,7 @@ def test_hints_over_tf_servings_rest_api(hints_saved_model):
     import base64
     import urllib.error
     import urllib.request
-    from colorize_tf import serve
+    from colorize_tf.serving import server
     image = base64.b64encode(_png(np.full((48, 48, 3), 128, np.uint8))).decode()
 
     def post(url, body):
@@ -321,7 +321,7 @@ def test_hints_over_tf_servings_rest_api(hints_saved_model):
     def instance(color):
         return {"image_bytes": {"b64": image}, "temperature": 0.38,
                 "hint_points": [[0.5, 0.5]], "hint_colors": [color]}
-    with serve.running_server(os.path.dirname(hints_saved_model), "hints") as (url, _):
+    with server.running_server(os.path.dirname(hints_saved_model), "hints") as (url, _):
         status, body = post(url, {"signature_name": serving_api.HINTS_SIGNATURE,
                                   "instances": [instance([20, 20, 230])]})
         assert status == 200, body

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf.evaluation import realism_study
+from colorize_tf.serving import realism_study
 from colorize_tf.testing.fake_data import make_photo, write_png
 
 

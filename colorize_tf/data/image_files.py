@@ -19,7 +19,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 # inputs are refused with a reason unless the limit is raised.
 DEFAULT_MAX_PIXELS = 50_000_000
 HEADER_BYTES = 1 << 16  # enough for every header this module reads (JPEG: see below)
-# The most read from one file: the server's default limit on a request body (serve.py),
+# The most read from one file: the server's default limit on a request body (serving/app.py),
 # so a file is refused where its upload would be. A 50 Mpx JPEG is 10-25 MB.
 MAX_FILE_BYTES = 64 << 20
 
