@@ -188,7 +188,7 @@ MUTATIONS = (
              ("tests/test_guided.py",)),
     # The pretrained colorizer's global context: starts as the model it is warm-started
     # from, and keeps ImageNet's weights where that model has no layer.
-    Mutation("context_merge_not_zero", "colorize_tf/modeling/model.py",
+    Mutation("context_merge_not_zero", "colorize_tf/modeling/effnet_colorizer.py",
              'kernel_initializer="zeros", name="ctx_merge"',
              'kernel_initializer=init(), name="ctx_merge"',
              ("tests/test_efficientnet_lite.py",)),
@@ -348,7 +348,11 @@ MUTATIONS = (
               "test_hints_for_a_different_number_of_photos_are_one_clear_error",)),    # Issue 41: a full disk under TensorFlow's writers was an "internal error".
     Mutation("tf_disk_full_is_an_internal_error", "colorize_tf/cli.py",
              "    elif _DISK_FULL_TEXT in str(error):", "    elif False:",
-             ("tests/test_cli.py::test_a_full_disk_is_one_line_naming_the_folder_written",)),
+             ("tests/test_cli.py::test_a_full_disk_is_one_line_naming_the_folder_written",)),    # Issue 42: the family battery checks each family's declared stride and padding.
+    Mutation("effnet_output_stride_misdeclared", "colorize_tf/modeling/effnet_colorizer.py",
+             "output_stride=EFFNET_OUTPUT_STRIDE, pretrained=True,",
+             "output_stride=1, pretrained=True,",
+             ("tests/test_model_families.py",)),
 )
 
 

@@ -107,12 +107,13 @@ def training_rate(model, size, batch, num_bins, steps):
 def size_sweep(args):
     """One line per model size: parameters, FLOPs and training images/s, and how many
     images an hour of training sees at that rate."""
+    from colorize_tf.modeling import colorunet
     from colorize_tf.modeling import model as model_lib
     print(f"{'filters x depth x crop':>24} {'params':>10} {'GFLOP/img (train)':>18} "
           f"{'images/s':>9} {'images/hour':>12}")
     for spec in args.sizes.split(","):
         filters, depth, crop = (int(v) for v in spec.lower().split("x"))
-        model = model_lib.build_colorunet(model_lib.ModelConfig(
+        model = colorunet.build_colorunet(model_lib.ModelConfig(
             base_filters=filters, depth=depth, num_bins=args.num_bins))
         flops = 3 * conv_flops(model, crop, crop)
         rate = training_rate(model, crop, args.batch_size, args.num_bins, args.steps)
@@ -156,9 +157,10 @@ def main():
 def step_report(args, num_bins):
     """Prints the model's cost and the training step's rate against the forward pass
     and the machine's matmul rate; -> training images/s."""
+    from colorize_tf.modeling import colorunet
     from colorize_tf.modeling import model as model_lib
     size, batch = args.crop_size, args.batch_size
-    model = model_lib.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters,
+    model = colorunet.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters,
                                                             num_bins=num_bins))
     flops = conv_flops(model, size, size)
     print(f"ColorUNet {model.count_params():,} params, {num_bins} bins; forward "

@@ -15,6 +15,7 @@ import pytest
 
 from colorize_tf import cli
 from colorize_tf.modeling import efficientnet_lite
+from colorize_tf.modeling import effnet_colorizer
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.modeling import torch_weights
 from conftest import make_photo
@@ -298,14 +299,14 @@ def test_port_classifies_imagenet_classes_in_real_photos(shared_data, net):
 
 # --- the colorizer on it --------------------------------------------------------------
 
-def _effnet_config(num_bins=9, architecture=model_lib.EFFNET_LITE0):
+def _effnet_config(num_bins=9, architecture=effnet_colorizer.EFFNET_LITE0):
     return model_lib.ModelConfig(num_bins=num_bins, base_filters=8,
                                  architecture=architecture, color_space="lab")
 
 
 @pytest.mark.parametrize("architecture, height, width", [
-    (model_lib.EFFNET_LITE0, 64, 48), (model_lib.EFFNET_LITE0, 16, 96),
-    (model_lib.EFFNET_LITE0, 32, 32), (model_lib.EFFNET_LITE2, 48, 16)])
+    (effnet_colorizer.EFFNET_LITE0, 64, 48), (effnet_colorizer.EFFNET_LITE0, 16, 96),
+    (effnet_colorizer.EFFNET_LITE0, 32, 32), (effnet_colorizer.EFFNET_LITE2, 48, 16)])
 def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(architecture, height,
                                                                        width):
     config = _effnet_config(architecture=architecture)
@@ -343,41 +344,41 @@ def test_context_starts_as_the_model_without_it_and_is_wired_in():
 
 
 def test_encoder_sees_the_gray_of_the_luma_normalised_as_in_imagenet_training():
-    layer = model_lib.GrayEncoderInput("lab")
+    layer = effnet_colorizer.GrayEncoderInput("lab")
     # CIE L* 50 is the sRGB gray 119 (#777777 has L* = 50.03); L* 100 white, 0 black.
     out = np.asarray(layer(np.array([[[[0.5003], [1.0], [0.0]]]], np.float32)))
     assert out.shape == (1, 1, 3, 3)
     np.testing.assert_allclose(out[0, 0, :, 0], [(119 - 127) / 128, (255 - 127) / 128,
                                                  -127 / 128], atol=0.004)
     np.testing.assert_allclose(out[..., 0], out[..., 2], atol=1e-5)
-    yuv = model_lib.GrayEncoderInput("yuv")(np.full((1, 1, 1, 1), 0.25, np.float32))
+    yuv = effnet_colorizer.GrayEncoderInput("yuv")(np.full((1, 1, 1, 1), 0.25, np.float32))
     np.testing.assert_allclose(np.asarray(yuv), (0.25 * 255 - 127) / 128, atol=1e-5)
 
 
 def test_lite2_colorizer_reads_its_own_strides():
     # Lite2's last blocks at strides 16, 8 and 4 are 14, 6 and 3 (120, 48 and 24
     # filters); with global_context its block 20 (352) at stride 32.
-    model = model_lib.build_model(_effnet_config(architecture=model_lib.EFFNET_LITE2), seed=0)
+    model = model_lib.build_model(_effnet_config(architecture=effnet_colorizer.EFFNET_LITE2), seed=0)
     assert model.get_layer("dec16_conv").input.shape[-1] == 120
     assert model.get_layer("encoder_block14_project_bn").output.shape[-1] == 120
     skips = model.get_layer("dec8_skip").input
     assert skips[1].shape[-1] == 48 and model.get_layer("dec4_skip").input[1].shape[-1] == 24
     assert not any(layer.name.startswith("encoder_block15") for layer in model.layers)
     context = model_lib.build_model(dataclasses.replace(
-        _effnet_config(architecture=model_lib.EFFNET_LITE2), global_context=True), seed=0)
+        _effnet_config(architecture=effnet_colorizer.EFFNET_LITE2), global_context=True), seed=0)
     assert context.get_layer("ctx_conv").input.shape[-1] == 352
 
 
 @pytest.mark.parametrize("architecture, layers, block", [
-    (model_lib.EFFNET_LITE0, 2 + 4 + 10 * 6, "block7_dw_conv"),  # stem, blocks 0-10
-    (model_lib.EFFNET_LITE2, 2 + 4 + 14 * 6, "block12_dw_conv"),  # stem, blocks 0-14
+    (effnet_colorizer.EFFNET_LITE0, 2 + 4 + 10 * 6, "block7_dw_conv"),  # stem, blocks 0-10
+    (effnet_colorizer.EFFNET_LITE2, 2 + 4 + 14 * 6, "block12_dw_conv"),  # stem, blocks 0-14
 ])
 def test_encoder_weights_load_into_the_colorizer_and_training_modes(architecture, layers,
                                                                     block):
     model = model_lib.build_model(_effnet_config(architecture=architecture), seed=0)
-    net = model_lib.EFFNET_VARIANTS[architecture]
+    net = effnet_colorizer.EFFNET_VARIANTS[architecture]
     try:
-        loaded = model_lib.load_encoder_weights(model, architecture)
+        loaded = effnet_colorizer.load_encoder_weights(model, architecture)
     except ImportError as e:
         pytest.skip(str(e))
     assert len(loaded) == layers and all(n.startswith("encoder_") for n in loaded)
@@ -386,11 +387,11 @@ def test_encoder_weights_load_into_the_colorizer_and_training_modes(architecture
     efficientnet_lite.load_imagenet_weights(classifier, _imagenet_tensors(net), net)
     np.testing.assert_array_equal(model.get_layer("encoder_" + block).get_weights()[0],
                                   classifier.get_layer(block).get_weights()[0])
-    model_lib.set_encoder_training(model, "frozen_bn")
-    trains = {layer.name: layer.trainable for layer in model_lib.encoder_layers(model)}
+    effnet_colorizer.set_encoder_training(model, "frozen_bn")
+    trains = {layer.name: layer.trainable for layer in effnet_colorizer.encoder_layers(model)}
     assert not trains["encoder_stem_bn"] and trains["encoder_stem_conv"]
-    model_lib.set_encoder_training(model, "frozen")
-    assert not any(layer.trainable for layer in model_lib.encoder_layers(model))
+    effnet_colorizer.set_encoder_training(model, "frozen")
+    assert not any(layer.trainable for layer in effnet_colorizer.encoder_layers(model))
     assert model.get_layer("logits").trainable
 
 

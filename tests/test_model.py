@@ -2,11 +2,12 @@ import keras
 import numpy as np
 import pytest
 
+from colorize_tf.modeling import colorunet
 from colorize_tf.modeling import model as model_lib
 
 
 def test_logits_shape_any_size_divisible_by_8():
-    model = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=7, base_filters=4))
+    model = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=7, base_filters=4))
     for h, w in [(16, 24), (40, 8)]:
         out = model(np.zeros((2, h, w, 1), np.float32))
         assert out.shape == (2, h, w, 7)
@@ -14,7 +15,7 @@ def test_logits_shape_any_size_divisible_by_8():
 
 
 def test_every_layer_named_and_paper_skips():
-    model = model_lib.build_colorunet(model_lib.ModelConfig())
+    model = colorunet.build_colorunet(model_lib.ModelConfig())
     names = [layer.name for layer in model.layers]
     assert "up2_skip" in names and "up3_skip" in names and "up1_skip" not in names
     assert names[-1] == "logits"
@@ -24,7 +25,7 @@ def test_every_layer_named_and_paper_skips():
 
 
 def test_heads():
-    model = model_lib.build_colorunet(model_lib.ModelConfig(
+    model = colorunet.build_colorunet(model_lib.ModelConfig(
         num_bins=5, base_filters=4, regression_head=True, num_scenes=3))
     out = model(np.zeros((1, 16, 16, 1), np.float32))
     assert out["logits"].shape == (1, 16, 16, 5)
@@ -35,7 +36,7 @@ def test_heads():
 def test_mixed_precision_keeps_float32_logits():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4))
+        model = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4))
         assert model(np.zeros((1, 16, 16, 1), np.float32)).dtype == "float32"
         assert model.get_layer("down1_a_conv").compute_dtype == "float16"
     finally:
@@ -45,10 +46,10 @@ def test_mixed_precision_keeps_float32_logits():
 def test_seed_alone_decides_the_initial_weights():
     config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
     keras.utils.set_random_seed(1)
-    first = model_lib.build_colorunet(config, seed=3).get_weights()
+    first = colorunet.build_colorunet(config, seed=3).get_weights()
     keras.utils.set_random_seed(2)  # the process's global seed does not matter
-    again = model_lib.build_colorunet(config, seed=3).get_weights()
-    other = model_lib.build_colorunet(config, seed=4).get_weights()
+    again = colorunet.build_colorunet(config, seed=3).get_weights()
+    other = colorunet.build_colorunet(config, seed=4).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[0], other[0])
     # Each layer its own draw: the two 3x3x4x4 kernels of a cell differ.
@@ -58,7 +59,7 @@ def test_seed_alone_decides_the_initial_weights():
 
 def test_global_context_is_the_fusion_of_the_pooled_bottleneck():
     config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2, global_context=True)
-    model = model_lib.build_colorunet(config, seed=1)
+    model = colorunet.build_colorunet(config, seed=1)
     x = np.random.default_rng(0).uniform(size=(2, 16, 24, 1)).astype(np.float32)
     inner = keras.Model(model.input, [model.get_layer("bottleneck_b_relu").output,
                                       model.get_layer("global_relu").output])
@@ -80,7 +81,7 @@ def test_global_context_lets_a_far_pixel_change_the_colour():
     changed = photo.copy()
     changed[0, :8, :8, 0] = 1.0 - changed[0, :8, :8, 0]
     for context in (False, True):
-        model = model_lib.build_colorunet(model_lib.ModelConfig(
+        model = colorunet.build_colorunet(model_lib.ModelConfig(
             num_bins=5, base_filters=4, depth=3, global_context=context), seed=2)
         far = np.abs(model(changed)[0, -1, -1] - model(photo)[0, -1, -1]).max()
         # Exactly unchanged without it (convolutions are local); at initialisation the
@@ -94,7 +95,7 @@ def test_interpolated_weights_are_the_wise_ft_mix_of_every_variable():
     # (1 - share) x base + share x own, share 1 leaves the model as it was.
     config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
     rng = np.random.default_rng(0)
-    own, base = (model_lib.build_colorunet(config, seed=s) for s in (1, 2))
+    own, base = (colorunet.build_colorunet(config, seed=s) for s in (1, 2))
     for m in (own, base):
         m.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in m.get_weights()])
     own_values, base_values = own.get_weights(), base.get_weights()
@@ -110,9 +111,9 @@ def test_interpolated_weights_are_the_wise_ft_mix_of_every_variable():
 
 
 def test_interpolation_refuses_other_architectures_and_shares():
-    own = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2))
-    wider = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=8, depth=2))
-    deeper = model_lib.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=3))
+    own = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2))
+    wider = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=8, depth=2))
+    deeper = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=3))
     with pytest.raises(ValueError, match="weights of shapes"):
         model_lib.interpolate_weights(own, wider, 0.5)
     with pytest.raises(ValueError, match="differ in their layers"):

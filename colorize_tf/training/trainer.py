@@ -23,6 +23,7 @@ from colorize_tf.data import input_pipeline
 from colorize_tf.data import records
 from colorize_tf.modeling import losses
 from colorize_tf.modeling import metrics
+from colorize_tf.modeling import effnet_colorizer
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.modeling import torch_weights
 from colorize_tf.serving import inference
@@ -255,10 +256,10 @@ def _load_pretrained_encoder(model, architecture, skip=()):
     (TrainingError when the package that ships them is missing or its file does not
     fit)."""
     try:
-        loaded = model_lib.load_encoder_weights(model, architecture, skip=skip)
+        loaded = effnet_colorizer.load_encoder_weights(model, architecture, skip=skip)
     except (ImportError, torch_weights.WeightsFileError) as e:
         raise TrainingError(f"pretrained_encoder: {e}") from None
-    net = model_lib.EFFNET_VARIANTS[architecture]
+    net = effnet_colorizer.EFFNET_VARIANTS[architecture]
     print(f"train: encoder started from the ImageNet weights of "
           f"EfficientNet-{net.name.title()} ({len(loaded)} layers)", flush=True)
 
@@ -268,7 +269,7 @@ def _compiled_model(c, model_config, bins, steps_per_epoch):
     and optimizer; call it inside the strategy's scope."""
     model = model_lib.build_model(model_config, seed=c.runtime.seed)
     if model_config.is_pretrained:
-        model_lib.set_encoder_training(model, c.network.encoder_training)
+        effnet_colorizer.set_encoder_training(model, c.network.encoder_training)
     opt = c.optimization
     learning_rate = _learning_rate(opt.learning_rate, opt.lr_schedule, opt.epochs,
                                    steps_per_epoch, opt.lr_decay_epoch, opt.lr_decay_factor)
@@ -424,7 +425,7 @@ def run(config, extra_callbacks=(), strategy=None):
                 if c.network.warm_start else []
             # ImageNet's weights for the encoder layers a warm start did not give (all
             # without one; global_context's stride-32 blocks from a source without it).
-            missing = [layer.name for layer in model_lib.encoder_layers(model)
+            missing = [layer.name for layer in effnet_colorizer.encoder_layers(model)
                        if layer.weights and layer.name not in copied]
             if c.network.pretrained_encoder and missing and model_config.is_pretrained:
                 _load_pretrained_encoder(model, model_config.architecture, skip=copied)
