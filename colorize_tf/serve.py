@@ -53,12 +53,12 @@ def define_flags(fv):
               "batch thread is free, and requests that come while one runs form the "
               "next batch.")
     d.integer("max_enqueued_batches", 16, "Batches waiting beyond this: 503.")
-    d.string("study_images", None, "Folder of real colour photos for seed 003's realism "
+    d.string("study_images", None, "Folder of real colour photos for Nicolai et al. 2021's realism "
              "study at /study (none: no study).")
     d.string("study_db", "realism_study.sqlite", "SQLite file of the study's answers.")
     d.float("study_temperature", 0.0, "Temperature of the study's colorized photos; 0: "
             "the model's default.")
-    d.integer("study_pairs", 50, "Pairs per participant (seed 003: 50 photos).")
+    d.integer("study_pairs", 50, "Pairs per participant (Nicolai et al. 2021: 50 photos).")
     d.float("study_seconds", 0.0, "Seconds each pair stays visible; 0: until answered.")
     d.integer("num_batch_threads", 0, "Batches run at the same time (each also uses "
               "every core through TensorFlow's own threads); 0: one per CPU core (TF "

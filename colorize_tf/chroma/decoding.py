@@ -1,8 +1,8 @@
 """From per-pixel bin logits to chroma: softmax, annealed mean, confidence, video smoothing.
 
 A Decoder says how a model's output becomes chroma: over joint chroma bins (ColorUNet,
-Zhang), over each chroma channel's own bins (seed 002, eq. 1), or the chroma itself
-(regression, seed 002 eq. 2).
+Zhang), over each chroma channel's own bins (Sun and Shen, eq. 1), or the chroma itself
+(regression, Sun and Shen eq. 2).
 
 Annealed mean (Zhang et al. 2016, eq. 5): f_T(z) = exp(log z / T) / sum exp(log z / T),
 chroma = sum_b f_T(z)_b * centre_b. Since log softmax(l) / T = l / T + const,

@@ -37,7 +37,7 @@ class Grid:
 
     def channel_centres(self):
         """(centres along chroma 0 [cells[0]], along chroma 1 [cells[1]]), float64: the
-        bins of each channel on its own (seed 002, eq. 1)."""
+        bins of each channel on its own (Sun and Shen, eq. 1)."""
         return tuple(l + (np.arange(c) + 0.5) * s
                      for l, c, s in zip(self.low, self.cells, self.cell_size))
 
@@ -66,7 +66,7 @@ DEFAULT_GRIDS = {
 
 def channel_grid(color_space, bins_per_channel):
     """The default grid's range split into bins_per_channel bins along each chroma
-    channel (seed 002: 20 per channel), for per-channel classification."""
+    channel (Sun and Shen: 20 per channel), for per-channel classification."""
     grid = DEFAULT_GRIDS[color_space]
     return Grid(color_space, grid.low, grid.high, (bins_per_channel, bins_per_channel))
 

@@ -45,7 +45,7 @@ class PipelineConfig:
     soft_sigma: float = 0.0  # 0: half a grid cell
     regression_target: bool = False
     scene_target: bool = False
-    regression_only: bool = False  # the only target is pack_regression (seed 002, eq. 2)
+    regression_only: bool = False  # the only target is pack_regression (Sun and Shen, eq. 2)
     hints: bool = False  # inputs: luma and hints simulated from the truth (chroma/hints.py)
     target_stride: int = 1
     frame_scale_crops: bool = False

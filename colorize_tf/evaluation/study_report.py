@@ -124,31 +124,32 @@ def claims(results, default):
                        f"({numbers()}).")
         else:
             out.append(f"- {text}: not measured (variants {', '.join(names)} not run).")
-    claim("Classification gives more colourful results than regression (seeds 002, 003)",
+    claim("Classification gives more colourful results than regression (Sun and Shen; "
+          "Nicolai et al. 2021)",
           ["cls_yuv32", "reg_yuv"],
           lambda: m("cls_yuv32")["colourfulness_ratio"] > m("reg_yuv")["colourfulness_ratio"],
           lambda: f"colourfulness ratio {m('cls_yuv32')['colourfulness_ratio']:.2f} vs "
                   f"{m('reg_yuv')['colourfulness_ratio']:.2f} at {default}")
-    claim("Regression gives a lower per-pixel chroma error (seed 002)",
+    claim("Regression gives a lower per-pixel chroma error (Sun and Shen)",
           ["cls_yuv32", "reg_yuv"],
           lambda: m("reg_yuv")["mse_ab"] < m("cls_yuv32")["mse_ab"],
           lambda: f"MSE ab {m('reg_yuv')['mse_ab']:.1f} vs {m('cls_yuv32')['mse_ab']:.1f}")
     low = min((n for n in results.get(REFERENCE, {}).get("methods", {}) if n.startswith("T=")),
               key=lambda n: float(n[2:]), default=default)
-    claim(f"Augmentation stabilises low-temperature results (seed 001): PSNR at {low}",
+    claim(f"Augmentation stabilises low-temperature results (Billaut et al. 2018): PSNR at {low}",
           ["cls_yuv32", "cls_yuv32_noaug"],
           lambda: m("cls_yuv32", low)["psnr"] > m("cls_yuv32_noaug", low)["psnr"],
           lambda: f"{m('cls_yuv32', low)['psnr']:.2f} dB with vs "
                   f"{m('cls_yuv32_noaug', low)['psnr']:.2f} dB without")
-    claim("Rebalancing favours rare colours (seeds 001, 003): rebalanced AuC and KL of the "
-          "bin histogram", ["cls_yuv32", "cls_yuv32_norebal"],
+    claim("Rebalancing favours rare colours (Billaut et al. 2018; Nicolai et al. 2021): "
+          "rebalanced AuC and KL of the bin histogram", ["cls_yuv32", "cls_yuv32_norebal"],
           lambda: m("cls_yuv32")["auc_rebalanced"] > m("cls_yuv32_norebal")["auc_rebalanced"]
           and m("cls_yuv32")["kl_bins"] < m("cls_yuv32_norebal")["kl_bins"],
           lambda: f"rebalanced AuC {m('cls_yuv32')['auc_rebalanced']:.4f} vs "
                   f"{m('cls_yuv32_norebal')['auc_rebalanced']:.4f}, KL "
                   f"{m('cls_yuv32')['kl_bins']:.3f} vs {m('cls_yuv32_norebal')['kl_bins']:.3f}")
-    claim("The scene head helps (seed 004): multitask vs the reference, rebalanced AuC and "
-          "PSNR (the multitask variant also uses soft targets)", ["cls_yuv32", "multitask"],
+    claim("The scene head helps (Nguyen-Quynh et al.): multitask vs the reference, rebalanced "
+          "AuC and PSNR (the multitask variant also uses soft targets)", ["cls_yuv32", "multitask"],
           lambda: m("multitask")["auc_rebalanced"] > m("cls_yuv32")["auc_rebalanced"]
           and m("multitask")["psnr"] > m("cls_yuv32")["psnr"],
           lambda: f"rebalanced AuC {m('multitask')['auc_rebalanced']:.4f} vs "
@@ -161,7 +162,7 @@ def scene_section(scenes):
     """Markdown: the scene classifier's accuracy per input, and confusion matrices."""
     classes = scenes["classes"]
     inputs = [k for k in scenes if k not in ("classes", "photos")]
-    lines = ["### Colorization before classification (seed 003)", "",
+    lines = ["### Colorization before classification (Nicolai et al. 2021)", "",
              f"A scene classifier ({', '.join(classes)}; `modeling/scene_classifier.py`) "
              f"trained on colour photos, given {scenes['photos']} test photos:", "",
              "| input | top-1 accuracy |", "|---|---|"]
@@ -213,7 +214,7 @@ def write(report_dir, variants, results, test_paths, temperatures, num_grid_phot
              "without": np.asarray(results["cls_yuv32_norebal"]["bin_frequencies"][default])},
             f"bin frequencies, truth vs predicted at {default} (ColorUNet figure 9)",
             "bin (most frequent first)"))
-        lines += ["### Predicted vs true bin frequencies (seed 001, figure 9)", "",
+        lines += ["### Predicted vs true bin frequencies (Billaut et al. 2018, figure 9)", "",
                   "![bins](bin_frequencies.png)", ""]
     lines += ["### Learning curves", ""]
     lines += [f"![curves]({name})" for name in learning_curves(report_dir, variants)] + [""]

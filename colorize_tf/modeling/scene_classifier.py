@@ -1,4 +1,4 @@
-"""Colorization as pre-processing for classification (seed 003): a small Keras scene
+"""Colorization as pre-processing for classification (Nicolai et al. 2021): a small Keras scene
 classifier trained on colour photos, then given test photos in colour, in gray, and
 colorized, to see how much of the accuracy lost to gray a colorizer gives back.
 

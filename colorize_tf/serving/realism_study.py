@@ -2,7 +2,7 @@
 realism"): a two-alternative forced choice between a real colour photo and the same
 photo colorized by the served model, side by side in random order, "which one is
 real?". The fooling rate is the share of answers that picked the colorized one (50%:
-indistinguishable; seed 003 reports 18.8% over 10 participants and 50 photos).
+indistinguishable; Nicolai et al. 2021 reports 18.8% over 10 participants and 50 photos).
 
 Answers live in SQLite: one row per pair shown (trial), with an anonymous session id,
 the photo, model, version, temperature, which side was real, the choice and the

@@ -1,6 +1,6 @@
-"""The realism study's routes on the local server (seed 003's protocol, Billaut et al.
-2018, section 5.2: which of two photos is the real one?): the page, its calls and the
-results, over a realism_study.RealismStudy.
+"""The realism study's routes on the local server (the protocol of Nicolai et al. 2021,
+a reproduction of Zhang et al. 2016: which of two photos is the real one?): the page,
+its calls and the results, over a realism_study.RealismStudy.
 
     GET  /study                 the page participants open
     POST /study/next            {"session"} -> the next pair (two PNGs, base64)
@@ -121,7 +121,7 @@ def study_results_html(model, rows):
              "text-align:right}</style>",
              f"<h1>Realism study: {html.escape(model)}</h1>",
              "<p>Fooling rate: the share of answers that took the colorized photo for the "
-             "real one (50%: indistinguishable; seed 003 reports 18.8%). 95% Wilson "
+             "real one (50%: indistinguishable; Nicolai et al. 2021 reports 18.8%). 95% Wilson "
              "interval.</p>",
              "<table><tr><th>model</th><th>version</th><th>temperature</th><th>answers</th>"
              "<th>participants</th><th>fooled</th><th>fooling rate</th><th>95% interval</th>"

@@ -109,9 +109,10 @@ class NetworkConfig:
         "their mean are added to the decoder's stride-16 ones (crops then multiples of 32).")
     decoding: str = setting(
         _MODEL.decoding,
-        "bins: classes over the joint chroma bins; per_channel: --channel_bins classes per chroma "
-        "channel, each with its own CE and annealed mean (seed 002, eq. 1); regression: the chroma "
-        "itself, masked MSE (seed 002, eq. 2).", choices=decoding.DECODINGS)
+        "bins: classes over the joint chroma bins; per_channel: --channel_bins classes per "
+        "chroma channel, each with its own CE and annealed mean (Sun and Shen, eq. 1); "
+        "regression: the chroma itself, masked MSE (Sun and Shen, eq. 2).",
+        choices=decoding.DECODINGS)
     channel_bins: int = setting(20, "Bins per chroma channel (--decoding=per_channel).")
     hints: bool = setting(
         False,
@@ -390,7 +391,7 @@ class TrainConfig:
                               "encoder)")
 
     def bins(self, bins):
-        """The records' bins, with rebalance_lambda's weights when it is set (seed 001's
+        """The records' bins, with rebalance_lambda's weights when it is set (Billaut et al. 2018's
         comparison without rebalancing is lambda = 1: uniform weights)."""
         if self.data.rebalance_lambda is None:
             return bins
