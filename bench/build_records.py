@@ -4,7 +4,7 @@ r"""Data prep throughput vs its limit, measured in the same run.
 
 The limit, per core: bare decode (OpenCV) + antialiased Lanczos (data prep's own,
 prepare.lanczos_resize) + PNG encoding at data prep's level of the same files, in one
-worker process as data prep starts them (builder.worker_pool: one thread for OpenCV
+worker process as data prep starts them (processes.worker_pool: one thread for OpenCV
 and BLAS, prepare.tune_malloc). Full data prep adds hashing, the gray check, the
 chroma histogram, making the examples and writing the shards, and counts its
 start-up; its per-photo work alone (prepare.prepare_chunk in the same kind of process,
@@ -54,12 +54,12 @@ def per_core_rates(paths, sources, config):
     """(limit, limit in each of 2 processes at once, per-photo work) photos/s:
     _decode_resize_encode and _prepare_all in single-threaded worker processes, as
     data prep starts them."""
-    from data_prep import builder
+    from data_prep import processes
     args = (config.frame_size, config.png_compression)
-    with builder.worker_pool(1) as pool:
+    with processes.worker_pool(1) as pool:
         limit = pool.apply(_decode_resize_encode, (paths, *args))
         work = pool.apply(_prepare_all, (sources, config))
-    with builder.worker_pool(2) as pool:
+    with processes.worker_pool(2) as pool:
         pool.starmap(_decode_resize_encode, [(paths[:20], *args)] * 2)  # both warm
         halves = pool.starmap(_decode_resize_encode, [(paths[i::2], *args) for i in (0, 1)])
     return len(paths) / limit, len(paths) / 2 / max(halves), len(paths) / work

@@ -76,10 +76,10 @@ def photo_floor(data, work):
     the model: decode, a luma, shrunk to the working size (area averaging, cheaper than
     the export's Lanczos), and encode a full-size RGB image (the decoded one, at the
     export's JPEG quality). The floor under the 768x512 and 3000x2000 goals."""
-    from colorize_tf.serving import graph as serving
+    from colorize_tf.serving import graph
     rgb = tf.io.decode_jpeg(data, channels=3)
     small = tf.image.resize(tf.image.rgb_to_grayscale(rgb), work, method="area")
-    return tf.io.encode_jpeg(rgb, quality=serving.JPEG_QUALITY), small
+    return tf.io.encode_jpeg(rgb, quality=graph.JPEG_QUALITY), small
 
 
 def fetched_call(signature, inputs):
@@ -113,7 +113,7 @@ def main():
     args = parser.parse_args()
     from colorize_tf.chroma import decoding
     from colorize_tf.modeling import model as model_lib
-    from colorize_tf.serving import graph as serving
+    from colorize_tf.serving import graph
     from colorize_tf.serving import inference
     from colorize_tf.training import exporter
 
@@ -134,7 +134,7 @@ def main():
         zhang = build_eccv16()
         print(f"{source}: {ours.name} {ours.count_params():,} params (logits at 1/"
               f"{config.output_stride}), work size {args.work_size}, chroma upsampling "
-              f"{serving.ExportInfo.load(path).upsampling}; ECCV16 "
+              f"{graph.ExportInfo.load(path).upsampling}; ECCV16 "
               f"{zhang.count_params():,} params", flush=True)
         common.line(f"{ours.name} model only, 256x256", model_rate(ours, (256, 256)),
                     "images/s", "ECCV16", model_rate(zhang, (256, 256), repeats=3))
@@ -173,7 +173,7 @@ def main():
             photo = make_photo(height, width, seed=1)  # smooth, compresses like a photo
             data = tf.constant([tf.io.encode_jpeg(photo, quality=90).numpy()])
             repeats = 4 if height < 1000 else 2
-            work = serving.working_size(height, width, args.work_size).numpy()
+            work = graph.working_size(height, width, args.work_size).numpy()
             model_luma = tf.random.uniform([1, pad(work[0]), pad(work[1]), 1])
             calls = {"model only": lambda: bare_call(model_luma).numpy(),
                      "floor": lambda: [x.numpy() for x in floor_call(data[0], work)]}

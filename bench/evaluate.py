@@ -24,7 +24,7 @@ import tensorflow as tf  # noqa: E402
 from bench import common  # noqa: E402
 from colorize_tf.evaluation import photos  # noqa: E402
 from colorize_tf.evaluation import scoring  # noqa: E402
-from colorize_tf.serving import graph as serving  # noqa: E402
+from colorize_tf.serving import graph  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 
 GOAL = 0.5
@@ -39,8 +39,8 @@ def model_only_rate(colorizer, truths, batch_size):
     for group in by_shape.values():
         for i in range(0, len(group), batch_size):
             rgb = tf.constant(np.stack(group[i:i + batch_size]), tf.uint8)
-            batches.append(serving.preprocess(rgb, colorizer.export_info.work_size,
-                                              colorizer.color_space)[1])
+            batches.append(graph.preprocess(rgb, colorizer.export_info.work_size,
+                                            colorizer.color_space)[1])
     return common.rate(lambda: [colorizer.probabilities_of_luma(b).numpy() for b in batches],
                        len(truths))
 

@@ -15,7 +15,6 @@ Python API:
     rgb = Colorizer("saved_models/colorunet_landscapes").colorize(gray_uint8, temperature=0.38)
 """
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
-from colorize_tf import errors
 if __name__ == "__main__":
     cli.quiet_tensorflow()
 import collections
@@ -34,65 +33,11 @@ from colorize_tf import presets
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import color
-from colorize_tf.chroma import decoding
 from colorize_tf.chroma import hints as hints_lib
 from colorize_tf.data import image_files
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import photo_decoding
 from colorize_tf.serving import inference
-
-_FOURCC = {".mp4": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
-def colorize_video(colorizer, in_path, out_path, temperature, work_size=None,
-                   frames=decoding.SMOOTHING_FRAMES, alpha=decoding.SMOOTHING_ALPHA,
-                   motion=decoding.SMOOTHING_MOTION,
-                   progress=None, max_pixels=image_files.DEFAULT_MAX_PIXELS):
-    """Reads a video with OpenCV, colorizes every frame with temporal smoothing, writes
-    the same fps and size. Returns the number of frames. The audio is not carried.
-    ValueError (and nothing written) for a video with fewer readable frames than its
-    header declares (a truncated or damaged file)."""
-    capture = cv2.VideoCapture(in_path)
-    if not capture.isOpened():
-        raise errors.Error("OpenCV cannot open this video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    if width * height > max_pixels:
-        capture.release()
-        raise errors.Error(f"{width}x{height} px frames are larger than the limit of "
-                         f"{max_pixels} pixels (raise --max_pixels to allow it)")
-    extension = os.path.splitext(out_path)[1].lower()
-    smoother = colorizer.decoder.smoother(frames, alpha, motion)
-    count = 0
-    try:
-        with safe_write.replacing(out_path) as tmp:
-            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*_FOURCC.get(extension, "mp4v")),
-                                     fps, (width, height))
-            if not writer.isOpened():
-                raise OSError(f"OpenCV cannot write a {extension} video here")
-            try:
-                while True:
-                    ok, frame = capture.read()
-                    if not ok:
-                        break
-                    rgb = colorizer.colorize(frame[..., ::-1], temperature, work_size=work_size,
-                                             smoother=smoother)
-                    writer.write(np.ascontiguousarray(rgb[..., ::-1]))
-                    count += 1
-                    if progress:
-                        progress(count, total)
-            finally:
-                writer.release()
-            if count == 0:
-                raise errors.Error("the video has no readable frames")
-            if 0 < total and count < total:  # discarded: nothing half-written is shown
-                raise errors.Error(f"the video ends after {count} of the {total} frames its "
-                                 f"header declares (truncated or damaged): not written")
-    finally:
-        capture.release()
-    return count
-
+from colorize_tf.serving import video_files
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -370,7 +315,7 @@ def _colorize_one(colorizer, job, data, options):
         return colorizer.colorize_bytes([data], options.temperature,
                                         None if hints is None else [hints])[0]
     # The serving graph's decoding (EXIF orientation, alpha over white).
-    rgb = serving.decode_rgb(tf.constant(data)).numpy()
+    rgb = photo_decoding.decode_rgb(tf.constant(data)).numpy()
     out, conf = colorizer.colorize(rgb, options.temperature, True,
                                    options.work_size)
     return (cv2.imencode(".png", out[..., ::-1].copy())[1].tobytes(),
@@ -399,7 +344,7 @@ def _colorize_one_video(colorizer, job, options, outcome):
         outcome.failed.append((job.path, e.strerror or str(e)))
         return
     try:
-        frames = colorize_video(colorizer, job.path, job.output, options.temperature,
+        frames = video_files.colorize_video(colorizer, job.path, job.output, options.temperature,
                                 options.work_size or None, progress=progress,
                                 max_pixels=options.max_pixels)
         outcome.notes.append((job.path, f"{frames} frames (audio not carried over)"))

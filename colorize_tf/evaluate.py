@@ -19,7 +19,7 @@ import numpy as np
 
 from colorize_tf import safe_write
 from colorize_tf.chroma import color
-from colorize_tf.chroma import decoding
+from colorize_tf.chroma import video_smoothing
 from colorize_tf.data import image_files
 from colorize_tf.evaluation import figures
 from colorize_tf.evaluation import photos
@@ -31,8 +31,8 @@ from colorize_tf.serving import inference
 
 # --video's smoothings: along the optical flow (the video default) and the ColorUNet's
 # window at fixed pixels, each at the default alpha.
-DEFAULT_SMOOTHING = (f"flow:{decoding.SMOOTHING_ALPHA:g}",
-                     f"{decoding.SMOOTHING_FRAMES}:{decoding.SMOOTHING_ALPHA:g}")
+DEFAULT_SMOOTHING = (f"flow:{video_smoothing.SMOOTHING_ALPHA:g}",
+                     f"{video_smoothing.SMOOTHING_FRAMES}:{video_smoothing.SMOOTHING_ALPHA:g}")
 
 
 def define_flags(fv):
@@ -76,8 +76,8 @@ def define_flags(fv):
     d.list("smoothing", None,
            "With --video: temporal smoothing settings to compare (default: "
            f"{','.join(DEFAULT_SMOOTHING)}): flow:ALPHA (along the "
-           "optical flow, decoding.MotionSmoother: the video default) or FRAMES:ALPHA (at "
-           "fixed pixels over a window, decoding.TemporalSmoother, the ColorUNet's).")
+           "optical flow, video_smoothing.MotionSmoother: the video default) or FRAMES:ALPHA (at "
+           "fixed pixels over a window, video_smoothing.TemporalSmoother, the ColorUNet's).")
 
 
 def check_flags(f):

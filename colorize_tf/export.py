@@ -16,7 +16,7 @@ import os
 
 from colorize_tf import serving_api
 from colorize_tf.chroma import guided
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 
@@ -33,10 +33,10 @@ def define_flags(fv):
     d.integer("version", 0, "Version number; 0: the next free one.")
     d.enum("checkpoint", "best", ["best", "last"], "Which checkpoint of the run.")
     d.integer("work_size", 0, f"Longest side the model sees (px, >= "
-              f"{serving.MIN_WORK_SIZE}); 0: the training crop size (the SavedModel's own "
+              f"{graph.MIN_WORK_SIZE}); 0: the training crop size (the SavedModel's own "
               "with --from_saved_model).")
     d.integer("max_pixels", 0, f"Larger images are refused; 0: "
-              f"{serving.DEFAULT_MAX_PIXELS:,} (the SavedModel's own with --from_saved_model).")
+              f"{graph.DEFAULT_MAX_PIXELS:,} (the SavedModel's own with --from_saved_model).")
     d.float("default_temperature", 0.0, "The temperature the model is meant for "
             "(export.json): colorize and the Python API use it when none is given; 0: "
             f"{serving_api.DEFAULT_TEMPERATURE} (the SavedModel's own with "
@@ -111,7 +111,7 @@ def main(argv=None):
         else:
             path = exporter.export(
                 f["model_dir"], f["export_dir"], f["version"] or None, f["work_size"] or None,
-                f["max_pixels"] or serving.DEFAULT_MAX_PIXELS, f["checkpoint"],
+                f["max_pixels"] or graph.DEFAULT_MAX_PIXELS, f["checkpoint"],
                 f["default_temperature"] or serving_api.DEFAULT_TEMPERATURE,
                 f["guided_radius"], tint or 0.0, coherence or (0.0, 0.0), interpolation)
     except (cli.UsageError, exporter.ExportError, inference.ModelError) as e:

@@ -14,6 +14,7 @@ import sys
 
 from colorize_tf import errors
 from colorize_tf.training import config as training_config
+from colorize_tf.training import devices
 from colorize_tf.training import multi_worker
 from colorize_tf.training import trainer
 
@@ -35,7 +36,7 @@ def main(argv=None):
     config = training_config.TrainConfig.from_flags(values)
     try:
         config.check()
-        trainer.configure_logical_cpus(config.runtime.logical_cpus)
+        devices.configure_logical_cpus(config.runtime.logical_cpus)
         # Before anything else runs: a multi-worker strategy sets up collectives at start.
         strategy = multi_worker.make_strategy(config.runtime.cluster_timeout) \
             if config.runtime.strategy == "multi_worker" else None

@@ -8,7 +8,6 @@ the train split's chroma histogram, fit the bins and write the report. The Beam 
 """
 import dataclasses
 import hashlib
-import multiprocessing
 import os
 import time
 
@@ -19,6 +18,7 @@ from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.data import image_files
 from colorize_tf.data import records
 from data_prep import prepare
+from data_prep import processes
 from data_prep.prepare import Source  # noqa: F401 (the input's type, named here too)
 
 _CHUNK = 32  # photos per worker task: small enough for smooth progress
@@ -226,7 +226,7 @@ def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BIN
         raise InputError("no input photos found")
     _clear_earlier_build(output_dir)
     # The workers start while this process hashes the inputs.
-    with _task_runner(workers) as run:
+    with processes.task_runner(workers) as run:
         return _build(run, sources, output_dir, config, num_bins, rebalance_lambda,
                       val_fraction, images_per_shard, num_shards, workers,
                       listing_skipped, ignored, progress_every, log, start, earlier_bins)
@@ -389,57 +389,6 @@ def _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitt
                                                         fitted.weights))]},
         elapsed_seconds=round(elapsed, 2),
         photos_per_second=round(outcome.prepared / max(elapsed, 1e-9), 1))
-
-
-# Thread counts of the BLAS libraries numpy may be built with (OpenBLAS in its wheels).
-_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def worker_pool(workers):
-    """A multiprocessing Pool of `workers` spawned processes set up by prepare.init_worker,
-    each with one BLAS thread (the environment variables are read when numpy loads)."""
-    saved = {name: os.environ.get(name) for name in _BLAS_THREADS}
-    os.environ.update(dict.fromkeys(_BLAS_THREADS, "1"))
-    try:
-        return multiprocessing.get_context("spawn").Pool(workers, prepare.init_worker)
-    finally:  # the workers have their environment; this process keeps its own
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
-
-
-class _task_runner:
-    """Context manager giving run(fn, tasks) -> ordered results, in-process or in a pool.
-
-    Worker processes are spawned, not forked (forking after TensorFlow started can
-    deadlock), once per build, and start at once: their start-up overlaps the caller's
-    hashing of the inputs. They run prepare.py's TensorFlow-free code, so they start in
-    ~0.1 s, with one thread each for numpy's BLAS and OpenCV (worker_pool).
-    """
-
-    def __init__(self, workers):
-        self.workers = workers
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers <= 1:
-            return lambda fn, tasks: map(fn, tasks)
-        self.pool = worker_pool(self.workers)
-        return self._run_in_pool
-
-    def _run_in_pool(self, fn, tasks):
-        # Ordered results, the tasks handed out as workers free up. (The workers start
-        # in ~0.1 s: this process no longer works on tasks while it waits for them.)
-        yield from self.pool.imap(fn, tasks)
-        # Every task is done: the workers exit (~20 ms) while the shards are closed.
-        self.pool.close()
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.terminate() if exc[0] else self.pool.close()
-            self.pool.join()
 
 
 def _remove_stale_shards(output_dir, shards):

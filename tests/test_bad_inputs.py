@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colorize_tf.data import image_files
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import photo_decoding
 from data_prep import prepare
 from tests import bad_inputs
 from tests.conftest import make_photo
@@ -215,8 +215,8 @@ _serving_module = {}
 
 def _check_serving_decode(data):
     if "module" not in _serving_module:  # the graph's own steps, without a model
-        _serving_module["fn"] = tf.function(lambda d: (serving._header_size(d),
-                                                       serving.decode_rgb(d)))
+        _serving_module["fn"] = tf.function(lambda d: (photo_decoding.header_size(d),
+                                                       photo_decoding.decode_rgb(d)))
         _serving_module["module"] = True
     try:
         size, rgb = _serving_module["fn"](tf.constant(data))

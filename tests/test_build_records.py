@@ -14,6 +14,7 @@ from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
+from data_prep import processes
 from tests.conftest import make_photo, with_exif_orientation, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -432,11 +433,11 @@ def _task_and_pid(task):
 
 
 def test_worker_results_keep_the_order_of_the_tasks():
-    with builder._task_runner(2) as run:
+    with processes.task_runner(2) as run:
         results = list(run(_task_and_pid, list(range(300))))
     assert [task for task, _ in results] == list(range(300))
     assert os.getpid() not in {pid for _, pid in results}  # the workers ran them
-    with builder._task_runner(1) as run:  # one worker: this process
+    with processes.task_runner(1) as run:  # one worker: this process
         assert {pid for _, pid in run(_task_and_pid, range(5))} == {os.getpid()}
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from colorize_tf import colorize
-from colorize_tf.chroma import decoding
+from colorize_tf.chroma import video_smoothing
 from colorize_tf.serving import inference
+from colorize_tf.serving import video_files
 from tests.conftest import make_photo, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,7 +63,7 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
     colorizer = inference.Colorizer(tiny_saved_model[0])
     out = str(tmp_path / "out.avi")
     seen = []
-    count = colorize.colorize_video(colorizer, src, out, 0.38,
+    count = video_files.colorize_video(colorizer, src, out, 0.38,
                                     progress=lambda n, total: seen.append(n))
     assert count == 6 and seen == [1, 2, 3, 4, 5, 6]
     capture = cv2.VideoCapture(out)
@@ -72,7 +73,7 @@ def test_video_keeps_fps_size_and_frames(tiny_saved_model, tmp_path):
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     capture.release()
     with pytest.raises(ValueError, match="cannot open"):
-        colorize.colorize_video(colorizer, str(tmp_path / "missing.avi"), out, 0.38)
+        video_files.colorize_video(colorizer, str(tmp_path / "missing.avi"), out, 0.38)
 
 
 def test_a_truncated_video_is_a_failure_not_a_short_result(tiny_saved_model, tmp_path):
@@ -102,7 +103,7 @@ def test_smoothing_carries_colour_over_a_flickering_clip(luma_saved_model):
     colorizer = inference.Colorizer(luma_saved_model)
     bright = np.full((16, 16, 3), 180, np.uint8)
     dark = np.full((16, 16, 3), 90, np.uint8)
-    smoother = decoding.TemporalSmoother(alpha=0.2)
+    smoother = video_smoothing.TemporalSmoother(alpha=0.2)
     first = colorizer.colorize(bright, 0.5, work_size=32, smoother=smoother)
     second = colorizer.colorize(dark, 0.5, work_size=32, smoother=smoother)
     plain_first = colorizer.colorize(bright, 0.5, work_size=32)

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from colorize_tf.chroma import decoding
+from colorize_tf.chroma import video_smoothing
 
 CENTRES = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
 PROBS = np.array([0.2, 0.3, 0.5], np.float32)
@@ -48,7 +49,7 @@ def test_confidence_maps():
 
 
 def test_temporal_smoothing_golden_and_bounded_memory():
-    smoother = decoding.TemporalSmoother(frames=20, alpha=0.2)
+    smoother = video_smoothing.TemporalSmoother(frames=20, alpha=0.2)
     first = smoother(np.array([[[1.0, 0.0]]]))
     np.testing.assert_allclose(first, [[[1.0, 0.0]]])
     second = smoother(np.array([[[0.0, 1.0]]]))
@@ -74,7 +75,8 @@ def _moving_square(t, size=48, side=12, step=2):
 def test_motion_smoothing_follows_the_scene():
     """A square moving 2 px a frame: smoothed along the flow it stays itself and leaves
     no trail; smoothed at fixed pixels (the ColorUNet's way) it drags one behind."""
-    along, fixed = decoding.MotionSmoother(alpha=0.1), decoding.TemporalSmoother(20, 0.1)
+    along = video_smoothing.MotionSmoother(alpha=0.1)
+    fixed = video_smoothing.TemporalSmoother(20, 0.1)
     for t in range(8):
         luma, probabilities = _moving_square(t)
         moving, still = along(probabilities, luma), fixed(probabilities, luma)
@@ -84,7 +86,7 @@ def test_motion_smoothing_follows_the_scene():
 
 
 def test_motion_smoothing_by_hand_and_at_a_cut():
-    smoother = decoding.MotionSmoother(alpha=0.2)
+    smoother = video_smoothing.MotionSmoother(alpha=0.2)
     luma = np.full((16, 16), 0.5, np.float32)
     first = smoother(np.tile([1.0, 0.0], (16, 16, 1)), luma)
     np.testing.assert_allclose(first, np.tile([1.0, 0.0], (16, 16, 1)))

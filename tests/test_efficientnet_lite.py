@@ -414,8 +414,8 @@ def test_chroma_at_a_quarter_is_upsampled_where_each_cell_is():
     # Cell i covers pixels 4i..4i+3 (training's pooling); bilinear with half-pixel
     # centres puts pixel p at cell coordinate (p + 0.5) / 4 - 0.5, so a ramp over the
     # cells comes back as that line inside, clamped at the borders, cropped to H, W.
-    from colorize_tf.serving import graph as serving
-    module = serving.ColorizerModule.__new__(serving.ColorizerModule)
+    from colorize_tf.serving import graph
+    module = graph.ColorizerModule.__new__(graph.ColorizerModule)
     module.output_stride = 4
     cells = np.arange(5, dtype=np.float32)[None, :, None, None] * np.ones((1, 1, 3, 1),
                                                                           np.float32)
@@ -452,7 +452,7 @@ def test_effnet_export_reloads_and_colorizes_odd_sizes(effnet_saved_model):
     from colorize_tf.training import exporter
     effnet_saved_model, run_dir = effnet_saved_model
     info = json.load(open(os.path.join(effnet_saved_model, "assets", "export.json")))
-    assert (info["output_stride"], info["depth"]) == (4, 4)
+    assert (info["output_stride"], info["pad_log2"]) == (4, 4)
     colorizer = inference.Colorizer(effnet_saved_model)
     gray = cv2.cvtColor(make_photo(77, 101, seed=3), cv2.COLOR_RGB2GRAY)
     rgb, confidence = colorizer.colorize(gray, confidence=True)

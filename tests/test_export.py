@@ -15,7 +15,8 @@ from colorize_tf import cli
 from colorize_tf import export
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import color
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
+from colorize_tf.serving import photo_decoding
 from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 from tests.conftest import make_photo, numpy_oracle, with_exif_orientation
@@ -199,9 +200,9 @@ def test_exif_orientation_as_opencv_shows_it(orientation):
     # OpenCV's IMREAD_COLOR applies the EXIF orientation (it is the oracle here).
     data = with_exif_orientation(_jpeg(make_photo(24, 40, seed=orientation)), orientation)
     expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    eager = serving.decode_rgb(tf.constant(data)).numpy()
-    graph = tf.function(serving.decode_rgb)(tf.constant(data)).numpy()
-    for rgb in (eager, graph):
+    eager = photo_decoding.decode_rgb(tf.constant(data)).numpy()
+    traced = tf.function(photo_decoding.decode_rgb)(tf.constant(data)).numpy()
+    for rgb in (eager, traced):
         assert rgb.shape == expected.shape
         # libjpeg builds differ by a few levels; a wrong turn differs by ~50 on average.
         assert np.abs(rgb.astype(float) - expected).mean() < 3.0
@@ -210,7 +211,7 @@ def test_exif_orientation_as_opencv_shows_it(orientation):
 def test_orientation_of_odd_bytes_is_one():
     for data in [b"\xff\xd8Exif\x00\x00", b"\xff\xd8Exif\x00\x00II*\x00\xff\xff\xff\xff",
                  b"\xff\xd8", b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12"]:
-        assert int(serving._exif_orientation(tf.constant(data))) == 1
+        assert int(photo_decoding._exif_orientation(tf.constant(data))) == 1
 
 
 def test_alpha_is_composited_over_white_as_in_data_prep():
@@ -219,7 +220,7 @@ def test_alpha_is_composited_over_white_as_in_data_prep():
     rgba[..., 0] = 200  # red, with alpha 0 (left half) and 255 (right half)
     rgba[:, 3:, 3] = 255
     png = cv2.imencode(".png", rgba[..., [2, 1, 0, 3]])[1].tobytes()
-    served = serving.decode_rgb(tf.constant(png)).numpy()
+    served = photo_decoding.decode_rgb(tf.constant(png)).numpy()
     prepared, _ = prepare.decode_image(png)
     np.testing.assert_array_equal(served[:, :3], 255)  # transparent -> white
     np.testing.assert_array_equal(served[:, 3:], np.tile([200, 0, 0], (6, 3, 1)))
@@ -297,7 +298,11 @@ def test_a_depth_4_model_exports_and_serves_odd_sizes(tiny_records, tmp_path):
         f"--model_dir={tmp_path}/run", "--depth=4", "--epochs=1", "--num_log_images=0"])
     trainer.run(TrainConfig.from_flags(values))
     path = exporter.export(str(tmp_path / "run"), str(tmp_path / "m"), work_size=40)
-    assert json.load(open(os.path.join(path, "assets", "export.json")))["depth"] == 4
+    info = json.load(open(os.path.join(path, "assets", "export.json")))
+    assert info["pad_log2"] == 4 and "depth" not in info  # depth: the model's cells
+    # Exports from before the split named it depth: still read as the pad multiple.
+    before = {**{k: v for k, v in info.items() if k != "pad_log2"}, "depth": 2}
+    assert graph.ExportInfo.from_dict(before).pad_log2 == 2
     (out,), _ = _serve(path, [_png(make_photo(27, 37, seed=1))])
     assert out.shape == (27, 37, 3)
 
@@ -306,8 +311,8 @@ def test_reexport_from_a_saved_model_keeps_weights_and_settings(tiny_saved_model
     # The run is not needed: the weights, bins and decoder come from the SavedModel.
     path = exporter.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "again"))
     assert os.path.basename(path) == "1"
-    old_info = serving.ExportInfo.load(tiny_saved_model[0])
-    assert serving.ExportInfo.load(path) == old_info
+    old_info = graph.ExportInfo.load(tiny_saved_model[0])
+    assert graph.ExportInfo.load(path) == old_info
     photos = [_png(make_photo(33, 47, seed=5)), _jpeg(make_photo(20, 30, seed=6))]
     for before, after in zip(_serve(tiny_saved_model[0], photos), _serve(path, photos)):
         for a, b in zip(before, after):
@@ -461,13 +466,13 @@ def test_interpolated_export_mixes_the_weights_and_says_so(tiny_run, tiny_saved_
     for b, t, m in zip(*weights):
         np.testing.assert_allclose(m, 0.7 * b + 0.3 * t, rtol=1e-5, atol=1e-6)
     assert not np.allclose(weights[2][0], weights[1][0])
-    info = serving.ExportInfo.load(mixed)
+    info = graph.ExportInfo.load(mixed)
     assert info.weights.startswith("0.3 x this model's + 0.7 x those of ")
-    assert serving.ExportInfo.load(tuned).weights == ""
+    assert graph.ExportInfo.load(tuned).weights == ""
     (out,), _ = _serve(mixed, [_png(make_photo(20, 28, seed=3))])
     assert out.shape == (20, 28, 3)
     again = exporter.export_from_saved_model(mixed, str(tmp_path / "again"))
-    assert serving.ExportInfo.load(again).weights == info.weights
+    assert graph.ExportInfo.load(again).weights == info.weights
     for a, b in zip(inference.load_keras_model(again)[0].get_weights(), weights[2]):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(exporter.ExportError, match=r"share must be in \[0, 1\]"):

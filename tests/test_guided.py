@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from colorize_tf import serving_api
 from colorize_tf.chroma import guided
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 from colorize_tf.serving import inference
 from colorize_tf.training import exporter
 
@@ -171,18 +171,18 @@ def test_bad_settings_are_refused():
 
 def test_exports_record_their_upsampling(tiny_run, tiny_saved_model, tmp_path):
     # tiny_saved_model is a default export: guided, as export.json says.
-    info = serving.ExportInfo.load(tiny_saved_model[0])
+    info = graph.ExportInfo.load(tiny_saved_model[0])
     assert (info.guided_radius, info.guided_epsilon, info.guided_subsample) == (
         guided.DEFAULT_RADIUS, guided.DEFAULT_EPSILON, info.output_stride)
     path = exporter.export(tiny_run, str(tmp_path / "m"), work_size=32, guided_radius=0)
-    assert serving.ExportInfo.load(path).upsampling == guided.BILINEAR
+    assert graph.ExportInfo.load(path).upsampling == guided.BILINEAR
     with pytest.raises(exporter.ExportError, match="guided_radius must be >= 0"):
         exporter.export(tiny_run, str(tmp_path / "m"), work_size=32, guided_radius=-2)
     # An export.json from before guided upsampling: bilinear, as it was exported.
-    data = json.load(open(os.path.join(path, "assets", serving.EXPORT_INFO_NAME)))
+    data = json.load(open(os.path.join(path, "assets", graph.EXPORT_INFO_NAME)))
     for key in ("guided_radius", "guided_epsilon", "guided_subsample"):
         data.pop(key)
-    assert serving.ExportInfo.from_dict(data).upsampling == guided.BILINEAR
+    assert graph.ExportInfo.from_dict(data).upsampling == guided.BILINEAR
 
 
 def test_served_photos_use_the_exported_upsampling(tmp_path):
@@ -220,11 +220,11 @@ def test_served_photos_use_the_exported_upsampling(tmp_path):
 
     def old_signature(luma):
         p = coarse(luma=luma)[serving_api.PROBABILITIES]
-        return {serving_api.PROBABILITIES: serving.to_work_grid(p, tf.shape(luma)[1:3], 4)}
+        return {serving_api.PROBABILITIES: graph.to_work_grid(p, tf.shape(luma)[1:3], 4)}
 
     data = info.to_dict()
     data.pop("probabilities_stride")
-    colorizer.export_info = serving.ExportInfo.from_dict(data)
+    colorizer.export_info = graph.ExportInfo.from_dict(data)
     colorizer._probabilities = old_signature
     luma, probabilities = colorizer.predict_probabilities(photo)
     assert probabilities.shape == (64, 46, colorizer.bins.num_bins)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from colorize_tf import safe_write
 from colorize_tf.data import image_files
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import photo_decoding
 from tests.conftest import make_photo
 
 
@@ -31,7 +31,7 @@ def test_header_size_matches_the_decoded_size(fmt, kwargs):
     assert image_files.header_size(data) == (37, 53)
     # The serving graph's own header reader agrees where it knows the format.
     if fmt in ("JPEG", "PNG", "GIF", "BMP"):
-        assert tuple(serving._header_size(tf.constant(data)).numpy()) == (37, 53)
+        assert tuple(photo_decoding.header_size(tf.constant(data)).numpy()) == (37, 53)
 
 
 def test_header_of_odd_bytes_is_unknown_not_an_error():

@@ -10,7 +10,6 @@ it, colorizing a photo at its own size.
 """
 import dataclasses
 import json
-import os
 import shutil
 
 import cv2

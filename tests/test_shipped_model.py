@@ -47,14 +47,14 @@ def test_the_presets_describe_the_shipped_models_and_the_readme_shows_them():
     # presets.py is the one description of the shipped models: each is there, with the
     # default temperature of its export.json and the parameter count of its weights, and
     # README's table is its markdown_table().
-    from colorize_tf.serving import graph as serving
+    from colorize_tf.serving import graph
     for preset in presets.PRESETS:
         path = inference.shipped_model_path(preset.name)
         if not os.path.isdir(path):
             pytest.skip(f"no shipped model in {path}")
         version = inference.resolve_saved_model(preset.name)
         assert version == inference.resolve_saved_model(path)
-        info = serving.ExportInfo.load(version)
+        info = graph.ExportInfo.load(version)
         assert info.default_temperature == preset.default_temperature, preset.name
         model, _, _ = inference.load_keras_model(version)
         assert model.count_params() == preset.parameters, preset.name

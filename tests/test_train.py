@@ -257,7 +257,7 @@ def test_bad_flags_are_one_line_before_any_work(tiny_records, tmp_path):
     for flag, message in [("--batch_size=0", "train: error: batch_size must be >= 1"),
                           ("--epochs=0", "epochs must be >= 1"),
                           ("--learning_rate=nan", "learning_rate must be a finite"),
-                          ("--crop_size=30", "not divisible by 2^depth"),
+                          ("--crop_size=30", "not divisible by 8 (2^depth"),
                           ("--strategy=multi_worker", "TF_CONFIG")]:
         result = subprocess.run(
             [sys.executable, "-m", "colorize_tf.train",

@@ -124,10 +124,10 @@ class Bins:
         its bins give (each cell to the nearest centre, a kept cell to its own bin)."""
         if not isinstance(data, dict):
             raise errors.Error(f"a bins artifact is a JSON object, not "
-                             f"{type(data).__name__}")
+                               f"{type(data).__name__}")
         if data.get("version") != ARTIFACT_VERSION:
             raise errors.Error(f"bins artifact version {data.get('version')!r} is not "
-                             f"{ARTIFACT_VERSION}; rebuild it with data_prep.build_records")
+                               f"{ARTIFACT_VERSION}; rebuild it with data_prep.build_records")
         try:
             g = data["grid"]
             grid = Grid(str(g["color_space"]), _numbers(g["low"], 2, "grid.low"),
@@ -145,13 +145,13 @@ class Bins:
             raise errors.Error(f"bins artifact is missing or mistypes {e}") from None
         if not kept or min(kept) < 0 or max(kept) >= grid.num_cells:
             raise errors.Error(f"bins artifact's kept_cells must be {grid.num_cells} grid "
-                             f"cells' indices")
+                               f"cells' indices")
         if bins.fingerprint != data.get("fingerprint"):
             raise errors.Error("bins artifact fingerprint does not match its content "
-                             "(edited by hand or corrupted)")
+                               "(edited by hand or corrupted)")
         if bins.cell_to_bin != nearest_bin_table(grid, kept, bins.centres):
             raise errors.Error("bins artifact's cell_to_bin is not the table its bins give "
-                             "(edited by hand or corrupted)")
+                               "(edited by hand or corrupted)")
         return bins
 
     def save(self, path):
@@ -172,7 +172,7 @@ class Bins:
 def _sequence(value, length, name):
     if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
         raise errors.Error(f"bins artifact's {name} must be a list"
-                         f"{'' if length is None else f' of {length}'}")
+                           f"{'' if length is None else f' of {length}'}")
     return value
 
 
@@ -182,7 +182,7 @@ def _numbers(value, length, name, kind=float):
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                and (kind is float or float(v).is_integer()) for v in items):
         raise errors.Error(f"bins artifact's {name} must hold finite "
-                         f"{'integers' if kind is int else 'numbers'}")
+                           f"{'integers' if kind is int else 'numbers'}")
     return tuple(kind(v) for v in items)
 
 
@@ -230,7 +230,7 @@ def recount_bins(histogram, earlier, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
     """
     if histogram.grid != earlier.grid:
         raise errors.Error(f"the earlier bins are over another grid ({earlier.grid}) than "
-                         f"these photos' ({histogram.grid})")
+                           f"these photos' ({histogram.grid})")
     if not 0.0 <= rebalance_lambda <= 1.0:
         raise errors.Error(f"rebalance_lambda must be in [0, 1], got {rebalance_lambda}")
     if not np.any(histogram.counts):
@@ -239,7 +239,7 @@ def recount_bins(histogram, earlier, rebalance_lambda=DEFAULT_REBALANCE_LAMBDA):
                          minlength=earlier.num_bins)
     if rebalance_lambda == 0.0 and not np.all(counts):
         raise errors.Error(f"{int(np.sum(counts == 0))} of the earlier bins hold no pixel of "
-                         "these photos: their weight with rebalance_lambda 0 is infinite")
+                           "these photos: their weight with rebalance_lambda 0 is infinite")
     return dataclasses.replace(earlier, counts=tuple(float(c) for c in counts),
                                rebalance_lambda=float(rebalance_lambda))
 

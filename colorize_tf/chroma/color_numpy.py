@@ -43,7 +43,7 @@ GRAY_SPREAD = 0.01
 def check_color_space(color_space):
     if color_space not in COLOR_SPACES:
         raise errors.Error(f"unknown colour space {color_space!r}; expected one of "
-                         f"{COLOR_SPACES}")
+                           f"{COLOR_SPACES}")
 
 
 def _srgb_to_linear_table():

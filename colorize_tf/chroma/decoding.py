@@ -1,4 +1,5 @@
-"""From per-pixel bin logits to chroma: softmax, annealed mean, confidence, video smoothing.
+"""From per-pixel bin logits to chroma: softmax, annealed mean, confidence (video
+smoothing over frames: video_smoothing.py).
 
 A Decoder says how a model's output becomes chroma: over joint chroma bins (ColorUNet,
 Zhang), over each chroma channel's own bins (Sun and Shen, eq. 1), or the chroma itself
@@ -33,35 +34,21 @@ on the world's val split (docs/eval_world/README.md): sigma 1 gained 0.21 dB of 
 0.3 points of rebalanced AuC; flat_temperature 1 gained a little of both; neither moved
 the colour cast as the tint correction does. No shipped model uses them.
 """
-import collections
 import dataclasses
 import json
 import math
 import os
 
-import cv2
 import keras
 import numpy as np
 import tensorflow as tf
 
 from colorize_tf import errors
 from colorize_tf import safe_write
+from colorize_tf.chroma import video_smoothing
 from colorize_tf.serving_api import DEFAULT_TEMPERATURE  # noqa: F401 (0.38, Zhang 3.3)
 
 MIN_TEMPERATURE = 0.01
-SMOOTHING_FRAMES = 20  # ColorUNet paper, section 4.3: T = 20 frames
-# The paper's alpha is 0.2. Measured with evaluate --video (flicker at the same scene
-# point on pan-and-zoom clips of test photos, docs/reference.md), 0.1 cuts more flicker
-# with the same window and cost: landscapes model 2.11x vs 2.01x (PSNR +0.28 vs +0.24
-# dB against frame by frame, 229 photos), general model 1.61x vs 1.60x (60 photos).
-SMOOTHING_ALPHA = 0.1
-# Smoothing along the motion (MotionSmoother) instead of at fixed pixels: measured the
-# same way, alpha 0.1 cuts flicker 3.05x instead of 2.11x (landscapes model) and 2.23x
-# instead of 1.61x (general model), PSNR +0.28 and +0.10 dB (docs/reference.md).
-SMOOTHING_MOTION = True
-# A frame whose luma differs from the previous one, moved along the flow, by more than
-# this on average (luma in [0, 1]) starts a new scene: the past is dropped.
-SCENE_CUT = 0.12
 
 
 def annealed_distribution(logits, temperature):
@@ -183,101 +170,6 @@ def confidence_maps(probabilities):
     return top2[..., 0], top2[..., 0] / tf.maximum(top2[..., 1], 1e-12)
 
 
-class TemporalSmoother:
-    """Exponentially weighted window over video frames' bin probabilities.
-
-    p_t = sum_{i=0..frames} p_{t-i} e^{-alpha i}, normalised over bins (ColorUNet
-    section 4.3). Holds exactly frames + 1 maps, so memory does not grow with video
-    length. Works on numpy arrays [H, W, n].
-    """
-
-    def __init__(self, frames=SMOOTHING_FRAMES, alpha=SMOOTHING_ALPHA, normalise=True):
-        """normalise=False for a regression model's chroma: a weighted mean instead."""
-        self.weights = [math.exp(-alpha * i) for i in range(frames + 1)]
-        self.window = collections.deque(maxlen=frames + 1)
-        self.normalise = normalise
-
-    def reset(self):
-        self.window.clear()
-
-    def __call__(self, probabilities, luma=None):
-        """Adds frame t's probabilities [H, W, n]; returns the smoothed [H, W, n]. luma:
-        unused (MotionSmoother's interface)."""
-        self.window.appendleft(np.asarray(probabilities, np.float32))
-        if len(self.window) > 1 and self.window[1].shape != self.window[0].shape:
-            self.window = collections.deque([self.window[0]], maxlen=self.window.maxlen)
-        total = sum(w * p for w, p in zip(self.weights, self.window))
-        if not self.normalise:
-            return total / sum(self.weights[:len(self.window)])
-        return total / np.maximum(total.sum(axis=-1, keepdims=True), 1e-12)
-
-
-class MotionSmoother:
-    """Exponential smoothing of video frames' bin probabilities along the motion:
-
-        s_t = p_t + e^{-alpha} warp_t(s_{t-1}),  output s_t normalised over bins
-
-    where warp_t moves the past to where its scene points are in frame t, by the dense
-    optical flow from frame t's luma to frame t-1's (OpenCV's Farneback) on the
-    probabilities' grid (the working size, or the logits' coarser grid). The
-    ColorUNet's smoothing (TemporalSmoother) averages each pixel's past while the scene
-    moves under it, which mixes in other points' colours; this one averages
-    each scene point's own past. A frame whose luma, compared with the previous one
-    moved along the flow, differs by more than scene_cut on average starts afresh (a
-    cut). Holds one map; works on numpy arrays [H, W, n].
-    """
-
-    def __init__(self, alpha=SMOOTHING_ALPHA, normalise=True, scene_cut=SCENE_CUT):
-        """normalise=False for a regression model's chroma: a weighted mean instead."""
-        self.decay = math.exp(-alpha)
-        self.normalise, self.scene_cut = normalise, scene_cut
-        self.reset()
-
-    def reset(self):
-        self.state, self.weight, self.previous_luma = None, 0.0, None
-
-    @staticmethod
-    def _sample_maps(flow):
-        """flow [H, W, 2] -> (map_x, map_y): where each pixel's scene point was."""
-        height, width = flow.shape[:2]
-        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32),
-                                     np.arange(height, dtype=np.float32))
-        return grid_x + flow[..., 0], grid_y + flow[..., 1]
-
-    @staticmethod
-    def _warp(image, maps):
-        """image [H, W, c] sampled at maps (bilinear, edges repeated), 4 channels per
-        OpenCV call."""
-        out = np.empty_like(image)
-        for k in range(0, image.shape[-1], 4):
-            out[..., k:k + 4] = cv2.remap(image[..., k:k + 4], *maps, cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REPLICATE).reshape(
-                                              image.shape[:2] + (-1,))
-        return out
-
-    def __call__(self, probabilities, luma):
-        """Adds frame t's probabilities [h, w, n] with its luma ([H, W] or [H, W, 1] in
-        [0, 1], any size: resized to h x w); returns the smoothed [h, w, n]."""
-        probabilities = np.asarray(probabilities, np.float32)
-        height, width = probabilities.shape[:2]
-        luma = cv2.resize(np.asarray(luma, np.float32).reshape(np.shape(luma)[:2]),
-                          (width, height), interpolation=cv2.INTER_AREA)
-        luma = np.clip(np.round(luma * 255.0), 0, 255).astype(np.uint8)
-        if self.state is not None and self.state.shape == probabilities.shape:
-            maps = self._sample_maps(cv2.calcOpticalFlowFarneback(
-                luma, self.previous_luma, None, 0.5, 3, 9, 3, 5, 1.1, 0))
-            moved = self._warp(self.previous_luma[..., None].astype(np.float32), maps)
-            if np.mean(np.abs(moved[..., 0] - luma)) / 255.0 > self.scene_cut:
-                self.state = None
-            else:
-                self.state = probabilities + self.decay * self._warp(self.state, maps)
-                self.weight = 1.0 + self.decay * self.weight
-        if self.state is None or self.state.shape != probabilities.shape:
-            self.state, self.weight = probabilities.copy(), 1.0
-        self.previous_luma = luma
-        if not self.normalise:
-            return self.state / self.weight
-        return self.state / np.maximum(self.state.sum(axis=-1, keepdims=True), 1e-12)
 
 
 DECODER_NAME = "decoder.json"  # a Decoder saved beside its model: run dir, SavedModel assets
@@ -326,7 +218,7 @@ class Decoder:
             raise errors.Error(f"tint_correction must be in [0, 1], got {self.tint_correction}")
         if self.tint_correction and len(self.weights) != len(self.centres):
             raise errors.Error(f"tint_correction needs one rebalancing weight per bin "
-                             f"({len(self.centres)}), got {len(self.weights)}")
+                               f"({len(self.centres)}), got {len(self.weights)}")
 
     @classmethod
     def for_bins(cls, bins):
@@ -430,14 +322,15 @@ class Decoder:
                     tf.reduce_max(probabilities[..., n0:], axis=-1))
         return tf.ones_like(probabilities[..., 0])
 
-    def smoother(self, frames=SMOOTHING_FRAMES, alpha=SMOOTHING_ALPHA,
-                 motion=SMOOTHING_MOTION):
+    def smoother(self, frames=video_smoothing.SMOOTHING_FRAMES,
+                 alpha=video_smoothing.SMOOTHING_ALPHA, motion=video_smoothing.SMOOTHING_MOTION):
         """A smoother for video frames of this decoder's probabilities: MotionSmoother
         (motion; frames unused) or TemporalSmoother; both are called with
         (probabilities, luma)."""
         if motion:
-            return MotionSmoother(alpha, normalise=self.kind != REGRESSION)
-        return TemporalSmoother(frames, alpha, normalise=self.kind != REGRESSION)
+            return video_smoothing.MotionSmoother(alpha, normalise=self.kind != REGRESSION)
+        return video_smoothing.TemporalSmoother(frames, alpha,
+                                                normalise=self.kind != REGRESSION)
 
     def with_coherence(self, smoothing_sigma=0.0, flat_temperature=0.0):
         """This decoder with the coherent-colour settings (0, 0: the plain annealed mean)."""
@@ -471,7 +364,7 @@ class Decoder:
                 decoder = cls.from_dict(json.loads(f.read()))
             if decoder.kind == BINS and len(decoder.centres) != len(bins.centres):
                 raise errors.Error(f"it has {len(decoder.centres)} bin centres where the "
-                                 f"model's bins have {len(bins.centres)}")
+                                   f"model's bins have {len(bins.centres)}")
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise errors.Error(f"{path!r} is not a decoder file: {e}") from None
         return decoder

@@ -71,8 +71,8 @@ class ChromaUpsampling:
     def __post_init__(self):
         if self.radius < 0 or not self.epsilon > 0 or self.subsample < 1:
             raise errors.Error(f"chroma upsampling needs a radius >= 0, an epsilon > 0 and "
-                             f"a subsample >= 1, got {self.radius}, {self.epsilon} and "
-                             f"{self.subsample}")
+                               f"a subsample >= 1, got {self.radius}, {self.epsilon} and "
+                               f"{self.subsample}")
 
     @property
     def grid_radius(self):

@@ -128,8 +128,8 @@ def point_arrays(per_image):
     for i, hints in enumerate(per_image):
         if hints is not None and not isinstance(hints, (list, tuple)):
             raise errors.Error(f"the hints of image {i} must be a list of hints (or None), "
-                             f"got {type(hints).__name__}"
-                             + (": one image's hints are [hint, ...], so a batch of one "
+                               f"got {type(hints).__name__}"
+                               + (": one image's hints are [hint, ...], so a batch of one "
                                 "is [[hint, ...]]" if isinstance(hints, dict) else ""))
     lists = [list(hints or []) for hints in per_image]
     k = max([1] + [len(hints) for hints in lists])
@@ -145,7 +145,7 @@ def _checked_hint(hint):
     """-> ((row, column), (r, g, b)) of one hint dict, or ValueError saying what is wrong."""
     if not isinstance(hint, dict) or set(hint) != {"point", "color"}:
         raise errors.Error(f"a hint is {{\"point\": [row, column], \"color\": [r, g, b]}}, "
-                         f"got {hint!r}")
+                           f"got {hint!r}")
     # numpy arrays are as good as lists (their elements are numbers.Real / Integral).
     point, rgb = (v.tolist() if isinstance(v, np.ndarray) else v
                   for v in (hint["point"], hint["color"]))
@@ -153,7 +153,7 @@ def _checked_hint(hint):
             isinstance(v, numbers.Real) and not isinstance(v, bool) and 0.0 <= v <= 1.0
             for v in point)):
         raise errors.Error(f"a hint's point is (row, column), each in [0, 1] relative to the "
-                         f"photo, got {point!r}")
+                           f"photo, got {point!r}")
     if (not isinstance(rgb, (list, tuple)) or len(rgb) != 3 or not all(
             isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v <= 255
             for v in rgb)):

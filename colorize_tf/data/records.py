@@ -73,10 +73,10 @@ def verify_shards(records_dir, split, listed):
         path = os.path.join(records_dir, shard["file"])
         if os.path.getsize(path) != shard["bytes"]:
             raise errors.Error(f"{shard['file']} has {os.path.getsize(path)} bytes, the report "
-                             f"says {shard['bytes']}")
+                               f"says {shard['bytes']}")
         if file_sha256(path) != shard["sha256"]:
             raise errors.Error(f"{shard['file']} differs from the one the report lists "
-                             "(sha256)")
+                               "(sha256)")
     return sum(shard["examples"] for shard in listed)
 
 
@@ -120,7 +120,7 @@ class Report:
             raise errors.Error("not a JSON object")
         if data.get("version", REPORT_VERSION) != REPORT_VERSION:
             raise errors.Error(f"report version {data.get('version')}, this code reads "
-                             f"{REPORT_VERSION}")
+                               f"{REPORT_VERSION}")
         fields = {f.name for f in dataclasses.fields(cls)}
         for name in ("written", "shards", "classes"):
             if name not in data:
@@ -142,7 +142,7 @@ class Report:
             count = verify_shards(records_dir, split, self.shards.get(split, []))
             if count != self.written[split]:
                 raise errors.Error(f"the report says {self.written[split]} {split} examples "
-                                 f"but its shards hold {count}")
+                                   f"but its shards hold {count}")
 
 
 def parse_examples(serialized):

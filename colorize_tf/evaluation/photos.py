@@ -81,7 +81,7 @@ def read_label_groups(csv_path):
             raise errors.Error(f"{csv_path}: no 'path' column (columns: {reader.fieldnames})")
         if not [name for name in reader.fieldnames if name and name != "path"]:
             raise errors.Error(f"{csv_path}: no label column beside 'path' (e.g. "
-                             "path,age,gender)")
+                               "path,age,gender)")
         for row in reader:
             # DictReader puts extra cells under None and fills missing ones with None.
             if None in row or None in row.values():

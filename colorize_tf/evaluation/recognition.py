@@ -85,7 +85,7 @@ def frechet_distance(features_a, features_b):
         raise errors.Error(f"feature sets must be [N, D] and [M, D], got {a.shape} and {b.shape}")
     if len(a) < 2 or len(b) < 2:
         raise errors.Error(f"a Frechet distance needs 2 samples a set at least, got "
-                         f"{len(a)} and {len(b)}")
+                           f"{len(a)} and {len(b)}")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = (np.atleast_2d(np.cov(x, rowvar=False)) for x in (a, b))
     values, vectors = np.linalg.eigh(cov_a)

@@ -25,7 +25,7 @@ from colorize_tf.data import image_files
 from colorize_tf.evaluation import photos
 from colorize_tf.evaluation import recognition
 from colorize_tf.modeling import metrics
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 
 
 GRAY = "gray"
@@ -183,11 +183,11 @@ class BatchScorer:
         decoder = self.colorizer.decoder
         to_work_grid = self.colorizer.to_work_grid  # decoded on the logits' grid, as served
         for t, name in zip(self.temperatures, self.names[2:]):
-            results[name] = serving.render_rgb(
+            results[name] = graph.render_rgb(
                 luma, to_work_grid(decoder.chroma(probabilities, t), luma), self.space,
                 self._upsampling)
         # The top-1 probability is the same at every temperature: rendered once.
-        confidence = serving.render_confidence(
+        confidence = graph.render_confidence(
             luma, to_work_grid(decoder.confidence(probabilities)[..., None], luma)[..., 0])
         return results, tf.cast(confidence[..., 0], tf.float32) / 255.0
 

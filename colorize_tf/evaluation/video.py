@@ -11,7 +11,7 @@ the photo, so the motion between two frames is known exactly and can be undone.
 
 measured on the colorized clip and on the true one (which has some from resampling),
 and given as their ratio too; beside it each frame's PSNR against the true frame, and
-frames/s. Frame by frame and temporally smoothed colorization (decoding.MotionSmoother
+frames/s. Frame by frame and temporally smoothed colorization (video_smoothing.MotionSmoother
 and TemporalSmoother) are measured from the same model outputs.
 """
 import dataclasses
@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf.chroma import color
-from colorize_tf.chroma import decoding
-from colorize_tf.serving import graph as serving
+from colorize_tf.chroma import video_smoothing
+from colorize_tf.serving import graph
 
 FRAMES = 32  # per clip
 SIDE = 96  # px, the frames' side
@@ -117,8 +117,8 @@ def colorize_clip(colorizer, truth, temperature, settings):
             if smoother else probabilities
         chroma = colorizer.to_work_grid(
             colorizer.decoder.chroma(tf.constant(smoothed), temperature), luma)
-        results[name] = serving.render_rgb(luma, chroma, colorizer.color_space,
-                                           colorizer.export_info.upsampling).numpy()
+        results[name] = graph.render_rgb(luma, chroma, colorizer.color_space,
+                                         colorizer.export_info.upsampling).numpy()
         seconds[name] = model_seconds + time.perf_counter() - start
     return results, seconds
 
@@ -129,7 +129,8 @@ def setting_name(frames, alpha, motion):
 
 
 def evaluate_video(colorizer, photos, temperature, settings=(
-        (decoding.SMOOTHING_FRAMES, decoding.SMOOTHING_ALPHA, decoding.SMOOTHING_MOTION),),
+        (video_smoothing.SMOOTHING_FRAMES, video_smoothing.SMOOTHING_ALPHA,
+         video_smoothing.SMOOTHING_MOTION),),
         frames=FRAMES, side=SIDE, on_clip=None):
     """Flicker, its ratio to the truth's, PSNR and frames/s of frame-by-frame and
     smoothed colorization over one clip per photo. photos: [(name, RGB uint8 [H, W, 3])].

@@ -141,7 +141,7 @@ def warm_start(model, source):
                 values.append(grown)
             else:
                 raise errors.Error(f"layer {layer.name}: weights of shape "
-                                 f"{new_weight.shape} cannot take {old_value.shape}")
+                                   f"{new_weight.shape} cannot take {old_value.shape}")
         layer.set_weights(values)
         copied.append(layer.name)
     return copied
@@ -163,12 +163,12 @@ def interpolate_weights(model, base, share):
     if sorted(with_weights) != sorted(layer.name for layer in own):
         missing = sorted(set(with_weights) ^ {layer.name for layer in own})
         raise errors.Error(f"the two models differ in their layers ({', '.join(missing[:4])}"
-                         f"{' ...' if len(missing) > 4 else ''}): not the same architecture")
+                           f"{' ...' if len(missing) > 4 else ''}): not the same architecture")
     for layer in own:
         mine, theirs = layer.get_weights(), with_weights[layer.name].get_weights()
         if [w.shape for w in mine] != [w.shape for w in theirs]:
             raise errors.Error(f"layer {layer.name}: weights of shapes "
-                             f"{[w.shape for w in mine]} and {[w.shape for w in theirs]}")
+                               f"{[w.shape for w in mine]} and {[w.shape for w in theirs]}")
         layer.set_weights([(1.0 - share) * b + share * m for m, b in zip(mine, theirs)])
 
 

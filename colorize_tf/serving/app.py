@@ -21,7 +21,7 @@ import numpy as np
 
 from colorize_tf import serving_api
 from colorize_tf.data import image_files
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 from colorize_tf.serving import rest_api
 
 DEFAULT_MAX_BODY_BYTES = 64 << 20
@@ -211,7 +211,7 @@ def web_page(name, config):
 def model_default_temperature(versions):
     """The latest version's own default temperature (its export.json), else 0.38."""
     try:
-        return serving.ExportInfo.load(versions.servable().path).default_temperature
+        return graph.ExportInfo.load(versions.servable().path).default_temperature
     except Exception:  # no version yet, or an export without the file: the usual default
         return serving_api.DEFAULT_TEMPERATURE
 

@@ -1,7 +1,7 @@
 """The exported graph: everything that runs inside the SavedModel, in core TF ops.
 
     decode (EXIF orientation, alpha over white) -> luma -> antialiased Lanczos to the
-    working size -> pad to a multiple of 2^depth -> the model -> annealed mean(T) at
+    working size -> pad to a multiple of 2^pad_log2 -> the model -> annealed mean(T) at
     the logits' resolution (a quarter of the working size for the pretrained
     colorizer, whose chroma is then upsampled to the working size) -> crop -> chroma
     upsampled to the original size guided by its luma (chroma/guided.py; bilinearly for
@@ -27,6 +27,7 @@ from colorize_tf.chroma import decoding
 from colorize_tf.chroma import guided
 from colorize_tf.chroma import hints
 from colorize_tf.data import image_files
+from colorize_tf.serving import photo_decoding
 
 DEFAULT_MAX_PIXELS = image_files.DEFAULT_MAX_PIXELS
 MIN_WORK_SIZE = 16  # px; below this the model sees too little to colorize anything
@@ -40,8 +41,9 @@ EXPORT_INFO_NAME = "export.json"  # in the SavedModel's assets/
 @dataclasses.dataclass(frozen=True)
 class ExportInfo:
     """What a SavedModel was exported with (assets/export.json): the working size (px),
-    the pixel limit, the bins' colour space and fingerprint, the number of poolings
-    (the pad multiple is 2^depth), which checkpoint, the version number, how its
+    the pixel limit, the bins' colour space and fingerprint, pad_log2 (inputs are padded
+    to a multiple of 2^pad_log2: the model's ModelConfig.pad_multiple; "depth" in the
+    export.json of exports from before 2026-12-07), which checkpoint, the version number, how its
     output is decoded (decoding.DECODINGS; its centres are assets/decoder.json), the
     temperature it is meant to be used at (ignored by a regression model), and the
     model's output stride (its logits have 1 / output_stride of the input's sides),
@@ -54,7 +56,7 @@ class ExportInfo:
     max_pixels: int
     color_space: str
     bins_fingerprint: str
-    depth: int = 3
+    pad_log2: int = 3
     checkpoint: str = "best"
     version: int = 1
     decoding: str = decoding.BINS
@@ -78,6 +80,9 @@ class ExportInfo:
     @classmethod
     def from_dict(cls, data):
         fields = {f.name for f in dataclasses.fields(cls)}
+        data = dict(data)
+        if "depth" in data and "pad_log2" not in data:  # its name until 2026-12-07
+            data["pad_log2"] = data.pop("depth")
         return cls(**{k: v for k, v in data.items() if k in fields})
 
     def save(self, folder):
@@ -88,135 +93,6 @@ class ExportInfo:
     def load(cls, saved_model_dir):
         with open(os.path.join(saved_model_dir, "assets", EXPORT_INFO_NAME)) as f:
             return cls.from_dict(json.load(f))
-
-
-def _header_size(data):
-    """(height, width) from a JPEG/PNG/GIF/BMP header without decoding; (0, 0) if unknown."""
-    def be32(offset):
-        return _int_from_bytes(data, offset, 4, big_endian=True)
-
-    def le(offset, n):
-        return _int_from_bytes(data, offset, n, big_endian=False)
-
-    length = tf.strings.length(data)
-    magic = tf.strings.substr(data, 0, tf.minimum(4, length))
-    is_png = tf.equal(magic, b"\x89PNG") & (length >= 24)
-    is_gif = tf.equal(tf.strings.substr(data, 0, tf.minimum(3, length)), b"GIF") & (length >= 10)
-    is_bmp = tf.equal(tf.strings.substr(data, 0, tf.minimum(2, length)), b"BM") & (length >= 26)
-    is_jpeg = tf.equal(tf.strings.substr(data, 0, tf.minimum(2, length)), b"\xff\xd8")
-    return tf.case([
-        (is_png, lambda: tf.stack([be32(20), be32(16)])),
-        (is_gif, lambda: tf.stack([le(8, 2), le(6, 2)])),
-        (is_bmp, lambda: tf.abs(tf.stack([le(22, 4), le(18, 4)]))),
-        (is_jpeg, lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int32)),
-    ], default=lambda: tf.zeros([2], tf.int32))
-
-
-def _int_from_bytes(data, offset, n, big_endian):
-    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data, offset, n), tf.uint8), tf.int64)
-    powers = tf.constant([256 ** i for i in range(n)], tf.int64)
-    if big_endian:
-        powers = tf.reverse(powers, [0])
-    value = tf.reduce_sum(raw * powers)
-    if n == 4 and not big_endian:  # BMP sizes are signed (negative height: top-down)
-        value = tf.where(value >= 2 ** 31, value - 2 ** 32, value)
-    return tf.cast(tf.minimum(tf.abs(value), 2 ** 31 - 1), tf.int32)
-
-
-def _is_animated_webp(data):
-    """image_files.is_animated_webp in graph ops: a WebP whose VP8X flags byte has the
-    animation bit."""
-    length = tf.strings.length(data)
-    part = lambda start, n: tf.strings.substr(  # noqa: E731 (clamped: any bytes are fine)
-        data, tf.minimum(start, length), tf.minimum(n, tf.maximum(length - start, 0)))
-    is_vp8x = (tf.equal(part(0, 4), b"RIFF") & tf.equal(part(8, 4), b"WEBP")
-               & tf.equal(part(12, 4), b"VP8X"))
-    flags = tf.io.decode_raw(part(image_files.WEBP_FLAGS_OFFSET, 1), tf.uint8)
-    animated = tf.reduce_any(tf.bitwise.bitwise_and(
-        flags, image_files.WEBP_ANIMATION_FLAG) > 0)
-    return is_vp8x & animated
-
-
-def _exif_orientation(data):
-    """JPEG bytes -> its EXIF orientation 1..8 (int32 scalar; 1 when absent or unreadable).
-
-    Finds the APP1 "Exif\\0\\0" header in the first 64 KiB, reads the TIFF byte order
-    and IFD0, and looks for tag 0x0112 among its first 32 entries. Positions are
-    clamped, so any bytes give an answer, never an error.
-    """
-    head = tf.strings.substr(data, 0, tf.minimum(tf.strings.length(data), 1 << 16))
-    length = tf.strings.length(head)
-    parts = tf.strings.split(head, sep="Exif\x00\x00", maxsplit=1)
-    tiff = tf.strings.length(parts[0]) + 6
-    little = tf.equal(tf.strings.substr(head, tf.minimum(tiff, length), 2), b"II")
-
-    def read(offset, n):
-        raw = tf.io.decode_raw(tf.strings.substr(head, tf.clip_by_value(offset, 0, length), n),
-                               tf.uint8)
-        raw = tf.cast(tf.pad(raw, [[0, n - tf.size(raw)]]), tf.int64)
-        return raw
-
-    def value(raw, axis_bytes):
-        powers = tf.constant([256 ** i for i in range(axis_bytes)], tf.int64)
-        little_value = tf.reduce_sum(raw * powers, axis=-1)
-        big_value = tf.reduce_sum(raw * tf.reverse(powers, [0]), axis=-1)
-        return tf.where(little, little_value, big_value)
-
-    ifd = tiff + tf.cast(tf.minimum(value(read(tiff + 4, 4), 4), 1 << 20), tf.int32)
-    count = value(read(ifd, 2), 2)
-    entries = tf.reshape(read(ifd + 2, 12 * 32), [32, 12])
-    tags = value(entries[:, 0:2], 2)
-    values = value(entries[:, 8:10], 2)
-    wanted = (tf.range(32, dtype=tf.int64) < count) & tf.equal(tags, 0x0112)
-    orientation = tf.reduce_max(tf.where(wanted, values, 0))
-    valid = (tf.size(parts) > 1) & (orientation >= 1) & (orientation <= 8)
-    return tf.where(valid, tf.cast(orientation, tf.int32), 1)
-
-
-def apply_orientation(image, orientation):
-    """image [H, W, C] as stored, EXIF orientation 1..8 -> the image as it is meant to be
-    seen (what OpenCV's IMREAD_COLOR and PIL's exif_transpose give)."""
-    transpose = lambda: tf.transpose(image, [1, 0, 2])  # noqa: E731
-    branches = [
-        lambda: image,
-        lambda: image,
-        lambda: tf.image.flip_left_right(image),
-        lambda: tf.image.rot90(image, 2),
-        lambda: tf.image.flip_up_down(image),
-        transpose,
-        lambda: tf.image.rot90(image, 3),  # 90 degrees clockwise
-        lambda: tf.image.rot90(transpose(), 2),  # transverse
-        lambda: tf.image.rot90(image, 1),  # 90 degrees counter-clockwise
-    ]
-    return tf.switch_case(orientation, branches)
-
-
-# What transparent pixels become, here and in data prep's default (PrepConfig): the
-# colour of paper, so that a logo or a scan with a transparent margin stays light.
-ALPHA_BACKGROUND = 1.0
-
-
-def decode_rgb(data):
-    """Encoded bytes -> RGB uint8 [H, W, 3] as meant to be seen: EXIF orientation
-    applied (JPEG), alpha composited over white (rounded to 8 bits), gray expanded,
-    16-bit scaled to 8, the first frame of a GIF. Stays in 8 bits throughout: at
-    3000x2000 a float copy of the photo costs more than decoding it."""
-    image = tf.io.decode_image(data, channels=0, expand_animations=False)
-    channels = tf.shape(image)[-1]
-
-    def over_white():
-        pixels = tf.cast(image, tf.float32) / 255.0
-        alpha = pixels[..., -1:]
-        colour = pixels[..., :-1] * alpha + ALPHA_BACKGROUND * (1.0 - alpha)
-        return tf.cast(tf.round(colour * 255.0), tf.uint8)
-
-    opaque = tf.cond(tf.equal(channels % 2, 0), over_white, lambda: image)
-    rgb = tf.cond(tf.shape(opaque)[-1] >= 3, lambda: opaque[..., :3],
-                  lambda: tf.tile(opaque[..., :1], [1, 1, 3]))
-    is_jpeg = tf.equal(tf.strings.substr(data, 0, tf.minimum(2, tf.strings.length(data))),
-                       b"\xff\xd8")
-    orientation = tf.where(is_jpeg, _exif_orientation(data), 1)
-    return apply_orientation(rgb, orientation)
 
 
 def working_size(height, width, work_size):
@@ -282,14 +158,14 @@ class ColorizerModule(tf.Module):
     """The exported graph: see the module docstring for the signatures."""
 
     def __init__(self, model, decoder, color_space, work_size, max_pixels=DEFAULT_MAX_PIXELS,
-                 depth=3, output_stride=1, upsampling=guided.BILINEAR):
+                 pad_log2=3, output_stride=1, upsampling=guided.BILINEAR):
         super().__init__(name="colorizer")
         self.model = model
         self.decoder = decoder
         self.color_space = color_space
         self.work_size = int(work_size)
         self.max_pixels = int(max_pixels)
-        self.multiple = 2 ** int(depth)  # the model pools depth times
+        self.multiple = 2 ** int(pad_log2)  # inputs padded to a multiple of this
         self.output_stride = int(output_stride)  # its logits: 1 / output_stride of a side
         self.upsampling = upsampling  # chroma, working size -> the photo's
         # A hints model (model.ModelConfig.hints) takes the luma and the hint maps.
@@ -410,19 +286,19 @@ class ColorizerModule(tf.Module):
         # decompression bomb is refused with a clear message, not a crash.
         with tf.control_dependencies([tf.debugging.assert_greater(
                 tf.strings.length(data), 0, message="image_bytes is empty")]):
-            size = _header_size(data)
+            size = photo_decoding.header_size(data)
         # TF's WebP decoder aborts the process on an animation (image_files.
         # check_decodable): refused here, before the decoder sees it.
         with tf.control_dependencies([tf.debugging.assert_equal(
-                _is_animated_webp(data), False, message="animated WebP is not supported: "
-                "save one frame as PNG or JPEG")]):
+                photo_decoding.is_animated_webp(data), False,
+                message="animated WebP is not supported: save one frame as PNG or JPEG")]):
             data = tf.identity(data)
         too_large = f"image is larger than the limit of {self.max_pixels} pixels"
         with tf.control_dependencies([tf.debugging.assert_less_equal(
                 tf.cast(size[0], tf.int64) * tf.cast(size[1], tf.int64),
                 tf.constant(self.max_pixels, tf.int64), message=too_large)]):
             data = tf.identity(data)
-        rgb = decode_rgb(data)
+        rgb = photo_decoding.decode_rgb(data)
         shape = tf.shape(rgb)
         with tf.control_dependencies([tf.debugging.assert_less_equal(
                 tf.cast(shape[0], tf.int64) * tf.cast(shape[1], tf.int64),

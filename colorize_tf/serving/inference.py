@@ -24,23 +24,23 @@ from colorize_tf.chroma import hints as hints_lib
 from colorize_tf.modeling import model as model_lib
 # Where models are and the errors of finding one live with the shipped models (no
 # TensorFlow: data prep and the client use them); the Python API offers them here too.
-from colorize_tf.presets import SAVED_MODEL_ENV  # noqa: F401
 from colorize_tf.presets import ModelError
 from colorize_tf.presets import ModelNotFound  # noqa: F401
+from colorize_tf.presets import SAVED_MODEL_ENV  # noqa: F401
 from colorize_tf.presets import default_saved_model
 from colorize_tf.presets import resolve_saved_model
 from colorize_tf.presets import shipped_model_path  # noqa: F401
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 
 
 def load_keras_model(saved_model):
     """A SavedModel of colorize_tf -> (its Keras model, returning the output the decoder
-    reads, with the exported weights; its Bins; its serving.ExportInfo): for a new
+    reads, with the exported weights; its Bins; its graph.ExportInfo): for a new
     serving graph around its weights (export --from_saved_model) or a warm start."""
     saved_model = resolve_saved_model(saved_model)
     assets = os.path.join(saved_model, "assets")
     try:
-        info = serving.ExportInfo.load(saved_model)
+        info = graph.ExportInfo.load(saved_model)
         bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
         model_config = model_lib.read_config(assets)
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -102,7 +102,7 @@ def checked_image(image):
         raise errors.Error(f"expected {IMAGE_EXPECTED}, got {_described(np.asarray(image))}")
     if min(array.shape[:2]) < 1:
         raise errors.Error(f"expected {IMAGE_EXPECTED}, got an empty image: "
-                         f"{_described(np.asarray(image))}")
+                           f"{_described(np.asarray(image))}")
     return np.repeat(array, 3, axis=-1) if array.shape[-1] == 1 else array
 
 
@@ -144,7 +144,7 @@ class Colorizer:
         self._with_hints = self._loaded.signatures.get(serving_api.HINTS_SIGNATURE)
         self._luma_hints = self._loaded.signatures.get(serving_api.LUMA_HINTS_SIGNATURE)
         assets = os.path.join(self.path, "assets")
-        self.export_info = serving.ExportInfo.load(self.path)
+        self.export_info = graph.ExportInfo.load(self.path)
         self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
         self.decoder = decoding.Decoder.load(assets, self.bins)
         self.color_space = self.bins.grid.color_space
@@ -156,7 +156,7 @@ class Colorizer:
             return self.export_info.default_temperature
         problem = serving_api.temperature_problem(temperature)
         if problem:
-            raise (TypeError if "must be a number" in problem else ValueError)(problem)
+            raise (TypeError if "must be a number" in problem else errors.Error)(problem)
         return float(temperature)
 
     @property
@@ -167,7 +167,7 @@ class Colorizer:
     def _check_hints(self):
         if not self.takes_hints:
             raise errors.Error(f"{self.path} takes no colour hints (a model trained with "
-                             "hints does: the shipped one is 'landscapes_hints')")
+                               "hints does: the shipped one is 'landscapes_hints')")
 
     def colorize_bytes(self, images, temperature=None, hints=None):
         """Encoded images [list of bytes] -> [(colorized PNG bytes, confidence PNG bytes)].
@@ -192,7 +192,7 @@ class Colorizer:
                 given = len(hints) if isinstance(hints, (list, tuple)) else \
                     f"a {type(hints).__name__}"
                 raise errors.Error(f"hints: one list per image, got {given} for "
-                                 f"{len(images)} image{'s' if len(images) != 1 else ''}")
+                                   f"{len(images)} image{'s' if len(images) != 1 else ''}")
             points, colors = hints_lib.point_arrays(hints)
             out = self._with_hints(**arguments, **{
                 serving_api.HINT_POINTS: tf.constant(points),
@@ -208,7 +208,7 @@ class Colorizer:
         default (0.5 for the shipped general model, 0.38 for the landscapes one).
         confidence=True also returns the top-1 bin probability [H, W] in [0, 1].
         work_size overrides the exported working size; smoother
-        (decoding.TemporalSmoother) smooths video frames.
+        (video_smoothing.TemporalSmoother) smooths video frames.
         hints (a hints model, at its exported working size): a list of {"point":
         (row, column) relative to the image, 0-1, "color": (r, g, b) 0-255}.
         """
@@ -216,12 +216,12 @@ class Colorizer:
         if isinstance(hints, (list, tuple)) and any(isinstance(h, (list, tuple))
                                                     for h in hints):
             raise errors.Error(f"hints: colorize() takes one photo's hints, a list of "
-                             f"{{\"point\": ..., \"color\": ...}}; got a list of "
-                             f"{len(hints)} holding lists (hints for several photos go "
-                             f"to colorize_bytes, one list per image)")
+                               f"{{\"point\": ..., \"color\": ...}}; got a list of "
+                               f"{len(hints)} holding lists (hints for several photos go "
+                               f"to colorize_bytes, one list per image)")
         if hints is not None and (work_size is not None or smoother is not None):
             raise errors.Error("hints are given at the exported working size and not to "
-                             "video frames: leave work_size and smoother out")
+                               "video frames: leave work_size and smoother out")
         if work_size is None and smoother is None:
             ok, png = cv2.imencode(".png", image[..., ::-1].copy())
             colorized, conf = self.colorize_bytes(
@@ -244,8 +244,8 @@ class Colorizer:
         colours at the working size, as in training (hints.simulate), seeded by
         (HINT_SEED, hint_seeds[i]) (default: i)."""
         rgb = tf.convert_to_tensor(rgb_uint8, tf.uint8)
-        luma, small = serving.preprocess(rgb, work_size or self.export_info.work_size,
-                                         self.color_space)
+        luma, small = graph.preprocess(rgb, work_size or self.export_info.work_size,
+                                       self.color_space)
         if hint_count is None:
             return luma, self.probabilities_of_luma(small)
         self._check_hints()
@@ -286,11 +286,11 @@ class Colorizer:
         """maps [..., h', w', C] on the probabilities' grid (what is decoded from them:
         chroma, confidence) of the full-size luma [..., H, W, 1] -> [..., h, w, C] on
         the working-size grid that work_size (None: the exported one) gives that luma:
-        the serving graph's upsampling from the logits' grid (serving.to_work_grid)."""
+        the serving graph's upsampling from the logits' grid (graph.to_work_grid)."""
         shape = tf.shape(luma)
-        work = serving.working_size(shape[-3], shape[-2],
-                                    work_size or self.export_info.work_size)
-        return serving.to_work_grid(maps, work, self.export_info.probabilities_stride)
+        work = graph.working_size(shape[-3], shape[-2],
+                                  work_size or self.export_info.work_size)
+        return graph.to_work_grid(maps, work, self.export_info.probabilities_stride)
 
     def render(self, luma, probabilities, temperature=None, work_size=None):
         """(luma [H, W, 1], probabilities [h', w', n] of predict_probabilities at
@@ -300,8 +300,8 @@ class Colorizer:
         chroma = self.decoder.chroma(probabilities, self._temperature(temperature))
         top1 = self.decoder.confidence(probabilities)
         both = self.to_work_grid(tf.concat([chroma, top1[..., None]], -1), luma, work_size)
-        rgb, confidence = serving.render(luma, both[..., :-1], both[..., -1],
-                                         self.color_space, self.export_info.upsampling)
+        rgb, confidence = graph.render(luma, both[..., :-1], both[..., -1],
+                                       self.color_space, self.export_info.upsampling)
         return rgb.numpy(), confidence.numpy()[..., 0].astype(np.float32) / 255.0
 
     def _colorize_frame(self, rgb_uint8, temperature, confidence, work_size, smoother):

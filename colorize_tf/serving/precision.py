@@ -43,7 +43,7 @@ def resolve(choice, cpu_flags):
         return BFLOAT16
     if choice == BFLOAT16:
         raise errors.Error("this CPU has no native bfloat16 (none of "
-                         f"{', '.join(BFLOAT16_CPU_FLAGS)} in /proc/cpuinfo)")
+                           f"{', '.join(BFLOAT16_CPU_FLAGS)} in /proc/cpuinfo)")
     return FLOAT32
 
 

@@ -12,13 +12,13 @@ import os
 import typing
 
 from colorize_tf import errors
-from colorize_tf import safe_write
 from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
 from colorize_tf.modeling import effnet_colorizer
 from colorize_tf.modeling import families
 from colorize_tf.modeling import model as model_lib
+from colorize_tf.training import flagfiles
 from colorize_tf.training import multi_worker
 
 LR_SCHEDULES = ("two_stage", "cosine", "step", "constant")
@@ -26,20 +26,6 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 _PIPELINE = input_pipeline.PipelineConfig
 _MODEL = model_lib.ModelConfig
-
-
-def _parse_setting(kind, text, where):
-    """A flagfile value -> the field's type (bool, int, float, str, Optional of one)."""
-    if typing.get_origin(kind) is typing.Union:  # Optional[X]
-        kind = next(k for k in typing.get_args(kind) if k is not type(None))
-    if kind is bool:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise errors.Error(f"{where}: {text!r} is not a boolean")
-        return text.lower() in ("true", "1")
-    try:
-        return kind(text)
-    except ValueError:
-        raise errors.Error(f"{where}: {text!r} is not a {kind.__name__}") from None
 
 
 def setting(default=dataclasses.MISSING, help="", choices=None, flag=None):
@@ -263,7 +249,7 @@ class TrainConfig:
         with its flags; tests/test_training_config.py checks that both agree)."""
         types = {name: kind for group in GROUPS.values()
                  for name, kind in typing.get_type_hints(group).items()}
-        values = {**_read_flagfile(path, types), **overrides}
+        values = {**flagfiles.read_flagfile(path, types), **overrides}
         missing = [name for name in ("records_dir", "model_dir") if not values.get(name)]
         if missing:
             raise ConfigError(f"{path} sets no {' and no '.join(missing)}")
@@ -273,14 +259,8 @@ class TrainConfig:
         """Writes every setting to path as a flagfile that python -m colorize_tf.train
         (and from_flagfile) read back to this config: a run's exact settings, usable
         from any working directory."""
-        lines = ["# Every setting of one training run (TrainConfig.to_flagfile)."]
-        for setting, value in self.flat().items():
-            name = "bins" if setting == "bins_path" else setting
-            if isinstance(value, bool):
-                lines.append(f"--{name}" if value else f"--no{name}")
-            elif value is not None:
-                lines.append(f"--{name}={value}")
-        safe_write.write_bytes(path, ("\n".join(lines) + "\n").encode())
+        flagfiles.write_flagfile(path, {s.flag: getattr(getattr(self, s.group), s.name)
+                                        for s in settings()})
 
     def to_dict(self):
         """flags.json's content: every setting, flat (as the flags name them)."""
@@ -439,31 +419,3 @@ class TrainConfig:
             hints=model_config.hints, target_stride=model_config.output_stride,
             shuffle_buffer=self.data.shuffle_buffer,
             cache=self.data.cache, deterministic=self.data.deterministic, seed=self.runtime.seed)
-
-
-def _read_flagfile(path, types):
-    """TrainConfig.from_flagfile's reading: {field: value}. A nested --flagfile=F is read
-    in place: F as the command line would find it (from the working directory), else
-    beside the file that names it (an installed package's configs/study/common.flags,
-    named from the checkout)."""
-    values = {}
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("--flagfile="):
-                nested = line.removeprefix("--flagfile=")
-                if not os.path.exists(nested):
-                    nested = os.path.join(os.path.dirname(path), os.path.basename(nested))
-                values.update(_read_flagfile(nested, types))
-                continue
-            name, has_value, text = line.removeprefix("--").partition("=")
-            name = "bins_path" if name == "bins" else name
-            if not has_value and name.startswith("no") and types.get(name[2:]) is bool:
-                name, text, has_value = name[2:], "false", True
-            if not line.startswith("--") or name not in types:
-                raise errors.Error(f"{path}:{number}: {line!r} is not a training setting")
-            values[name] = _parse_setting(types[name], text if has_value else "true",
-                                          f"{path}:{number}")
-    return values

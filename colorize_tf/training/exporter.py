@@ -20,7 +20,7 @@ from colorize_tf.chroma import bins as bins_lib
 from colorize_tf.chroma import decoding
 from colorize_tf.chroma import guided
 from colorize_tf.modeling import model as model_lib
-from colorize_tf.serving import graph as serving
+from colorize_tf.serving import graph
 from colorize_tf.serving import inference
 from colorize_tf.training import state as training_state
 
@@ -113,8 +113,8 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
                        coherence=None, interpolation=None):
     if version is not None and version < 1:
         raise ExportError(f"version must be a positive integer, got {version}")
-    if work_size is not None and work_size < serving.MIN_WORK_SIZE:
-        raise ExportError(f"work_size must be >= {serving.MIN_WORK_SIZE} px, got {work_size}")
+    if work_size is not None and work_size < graph.MIN_WORK_SIZE:
+        raise ExportError(f"work_size must be >= {graph.MIN_WORK_SIZE} px, got {work_size}")
     if max_pixels < 1:
         raise ExportError(f"max_pixels must be >= 1, got {max_pixels}")
     problem = serving_api.temperature_problem(default_temperature)
@@ -144,7 +144,7 @@ def _check_export_args(version, work_size, max_pixels, default_temperature, expo
 
 
 def export(model_dir, export_dir, version=None, work_size=None,
-           max_pixels=serving.DEFAULT_MAX_PIXELS, checkpoint="best",
+           max_pixels=graph.DEFAULT_MAX_PIXELS, checkpoint="best",
            default_temperature=serving_api.DEFAULT_TEMPERATURE,
            guided_radius=guided.DEFAULT_RADIUS, tint_correction=0.0, coherence=(0.0, 0.0),
            interpolation=None):
@@ -203,7 +203,7 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     if coherence is not None:
         decoder = decoder.with_coherence(*coherence)
     return _write_version(model, bins, decoder, assets,
-                          export_dir, version, work_size, max_pixels, info.depth,
+                          export_dir, version, work_size, max_pixels, info.pad_log2,
                           info.checkpoint, default_temperature,
                           model_lib.read_config(assets).output_stride, guided_radius,
                           _provenance(interpolation) or info.weights)
@@ -268,7 +268,7 @@ def _with_tint_correction(decoder, beta, bins):
 
 
 def _write_version(model, bins, decoder, source, export_dir, version, work_size, max_pixels,
-                   depth, checkpoint, default_temperature, output_stride=1,
+                   pad_log2, checkpoint, default_temperature, output_stride=1,
                    guided_radius=guided.DEFAULT_RADIUS, weights=""):
     """The SavedModel of model (logits) + decoder, with the bins, flags and model config
     files of the folder source as assets, at export_dir/<version> (atomic)."""
@@ -283,8 +283,8 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
     # The guided fit runs where the model's chroma has its own resolution (its logits'
     # grid): the fast guided filter's subsampling, output_stride times coarser.
     upsampling = guided.ChromaUpsampling(guided_radius, guided.DEFAULT_EPSILON, output_stride)
-    module = serving.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
-                                     max_pixels, depth, output_stride, upsampling)
+    module = graph.ColorizerModule(model, decoder, bins.grid.color_space, work_size,
+                                   max_pixels, pad_log2, output_stride, upsampling)
     staging = safe_write.temp_path(final + "-assets")
     try:
         os.makedirs(staging)
@@ -292,11 +292,11 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
                      model_lib.CONFIG_NAME):
             shutil.copy(os.path.join(source, name), staging)
         decoder.save(staging)
-        serving.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
-                           depth, checkpoint, version, decoder.kind, default_temperature,
-                           decoder.uses_temperature, output_stride, upsampling.radius,
-                           upsampling.epsilon, upsampling.subsample,
-                           probabilities_stride=output_stride, weights=weights).save(staging)
+        graph.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,
+                         pad_log2, checkpoint, version, decoder.kind, default_temperature,
+                         decoder.uses_temperature, output_stride, upsampling.radius,
+                         upsampling.epsilon, upsampling.subsample,
+                         probabilities_stride=output_stride, weights=weights).save(staging)
         module.assets = [tf.saved_model.Asset(os.path.join(staging, n)) for n in sorted(
             os.listdir(staging))]
         with safe_write.replacing(final) as tmp:

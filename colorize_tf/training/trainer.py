@@ -28,6 +28,7 @@ from colorize_tf.modeling import model as model_lib
 from colorize_tf.modeling import torch_weights
 from colorize_tf.serving import inference
 from colorize_tf.training import callbacks as training_callbacks
+from colorize_tf.training import devices
 from colorize_tf.training import multi_worker
 from colorize_tf.training import state as training_state
 
@@ -90,29 +91,6 @@ def _learning_rate(base, schedule, epochs, steps_per_epoch, decay_epoch, factor)
         return base
     values = [base * factor ** i for i in range(len(boundaries) + 1)]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-
-
-def configure_logical_cpus(count):
-    """Splits the CPU into count logical devices (count > 1), to exercise
-    --strategy=mirrored without GPUs. Process-wide and possible only before TensorFlow
-    starts its runtime: call it from main, first."""
-    if count > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * count)
-
-
-def make_strategy(name):
-    """The tf.distribute strategy of strategy. multi_worker reads TF_CONFIG and must
-    be made before TensorFlow runs anything (collectives are set at start-up): main
-    makes it first."""
-    if name == "multi_worker":
-        return multi_worker.make_strategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    return tf.distribute.get_strategy()
 
 
 def _trim_history(path, epochs_done):
@@ -264,6 +242,17 @@ def _load_pretrained_encoder(model, architecture, skip=()):
           f"EfficientNet-{net.name.title()} ({len(loaded)} layers)", flush=True)
 
 
+def _set_starting_weights(c, model, model_config, bins):
+    """A new run's weights: --warm_start's layers, then the pretrained encoder's weights
+    for the layers it did not give (all without one; global_context's stride-32 blocks
+    from a source without it)."""
+    copied = _warm_start(model, c.network.warm_start, bins) if c.network.warm_start else []
+    missing = [layer.name for layer in model_config.family.pretrained_layers(model)
+               if layer.weights and layer.name not in copied]
+    if c.network.pretrained_encoder and missing:
+        _load_pretrained_encoder(model, model_config.architecture, skip=copied)
+
+
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The colorizer (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
@@ -384,14 +373,14 @@ def run(config, extra_callbacks=(), strategy=None):
     """Trains as the TrainConfig says; returns the keras History (None if nothing was
     left to do). The Keras dtype policy is set for the run and restored afterwards; the
     initial weights and the data order come from config.runtime.seed alone. strategy: made by
-    make_strategy(config.runtime.strategy) when None."""
+    devices.make_strategy(config.runtime.strategy) when None."""
     c = config
     c.check()
     records_bins, report = load_records_and_bins(c.data.records_dir, c.data.bins_path)
     bins = c.bins(records_bins)
     model_config = _check_against_records(c, bins, report)
     pipeline = c.pipeline_config(model_config)
-    strategy = strategy or make_strategy(c.runtime.strategy)
+    strategy = strategy or devices.make_strategy(c.runtime.strategy)
     distributed = multi_worker.is_multi_worker(strategy)
     chief, task = multi_worker.worker_role(strategy) if distributed else (True, "")
     initial_epoch = _prepare_model_dir(c, model_config, bins, pipeline, write=chief)
@@ -408,35 +397,23 @@ def run(config, extra_callbacks=(), strategy=None):
     # The chief writes the run; the other workers write to a temporary folder.
     write_dir = None if chief else multi_worker.temporary_write_dir(task)
     try:
-        if distributed:
-            datasets = _distributed_datasets(c, report, bins, pipeline, initial_epoch,
-                                             steps_per_epoch, strategy)
-            image_dataset = datasets[3]
-        else:
-            datasets = _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch)
-            image_dataset = datasets[1]
+        datasets = _distributed_datasets(c, report, bins, pipeline, initial_epoch,
+                                         steps_per_epoch, strategy) if distributed else \
+            _datasets(c, report, bins, pipeline, initial_epoch, steps_per_epoch)
+        image_dataset = datasets[3 if distributed else 1]  # validation photos to log
         with strategy.scope():
             model = _compiled_model(c, model_config, bins, steps_per_epoch)
             if strategy.num_replicas_in_sync > 1:
                 # Batch statistics of the global batch, as one process would compute.
                 model_lib.synchronize_batch_norm(model)
         if initial_epoch == 0:
-            copied = _warm_start(model, c.network.warm_start, bins) \
-                if c.network.warm_start else []
-            # ImageNet's weights for the encoder layers a warm start did not give (all
-            # without one; global_context's stride-32 blocks from a source without it).
-            missing = [layer.name for layer in effnet_colorizer.encoder_layers(model)
-                       if layer.weights and layer.name not in copied]
-            if c.network.pretrained_encoder and missing and model_config.is_pretrained:
-                _load_pretrained_encoder(model, model_config.architecture, skip=copied)
+            _set_starting_weights(c, model, model_config, bins)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
-              f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} train "
-              f"images, {steps_per_epoch} "
-              f"steps x {c.optimization.batch_size} per epoch, epochs "
-              f"{initial_epoch + 1}..{c.optimization.epochs}, "
-              f"strategy {type(strategy).__name__} "
-              f"({strategy.num_replicas_in_sync} replicas{', ' + task if task else ''})",
-              flush=True)
+              f"({bins.grid.color_space}), decoding {c.network.decoding}, {train_count} "
+              f"train images, {steps_per_epoch} steps x {c.optimization.batch_size} per "
+              f"epoch, epochs {initial_epoch + 1}..{c.optimization.epochs}, strategy "
+              f"{type(strategy).__name__} ({strategy.num_replicas_in_sync} replicas"
+              f"{', ' + task if task else ''})", flush=True)
         callbacks = _make_callbacks(c.runtime.model_dir, image_dataset, c.decoder(bins),
                                     bins.grid.color_space, c.runtime.num_log_images,
                                     steps_per_epoch, c.optimization.batch_size,

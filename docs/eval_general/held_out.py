@@ -49,7 +49,7 @@ from colorize_tf import safe_write  # noqa: E402
 from colorize_tf.chroma import guided  # noqa: E402
 from colorize_tf.data import records  # noqa: E402
 from colorize_tf.evaluation import scoring  # noqa: E402
-from colorize_tf.serving import graph as serving  # noqa: E402
+from colorize_tf.serving import graph  # noqa: E402
 from colorize_tf.serving import inference  # noqa: E402
 from data_prep import builder  # noqa: E402
 
@@ -127,9 +127,9 @@ def test_time_average(colorizer, others, scales, mirror):
     grid of scale 1 by area averaging), of its mirror image's too (mirror), and of the
     Colorizers others' (models with the same bins and grid): test-time averages."""
     def probabilities(rgb, work_size=None, hint_count=None, hint_seeds=None):
-        luma, small = serving.preprocess(tf.convert_to_tensor(rgb, tf.uint8),
-                                         work_size or colorizer.export_info.work_size,
-                                         colorizer.color_space)
+        luma, small = graph.preprocess(tf.convert_to_tensor(rgb, tf.uint8),
+                                       work_size or colorizer.export_info.work_size,
+                                       colorizer.color_space)
         size = tf.cast(tf.shape(small)[1:3], tf.float32)
         parts = []
         for model in [colorizer, *others]:
