@@ -360,6 +360,11 @@ MUTATIONS = (
              "output_stride=EFFNET_OUTPUT_STRIDE, pretrained=True,",
              "output_stride=1, pretrained=True,",
              ("tests/test_model_families.py",)),
+    # Issue 41: Ctrl-C during a build printed every worker's traceback.
+    Mutation("workers_take_ctrl_c", "data_prep/prepare.py",
+             "    signal.signal(signal.SIGINT, signal.SIG_IGN)", "    pass",
+             ("tests/test_build_records.py::"
+              "test_a_worker_ignores_ctrl_c_so_that_the_parent_alone_handles_it",)),
 )
 
 

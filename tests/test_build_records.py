@@ -2,9 +2,11 @@
 import glob
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -465,3 +467,48 @@ def test_a_full_disk_at_the_report_is_one_line_about_the_disk(tmp_path):
     assert "No space left on device" in result.stderr and "internal error" not in result.stderr
     assert "free space and run the same command again" in result.stderr
     assert not os.path.exists(tmp_path / "out" / records.REPORT_NAME)
+
+
+def test_ctrl_c_during_a_build_is_one_line_and_leaves_no_temp_file(tmp_path):
+    # Issue 41: Ctrl-C (SIGINT to the whole process group, as a terminal sends it) during
+    # a build printed each worker's traceback. Now the workers ignore it and the parent
+    # ends the pool: exit 130, one line, no temp shard left, complete shards only.
+    # Photos large enough that the workers are busy decoding when the signal comes
+    # (idle ones waiting for a task died quietly even with the bug).
+    photos = tmp_path / "photos"
+    photo = make_photo(240, 320, seed=1)
+    for i in range(1500):
+        write_png(str(photos / f"{i:04d}.png"), np.roll(photo, i, axis=1))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "data_prep.build_records", f"--input_dir={photos}",
+         f"--output_dir={out}", "--frame_size=128", "--workers=2", "--min_size=8",
+         "--images_per_shard=100"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own group, SIGINT at its default (not inherited)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in process.stdout:  # the first progress line: the workers are mid-build
+        if "photos/s" in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().endswith("build_records: interrupted (nothing half-written is left; "
+                                "run the same command again to go on)"), err
+    assert not [f for f in os.listdir(out) if f.startswith(".")]
+    assert not os.path.exists(out / records.REPORT_NAME)
+
+
+def _interrupt_self():
+    """Run in a build's worker: Ctrl-C reaches it as it reaches the whole group."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)  # handled (or ignored) by now
+    return "still working"
+
+
+def test_a_worker_ignores_ctrl_c_so_that_the_parent_alone_handles_it():
+    # The deterministic half of the test above: a worker given SIGINT goes on (with the
+    # default handler it dies with a traceback and its task never answers).
+    with processes.worker_pool(1) as pool:
+        assert pool.apply_async(_interrupt_self).get(timeout=60) == "still working"
