@@ -157,4 +157,8 @@ FAMILIES = tuple(families.register(families.Family(
     pad_reason=lambda config, name=name: f"the {name} encoder's stride" + (
         " with global_context" if config.global_context else ""),
     output_stride=EFFNET_OUTPUT_STRIDE, pretrained=True, heads=False, hints=False,
-    decodings=(decoding.BINS,), pretrained_layers=encoder_layers)) for name in EFFNET_VARIANTS)
+    decodings=(decoding.BINS,), pretrained_layers=encoder_layers,
+    load_pretrained=lambda model, skip, name=name: load_encoder_weights(model, name, skip=skip),
+    pretrained_source=f"the ImageNet weights of EfficientNet-{EFFNET_VARIANTS[name].name.title()}",
+    set_training=set_encoder_training, training_modes=ENCODER_TRAINING))
+    for name in EFFNET_VARIANTS)

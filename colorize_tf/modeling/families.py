@@ -23,7 +23,11 @@ class Family:
     and its training mode set by effnet_colorizer); heads, hints, global_context: takes
     the regression and scene heads, the hint inputs, the global context; decodings:
     the decodings (chroma/decoding.py) it can output; pretrained_layers(model) -> the
-    layers whose weights come from the pretrained encoder, not from the run's seed."""
+    layers whose weights come from the pretrained encoder, not from the run's seed;
+    load_pretrained(model, skip) -> the names of the layers it set from the pretrained
+    weights (all but those named in skip; ImportError where the weights' package is
+    missing), pretrained_source says whose weights; set_training(model, mode) sets which
+    of the pretrained layers train (mode: one of training_modes)."""
     name: str
     build: typing.Callable
     pad_multiple: typing.Callable
@@ -35,6 +39,10 @@ class Family:
     global_context: bool = True
     decodings: tuple = decoding.DECODINGS
     pretrained_layers: typing.Callable = lambda model: []
+    load_pretrained: typing.Optional[typing.Callable] = None
+    pretrained_source: str = ""
+    set_training: typing.Optional[typing.Callable] = None
+    training_modes: tuple = ("full",)
 
     def limits(self):
         """What it does not take, in words ([]: everything)."""

@@ -23,7 +23,6 @@ from colorize_tf.data import input_pipeline
 from colorize_tf.data import records
 from colorize_tf.modeling import losses
 from colorize_tf.modeling import metrics
-from colorize_tf.modeling import effnet_colorizer
 from colorize_tf.modeling import model as model_lib
 from colorize_tf.modeling import torch_weights
 from colorize_tf.serving import inference
@@ -228,18 +227,16 @@ def _warm_start(model, saved_model_dir, bins):
     return copied
 
 
-def _load_pretrained_encoder(model, architecture, skip=()):
-    """Sets the encoder of a pretrained colorizer of architecture (effnet_lite0 or
-    effnet_lite2) from its ImageNet weights, but for the layers named in skip
-    (TrainingError when the package that ships them is missing or its file does not
-    fit)."""
+def _load_pretrained_encoder(model, family, skip=()):
+    """Sets the pretrained layers of model (of families.Family family) from their
+    pretrained weights, but for the layers named in skip (TrainingError when the
+    package that ships them is missing or its file does not fit)."""
     try:
-        loaded = effnet_colorizer.load_encoder_weights(model, architecture, skip=skip)
+        loaded = family.load_pretrained(model, skip)
     except (ImportError, torch_weights.WeightsFileError) as e:
         raise TrainingError(f"pretrained_encoder: {e}") from None
-    net = effnet_colorizer.EFFNET_VARIANTS[architecture]
-    print(f"train: encoder started from the ImageNet weights of "
-          f"EfficientNet-{net.name.title()} ({len(loaded)} layers)", flush=True)
+    print(f"train: encoder started from {family.pretrained_source} ({len(loaded)} layers)",
+          flush=True)
 
 
 def _set_starting_weights(c, model, model_config, bins):
@@ -250,15 +247,15 @@ def _set_starting_weights(c, model, model_config, bins):
     missing = [layer.name for layer in model_config.family.pretrained_layers(model)
                if layer.weights and layer.name not in copied]
     if c.network.pretrained_encoder and missing:
-        _load_pretrained_encoder(model, model_config.architecture, skip=copied)
+        _load_pretrained_encoder(model, model_config.family, skip=copied)
 
 
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The colorizer (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
     model = model_lib.build_model(model_config, seed=c.runtime.seed)
-    if model_config.is_pretrained:
-        effnet_colorizer.set_encoder_training(model, c.network.encoder_training)
+    if model_config.family.set_training:
+        model_config.family.set_training(model, c.network.encoder_training)
     opt = c.optimization
     learning_rate = _learning_rate(opt.learning_rate, opt.lr_schedule, opt.epochs,
                                    steps_per_epoch, opt.lr_decay_epoch, opt.lr_decay_factor)
