@@ -364,8 +364,9 @@ class TrainConfig:
         if self.data.crop_size % multiple:
             raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by "
                               f"{multiple} ({family.pad_reason(shape)})")
-        if network.encoder_training != "full" and not family.pretrained:
-            pretrained = [n for n in model_lib.ARCHITECTURES if families.get(n).pretrained]
+        if network.encoder_training not in family.training_modes:
+            pretrained = [n for n in model_lib.ARCHITECTURES
+                          if network.encoder_training in families.get(n).training_modes]
             raise ConfigError(f"encoder_training={network.encoder_training} needs "
                               f"architecture={' or '.join(pretrained)} (the ones with an "
                               "encoder)")
