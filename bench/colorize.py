@@ -112,7 +112,7 @@ def main():
                              "default: export's, 0: bilinear")
     args = parser.parse_args()
     from colorize_tf.chroma import decoding
-    from colorize_tf.modeling import model as model_lib
+    from colorize_tf.modeling.model import build_model, read_config
     from colorize_tf.serving import graph
     from colorize_tf.serving import inference
     from colorize_tf.training import exporter
@@ -124,8 +124,8 @@ def main():
         path = exporter.export_from_saved_model(source, os.path.join(tmp, "m"),
                                                 work_size=args.work_size, **upsampling)
         signatures = tf.saved_model.load(path).signatures
-        config = model_lib.read_config(os.path.join(path, "assets"))
-        ours = model_lib.build_model(config)
+        config = read_config(os.path.join(path, "assets"))
+        ours = build_model(config)
         # The decoding runs on the logits, at 1 / output_stride of the working size.
         cells = lambda side: -(-int(side) // config.output_stride)  # noqa: E731
         pad = lambda side: -(-int(side) // config.pad_multiple) * config.pad_multiple  # noqa: E731

@@ -42,8 +42,8 @@ def measure(precision, saved_model, photos):
     import numpy as np
     import tensorflow as tf
 
-    from colorize_tf.serving import precision as precision_lib
-    precision_lib.use(precision)
+    from colorize_tf.serving.precision import use
+    use(precision)  # process-wide: before any graph runs
     signatures = tf.saved_model.load(saved_model).signatures
     luma = tf.random.uniform([4, 256, 256, 1], seed=1)
     colorize_luma = signatures["colorize_luma"]
@@ -72,26 +72,26 @@ def main():
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     from colorize_tf.serving import inference
-    from colorize_tf.serving import precision as precision_lib
+    from colorize_tf.serving.precision import BFLOAT16, FLOAT32, cpu_bfloat16_flags
     saved_model = inference.resolve_saved_model(args.saved_model or
                                                 inference.default_saved_model())
     photos = photo_list(args.photos)
     if args.child:
         print(json.dumps(measure(args.child, saved_model, photos)))
         return
-    flags = precision_lib.cpu_bfloat16_flags()
+    flags = cpu_bfloat16_flags()
     if not flags:
         print("this CPU has no native bfloat16: nothing to compare")
         return
     print(f"{saved_model}, {len(photos)} test photos; CPU flags {', '.join(flags)}",
           flush=True)
     results = {}
-    for precision in (precision_lib.FLOAT32, precision_lib.BFLOAT16):
+    for precision in (FLOAT32, BFLOAT16):
         out = subprocess.run([sys.executable, __file__, f"--photos={args.photos}",
                               f"--saved_model={saved_model}", f"--child={precision}"],
                              capture_output=True, text=True, check=True).stdout
         results[precision] = json.loads(out.strip().splitlines()[-1])
-    fp32, bf16 = results[precision_lib.FLOAT32], results[precision_lib.BFLOAT16]
+    fp32, bf16 = results[FLOAT32], results[BFLOAT16]
     common.line("bfloat16 colorize_luma, batch 4 of 256 px", bf16["model_rate"], "images/s",
                 "float32", fp32["model_rate"])
     common.line("bfloat16 serving_default, test photos", bf16["photo_rate"], "photos/s",

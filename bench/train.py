@@ -108,12 +108,12 @@ def size_sweep(args):
     """One line per model size: parameters, FLOPs and training images/s, and how many
     images an hour of training sees at that rate."""
     from colorize_tf.modeling import colorunet
-    from colorize_tf.modeling import model as model_lib
+    from colorize_tf.modeling.model import ModelConfig
     print(f"{'filters x depth x crop':>24} {'params':>10} {'GFLOP/img (train)':>18} "
           f"{'images/s':>9} {'images/hour':>12}")
     for spec in args.sizes.split(","):
         filters, depth, crop = (int(v) for v in spec.lower().split("x"))
-        model = colorunet.build_colorunet(model_lib.ModelConfig(
+        model = colorunet.build_colorunet(ModelConfig(
             base_filters=filters, depth=depth, num_bins=args.num_bins))
         flops = 3 * conv_flops(model, crop, crop)
         rate = training_rate(model, crop, args.batch_size, args.num_bins, args.steps)
@@ -138,12 +138,12 @@ def main():
     args = parser.parse_args()
     if args.sizes:
         return size_sweep(args)
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     from colorize_tf.data import input_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         records_dir = args.records_dir or _records(tmp)
-        bins = bins_lib.Bins.load(records_dir)
+        bins = Bins.load(records_dir)
         train_rate = step_report(args, bins.num_bins)
         for soft in (False, True):
             rate = pipeline_rate(records_dir, bins, args.batch_size,
@@ -158,9 +158,9 @@ def step_report(args, num_bins):
     """Prints the model's cost and the training step's rate against the forward pass
     and the machine's matmul rate; -> training images/s."""
     from colorize_tf.modeling import colorunet
-    from colorize_tf.modeling import model as model_lib
+    from colorize_tf.modeling.model import ModelConfig
     size, batch = args.crop_size, args.batch_size
-    model = colorunet.build_colorunet(model_lib.ModelConfig(base_filters=args.base_filters,
+    model = colorunet.build_colorunet(ModelConfig(base_filters=args.base_filters,
                                                             num_bins=num_bins))
     flops = conv_flops(model, size, size)
     print(f"ColorUNet {model.count_params():,} params, {num_bins} bins; forward "

@@ -33,7 +33,7 @@ from colorize_tf import presets
 from colorize_tf import safe_write
 from colorize_tf import serving_api
 from colorize_tf.chroma import color
-from colorize_tf.chroma import hints as hints_lib
+from colorize_tf.chroma.hints import point_arrays
 from colorize_tf.data import image_files
 from colorize_tf.serving import photo_decoding
 from colorize_tf.serving import inference
@@ -184,7 +184,7 @@ def read_hints(path):
                              f"file names and their hints, e.g. {example}")
     for name, hints in data.items():
         try:
-            hints_lib.point_arrays([hints])
+            point_arrays([hints])
         except ValueError as e:
             raise cli.UsageError(f"--hints {cli.display_path(path)!r}: {name}: {e}") from None
     return data

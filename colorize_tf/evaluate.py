@@ -25,7 +25,7 @@ from colorize_tf.evaluation import figures
 from colorize_tf.evaluation import photos
 from colorize_tf.evaluation import reports
 from colorize_tf.evaluation import scoring
-from colorize_tf.evaluation import video as video_evaluation
+from colorize_tf.evaluation import video
 from colorize_tf.serving import inference
 
 
@@ -147,14 +147,14 @@ def evaluate_video(saved_model, paths, f):
     if not truths:
         raise cli.UsageError("no photo could be read")
     bar = cli.Progress(len(truths), "clip")
-    result = video_evaluation.evaluate_video(
+    result = video.evaluate_video(
         colorizer, truths, colorizer.export_info.default_temperature,
         smoothing_settings(f["smoothing"]), on_clip=bar.update)
     result["saved_model"] = colorizer.path
     result["left_out"] = [cli.display_path(p) for p in left_out]
     os.makedirs(f["output_dir"], exist_ok=True)
     safe_write.write_json(os.path.join(f["output_dir"], "video.json"), result)
-    table = video_evaluation.video_markdown(result)
+    table = video.video_markdown(result)
     safe_write.write_bytes(os.path.join(f["output_dir"], "video.md"), table.encode())
     print(table)
     print(f"wrote {os.path.join(f['output_dir'], 'video.json')} and video.md")

@@ -32,10 +32,10 @@ from colorize_tf.evaluation import photos
 from colorize_tf.evaluation import reports
 from colorize_tf.evaluation import scoring
 from colorize_tf.evaluation import study_report
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import load_checkpoint
 from colorize_tf.modeling import scene_classifier
 from colorize_tf.serving import inference
-from colorize_tf.training import state as training_state
+from colorize_tf.training.state import CHECKPOINT_DIR, HISTORY_NAME, StateError, read_state
 from colorize_tf.training.config import TrainConfig
 
 STUDY_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "study")
@@ -97,7 +97,7 @@ class Variant:
         self.eval_dir = os.path.join(report_dir, "variants", self.name)
 
     def epochs_done(self):
-        state, _ = training_state.read_state(self.model_dir) \
+        state, _ = read_state(self.model_dir) \
             if os.path.isdir(self.model_dir) else (None, [])
         return state["epoch"] if state else 0
 
@@ -173,8 +173,8 @@ def evaluate_saved_model(name, saved_model, eval_dir, paths, temperatures):
 
 def training_summary(variant):
     """-> (parameters, training images/s, wall seconds) of the variant's run."""
-    path = os.path.join(variant.model_dir, training_state.CHECKPOINT_DIR, "last.keras")
-    parameters = model_lib.load_checkpoint(path).count_params()
+    path = os.path.join(variant.model_dir, CHECKPOINT_DIR, "last.keras")
+    parameters = load_checkpoint(path).count_params()
     rows = _history(variant)
     seconds = sum(float(r.get("epoch_seconds") or 0) for r in rows)
     optimization = variant.config.optimization
@@ -183,7 +183,7 @@ def training_summary(variant):
 
 
 def _history(variant):
-    path = os.path.join(variant.model_dir, training_state.HISTORY_NAME)
+    path = os.path.join(variant.model_dir, HISTORY_NAME)
     with open(path) as f:
         return list(csv.DictReader(f))
 
@@ -258,7 +258,7 @@ def main(argv=None):
         study_report.write(f["report_dir"], variants, results, paths, temperatures,
                            f["num_grid_photos"], training_summary, scenes, reference)
     except (cli.UsageError, inference.ModelError, reports.NoPhotoEvaluated,
-            training_state.StateError) as e:
+            StateError) as e:
         cli.fail("study", e)
     print(f"study: report in {os.path.join(f['report_dir'], 'README.md')}")
 

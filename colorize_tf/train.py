@@ -13,7 +13,7 @@ if __name__ == "__main__":
 import sys
 
 from colorize_tf import errors
-from colorize_tf.training import config as training_config
+from colorize_tf.training.config import TrainConfig, settings
 from colorize_tf.training import devices
 from colorize_tf.training import multi_worker
 from colorize_tf.training import trainer
@@ -22,9 +22,9 @@ _DEFINE = {bool: "bool", int: "integer", float: "float", str: "string"}
 
 
 def define_flags(fv):
-    """One flag per training setting (training_config.settings()), on FlagValues fv."""
+    """One flag per training setting (settings()), on FlagValues fv."""
     d = cli.definer(fv)
-    for s in training_config.settings():
+    for s in settings():
         if s.choices:
             d.enum(s.flag, s.default, s.choices, s.help)
         else:
@@ -33,7 +33,7 @@ def define_flags(fv):
 
 def main(argv=None):
     values, _ = cli.parse(define_flags, argv)
-    config = training_config.TrainConfig.from_flags(values)
+    config = TrainConfig.from_flags(values)
     try:
         config.check()
         devices.configure_logical_cpus(config.runtime.logical_cpus)

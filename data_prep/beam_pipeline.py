@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from colorize_tf import safe_write
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import ChromaHistogram, DEFAULT_GRIDS
 from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
@@ -123,7 +123,7 @@ def prepare_and_write_beam(plan, config, classes, output_dir, images_per_shard, 
                            runner, beam_options, work):
     """_prepare_and_write on Beam -> builder._Outcome of the shards it wrote."""
     import apache_beam as beam
-    grid = bins_lib.DEFAULT_GRIDS[config.color_space]
+    grid = DEFAULT_GRIDS[config.color_space]
     class_ids = {name: i for i, name in enumerate(classes)}
     counts = {split: builder._num_shards(len(plan[split]), images_per_shard,
                                          num_shards if split == records.TRAIN else 0)
@@ -151,7 +151,7 @@ def prepare_and_write_beam(plan, config, classes, output_dir, images_per_shard, 
          | "HistogramLine" >> beam.Map(lambda h: json.dumps(
              None if h is None else [np.asarray(h[0]).tolist(), np.asarray(h[1]).tolist()]))
          | "WriteHistogram" >> beam.io.WriteToText(os.path.join(work, "histogram")))
-    outcome = builder._Outcome({}, {}, [], [], bins_lib.ChromaHistogram(grid), 0)
+    outcome = builder._Outcome({}, {}, [], [], ChromaHistogram(grid), 0)
     for line in sorted(_read_lines(os.path.join(work, "meta*")),
                        key=lambda line: line["source_id"]):
         outcome.prepared += 1

@@ -26,7 +26,7 @@ from data_prep import prepare
 
 def define_flags(fv):
     """Defines this entry point's flags on the FlagValues fv."""
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import DEFAULT_NUM_BINS, DEFAULT_REBALANCE_LAMBDA
     from data_prep import builder
     d = cli.definer(fv)
     P = prepare.PrepConfig  # the per-photo settings' defaults are its own
@@ -45,14 +45,14 @@ def define_flags(fv):
     d.integer("max_per_class", 0, "Keep at most this many photos of each class, evenly "
               "spread over its listing (a balanced mix of unequal domains); 0 keeps all.")
     d.integer("num_bins", None, "Bins kept (most frequent first); 0 keeps every occupied "
-              f"cell; unset: {bins_lib.DEFAULT_NUM_BINS}, or the bins of --bins_from.")
+              f"cell; unset: {DEFAULT_NUM_BINS}, or the bins of --bins_from.")
     d.string("bins_from", None, "Keep the bins (colour classes) of an earlier build: its "
              "bins.json, a records folder holding one, or a SavedModel (a version "
              "folder, a model's folder: its latest version, or a shipped model's name). "
              "Their counts and weights are counted again on these photos; a model "
              "trained on the earlier bins can then be fine-tuned on these records "
              "(train --warm_start).")
-    d.float("rebalance_lambda", bins_lib.DEFAULT_REBALANCE_LAMBDA,
+    d.float("rebalance_lambda", DEFAULT_REBALANCE_LAMBDA,
             "lambda of the rebalancing weights, in [0, 1].")
     d.float("val_fraction", builder.DEFAULT_VAL_FRACTION,
             "Fraction of photos in the val split.")
@@ -87,8 +87,8 @@ def check_flags(f):
     if f["bins_from"]:
         f["bins_from"] = _load_earlier_bins(f["bins_from"], f["color_space"])
     elif f["num_bins"] is None:
-        from colorize_tf.chroma import bins as bins_lib
-        f["num_bins"] = bins_lib.DEFAULT_NUM_BINS
+        from colorize_tf.chroma.bins import DEFAULT_NUM_BINS
+        f["num_bins"] = DEFAULT_NUM_BINS
     at_least = {"frame_size": 8, "images_per_shard": 1, "num_shards": 0, "workers": 1,
                 "num_bins": 0, "max_per_class": 0, "min_size": 1, "png_compression": 0,
                 "max_pixels": 1}
@@ -122,21 +122,21 @@ def _load_earlier_bins(path, color_space):
     """--bins_from's artifact -> bins.Bins (UsageError when it is missing, not a bins
     artifact, or over another colour space than --color_space)."""
     from colorize_tf import presets
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import BINS_NAME, DEFAULT_GRIDS, Bins
     if not os.path.isfile(path) and not os.path.exists(
-            os.path.join(path, bins_lib.ARTIFACT_NAME)):
+            os.path.join(path, BINS_NAME)):
         try:  # a model's folder (-> its latest version) or a shipped model's name
             path = presets.resolve_saved_model(path)
         except presets.ModelNotFound:
             pass  # a version folder without its graph, or nothing: checked below
-    in_assets = os.path.join(path, "assets", bins_lib.ARTIFACT_NAME)  # a SavedModel
+    in_assets = os.path.join(path, "assets", BINS_NAME)  # a SavedModel
     if os.path.isdir(path) and os.path.exists(in_assets):
         path = in_assets
     try:
-        earlier = bins_lib.Bins.load(path)
+        earlier = Bins.load(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise cli.UsageError(f"--bins_from {path!r}: not a bins artifact ({e})") from None
-    if earlier.grid != bins_lib.DEFAULT_GRIDS[color_space]:
+    if earlier.grid != DEFAULT_GRIDS[color_space]:
         raise cli.UsageError(f"--bins_from {path!r} holds {earlier.grid.color_space} bins; "
                              f"--color_space is {color_space}")
     return earlier

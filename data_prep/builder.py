@@ -14,7 +14,15 @@ import time
 from colorize_tf import cli
 from colorize_tf import errors
 from colorize_tf import safe_write
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import (
+    BINS_NAME,
+    ChromaHistogram,
+    DEFAULT_GRIDS,
+    DEFAULT_NUM_BINS,
+    DEFAULT_REBALANCE_LAMBDA,
+    fit_bins,
+    recount_bins,
+)
 from colorize_tf.data import image_files
 from colorize_tf.data import records
 from data_prep import prepare
@@ -206,8 +214,8 @@ def _num_shards(count, images_per_shard, num_shards):
     return max(1, -(-count // images_per_shard))
 
 
-def build_records(sources, output_dir, config, num_bins=bins_lib.DEFAULT_NUM_BINS,
-                  rebalance_lambda=bins_lib.DEFAULT_REBALANCE_LAMBDA,
+def build_records(sources, output_dir, config, num_bins=DEFAULT_NUM_BINS,
+                  rebalance_lambda=DEFAULT_REBALANCE_LAMBDA,
                   val_fraction=DEFAULT_VAL_FRACTION,
                   images_per_shard=DEFAULT_IMAGES_PER_SHARD, num_shards=0, workers=1,
                   listing_skipped=(), ignored=(), progress_every=500, log=print,
@@ -276,11 +284,11 @@ def finish_build(output_dir, outcome, skipped, ignored, classes, settings, input
     num_bins, rebalance_lambda = settings["num_bins"], settings["rebalance_lambda"]
     fitted = None
     if outcome.written[records.TRAIN] > 0 and earlier_bins is not None:
-        fitted = bins_lib.recount_bins(outcome.histogram, earlier_bins, rebalance_lambda)
+        fitted = recount_bins(outcome.histogram, earlier_bins, rebalance_lambda)
     elif outcome.written[records.TRAIN] > 0:
-        fitted = bins_lib.fit_bins(outcome.histogram, num_bins, rebalance_lambda)
+        fitted = fit_bins(outcome.histogram, num_bins, rebalance_lambda)
     if fitted is not None:
-        fitted.save(os.path.join(output_dir, bins_lib.ARTIFACT_NAME))
+        fitted.save(os.path.join(output_dir, BINS_NAME))
     report = _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitted,
                           time.time() - start)
     safe_write.write_json(os.path.join(output_dir, records.REPORT_NAME), report.to_dict())
@@ -295,7 +303,7 @@ def _clear_earlier_build(output_dir):
     """Removes an earlier build's marks of completeness (report, bins) and the temp
     shards of killed builds, before anything is written."""
     os.makedirs(output_dir, exist_ok=True)
-    for name in (records.REPORT_NAME, bins_lib.ARTIFACT_NAME):
+    for name in (records.REPORT_NAME, BINS_NAME):
         if os.path.exists(os.path.join(output_dir, name)):
             os.remove(os.path.join(output_dir, name))
     safe_write.remove_stale_temps(output_dir)
@@ -308,7 +316,7 @@ class _Outcome:
     shards: dict  # split -> [{"file", "examples", "bytes", "sha256"}]
     skipped: list  # [(source_id, reason, detail)]
     notes: list  # [(source_id, note)]
-    histogram: bins_lib.ChromaHistogram  # of the train split
+    histogram: ChromaHistogram  # of the train split
     prepared: int  # photos handled (written or skipped)
 
 
@@ -317,7 +325,7 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     split's shards in plan order; -> _Outcome. A failure removes the shard being
     written; a write error (full disk) becomes InputError."""
     class_ids = {name: i for i, name in enumerate(classes)}
-    grid = bins_lib.DEFAULT_GRIDS[config.color_space]
+    grid = DEFAULT_GRIDS[config.color_space]
     tasks = []
     for split in records.SPLITS:
         # the bins are learned from the train split only
@@ -327,7 +335,7 @@ def _prepare_and_write(plan, config, classes, writers, run, progress_every, log,
     positions = {s.source_id: (split, i) for split in records.SPLITS
                  for i, s in enumerate(plan[split])}
     total = len(positions)
-    outcome = _Outcome({}, {}, [], [], bins_lib.ChromaHistogram(grid), 0)
+    outcome = _Outcome({}, {}, [], [], ChromaHistogram(grid), 0)
     last_report = 0
     try:
         for results, (counts, sums) in run(prepare.prepare_chunk, tasks):
@@ -382,7 +390,7 @@ def _make_report(inputs_seen, outcome, skipped, ignored, classes, settings, fitt
         shards=outcome.shards,
         settings=settings,
         bins=None if fitted is None else {
-            "file": bins_lib.ARTIFACT_NAME, "fingerprint": fitted.fingerprint,
+            "file": BINS_NAME, "fingerprint": fitted.fingerprint,
             "num_bins": fitted.num_bins,
             "table": [{"bin": b, "centre": list(c), "prior": float(p), "weight": float(w)}
                       for b, (c, p, w) in enumerate(zip(fitted.centres, fitted.prior,

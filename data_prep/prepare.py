@@ -19,7 +19,7 @@ import numpy as np
 
 from colorize_tf import errors
 from colorize_tf.chroma import color_numpy
-from colorize_tf.chroma import grid as chroma_grid
+from colorize_tf.chroma.grid import ChromaHistogram, DEFAULT_GRIDS
 from colorize_tf.data import example_proto
 from colorize_tf.data import image_files
 
@@ -275,7 +275,7 @@ def prepare_image(data, config, name=""):
                            [cv2.IMWRITE_PNG_COMPRESSION, config.png_compression])
     if not ok:
         raise RuntimeError("OpenCV failed to PNG-encode a frame")
-    cells = chroma_grid.DEFAULT_GRIDS[config.color_space].cells_of(chroma).reshape(-1)
+    cells = DEFAULT_GRIDS[config.color_space].cells_of(chroma).reshape(-1)
     return PreparedImage(png.tobytes(), frame.shape[:2], box, original_shape, chroma, cells,
                          notes)
 
@@ -311,7 +311,7 @@ def prepare_chunk(args):
     them only writes."""
     chunk, config = args
     out = []
-    histogram = chroma_grid.ChromaHistogram(chroma_grid.DEFAULT_GRIDS[config.color_space])
+    histogram = ChromaHistogram(DEFAULT_GRIDS[config.color_space])
     for source, counted, label in chunk:
         try:
             prepared = prepare_image(source.read(), config, source.source_id)

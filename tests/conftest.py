@@ -62,10 +62,10 @@ def tiny_saved_model(tiny_run, tmp_path_factory):
 def luma_run(tiny_run, tmp_path_factory):
     """tiny_run with its checkpoints replaced by luma_following_model (model_dir path)."""
     import shutil
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     run = str(tmp_path_factory.mktemp("luma_run") / "run")
     shutil.copytree(tiny_run, run)
-    model = luma_following_model(bins_lib.Bins.load(run).num_bins)
+    model = luma_following_model(Bins.load(run).num_bins)
     for name in ("best.keras", "last.keras"):
         model.save(os.path.join(run, "checkpoints", name))
     return run
@@ -87,12 +87,12 @@ def hints_saved_model(tiny_run, tmp_path_factory):
     32 px working size and bilinear chroma upsampling (as luma_saved_model): the
     version dir."""
     import shutil
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     from colorize_tf.testing.fake_data import hint_following_model
     from colorize_tf.training import exporter
     run = str(tmp_path_factory.mktemp("hints_run") / "run")
     shutil.copytree(tiny_run, run)
-    model = hint_following_model(bins_lib.Bins.load(run).centres)
+    model = hint_following_model(Bins.load(run).centres)
     for name in ("best.keras", "last.keras"):
         model.save(os.path.join(run, "checkpoints", name))
     return exporter.export(run, str(tmp_path_factory.mktemp("saved_models") / "hints"),

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import BINS_NAME, Bins
 from colorize_tf.data import records
 from data_prep import builder
 from data_prep import prepare
@@ -137,7 +137,7 @@ def test_bad_input_corpus_every_file_reported(tmp_path):
     frame = cv2.imdecode(np.frombuffer(written["sixteen.png"][records.ENCODED], np.uint8),
                          cv2.IMREAD_COLOR)[..., ::-1]
     np.testing.assert_allclose(frame[:50, :50], make_photo(50, 50, seed=6), atol=1)
-    bins = bins_lib.Bins.load(out)
+    bins = Bins.load(out)
     assert bins.fingerprint == report.bins["fingerprint"]
 
 
@@ -335,7 +335,7 @@ def test_bins_count_exactly_the_valid_pixels_of_the_train_split(tmp_path):
             top, left, bottom, right = example[records.MASK_BOX]
             assert (bottom - top) * (right - left) < 32 * 32  # padding exists
             area += (bottom - top) * (right - left)
-    assert sum(bins_lib.Bins.load(out).counts) == area
+    assert sum(Bins.load(out).counts) == area
 
 
 def test_bins_from_an_earlier_build_keep_its_classes(tmp_path):
@@ -348,7 +348,7 @@ def test_bins_from_an_earlier_build_keep_its_classes(tmp_path):
         write_png(os.path.join(second, f"{i}.png"), make_photo(40, 40, seed=10 + i))
     _cli(f"--input_dir={first}", f"--output_dir={tmp_path}/r1", "--frame_size=32",
          "--val_fraction=0", "--workers=1", "--num_bins=0")
-    earlier = bins_lib.Bins.load(str(tmp_path / "r1"))
+    earlier = Bins.load(str(tmp_path / "r1"))
     for flags, message in [(["--num_bins=4"], "give --num_bins or --bins_from, not both"),
                            (["--color_space=lab"], "holds yuv bins; --color_space is lab")]:
         refused = _cli(f"--input_dir={second}", f"--output_dir={tmp_path}/r2",
@@ -357,7 +357,7 @@ def test_bins_from_an_earlier_build_keep_its_classes(tmp_path):
     result = _cli(f"--input_dir={second}", f"--output_dir={tmp_path}/r2", "--frame_size=32",
                   "--val_fraction=0", "--workers=1", f"--bins_from={tmp_path}/r1")
     assert result.returncode == 0, result.stderr
-    recounted = bins_lib.Bins.load(str(tmp_path / "r2"))
+    recounted = Bins.load(str(tmp_path / "r2"))
     assert (recounted.kept_cells, recounted.centres, recounted.cell_to_bin) == (
         earlier.kept_cells, earlier.centres, earlier.cell_to_bin)
     assert sum(recounted.counts) == 3 * 32 * 32 != sum(earlier.counts)
@@ -380,9 +380,9 @@ def test_bins_from_a_model_folder_or_name_reads_its_latest_version(tmp_path):
                               val_fraction=0.0, log=lambda *_: None)
         assets = tmp_path / "model" / str(version) / "assets"
         assets.mkdir(parents=True)
-        with open(os.path.join(out, bins_lib.ARTIFACT_NAME)) as f:
+        with open(os.path.join(out, BINS_NAME)) as f:
             artifact = json.load(f)
-        (assets / bins_lib.ARTIFACT_NAME).write_text(json.dumps(artifact))
+        (assets / BINS_NAME).write_text(json.dumps(artifact))
         kept[version] = artifact["kept_cells"]
     assert kept[1] != kept[2]
     assert list(build_records._load_earlier_bins(str(tmp_path / "model"), "yuv").kept_cells) \
@@ -390,7 +390,7 @@ def test_bins_from_a_model_folder_or_name_reads_its_latest_version(tmp_path):
     assert list(build_records._load_earlier_bins(
         str(tmp_path / "model" / "1"), "yuv").kept_cells) == kept[1]
     with open(os.path.join(REPO, "saved_models", "effnet_general", "3", "assets",
-                           bins_lib.ARTIFACT_NAME)) as f:
+                           BINS_NAME)) as f:
         shipped = json.load(f)
     general = build_records._load_earlier_bins("general", "lab")
     assert list(general.kept_cells) == shipped["kept_cells"] and general.num_bins == 257

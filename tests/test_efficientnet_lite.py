@@ -16,7 +16,7 @@ import pytest
 from colorize_tf import cli
 from colorize_tf.modeling import efficientnet_lite
 from colorize_tf.modeling import effnet_colorizer
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import ModelConfig, build_model, warm_start
 from colorize_tf.modeling import torch_weights
 from conftest import make_photo
 
@@ -300,7 +300,7 @@ def test_port_classifies_imagenet_classes_in_real_photos(shared_data, net):
 # --- the colorizer on it --------------------------------------------------------------
 
 def _effnet_config(num_bins=9, architecture=effnet_colorizer.EFFNET_LITE0):
-    return model_lib.ModelConfig(num_bins=num_bins, base_filters=8,
+    return ModelConfig(num_bins=num_bins, base_filters=8,
                                  architecture=architecture, color_space="lab")
 
 
@@ -311,7 +311,7 @@ def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(architect
                                                                        width):
     config = _effnet_config(architecture=architecture)
     assert (config.pad_multiple, config.output_stride) == (16, 4)
-    model = model_lib.build_model(config, seed=0)
+    model = build_model(config, seed=0)
     logits = model(np.random.default_rng(0).random((2, height, width, 1), np.float32))
     assert logits.shape == (2, height // 4, width // 4, 9)
     assert logits.dtype == "float32"
@@ -321,17 +321,17 @@ def test_colorizer_logits_are_at_a_quarter_of_any_size_divisible_by_16(architect
 def test_context_colorizer_runs_to_stride_32_and_keeps_the_quarter(height, width):
     config = dataclasses.replace(_effnet_config(), global_context=True)
     assert (config.pad_multiple, config.output_stride) == (32, 4)
-    model = model_lib.build_model(config, seed=0)
+    model = build_model(config, seed=0)
     assert model.get_layer("ctx_conv").input.shape[-1] == 320  # Lite0's block 15
     logits = model(np.random.default_rng(0).random((1, height, width, 1), np.float32))
     assert logits.shape == (1, height // 4, width // 4, 9)
 
 
 def test_context_starts_as_the_model_without_it_and_is_wired_in():
-    plain = model_lib.build_model(_effnet_config(), seed=0)
-    with_context = model_lib.build_model(
+    plain = build_model(_effnet_config(), seed=0)
+    with_context = build_model(
         dataclasses.replace(_effnet_config(), global_context=True), seed=1)
-    copied = model_lib.warm_start(with_context, plain)
+    copied = warm_start(with_context, plain)
     assert "ctx_merge" not in copied and "logits" in copied
     photo = np.random.default_rng(2).random((1, 64, 64, 1), np.float32)
     np.testing.assert_array_equal(np.asarray(with_context(photo)), np.asarray(plain(photo)))
@@ -358,13 +358,13 @@ def test_encoder_sees_the_gray_of_the_luma_normalised_as_in_imagenet_training():
 def test_lite2_colorizer_reads_its_own_strides():
     # Lite2's last blocks at strides 16, 8 and 4 are 14, 6 and 3 (120, 48 and 24
     # filters); with global_context its block 20 (352) at stride 32.
-    model = model_lib.build_model(_effnet_config(architecture=effnet_colorizer.EFFNET_LITE2), seed=0)
+    model = build_model(_effnet_config(architecture=effnet_colorizer.EFFNET_LITE2), seed=0)
     assert model.get_layer("dec16_conv").input.shape[-1] == 120
     assert model.get_layer("encoder_block14_project_bn").output.shape[-1] == 120
     skips = model.get_layer("dec8_skip").input
     assert skips[1].shape[-1] == 48 and model.get_layer("dec4_skip").input[1].shape[-1] == 24
     assert not any(layer.name.startswith("encoder_block15") for layer in model.layers)
-    context = model_lib.build_model(dataclasses.replace(
+    context = build_model(dataclasses.replace(
         _effnet_config(architecture=effnet_colorizer.EFFNET_LITE2), global_context=True), seed=0)
     assert context.get_layer("ctx_conv").input.shape[-1] == 352
 
@@ -375,7 +375,7 @@ def test_lite2_colorizer_reads_its_own_strides():
 ])
 def test_encoder_weights_load_into_the_colorizer_and_training_modes(architecture, layers,
                                                                     block):
-    model = model_lib.build_model(_effnet_config(architecture=architecture), seed=0)
+    model = build_model(_effnet_config(architecture=architecture), seed=0)
     net = effnet_colorizer.EFFNET_VARIANTS[architecture]
     try:
         loaded = effnet_colorizer.load_encoder_weights(model, architecture)

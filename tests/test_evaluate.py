@@ -54,7 +54,7 @@ def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
     # Photos smaller than the 32 px working size (no resize), the luma-following model
     # and numpy oracles built from published constants: gray is Y = 0.299 R + 0.587 G
     # + 0.114 B on all channels, the model's output is numpy_oracle.
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     from colorize_tf.evaluation import reports
     from colorize_tf.modeling import metrics
     from colorize_tf.serving import inference
@@ -62,7 +62,7 @@ def test_metrics_equal_hand_computed_values(luma_saved_model, tmp_path):
     paths = [write_png(str(tmp_path / "photos" / f"{i}.png"), p) for i, p in enumerate(photos)]
     result = reports.evaluate_to(str(tmp_path / "eval"), inference.Colorizer(luma_saved_model),
                                  paths, [0.3, 1.0], num_figures=0)
-    centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
+    centres = Bins.load(os.path.join(luma_saved_model, "assets")).centres
     gray = [np.repeat(np.round(p @ np.array([0.299, 0.587, 0.114]))[..., None], 3, -1)
             for p in photos]
     methods = result["methods"]

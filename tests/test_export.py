@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from colorize_tf import cli
 from colorize_tf import export
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import Bins
 from colorize_tf.chroma import color
 from colorize_tf.serving import graph
 from colorize_tf.serving import photo_decoding
@@ -55,7 +55,7 @@ def test_layout_signatures_assets(tiny_saved_model):
     assert {"bins.json", "flags.json", "model_config.json", "export.json"} <= set(
         os.listdir(assets))
     info = json.load(open(os.path.join(assets, "export.json")))
-    assert info["bins_fingerprint"] == bins_lib.Bins.load(assets).fingerprint
+    assert info["bins_fingerprint"] == Bins.load(assets).fingerprint
 
 
 def test_saved_model_cli_shows_signatures(tiny_saved_model):
@@ -76,7 +76,7 @@ def test_matches_an_independent_oracle(luma_saved_model, encode, temperature):
     decoded = tf.io.decode_image(data, channels=3).numpy()
     (served,), (confidence,) = _serve(luma_saved_model, [data], (temperature,))
     assert served.shape == (27, 21, 3) and confidence.shape == (27, 21, 1)
-    centres = bins_lib.Bins.load(os.path.join(luma_saved_model, "assets")).centres
+    centres = Bins.load(os.path.join(luma_saved_model, "assets")).centres
     expected = numpy_oracle(decoded, centres, temperature)
     assert np.abs(served - expected).max() <= 2
 
@@ -100,7 +100,7 @@ def test_large_input_keeps_size_and_luma(tiny_saved_model):
     rgb = np.repeat(noise, 3, axis=2)
     (served,), _ = _serve(tiny_saved_model[0], [_png(rgb)])
     assert served.shape == (90, 130, 3)
-    space = bins_lib.Bins.load(os.path.join(tiny_saved_model[0], "assets")).grid.color_space
+    space = Bins.load(os.path.join(tiny_saved_model[0], "assets")).grid.color_space
     luma_in = color.rgb_to_luma(rgb / 255.0, space).numpy()
     luma_out = color.rgb_to_luma(served / 255.0, space).numpy()
     # Full-resolution luma is kept (up to 8-bit rounding and gamut clipping).
@@ -326,7 +326,7 @@ def test_tint_correction_reaches_the_graph_and_the_python_render(tiny_saved_mode
     path = exporter.export_from_saved_model(tiny_saved_model[0], str(tmp_path / "t"),
                                             tint_correction=1.0)
     decoder = json.load(open(os.path.join(path, "assets", "decoder.json")))
-    bins = bins_lib.Bins.load(os.path.join(path, "assets", "bins.json"))
+    bins = Bins.load(os.path.join(path, "assets", "bins.json"))
     assert decoder["tint_correction"] == 1.0
     np.testing.assert_allclose(decoder["weights"], bins.weights)
     again = exporter.export_from_saved_model(path, str(tmp_path / "again"))
@@ -416,7 +416,7 @@ def test_coherent_decoding_in_every_signature_and_the_python_path(luma_run, tmp_
     decoder = json.load(open(os.path.join(path, "assets", "decoder.json")))
     assert (decoder["smoothing_sigma"], decoder["flat_temperature"]) == (sigma, strength)
     rgb = make_photo(20, 26, seed=7)
-    centres = bins_lib.Bins.load(os.path.join(path, "assets")).centres
+    centres = Bins.load(os.path.join(path, "assets")).centres
     expected = _coherent_rgb_oracle(rgb, centres, temperature, sigma, strength)
     plain = numpy_oracle(rgb, centres, temperature)
     assert np.abs(expected - plain).max() > 8  # the setting changes the colours

@@ -14,9 +14,9 @@ import tensorflow as tf
 from colorize_tf import serving_api
 from colorize_tf.chroma import hints
 from colorize_tf.data import input_pipeline
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import ModelConfig, build_model, warm_start
 from colorize_tf.serving import inference
-from colorize_tf.training import config as training_config
+from colorize_tf.training.config import ConfigError
 from tests.conftest import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,10 +122,10 @@ def test_point_arrays_pad_and_refuse():
 
 
 def test_warm_started_hints_model_computes_what_its_source_does():
-    source = model_lib.build_model(model_lib.ModelConfig(num_bins=6, base_filters=4), seed=3)
-    config = model_lib.ModelConfig(num_bins=6, base_filters=4, hints=True, hint_scale=2.0)
-    hinted = model_lib.build_model(config, seed=5)
-    copied = model_lib.warm_start(hinted, source)
+    source = build_model(ModelConfig(num_bins=6, base_filters=4), seed=3)
+    config = ModelConfig(num_bins=6, base_filters=4, hints=True, hint_scale=2.0)
+    hinted = build_model(config, seed=5)
+    copied = warm_start(hinted, source)
     assert "down1_a_conv" in copied and "logits" in copied
     kernel = hinted.get_layer("down1_a_conv").get_weights()[0]
     assert kernel.shape[2] == 4 and np.all(kernel[:, :, 1:] == 0)
@@ -134,14 +134,14 @@ def test_warm_started_hints_model_computes_what_its_source_does():
                 serving_api.HINT_MASK: tf.zeros([2, 16, 16, 1])}
     np.testing.assert_allclose(hinted(no_hints), source(luma), atol=1e-5)
     with pytest.raises(ValueError, match="cannot take"):
-        model_lib.warm_start(model_lib.build_model(
-            model_lib.ModelConfig(num_bins=6, base_filters=8)), source)
+        warm_start(build_model(
+            ModelConfig(num_bins=6, base_filters=8)), source)
 
 
 def test_pipeline_gives_hints_with_the_luma(tiny_records):
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     from colorize_tf.data import records
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     config = input_pipeline.PipelineConfig(crop_size=32, hints=True, shuffle_buffer=8)
     dataset = input_pipeline.make_dataset(records.shard_pattern(tiny_records, "train"), bins,
                                           2, True, config, epochs=1, steps_per_epoch=2)
@@ -285,7 +285,7 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
     assert model_config["hints"] and model_config["hint_scale"] > 1.0
     path = exporter.export(str(tmp_path / "run"), str(tmp_path / "exported"), work_size=32)
     assert inference.Colorizer(path).takes_hints
-    with pytest.raises(training_config.ConfigError, match="not a folder"):
+    with pytest.raises(ConfigError, match="not a folder"):
         config(tmp_path / "b", f"--warm_start={tmp_path / 'none'}").check()
     with pytest.raises(inference.ModelNotFound, match="no SavedModel"):
         trainer.run(config(tmp_path / "c", f"--warm_start={tmp_path}"))
@@ -296,7 +296,7 @@ def test_train_a_hints_model_from_one_without(tiny_records, tiny_saved_model, tm
     with pytest.raises(inference.ModelError, match=r"cannot read the weights of .*cut': its "
                        r"variables/ are damaged or cut short \(IndexError"):
         trainer.run(config(tmp_path / "e", f"--warm_start={tmp_path / 'cut'}"))
-    with pytest.raises(training_config.ConfigError, match="no heads, no hints"):
+    with pytest.raises(ConfigError, match="no heads, no hints"):
         config(tmp_path / "d", "--architecture=zhang_small").check()
 
 

@@ -147,10 +147,10 @@ def test_the_python_api_says_what_it_expected_and_what_came(luma_saved_model):
 
 
 def test_hints_given_as_numpy_arrays_are_taken():
-    from colorize_tf.chroma import hints as hints_lib
-    points, colors = hints_lib.point_arrays([[{"point": np.array([0.25, 0.5]),
+    from colorize_tf.chroma.hints import point_arrays
+    points, colors = point_arrays([[{"point": np.array([0.25, 0.5]),
                                                "color": np.array([10, 20, 250], np.uint8)}]])
     np.testing.assert_allclose(points[0, 0], [0.25, 0.5])
     np.testing.assert_array_equal(colors[0, 0], [10, 20, 250])
     with pytest.raises(ValueError, match="integers 0-255"):
-        hints_lib.point_arrays([[{"point": (0.1, 0.1), "color": np.array([1.5, 2, 3])}]])
+        point_arrays([[{"point": (0.1, 0.1), "color": np.array([1.5, 2, 3])}]])

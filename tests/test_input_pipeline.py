@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import Bins, DEFAULT_SOFT_K, encode_hard
 from colorize_tf.chroma import color
 from colorize_tf.data import input_pipeline
 from colorize_tf.data import records
@@ -23,7 +23,7 @@ def _first_example(records_dir):
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("soft", [False, True])
 def test_example_fn_eager_equals_tf_data(tiny_records, training, soft):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     config = input_pipeline.PipelineConfig(crop_size=16, soft_targets=soft)
     example = _first_example(tiny_records)
     seed = tf.constant([7, 1], tf.int64)
@@ -35,19 +35,19 @@ def test_example_fn_eager_equals_tf_data(tiny_records, training, soft):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     luma, packed = eager
     assert luma.shape == (16, 16, 1)
-    k = min(bins_lib.DEFAULT_SOFT_K, bins.num_bins)
+    k = min(DEFAULT_SOFT_K, bins.num_bins)
     assert packed.shape == (16, 16, (2 * k if soft else 1) + 4)
     assert 0.0 <= float(tf.reduce_min(luma)) and float(tf.reduce_max(luma)) <= 1.0
 
 
 def test_targets_are_consistent(tiny_records):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     example = _first_example(tiny_records)
     luma, packed = input_pipeline.example_to_inputs(example, tf.constant([0, 0], tf.int64),
                                                     bins, CONFIG, False)
     index = tf.cast(packed[..., 0], tf.int32)
     np.testing.assert_array_equal(index.numpy(),
-                                  bins_lib.encode_hard(packed[..., 1:3], bins).numpy())
+                                  encode_hard(packed[..., 1:3], bins).numpy())
     np.testing.assert_allclose(packed[..., 3].numpy(),
                                np.asarray(bins.weights, np.float32)[index.numpy()])
     # The photo fills `rows` of the 32 frame's rows; resized to 16, the mask keeps half.
@@ -113,7 +113,7 @@ def test_frame_scale_crop_of_a_narrow_photo_enlarges_its_shorter_side():
 def test_frame_scale_crops_reach_the_inputs(tiny_records, training):
     """Training and validation both see crops at the frame's scale: their luma is a
     slice of the frame's own luma."""
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     example = _first_example(tiny_records)
     config = input_pipeline.PipelineConfig(crop_size=8, frame_scale_crops=True,
                                            mirror=False, noise_stddev=0.0)
@@ -130,7 +130,7 @@ def test_frame_scale_crops_reach_the_inputs(tiny_records, training):
 
 
 def test_dataset_batches_and_resume_determinism(tiny_records):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     kwargs = dict(file_pattern=_pattern(tiny_records), bins=bins, batch_size=2,
                   training=True, config=CONFIG, steps_per_epoch=2)
     full = [b[0].numpy() for b in input_pipeline.make_dataset(epochs=3, **kwargs)]
@@ -146,7 +146,7 @@ def test_dataset_batches_and_resume_determinism(tiny_records):
 
 
 def test_val_dataset_is_one_plain_pass(tiny_records):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     val = input_pipeline.make_dataset(_pattern(tiny_records, "val"), bins, 2, False, CONFIG)
     count = sum(int(b[0].shape[0]) for b in val)
     import json, os
@@ -155,7 +155,7 @@ def test_val_dataset_is_one_plain_pass(tiny_records):
 
 
 def test_missing_shards_are_refused(tmp_path, tiny_records):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     with pytest.raises(FileNotFoundError, match="no TFRecord shards"):
         input_pipeline.make_dataset(str(tmp_path / "x-*.tfrecord"), bins, 2, True)
 
@@ -164,7 +164,7 @@ def test_pipeline_size_does_not_grow_with_epochs(tiny_records):
     # One epoch's pipeline, with the epoch index as a tensor: 1,000 epochs build the
     # same graph as 10 (chaining one dataset per epoch grew to GBs), and cost no more
     # memory to build or to start.
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     sizes = []
     for epochs in (10, 1000):
         dataset = input_pipeline.make_dataset(_pattern(tiny_records), bins, 2, True, CONFIG,
@@ -179,7 +179,7 @@ def test_pipeline_size_does_not_grow_with_epochs(tiny_records):
 
 
 def test_cached_pipeline_differs_per_epoch_and_resumes(tiny_records):
-    bins = bins_lib.Bins.load(tiny_records)
+    bins = Bins.load(tiny_records)
     config = input_pipeline.PipelineConfig(**{**CONFIG.__dict__, "cache": True})
     kwargs = dict(file_pattern=_pattern(tiny_records), bins=bins, batch_size=2,
                   training=True, config=config, steps_per_epoch=2)

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from colorize_tf.modeling import colorunet
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import ModelConfig, interpolate_weights
 
 
 def test_logits_shape_any_size_divisible_by_8():
-    model = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=7, base_filters=4))
+    model = colorunet.build_colorunet(ModelConfig(num_bins=7, base_filters=4))
     for h, w in [(16, 24), (40, 8)]:
         out = model(np.zeros((2, h, w, 1), np.float32))
         assert out.shape == (2, h, w, 7)
@@ -15,7 +15,7 @@ def test_logits_shape_any_size_divisible_by_8():
 
 
 def test_every_layer_named_and_paper_skips():
-    model = colorunet.build_colorunet(model_lib.ModelConfig())
+    model = colorunet.build_colorunet(ModelConfig())
     names = [layer.name for layer in model.layers]
     assert "up2_skip" in names and "up3_skip" in names and "up1_skip" not in names
     assert names[-1] == "logits"
@@ -25,7 +25,7 @@ def test_every_layer_named_and_paper_skips():
 
 
 def test_heads():
-    model = colorunet.build_colorunet(model_lib.ModelConfig(
+    model = colorunet.build_colorunet(ModelConfig(
         num_bins=5, base_filters=4, regression_head=True, num_scenes=3))
     out = model(np.zeros((1, 16, 16, 1), np.float32))
     assert out["logits"].shape == (1, 16, 16, 5)
@@ -36,7 +36,7 @@ def test_heads():
 def test_mixed_precision_keeps_float32_logits():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        model = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4))
+        model = colorunet.build_colorunet(ModelConfig(num_bins=5, base_filters=4))
         assert model(np.zeros((1, 16, 16, 1), np.float32)).dtype == "float32"
         assert model.get_layer("down1_a_conv").compute_dtype == "float16"
     finally:
@@ -44,7 +44,7 @@ def test_mixed_precision_keeps_float32_logits():
 
 
 def test_seed_alone_decides_the_initial_weights():
-    config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
+    config = ModelConfig(num_bins=5, base_filters=4, depth=2)
     keras.utils.set_random_seed(1)
     first = colorunet.build_colorunet(config, seed=3).get_weights()
     keras.utils.set_random_seed(2)  # the process's global seed does not matter
@@ -58,7 +58,7 @@ def test_seed_alone_decides_the_initial_weights():
 
 
 def test_global_context_is_the_fusion_of_the_pooled_bottleneck():
-    config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2, global_context=True)
+    config = ModelConfig(num_bins=5, base_filters=4, depth=2, global_context=True)
     model = colorunet.build_colorunet(config, seed=1)
     x = np.random.default_rng(0).uniform(size=(2, 16, 24, 1)).astype(np.float32)
     inner = keras.Model(model.input, [model.get_layer("bottleneck_b_relu").output,
@@ -81,7 +81,7 @@ def test_global_context_lets_a_far_pixel_change_the_colour():
     changed = photo.copy()
     changed[0, :8, :8, 0] = 1.0 - changed[0, :8, :8, 0]
     for context in (False, True):
-        model = colorunet.build_colorunet(model_lib.ModelConfig(
+        model = colorunet.build_colorunet(ModelConfig(
             num_bins=5, base_filters=4, depth=3, global_context=context), seed=2)
         far = np.abs(model(changed)[0, -1, -1] - model(photo)[0, -1, -1]).max()
         # Exactly unchanged without it (convolutions are local); at initialisation the
@@ -93,31 +93,31 @@ def test_interpolated_weights_are_the_wise_ft_mix_of_every_variable():
     # Every weight (kernels, biases, batch-norm scales and moving statistics) of two
     # models of one architecture given independent random values: the mix is numpy's
     # (1 - share) x base + share x own, share 1 leaves the model as it was.
-    config = model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2)
+    config = ModelConfig(num_bins=5, base_filters=4, depth=2)
     rng = np.random.default_rng(0)
     own, base = (colorunet.build_colorunet(config, seed=s) for s in (1, 2))
     for m in (own, base):
         m.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in m.get_weights()])
     own_values, base_values = own.get_weights(), base.get_weights()
-    model_lib.interpolate_weights(own, base, 0.25)
+    interpolate_weights(own, base, 0.25)
     mixed = own.get_weights()
     assert len(mixed) == len(own_values) > 20
     for m, o, b in zip(mixed, own_values, base_values):
         np.testing.assert_allclose(m, 0.75 * b + 0.25 * o, rtol=1e-6, atol=1e-6)
-    model_lib.interpolate_weights(own, base, 1.0)
+    interpolate_weights(own, base, 1.0)
     assert all(np.array_equal(a, b) for a, b in zip(own.get_weights(), mixed))
-    model_lib.interpolate_weights(own, base, 0.0)
+    interpolate_weights(own, base, 0.0)
     assert all(np.array_equal(a, b) for a, b in zip(own.get_weights(), base_values))
 
 
 def test_interpolation_refuses_other_architectures_and_shares():
-    own = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=2))
-    wider = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=8, depth=2))
-    deeper = colorunet.build_colorunet(model_lib.ModelConfig(num_bins=5, base_filters=4, depth=3))
+    own = colorunet.build_colorunet(ModelConfig(num_bins=5, base_filters=4, depth=2))
+    wider = colorunet.build_colorunet(ModelConfig(num_bins=5, base_filters=8, depth=2))
+    deeper = colorunet.build_colorunet(ModelConfig(num_bins=5, base_filters=4, depth=3))
     with pytest.raises(ValueError, match="weights of shapes"):
-        model_lib.interpolate_weights(own, wider, 0.5)
+        interpolate_weights(own, wider, 0.5)
     with pytest.raises(ValueError, match="differ in their layers"):
-        model_lib.interpolate_weights(own, deeper, 0.5)
+        interpolate_weights(own, deeper, 0.5)
     for share in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
-            model_lib.interpolate_weights(own, own, share)
+            interpolate_weights(own, own, share)

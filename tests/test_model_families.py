@@ -17,11 +17,17 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import Bins
 from colorize_tf.chroma import decoding
 from colorize_tf.modeling import blocks
 from colorize_tf.modeling import families
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import (
+    ARCHITECTURES,
+    MODEL_CONFIG_NAME,
+    ModelConfig,
+    build_model,
+    load_checkpoint,
+)
 from colorize_tf.testing.fake_data import make_photo
 
 TOY = "toy_two_layer"
@@ -41,7 +47,7 @@ families.register(families.Family(
 
 
 def _config(name, num_bins=6, color_space="yuv"):
-    return model_lib.ModelConfig(architecture=name, num_bins=num_bins, base_filters=4,
+    return ModelConfig(architecture=name, num_bins=num_bins, base_filters=4,
                                  depth=2, color_space=color_space)
 
 
@@ -50,8 +56,8 @@ def _luma(batch, height, width, seed=0):
 
 
 def test_the_toy_family_is_registered_beside_the_built_in_ones():
-    assert set(model_lib.ARCHITECTURES) < set(families.names())
-    assert TOY in families.names() and TOY not in model_lib.ARCHITECTURES
+    assert set(ARCHITECTURES) < set(families.names())
+    assert TOY in families.names() and TOY not in ARCHITECTURES
     with pytest.raises(families.errors.Error, match="no model family 'nope'; known: "):
         families.get("nope")
     with pytest.raises(families.errors.Error, match="registered already"):
@@ -61,7 +67,7 @@ def test_the_toy_family_is_registered_beside_the_built_in_ones():
 @pytest.mark.parametrize("name", families.names())
 def test_builds_at_odd_multiples_with_logits_at_its_stride(name):
     config = _config(name)
-    model = model_lib.build_model(config, seed=1)
+    model = build_model(config, seed=1)
     m, stride = config.pad_multiple, config.output_stride
     for height, width in ((3 * m, 5 * m), (m * 7, m)):
         logits = model(_luma(2, height, width), training=False)
@@ -74,7 +80,7 @@ def test_the_same_seed_gives_the_same_weights(name):
     # A pretrained encoder's layers get their weights from the pretrained file after the
     # build: the seed governs the others.
     def seeded_weights(seed):
-        model = model_lib.build_model(_config(name), seed=seed)
+        model = build_model(_config(name), seed=seed)
         pretrained = {layer.name for layer in families.get(name).pretrained_layers(model)}
         return [w for layer in model.layers if layer.name not in pretrained
                 for w in layer.get_weights()]
@@ -86,10 +92,10 @@ def test_the_same_seed_gives_the_same_weights(name):
 @pytest.mark.parametrize("name", families.names())
 def test_a_saved_model_file_loads_back_computing_the_same(name, tmp_path):
     config = _config(name)
-    model = model_lib.build_model(config, seed=2)
+    model = build_model(config, seed=2)
     luma = _luma(1, 2 * config.pad_multiple, 3 * config.pad_multiple)
     model.save(tmp_path / "m.keras")
-    loaded = model_lib.load_checkpoint(str(tmp_path / "m.keras"))
+    loaded = load_checkpoint(str(tmp_path / "m.keras"))
     np.testing.assert_allclose(loaded(luma, training=False), model(luma, training=False),
                                rtol=1e-5, atol=1e-5)
 
@@ -98,10 +104,10 @@ def test_a_saved_model_file_loads_back_computing_the_same(name, tmp_path):
 def test_mixed_precision_keeps_float32_logits_close_to_float32s(name):
     config = _config(name)
     luma = _luma(1, 2 * config.pad_multiple, 2 * config.pad_multiple)
-    full = model_lib.build_model(config, seed=5)
+    full = build_model(config, seed=5)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        mixed = model_lib.build_model(config, seed=5)
+        mixed = build_model(config, seed=5)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     mixed.set_weights(full.get_weights())
@@ -118,14 +124,14 @@ def test_a_run_of_it_exports_and_serves_a_photo_at_its_size(name, tiny_run, tmp_
     from colorize_tf.training import exporter
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    bins = bins_lib.Bins.load(str(run))
+    bins = Bins.load(str(run))
     config = _config(name, bins.num_bins, bins.grid.color_space)
-    with open(run / model_lib.CONFIG_NAME) as f:
+    with open(run / MODEL_CONFIG_NAME) as f:
         run_config = json.load(f)
     run_config["model"] = dataclasses.asdict(config)
-    with open(run / model_lib.CONFIG_NAME, "w") as f:
+    with open(run / MODEL_CONFIG_NAME, "w") as f:
         json.dump(run_config, f)
-    model = model_lib.build_model(config, seed=7)
+    model = build_model(config, seed=7)
     for checkpoint in ("best.keras", "last.keras"):
         model.save(run / "checkpoints" / checkpoint)
     path = exporter.export(str(run), str(tmp_path / "exported"), work_size=64)

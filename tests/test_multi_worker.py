@@ -12,7 +12,7 @@ import pytest
 
 from colorize_tf import cli
 from colorize_tf import train
-from colorize_tf.training import config as training_config
+from colorize_tf.training.config import ConfigError
 from colorize_tf.training import trainer
 from colorize_tf.training.config import TrainConfig
 
@@ -104,7 +104,7 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
         values, _ = cli.parse(train.define_flags, [
             "train", "--strategy=multi_worker",
             *_smoke_flags(tiny_records, tmp_path / "run", *extra)])
-        with pytest.raises(training_config.ConfigError, match=message):
+        with pytest.raises(ConfigError, match=message):
             TrainConfig.from_flags(values).check()
     good = {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]},
             "task": {"type": "worker", "index": 1}}
@@ -125,7 +125,7 @@ def test_multi_worker_refusals(tiny_records, tmp_path, monkeypatch):
              "task type 'chief' is not in its cluster"),
             (json.dumps({"cluster": good["cluster"]}), 'no "task" object')]:
         monkeypatch.setenv("TF_CONFIG", tf_config)
-        with pytest.raises(training_config.ConfigError, match=re.escape(message)):
+        with pytest.raises(ConfigError, match=re.escape(message)):
             config.check()
     monkeypatch.setenv("TF_CONFIG", json.dumps(good))
     config.check()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import DEFAULT_GRIDS, cell_index
 from colorize_tf.chroma import color
 from colorize_tf.data import records
 from data_prep import prepare
@@ -116,8 +116,8 @@ def test_worker_task_counts_the_photo_not_the_padding(space, tmp_path):
     np.testing.assert_array_equal(frame[:, :16], prepare.lanczos_resize(photo, (32, 16)))
     assert frame[:, 16:].max() == 0
     chroma = color.rgb_to_luma_chroma(frame[:, :16].astype(np.float32) / 255.0, space)[1]
-    grid = bins_lib.DEFAULT_GRIDS[space]
-    expected = np.bincount(bins_lib.cell_index(chroma, grid).numpy().ravel(),
+    grid = DEFAULT_GRIDS[space]
+    expected = np.bincount(cell_index(chroma, grid).numpy().ravel(),
                            minlength=grid.num_cells)
     np.testing.assert_array_equal(counts, expected)
     np.testing.assert_allclose(sums.sum(axis=0), chroma.numpy().reshape(-1, 2).sum(axis=0),

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from colorize_tf.serving import server as local_server
+from colorize_tf.serving.server import batch_threads, running_server
 from colorize_tf.testing.fake_data import make_photo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +66,7 @@ def model_base(tiny_saved_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(model_base):
     """The server as the CLI starts it: batching on."""
-    with local_server.running_server(model_base, "tiny", max_body_bytes=200_000,
+    with running_server(model_base, "tiny", max_body_bytes=200_000,
                                      max_batch_size=8, batch_timeout_micros=50_000) as (url, _):
         yield url
 
@@ -206,7 +206,7 @@ def test_client_cli_against_the_local_server(server, tmp_path):
 def test_versions_load_newest_unload_older_and_survive_a_bad_one(tiny_saved_model, tmp_path):
     base = tmp_path / "m"
     shutil.copytree(tiny_saved_model[0], base / "1")
-    with local_server.running_server(str(base), "m") as (url, versions):
+    with running_server(str(base), "m") as (url, versions):
         # A copy in progress (saved_model.pb only so far) is never loaded.
         (base / "2").mkdir()
         shutil.copy(os.path.join(tiny_saved_model[0], "saved_model.pb"), base / "2")
@@ -248,7 +248,7 @@ def test_a_malformed_version_is_skipped_and_removing_the_served_one_falls_back_o
     shard = next((base / "2" / "variables").glob("variables.data-*"))
     shard.rename(shard.parent / "variables.data-00000-of-0000x")
     with caplog.at_level(logging.WARNING, logger="colorize_tf.serve"):
-        with local_server.running_server(str(base), "m") as (url, versions):
+        with running_server(str(base), "m") as (url, versions):
             versions.poll()
             versions.poll()
             assert call(f"{url}/v1/models/m/metadata")[1]["model_spec"]["version"] == "1"
@@ -337,7 +337,7 @@ def either_server(request):
                         "saved_models/colorunet_landscapes as colorunet_landscapes)")
         yield url.rstrip("/")
         return
-    with local_server.running_server(os.path.join(REPO, "saved_models", SHIPPED), SHIPPED,
+    with running_server(os.path.join(REPO, "saved_models", SHIPPED), SHIPPED,
                                      max_batch_size=8) as (url, _):
         yield url
 
@@ -411,7 +411,7 @@ def browser_page(base_path, name, tmp_path, **server_flags):
         pytest.skip(f"no browser at {CHROMIUM}: apt-get install -y chromium")
     artifacts = os.environ.get("COLORIZE_TF_ARTIFACTS", str(tmp_path))
     os.makedirs(artifacts, exist_ok=True)
-    with local_server.running_server(base_path, name, **server_flags) as (url, _), \
+    with running_server(base_path, name, **server_flags) as (url, _), \
             sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         try:
@@ -492,7 +492,7 @@ def study_server(model_base, tmp_path):
         (photos / f"{i}.png").write_bytes(png(10 + i, 20, 24))
     flags = {"images": str(photos), "db": str(tmp_path / "study.sqlite"),
              "temperature": 0.2, "pairs": 2, "seconds": 0.0}
-    with local_server.running_server(model_base, "tiny", study=flags) as (url, _):
+    with running_server(model_base, "tiny", study=flags) as (url, _):
         yield url, str(tmp_path / "study.sqlite")
 
 
@@ -574,7 +574,7 @@ def test_study_skips_bad_photos_and_answers_503_while_its_database_is_locked(
     db = str(tmp_path / "study.sqlite")
     flags = {"images": str(photos), "db": db, "temperature": 0.2, "pairs": 2,
              "seconds": 0.0}
-    with local_server.running_server(model_base, "tiny", study=flags) as (url, _):
+    with running_server(model_base, "tiny", study=flags) as (url, _):
         for session in ("sessionaa", "sessionbb", "sessioncc"):
             for _ in range(2):
                 status, trial = call(f"{url}/study/next", {"session": session})
@@ -607,7 +607,7 @@ def test_a_client_hanging_up_mid_body_is_logged_as_such_not_as_a_500(model_base,
     import socket
     import urllib.parse
     with caplog.at_level(logging.INFO, logger="colorize_tf.serve"):
-        with local_server.running_server(model_base, "tiny") as (url, _):
+        with running_server(model_base, "tiny") as (url, _):
             host = urllib.parse.urlparse(url)
             for _ in range(3):
                 with socket.create_connection((host.hostname, host.port), timeout=10) as c:
@@ -682,5 +682,5 @@ def test_study_in_a_real_browser(study_server, tmp_path):
 
 def test_batch_threads_default_to_one_per_core():
     # TF Serving's batching guide for CPUs: num_batch_threads = the number of cores.
-    assert local_server.batch_threads(3) == 3 and local_server.batch_threads(12) == 12
-    assert local_server.batch_threads(0) == min(len(os.sched_getaffinity(0)), 8)
+    assert batch_threads(3) == 3 and batch_threads(12) == 12
+    assert batch_threads(0) == min(len(os.sched_getaffinity(0)), 8)

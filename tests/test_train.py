@@ -85,10 +85,10 @@ def test_refusals(tiny_records, tmp_path):
     other_bins = tmp_path / "other_bins.json"
     data = json.load(open(os.path.join(tiny_records, "bins.json")))
     data["rebalance_lambda"] = 0.9
-    from colorize_tf.chroma import bins as bins_lib
-    data["fingerprint"] = bins_lib.Bins.from_dict({**data, "fingerprint": None} | {
-        "fingerprint": bins_lib.Bins(
-            grid=bins_lib.Bins.load(tiny_records).grid,
+    from colorize_tf.chroma.bins import Bins
+    data["fingerprint"] = Bins.from_dict({**data, "fingerprint": None} | {
+        "fingerprint": Bins(
+            grid=Bins.load(tiny_records).grid,
             kept_cells=tuple(data["kept_cells"]), centres=tuple(map(tuple, data["centres"])),
             counts=tuple(data["counts"]), cell_to_bin=tuple(data["cell_to_bin"]),
             rebalance_lambda=0.9).fingerprint}).fingerprint
@@ -111,12 +111,12 @@ def test_overfits_six_images(tiny_records, tmp_path):
     assert history.history["loss"][-1] < 0.6  # the mean over all 300 steps; start ~2.1
     pipeline = json.load(open(tmp_path / "overfit" / "pipeline_config.json"))
     assert not (pipeline["mirror"] or pipeline["random_crop"] or pipeline["noise_stddev"])
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     from colorize_tf.data import input_pipeline
     model = keras.models.load_model(tmp_path / "overfit" / "checkpoints" / "last.keras",
                                     compile=False)
     luma, packed = next(iter(input_pipeline.make_dataset(
-        f"{tiny_records}/train-*", bins_lib.Bins.load(tiny_records), 6, False,
+        f"{tiny_records}/train-*", Bins.load(tiny_records), 6, False,
         input_pipeline.PipelineConfig(crop_size=32))))
     truth, valid = packed[..., 0].numpy(), packed[..., -1].numpy() > 0
 
@@ -289,8 +289,8 @@ def test_unexpected_errors_and_ctrl_c_are_one_line(capsys, monkeypatch):
 def test_a_run_written_before_color_space_was_recorded_still_resumes(tmp_path):
     # model_config.json of runs before the field: the luma was the bins' colour space,
     # so a Lab run must not be taken for another configuration.
-    from colorize_tf.modeling import model as model_lib
-    config = model_lib.ModelConfig(num_bins=9, color_space="lab")
+    from colorize_tf.modeling.model import ModelConfig
+    config = ModelConfig(num_bins=9, color_space="lab")
     bins = types.SimpleNamespace(fingerprint="f00d")
     old = dataclasses.asdict(config)
     del old["color_space"]

@@ -7,8 +7,8 @@ import pytest
 from colorize_tf import cli
 from colorize_tf import train
 from colorize_tf.data import input_pipeline
-from colorize_tf.modeling import model as model_lib
-from colorize_tf.training import config as training_config
+from colorize_tf.modeling.model import ModelConfig
+from colorize_tf.training.config import GROUPS
 from colorize_tf.training.config import TrainConfig
 
 
@@ -22,7 +22,7 @@ def test_flags_give_the_configs_defaults():
     assert _config() == TrainConfig.create(records_dir="r", model_dir="m")
     # The settings the model and the pipeline own keep their defaults.
     config = _config()
-    assert config.model_config(32, 0) == model_lib.ModelConfig(num_bins=32)
+    assert config.model_config(32, 0) == ModelConfig(num_bins=32)
     assert config.pipeline_config(config.model_config(32, 0)) == input_pipeline.PipelineConfig()
 
 
@@ -56,7 +56,7 @@ def test_to_dict_round_trips_and_every_setting_has_one_group():
     assert TrainConfig.create(**config.to_dict()) == config
     assert config.optimization.epochs == 3
     groups = [{f.name for f in dataclasses.fields(kind)} for kind in
-              training_config.GROUPS.values()]
+              GROUPS.values()]
     assert sum(map(len, groups)) == len(set().union(*groups)) == len(config.to_dict())
     flags = set(cli.parse(train.define_flags, ["train"])[0])
     assert flags - {"bins"} | {"bins_path"} == set(config.to_dict())  # a flag each

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from colorize_tf.training import state as training_state
+from colorize_tf.training.state import StateError, TrainingState, read_state
 
 
 def _model(seed=0):
@@ -27,7 +27,7 @@ def _kernel(path):
 
 
 def _start(model_dir, model):
-    callback = training_state.TrainingState(str(model_dir), "val_loss", log=lambda *_: None)
+    callback = TrainingState(str(model_dir), "val_loss", log=lambda *_: None)
     callback.set_model(model)
     callback.on_train_begin()
     return callback
@@ -72,7 +72,7 @@ def test_a_damaged_newest_state_falls_back_one_epoch(tmp_path, damage, message):
         _epoch(callback, model, epoch, val_loss=1.0 - 0.1 * epoch)
     damage(tmp_path / "backup")
     messages = []
-    resumed = training_state.TrainingState(str(tmp_path), "val_loss", log=messages.append)
+    resumed = TrainingState(str(tmp_path), "val_loss", log=messages.append)
     resumed_model = _model(seed=1)
     resumed.set_model(resumed_model)
     resumed.on_train_begin()
@@ -110,11 +110,11 @@ def test_unusable_state_is_one_clear_error(tmp_path):
     _epoch(callback, model, 0, val_loss=1.0)
     weights = tmp_path / "backup" / "epoch-00001.weights.h5"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated, and no earlier state
-    with pytest.raises(training_state.StateError, match="epoch-00001.weights.h5 is damaged"):
+    with pytest.raises(StateError, match="epoch-00001.weights.h5 is damaged"):
         _start(tmp_path, _model())
     (tmp_path / "backup" / "state.json").write_text("{")
-    with pytest.raises(training_state.StateError, match="no usable resume state"):
-        training_state.read_state(str(tmp_path))
+    with pytest.raises(StateError, match="no usable resume state"):
+        read_state(str(tmp_path))
 
 
 def test_stale_temp_files_are_removed_and_nan_epochs_not_saved(tmp_path):
@@ -126,4 +126,4 @@ def test_stale_temp_files_are_removed_and_nan_epochs_not_saved(tmp_path):
     assert not stale.exists()
     callback.on_epoch_end(0, {"loss": float("nan"), "val_loss": 1.0})
     assert not (tmp_path / "backup" / "state.json").exists()
-    assert json.loads(json.dumps(training_state.read_state(str(tmp_path))[0])) is None
+    assert json.loads(json.dumps(read_state(str(tmp_path))[0])) is None

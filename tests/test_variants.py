@@ -15,7 +15,7 @@ from colorize_tf import cli
 from colorize_tf import train
 from colorize_tf.evaluation import scoring
 from colorize_tf.serving import inference
-from colorize_tf.training import config as training_config
+from colorize_tf.training.config import ConfigError
 from colorize_tf.training import exporter
 from colorize_tf.training import trainer
 from colorize_tf.training.config import TrainConfig
@@ -101,11 +101,11 @@ def test_regression_model_ignores_the_temperature_and_says_so(tiny_records, tmp_
 
 
 def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
-    from colorize_tf.chroma import bins as bins_lib
+    from colorize_tf.chroma.bins import Bins
     _train_and_export(tiny_records, tmp_path, "flat", ["--rebalance_lambda=1"])
-    bins = bins_lib.Bins.load(str(tmp_path / "flat" / "bins.json"))
+    bins = Bins.load(str(tmp_path / "flat" / "bins.json"))
     np.testing.assert_allclose(bins.weights, np.ones(bins.num_bins))
-    records_bins = bins_lib.Bins.load(tiny_records)
+    records_bins = Bins.load(tiny_records)
     assert bins.centres == records_bins.centres and bins.rebalance_lambda == 1.0
 
 
@@ -134,6 +134,6 @@ def test_rebalance_lambda_1_gives_uniform_weights(tiny_records, tmp_path):
 def test_impossible_methods_are_refused(tmp_path, args, message):
     values, _ = cli.parse(train.define_flags, [
         "train", f"--records_dir={tmp_path}", f"--model_dir={tmp_path}/m", *args])
-    with pytest.raises(training_config.ConfigError,
+    with pytest.raises(ConfigError,
                        match=re.escape(message)):
         TrainConfig.from_flags(values).check()

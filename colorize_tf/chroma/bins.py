@@ -26,7 +26,7 @@ from colorize_tf import errors
 from colorize_tf.chroma.grid import (  # noqa: F401
     DEFAULT_GRIDS, ChromaHistogram, Grid, channel_grid)
 
-ARTIFACT_NAME = "bins.json"
+BINS_NAME = "bins.json"
 ARTIFACT_VERSION = 1
 DEFAULT_NUM_BINS = 32  # ColorUNet paper, YUV
 DEFAULT_REBALANCE_LAMBDA = 0.2  # ColorUNet code; Zhang et al. use 0.5
@@ -164,7 +164,7 @@ class Bins:
     @classmethod
     def load(cls, path):
         if os.path.isdir(path):
-            path = os.path.join(path, ARTIFACT_NAME)
+            path = os.path.join(path, BINS_NAME)
         with open(path) as f:
             return cls.from_dict(json.load(f))
 

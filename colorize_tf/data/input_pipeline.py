@@ -17,7 +17,7 @@ import typing
 import tensorflow as tf
 
 from colorize_tf import serving_api
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import DEFAULT_SOFT_K, bin_weights, encode_hard, encode_soft
 from colorize_tf.chroma import color
 from colorize_tf.chroma import hints
 from colorize_tf.data import records
@@ -41,7 +41,7 @@ class PipelineConfig:
     crop_scale: tuple = (0.7, 1.0)
     noise_stddev: float = 0.03
     soft_targets: bool = False
-    soft_k: int = bins_lib.DEFAULT_SOFT_K
+    soft_k: int = DEFAULT_SOFT_K
     soft_sigma: float = 0.0  # 0: half a grid cell
     regression_target: bool = False
     scene_target: bool = False
@@ -97,13 +97,13 @@ def unpack_regression(packed):
     return packed[..., :2], packed[..., 2]
 
 
-def pack_targets(chroma, mask, bins, soft=False, soft_k=bins_lib.DEFAULT_SOFT_K,
+def pack_targets(chroma, mask, bins, soft=False, soft_k=DEFAULT_SOFT_K,
                  soft_sigma=None):
     """chroma [..., 2], mask [..., 1] -> packed target (see module doc)."""
-    index = bins_lib.encode_hard(chroma, bins)
-    weight = bins_lib.bin_weights(index, bins)[..., None]
+    index = encode_hard(chroma, bins)
+    weight = bin_weights(index, bins)[..., None]
     if soft:
-        nearest, probability = bins_lib.encode_soft(chroma, bins, soft_k, soft_sigma or None)
+        nearest, probability = encode_soft(chroma, bins, soft_k, soft_sigma or None)
         target = tf.concat([tf.cast(nearest, tf.float32), probability], axis=-1)
     else:
         target = tf.cast(index, tf.float32)[..., None]

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from colorize_tf import cli
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import DEFAULT_GRIDS, cell_index, encode_hard
 from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
 from colorize_tf.data import image_files
@@ -31,7 +31,7 @@ from colorize_tf.serving import graph
 GRAY = "gray"
 MEAN = "mean chroma"
 DEFAULT_TEMPERATURES = (0.2, 0.38, 0.6, 1.0)
-LAB_CLASSES = bins_lib.DEFAULT_GRIDS[color.LAB]
+LAB_CLASSES = DEFAULT_GRIDS[color.LAB]
 SSIM_WINDOW = 11  # tf.image.ssim's default Gaussian window (sigma 1.5)
 _NUM_THRESHOLDS = len(metrics.AUC_THRESHOLDS)
 
@@ -170,7 +170,7 @@ class BatchScorer:
         truth_f = tf.cast(truth, tf.float32) / 255.0  # as numpy did: a division, not * (1/255)
         ab = color.rgb_uint8_to_lab(truth)[..., 1:]
         chroma = color.rgb_to_luma_chroma(truth_f, self.space)[1]
-        return {"ab": ab, "class": bins_lib.cell_index(ab, LAB_CLASSES),
+        return {"ab": ab, "class": cell_index(ab, LAB_CLASSES),
                 "colourfulness": colourfulness(truth),
                 "bin_counts": _bin_counts(chroma[None], self.bins)[0]}
 
@@ -288,7 +288,7 @@ _EDGE_NUDGE = 1e-3
 def _bin_counts(chroma, bins):
     """chroma [M, ..., 2] -> pixel count of each bin [M, n] float64."""
     nudge = tf.constant(bins.grid.cell_size, tf.float32) * _EDGE_NUDGE
-    return _grouped_count(bins_lib.encode_hard(chroma + nudge, bins), bins.num_bins)
+    return _grouped_count(encode_hard(chroma + nudge, bins), bins.num_bins)
 
 
 def _grouped_count(ids, size):

@@ -12,7 +12,7 @@ from colorize_tf.evaluation import figures
 from colorize_tf.evaluation import photos
 from colorize_tf.evaluation import scoring
 from colorize_tf.serving import inference
-from colorize_tf.training import state as training_state
+from colorize_tf.training.state import HISTORY_NAME
 
 REFERENCE = "cls_yuv32"
 COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"),
@@ -94,7 +94,7 @@ def learning_curves(folder, variants):
     (YUV and Lab units differ); -> [file names]."""
     by_space = {}
     for v in variants:
-        with open(os.path.join(v.model_dir, training_state.HISTORY_NAME)) as f:
+        with open(os.path.join(v.model_dir, HISTORY_NAME)) as f:
             rows = list(csv.DictReader(f))
         key = next((k for k in ("val_chroma_mse", "val_logits_chroma_mse",
                                 "val_chroma_chroma_mse") if rows and k in rows[0]), None)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from colorize_tf import errors
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import Grid, channel_index
 from colorize_tf.data import input_pipeline
 
 
@@ -82,8 +82,8 @@ class MaskedPerChannelCrossEntropy(keras.losses.Loss):
     def call(self, y_true, y_pred):
         logits = tf.cast(y_pred, tf.float32)
         parts = input_pipeline.unpack_targets(y_true)
-        grid = bins_lib.Grid("", self.low, self.high, self.cells)
-        index = bins_lib.channel_index(parts.chroma, grid)
+        grid = Grid("", self.low, self.high, self.cells)
+        index = channel_index(parts.chroma, grid)
         n0 = self.cells[0]
         ce = sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=index[..., c],
                                                                 logits=part)

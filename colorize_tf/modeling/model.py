@@ -30,7 +30,7 @@ from colorize_tf.modeling import zhang_small
 
 # The built-in families, registered by their modules (imported above).
 ARCHITECTURES = (colorunet.NAME, zhang_small.NAME, *effnet_colorizer.EFFNET_VARIANTS)
-CONFIG_NAME = "model_config.json"  # a run's or a SavedModel's ModelConfig (read_config)
+MODEL_CONFIG_NAME = "model_config.json"  # a run's or a SavedModel's ModelConfig (read_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +97,7 @@ def build_model(config, seed=None):
 def read_config(folder):
     """The ModelConfig of a run or a SavedModel's assets (model_config.json; OSError,
     ValueError, KeyError or TypeError when it is missing or not one)."""
-    with open(os.path.join(folder, CONFIG_NAME)) as f:
+    with open(os.path.join(folder, MODEL_CONFIG_NAME)) as f:
         return ModelConfig(**json.load(f)["model"])
 
 

@@ -17,11 +17,11 @@ import tensorflow as tf
 from colorize_tf import errors
 from colorize_tf import presets
 from colorize_tf import serving_api
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import BINS_NAME, Bins
 from colorize_tf.chroma import color
 from colorize_tf.chroma import decoding
-from colorize_tf.chroma import hints as hints_lib
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.chroma.hints import point_arrays, simulate
+from colorize_tf.modeling.model import build_model, decoder_output_only, read_config
 # Where models are and the errors of finding one live with the shipped models (no
 # TensorFlow: data prep and the client use them); the Python API offers them here too.
 from colorize_tf.presets import ModelError
@@ -41,12 +41,12 @@ def load_keras_model(saved_model):
     assets = os.path.join(saved_model, "assets")
     try:
         info = graph.ExportInfo.load(saved_model)
-        bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
-        model_config = model_lib.read_config(assets)
+        bins = Bins.load(os.path.join(assets, BINS_NAME))
+        model_config = read_config(assets)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"{saved_model!r} is not a SavedModel of colorize_tf: "
                          f"{e}") from None
-    model = model_lib.decoder_output_only(model_lib.build_model(model_config))
+    model = decoder_output_only(build_model(model_config))
     try:  # the module's "model" attribute holds the Keras model's variables
         status = tf.train.Checkpoint(model=model).read(os.path.join(
             saved_model, "variables", "variables"))
@@ -145,7 +145,7 @@ class Colorizer:
         self._luma_hints = self._loaded.signatures.get(serving_api.LUMA_HINTS_SIGNATURE)
         assets = os.path.join(self.path, "assets")
         self.export_info = graph.ExportInfo.load(self.path)
-        self.bins = bins_lib.Bins.load(os.path.join(assets, bins_lib.ARTIFACT_NAME))
+        self.bins = Bins.load(os.path.join(assets, BINS_NAME))
         self.decoder = decoding.Decoder.load(assets, self.bins)
         self.color_space = self.bins.grid.color_space
 
@@ -193,7 +193,7 @@ class Colorizer:
                     f"a {type(hints).__name__}"
                 raise errors.Error(f"hints: one list per image, got {given} for "
                                    f"{len(images)} image{'s' if len(images) != 1 else ''}")
-            points, colors = hints_lib.point_arrays(hints)
+            points, colors = point_arrays(hints)
             out = self._with_hints(**arguments, **{
                 serving_api.HINT_POINTS: tf.constant(points),
                 serving_api.HINT_COLORS: tf.constant(colors)})
@@ -254,7 +254,7 @@ class Colorizer:
         chroma = color.rgb_to_luma_chroma(tf.clip_by_value(truth, 0.0, 1.0),
                                           self.color_space)[1]
         seeds = range(len(chroma)) if hint_seeds is None else hint_seeds
-        maps = [hints_lib.simulate(c, tf.ones_like(c[..., :1]),
+        maps = [simulate(c, tf.ones_like(c[..., :1]),
                                    tf.constant([HINT_SEED, seed], tf.int64), hint_count)
                 for c, seed in zip(chroma, seeds)]
         probabilities = self._luma_hints(**{

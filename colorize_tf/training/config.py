@@ -12,12 +12,12 @@ import os
 import typing
 
 from colorize_tf import errors
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import channel_grid
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
 from colorize_tf.modeling import effnet_colorizer
 from colorize_tf.modeling import families
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import ARCHITECTURES, ModelConfig
 from colorize_tf.training import flagfiles
 from colorize_tf.training import multi_worker
 
@@ -25,7 +25,7 @@ LR_SCHEDULES = ("two_stage", "cosine", "step", "constant")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 _PIPELINE = input_pipeline.PipelineConfig
-_MODEL = model_lib.ModelConfig
+_MODEL = ModelConfig
 
 
 def setting(default=dataclasses.MISSING, help="", choices=None, flag=None):
@@ -84,7 +84,7 @@ class NetworkConfig:
         "colorunet: the ColorUNet (Billaut et al. 2018); zhang_small: Zhang et al. 2016's network "
         "at --base_filters width (no heads); effnet_lite0 / effnet_lite2: an ImageNet-pretrained "
         "EfficientNet-Lite0 / Lite2 encoder and a light decoder (--base_filters wide at stride 4), "
-        "logits at a quarter of the crop (no heads, no hints).", choices=model_lib.ARCHITECTURES)
+        "logits at a quarter of the crop (no heads, no hints).", choices=ARCHITECTURES)
     base_filters: int = setting(
         _MODEL.base_filters, "Filters of the first cell, doubled per level.")
     depth: int = setting(_MODEL.depth, "DownConv cells.")
@@ -347,8 +347,8 @@ class TrainConfig:
         """What the architecture's family (modeling/families.py) does not take, and
         crops that its inputs' padding multiple does not divide."""
         network, name = self.network, self.network.architecture
-        if name not in model_lib.ARCHITECTURES:
-            raise ConfigError(f"architecture must be one of {', '.join(model_lib.ARCHITECTURES)}"
+        if name not in ARCHITECTURES:
+            raise ConfigError(f"architecture must be one of {', '.join(ARCHITECTURES)}"
                               f", got {name!r}")
         family = families.get(name)
         uses = {"heads": self.optimization.regression_weight > 0 or
@@ -358,14 +358,14 @@ class TrainConfig:
                 network.decoding not in family.decodings:
             raise ConfigError(f"architecture={name} has {', '.join(family.limits())} "
                               "(regression_weight and scene_weight must be 0 without heads)")
-        shape = model_lib.ModelConfig(architecture=name, depth=network.depth,
+        shape = ModelConfig(architecture=name, depth=network.depth,
                                       global_context=network.global_context)
         multiple = family.pad_multiple(shape)
         if self.data.crop_size % multiple:
             raise ConfigError(f"crop_size {self.data.crop_size} is not divisible by "
                               f"{multiple} ({family.pad_reason(shape)})")
         if network.encoder_training not in family.training_modes:
-            pretrained = [n for n in model_lib.ARCHITECTURES
+            pretrained = [n for n in ARCHITECTURES
                           if network.encoder_training in families.get(n).training_modes]
             raise ConfigError(f"encoder_training={network.encoder_training} needs "
                               f"architecture={' or '.join(pretrained)} (the ones with an "
@@ -382,7 +382,7 @@ class TrainConfig:
         """-> decoding.Decoder of the model's output, for bins (the records')."""
         if self.network.decoding == decoding.PER_CHANNEL:
             return decoding.Decoder.for_channels(
-                bins_lib.channel_grid(bins.grid.color_space, self.network.channel_bins))
+                channel_grid(bins.grid.color_space, self.network.channel_bins))
         if self.network.decoding == decoding.REGRESSION:
             return decoding.Decoder.regression()
         return decoding.Decoder.for_bins(bins)
@@ -393,7 +393,7 @@ class TrainConfig:
         color_space: of the bins (the luma the model takes)."""
         if self.network.decoding == decoding.PER_CHANNEL:
             num_bins = 2 * self.network.channel_bins
-        return model_lib.ModelConfig(
+        return ModelConfig(
             num_bins=num_bins, base_filters=self.network.base_filters, depth=self.network.depth,
             regression_head=self.optimization.regression_weight > 0,
             num_scenes=num_scenes if self.optimization.scene_weight > 0 else 0,

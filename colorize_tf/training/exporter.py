@@ -16,13 +16,19 @@ import tensorflow as tf
 from colorize_tf import errors
 from colorize_tf import safe_write
 from colorize_tf import serving_api
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import BINS_NAME, Bins
 from colorize_tf.chroma import decoding
 from colorize_tf.chroma import guided
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import (
+    MODEL_CONFIG_NAME,
+    decoder_output_only,
+    interpolate_weights,
+    load_checkpoint,
+    read_config,
+)
 from colorize_tf.serving import graph
 from colorize_tf.serving import inference
-from colorize_tf.training import state as training_state
+from colorize_tf.training.state import CHECKPOINT_DIR, FLAGS_NAME
 
 
 class ExportError(errors.Error):
@@ -34,20 +40,20 @@ WARMUP_FILE = "tf_serving_warmup_requests"  # TF Serving replays it before servi
 
 def load_trained_model(model_dir, checkpoint="best"):
     """-> (keras model returning logits, Bins, the run's flags dict) from a training run."""
-    path = os.path.join(model_dir, training_state.CHECKPOINT_DIR, f"{checkpoint}.keras")
+    path = os.path.join(model_dir, CHECKPOINT_DIR, f"{checkpoint}.keras")
     if not os.path.exists(path):
         raise ExportError(f"no checkpoint {path!r}: is {model_dir!r} a training run?")
     try:
-        model = model_lib.load_checkpoint(path)
+        model = load_checkpoint(path)
     except Exception as e:  # zip, h5 and Keras errors of a damaged file
         other = "last" if checkpoint == "best" else "best"
         raise ExportError(f"cannot load {path!r} ({type(e).__name__}: {str(e)[:200]}); "
                           f"the file is damaged: try checkpoint={other} (export "
                           f"--checkpoint={other})") from None
-    model = model_lib.decoder_output_only(model)
+    model = decoder_output_only(model)
     try:
-        bins = bins_lib.Bins.load(os.path.join(model_dir, bins_lib.ARTIFACT_NAME))
-        with open(os.path.join(model_dir, training_state.FLAGS_NAME)) as f:
+        bins = Bins.load(os.path.join(model_dir, BINS_NAME))
+        with open(os.path.join(model_dir, FLAGS_NAME)) as f:
             run_flags = json.load(f)
     except (OSError, ValueError, KeyError) as e:
         raise ExportError(f"{model_dir!r} is not a complete training run: {e}") from None
@@ -103,7 +109,7 @@ def _warmup_png():
 def _model_config(model_dir):
     """The run's model.ModelConfig (model_config.json): its poolings set the pad multiple."""
     try:
-        return model_lib.read_config(model_dir)
+        return read_config(model_dir)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ExportError(f"cannot read the model config of {model_dir!r}: {e}") from None
 
@@ -205,7 +211,7 @@ def export_from_saved_model(saved_model_dir, export_dir, version=None, work_size
     return _write_version(model, bins, decoder, assets,
                           export_dir, version, work_size, max_pixels, info.pad_log2,
                           info.checkpoint, default_temperature,
-                          model_lib.read_config(assets).output_stride, guided_radius,
+                          read_config(assets).output_stride, guided_radius,
                           _provenance(interpolation) or info.weights)
 
 
@@ -230,7 +236,7 @@ def _interpolate(model, bins, interpolation):
                           f"{base_bins.grid.color_space}) than this model ({bins.num_bins} "
                           f"in {bins.grid.color_space}): their weights cannot be mixed")
     try:
-        model_lib.interpolate_weights(model, base, share)
+        interpolate_weights(model, base, share)
     except ValueError as e:
         raise ExportError(f"cannot interpolate with {base_dir!r}: {e}") from None
 
@@ -288,8 +294,8 @@ def _write_version(model, bins, decoder, source, export_dir, version, work_size,
     staging = safe_write.temp_path(final + "-assets")
     try:
         os.makedirs(staging)
-        for name in (bins_lib.ARTIFACT_NAME, training_state.FLAGS_NAME,
-                     model_lib.CONFIG_NAME):
+        for name in (BINS_NAME, FLAGS_NAME,
+                     MODEL_CONFIG_NAME):
             shutil.copy(os.path.join(source, name), staging)
         decoder.save(staging)
         graph.ExportInfo(work_size, max_pixels, bins.grid.color_space, bins.fingerprint,

@@ -23,7 +23,7 @@ from colorize_tf import errors
 from colorize_tf import safe_write
 
 # The layout of a run's --model_dir (python -m colorize_tf.train writes it, export reads it;
-# its model_config.json is modeling.model.CONFIG_NAME).
+# its model_config.json is modeling.model.MODEL_CONFIG_NAME).
 FLAGS_NAME = "flags.json"
 PIPELINE_CONFIG_NAME = "pipeline_config.json"  # the effective augmentation and targets
 HISTORY_NAME = "history.csv"

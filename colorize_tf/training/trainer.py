@@ -17,19 +17,26 @@ import tensorflow as tf
 
 from colorize_tf import errors
 from colorize_tf import safe_write
-from colorize_tf.chroma import bins as bins_lib
+from colorize_tf.chroma.bins import BINS_NAME, Bins, channel_grid
 from colorize_tf.chroma import decoding
 from colorize_tf.data import input_pipeline
 from colorize_tf.data import records
 from colorize_tf.modeling import losses
 from colorize_tf.modeling import metrics
-from colorize_tf.modeling import model as model_lib
+from colorize_tf.modeling.model import (MODEL_CONFIG_NAME, build_model, synchronize_batch_norm,
+                                        warm_start)
 from colorize_tf.modeling import torch_weights
 from colorize_tf.serving import inference
-from colorize_tf.training import callbacks as training_callbacks
+from colorize_tf.training.callbacks import ColorizedImages, EpochSummary, log_dir
 from colorize_tf.training import devices
 from colorize_tf.training import multi_worker
-from colorize_tf.training import state as training_state
+from colorize_tf.training.state import (
+    FLAGS_NAME,
+    HISTORY_NAME,
+    PIPELINE_CONFIG_NAME,
+    TrainingState,
+    read_state,
+)
 
 
 class TrainingError(errors.Error):
@@ -65,9 +72,9 @@ def load_records_and_bins(records_dir, bins_path=None):
                             f"{e}; run python -m data_prep.build_records again")
     if not report.written[records.TRAIN] or not report.bins:
         raise TrainingError(f"{records_dir!r} holds no training photos (see {report_path})")
-    bins_path = bins_path or os.path.join(records_dir, bins_lib.ARTIFACT_NAME)
+    bins_path = bins_path or os.path.join(records_dir, BINS_NAME)
     try:
-        bins = bins_lib.Bins.load(bins_path)
+        bins = Bins.load(bins_path)
     except (OSError, ValueError, KeyError) as e:
         raise TrainingError(f"cannot load bins {bins_path!r}: {e}")
     if bins.fingerprint != report.bins_fingerprint:
@@ -109,7 +116,7 @@ def _check_model_dir(model_dir, model_config, bins, trained):
     committed) of another architecture or other bins. The configs of a run that stopped
     before its first epoch (a warm start that did not fit, a kill) are replaced: nothing
     of it would be resumed, and refusing would leave the corrected command no way in."""
-    path = os.path.join(model_dir, model_lib.CONFIG_NAME)
+    path = os.path.join(model_dir, MODEL_CONFIG_NAME)
     wanted = {"model": dataclasses.asdict(model_config), "bins_fingerprint": bins.fingerprint}
     if trained and os.path.exists(path):
         try:
@@ -136,18 +143,18 @@ def _make_callbacks(model_dir, val_dataset, decoder, color_space, num_log_images
     monitor = "val_loss" if val_dataset is not None else "loss"
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        training_callbacks.EpochSummary(epochs, steps_per_epoch * batch_size),
+        EpochSummary(epochs, steps_per_epoch * batch_size),
         # The CSV row first: a kill before the state's commit leaves an extra row,
         # which the resume trims (_trim_history).
-        keras.callbacks.CSVLogger(os.path.join(write_dir, training_state.HISTORY_NAME),
+        keras.callbacks.CSVLogger(os.path.join(write_dir, HISTORY_NAME),
                                   append=True),
-        training_state.TrainingState(model_dir, monitor, save_dir=write_dir),
-        keras.callbacks.TensorBoard(training_callbacks.log_dir(write_dir),
+        TrainingState(model_dir, monitor, save_dir=write_dir),
+        keras.callbacks.TensorBoard(log_dir(write_dir),
                                     update_freq="epoch"),
     ]
     if val_dataset is not None and num_log_images > 0:
-        callbacks.append(training_callbacks.ColorizedImages(
-            training_callbacks.log_dir(write_dir, "images"), val_dataset, decoder,
+        callbacks.append(ColorizedImages(
+            log_dir(write_dir, "images"), val_dataset, decoder,
             color_space, num_log_images))
     return callbacks
 
@@ -220,7 +227,7 @@ def _warm_start(model, saved_model_dir, bins):
                             f"{source_bins.fingerprint}) than the records' ({bins.num_bins}, "
                             f"{bins.fingerprint}): its output cannot be reused")
     try:
-        copied = model_lib.warm_start(model, source)
+        copied = warm_start(model, source)
     except ValueError as e:
         raise TrainingError(f"warm_start {saved_model_dir!r} does not fit this model: {e}")
     print(f"train: started from {saved_model_dir} ({len(copied)} layers copied)", flush=True)
@@ -253,7 +260,7 @@ def _set_starting_weights(c, model, model_config, bins):
 def _compiled_model(c, model_config, bins, steps_per_epoch):
     """The colorizer (initial weights from c.runtime.seed) with its losses (and heads'), metrics
     and optimizer; call it inside the strategy's scope."""
-    model = model_lib.build_model(model_config, seed=c.runtime.seed)
+    model = build_model(model_config, seed=c.runtime.seed)
     if model_config.family.set_training:
         model_config.family.set_training(model, c.network.encoder_training)
     opt = c.optimization
@@ -282,7 +289,7 @@ def _primary_loss_and_metrics(c, bins):
     if c.network.decoding == decoding.REGRESSION:
         return losses.MaskedChromaMSE(), [chroma_error]
     if c.network.decoding == decoding.PER_CHANNEL:
-        grid = bins_lib.channel_grid(bins.grid.color_space, c.network.channel_bins)
+        grid = channel_grid(bins.grid.color_space, c.network.channel_bins)
         return losses.MaskedPerChannelCrossEntropy(grid.low, grid.high, grid.cells), \
             [chroma_error]
     cast_weight = c.optimization.cast_weight
@@ -296,7 +303,7 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     new run)."""
     if write:
         os.makedirs(c.runtime.model_dir, exist_ok=True)
-    state, messages = training_state.read_state(c.runtime.model_dir)
+    state, messages = read_state(c.runtime.model_dir)
     for message in messages:
         print(f"train: {message}")
     run_config = _check_model_dir(c.runtime.model_dir, model_config, bins,
@@ -304,14 +311,14 @@ def _prepare_model_dir(c, model_config, bins, pipeline, write=True):
     initial_epoch = state["epoch"] if state else 0
     if not write:
         return initial_epoch
-    safe_write.write_json(os.path.join(c.runtime.model_dir, model_lib.CONFIG_NAME),
+    safe_write.write_json(os.path.join(c.runtime.model_dir, MODEL_CONFIG_NAME),
                           run_config)
-    safe_write.write_json(os.path.join(c.runtime.model_dir, training_state.FLAGS_NAME), c.to_dict())
-    safe_write.write_json(os.path.join(c.runtime.model_dir, training_state.PIPELINE_CONFIG_NAME),
+    safe_write.write_json(os.path.join(c.runtime.model_dir, FLAGS_NAME), c.to_dict())
+    safe_write.write_json(os.path.join(c.runtime.model_dir, PIPELINE_CONFIG_NAME),
                           dataclasses.asdict(pipeline))
-    bins.save(os.path.join(c.runtime.model_dir, bins_lib.ARTIFACT_NAME))
+    bins.save(os.path.join(c.runtime.model_dir, BINS_NAME))
     c.decoder(bins).save(c.runtime.model_dir)
-    _trim_history(os.path.join(c.runtime.model_dir, training_state.HISTORY_NAME), initial_epoch)
+    _trim_history(os.path.join(c.runtime.model_dir, HISTORY_NAME), initial_epoch)
     return initial_epoch
 
 
@@ -402,7 +409,7 @@ def run(config, extra_callbacks=(), strategy=None):
             model = _compiled_model(c, model_config, bins, steps_per_epoch)
             if strategy.num_replicas_in_sync > 1:
                 # Batch statistics of the global batch, as one process would compute.
-                model_lib.synchronize_batch_norm(model)
+                synchronize_batch_norm(model)
         if initial_epoch == 0:
             _set_starting_weights(c, model, model_config, bins)
         print(f"train: {model.count_params():,} parameters, {bins.num_bins} bins "
