@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from colorize_tf import presets  # noqa: E402
 from colorize_tf.chroma import color  # noqa: E402
 from colorize_tf.chroma.bins import BINS_NAME, Bins  # noqa: E402
+from colorize_tf.data import image_files  # noqa: E402
 from colorize_tf.evaluation import photos, recognition  # noqa: E402
 
 WORK_SIZE = 192  # the shipped models' working size (export --work_size)
@@ -48,7 +49,7 @@ def variants(rgb, centres):
     small = tf.image.resize(chroma, grid_size, "area")
     distances = tf.reduce_sum((small[..., None, :] - centres) ** 2, -1)
     snapped = tf.gather(centres, tf.argmin(distances, -1))
-    mean = tf.reduce_mean(chroma, [1, 2], keepdims=True) + 0.0 * chroma
+    mean = tf.broadcast_to(tf.reduce_mean(chroma, [1, 2], keepdims=True), tf.shape(chroma))
 
     def rgb_of(c):
         up = tf.image.resize(c, [height, width], "bilinear")
@@ -71,11 +72,13 @@ def main():
     paths = photos.list_photos(args.images_dir, args.max_images)
     top1 = {}
     for i, (path, truth) in enumerate(photos.read_ground_truths(
-            paths, 16_000_000, color.GRAY_SPREAD)):
+            paths, image_files.DEFAULT_MAX_PIXELS, color.GRAY_SPREAD)):
         if isinstance(truth, photos.LeftOut):
             continue
-        for name, rgb in variants(truth, centres).items():
-            top1.setdefault(name, []).append(int(judge(rgb[None])[0][0]))
+        made = variants(truth, centres)  # all of the photo's size: one batch
+        classes, _ = judge(np.stack(list(made.values())))
+        for name, top in zip(made, classes):
+            top1.setdefault(name, []).append(int(top))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(paths)} photos", file=sys.stderr)
     truth = np.array(top1["truth"])
