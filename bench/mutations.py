@@ -365,6 +365,16 @@ MUTATIONS = (
              "    signal.signal(signal.SIGINT, signal.SIG_IGN)", "    pass",
              ("tests/test_build_records.py::"
               "test_a_worker_ignores_ctrl_c_so_that_the_parent_alone_handles_it",)),
+    # Issue 40: per-photo scores, paired photo by photo across evaluations.
+    Mutation("per_photo_files_in_path_order", "colorize_tf/evaluation/scoring.py",
+             "        files = [cli.display_path(path) for path, _ in batch]",
+             "        files = [cli.display_path(p) for p in paths[totals.evaluated:]"
+             "[:len(batch)]]",
+             ("tests/test_evaluation.py::test_per_photo_csv_holds_each_photos_own_scores",)),
+    Mutation("paired_error_of_one_mean", "colorize_tf/evaluation/statistics.py",
+             '"standard_error": float(d.std(ddof=1) / np.sqrt(n))',
+             '"standard_error": float(d.std(ddof=0) / np.sqrt(n))',
+             ("tests/test_evaluation.py::test_paired_difference_by_hand",)),
 )
 
 

@@ -6,7 +6,8 @@ r"""Evaluate a SavedModel on colour photos the way the colorization literature d
 Each photo is reduced to its luma, colorized (one forward pass, then the annealed
 mean at every temperature), and compared with the original (colorize_tf/evaluation/scoring.py: the
 metrics, batched as compiled graphs). Baselines in the same table: gray (chroma 0)
-and the training set's mean chroma. Writes metrics.json, report.md and figures
+and the training set's mean chroma. Writes metrics.json, per_photo.csv (each photo's
+scores, to compare two evaluations photo by photo), report.md and figures
 (temperature strips, confidence maps, bin histograms, AuC curves).
 """
 from colorize_tf import cli  # first: as an entry point, hide TF start-up lines
@@ -49,7 +50,7 @@ def define_flags(fv):
              "columns (e.g. general/faces_labels.csv: age, gender, race): the report also "
              "has a row per label value and the PSNR spread of each column (with the spread "
              "expected by chance: a permutation test).")
-    d.string("output_dir", None, "Where metrics.json, report.md and figures/ go.")
+    d.string("output_dir", None, "Where metrics.json, per_photo.csv, report.md and figures/ go.")
     d.list("temperatures", [f"{t:g}" for t in scoring.DEFAULT_TEMPERATURES],
            "Annealed-mean temperatures.")
     d.integer("max_images", 0, "Evaluate at most this many photos (evenly spread); 0: all.")
@@ -317,7 +318,8 @@ def main(argv=None):
     for failure in results[first]["left_out"]:
         print(f"left out: {failure['file']}: {failure['reason']}", file=sys.stderr)
     for name in models:
-        print(f"wrote {os.path.join(output_dirs[name], 'metrics.json')} and report.md, figures/")
+        print(f"wrote {os.path.join(output_dirs[name], 'metrics.json')} and per_photo.csv, "
+              "report.md, figures/")
     if len(models) > 1:
         print(f"wrote {os.path.join(f['output_dir'], 'comparison.md')}")
 

@@ -243,3 +243,38 @@ def test_kl_bins_is_the_truths_divergence_from_the_predicted_bins():
     totals.bin_counts = np.array([45.0, 5.0, 50.0])
     out = totals.summary(truth_colourfulness=1.0, truth_bins=np.array([90.0, 10.0, 0.0]))
     assert out["kl_bins"] == pytest.approx(np.log(2.0), abs=1e-6)
+
+
+def test_per_photo_csv_holds_each_photos_own_scores(luma_saved_model, tmp_path):
+    # Two sizes, alternating: batches of two come out in size order (0, 2, 1, 3), not
+    # path order, so a row given the wrong photo's scores shows in its gray cast.
+    sizes = [(24, 30), (20, 26), (24, 30), (20, 26)]
+    truths = [make_photo(*size, seed=i) for i, size in enumerate(sizes)]
+    paths = [write_png(str(tmp_path / f"p{i}.png"), t) for i, t in enumerate(truths)]
+    out = tmp_path / "eval"
+    result = reports.evaluate_to(str(out), inference.Colorizer(luma_saved_model), paths,
+                                 [0.38], num_figures=0, batch_size=2)
+    scores = reports.read_per_photo(str(out))
+    assert sorted(scores) == ["T=0.38", "gray", "mean chroma"]
+    for path, truth in zip(paths, truths):
+        row = scores["gray"][path]
+        # Gray's cast is the truth's mean chroma: OpenCV's float Lab as the oracle.
+        ab = cv2.cvtColor(truth.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 1:]
+        assert row["colour_cast"] == pytest.approx(np.linalg.norm(ab.mean((0, 1))), abs=0.05)
+        assert "recognised" not in row  # no judge
+    for method, files in scores.items():
+        assert sorted(files) == sorted(paths)
+        for key in ("psnr", "colour_cast", "colourfulness"):
+            assert np.mean([s[key] for s in files.values()]) == pytest.approx(
+                result["methods"][method][key], rel=1e-5)
+
+
+def test_paired_difference_by_hand():
+    a = {"w": 1.0, "x": 2.0, "y": 3.0, "z": 4.0, "only_a": 9.0}
+    b = {"w": 0.0, "x": 0.0, "y": 0.0, "z": 0.0, "only_b": 5.0}
+    d = statistics.paired_difference(a, b)
+    # Differences 1, 2, 3, 4: mean 2.5, sample variance 5/3, standard error sqrt(5/3)/2.
+    assert d["n"] == 4 and d["mean"] == 2.5
+    assert d["standard_error"] == pytest.approx(np.sqrt(5 / 3) / 2)
+    one = statistics.paired_difference({"w": 1.0}, {"w": 0.5})
+    assert one["n"] == 1 and one["mean"] == 0.5 and np.isnan(one["standard_error"])

@@ -85,9 +85,10 @@ def test_a_photo_identical_to_its_truth_agrees_fully_and_has_fd_zero(judge):
     scoring.judge_batch(judge, truth, {"gray": gray, "same": truth}, truth_stats, scores)
     assert scores["same"]["recognised"].all()
     totals = scoring.Totals.empty(["gray", "same"], 3)
-    totals.add(truth_stats, scores)
+    totals.add(truth_stats, scores, [f"{i}.png" for i in range(4)])
     methods, _ = totals.summary()
     assert methods["same"]["recognition"] == 1.0
+    assert [r["recognised"] for r in totals.per_photo_rows() if r["method"] == "same"] == [1] * 4
     assert abs(methods["same"]["fd"]) < 1e-3
     assert methods["gray"]["recognition_gap_closed"] == 0.0
     gray_rate = methods["gray"]["recognition"]

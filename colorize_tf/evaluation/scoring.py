@@ -310,13 +310,18 @@ class Totals:
     evaluated: int = 0
     groups: dict = dataclasses.field(default_factory=dict)  # group name -> Totals
     truth_features: list = dataclasses.field(default_factory=list)  # judge's, [B, D] each
+    # The photo of each per-image score, in the order the scores were added (batches
+    # come in shape order, not path order): what pairs two evaluations photo by photo.
+    files: list = dataclasses.field(default_factory=list)
 
     @classmethod
     def empty(cls, names, num_bins):
         return cls({n: MethodTotals(num_bins) for n in names}, np.zeros(num_bins), [], [])
 
-    def add(self, truth_stats, scores):
-        """truth_stats: BatchScorer's, with "judge_features" [B, D] when judged."""
+    def add(self, truth_stats, scores, files):
+        """truth_stats: BatchScorer's, with "judge_features" [B, D] when judged; files:
+        the batch's photos (display paths), in the batch's order."""
+        self.files.extend(files)
         self.truth_bins += truth_stats["bin_counts"]
         self.truth_colourfulness.extend(float(c) for c in truth_stats["colourfulness"])
         if "judge_features" in truth_stats:
@@ -340,6 +345,21 @@ class Totals:
             for m in methods.values():
                 m["recognition_gap_closed"] = recognition.gap_closed(m["recognition"], gray)
         return methods, truth_c
+
+    def per_photo_rows(self):
+        """-> [{"file", "method", "psnr", "ssim", "mse_ab", "colourfulness",
+        "colour_cast"[, "recognised" 0/1]}]: one row per photo and method, the scores
+        the summary's means are taken over (rebalanced AuC is pooled over every pixel
+        of every photo, so it has no per-photo value)."""
+        rows = []
+        for name, m in self.methods.items():
+            for i, file in enumerate(self.files):
+                row = {"file": file, "method": name,
+                       **{k: values[i] for k, values in m.per_image.items()}}
+                if m.recognised:
+                    row["recognised"] = int(m.recognised[i])
+                rows.append(row)
+        return rows
 
 
 def judge_batch(judge, truth, results, truth_stats, scores):
@@ -386,10 +406,11 @@ def evaluate(colorizer, paths, temperatures, num_figures=6, gray_threshold=color
             truth, hint_count, [index[path] for path, _ in batch])
         if judge is not None:
             judge_batch(judge, truth, results, truth_stats, scores)
-        totals.add(truth_stats, scores)
+        files = [cli.display_path(path) for path, _ in batch]
+        totals.add(truth_stats, scores, files)
         for name in groups.get(batch[0][0], ()):
             totals.groups.setdefault(name, Totals.empty(scorer.names, colorizer.bins.num_bins)
-                                     ).add(truth_stats, scores)
+                                     ).add(truth_stats, scores, files)
         for j, (path, _) in enumerate(batch):
             if on_figure and index[path] < num_figures:
                 on_figure(index[path], path, {k: v[j] for k, v in results.items()},

@@ -1,5 +1,6 @@
-"""Statistics over the groups of an evaluation: the PSNR spread between groups (e.g.
-skin-tone groups) and how often chance alone gives a spread that large."""
+"""Statistics over the photos of evaluations: the PSNR spread between groups (e.g.
+skin-tone groups) and how often chance alone gives a spread that large; the difference
+between two evaluations of the same photos, photo by photo, and its standard error."""
 import numpy as np
 
 
@@ -51,3 +52,19 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
                      "chance_95": float(np.percentile(chance, 95)),
                      "p_value": (1 + count) / (1 + shuffles), "shuffles": shuffles}
     return out
+
+
+def paired_difference(a, b):
+    """The mean of a - b over photos scored by both, and its standard error.
+
+    a, b: {file: value} (e.g. each photo's PSNR under two models). -> {"mean",
+    "standard_error", "n"} over the files in both: the differences' mean and their
+    sample standard deviation (n - 1) over sqrt(n), NaN below two photos. Pairing
+    removes what the photos share (a hard photo is hard for both), so the error is
+    that of the difference, far smaller than either mean's on photos this varied."""
+    files = sorted(set(a) & set(b))
+    d = np.array([a[f] - b[f] for f in files], np.float64)
+    n = len(d)
+    return {"mean": float(d.mean()) if n else float("nan"),
+            "standard_error": float(d.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan"),
+            "n": n}

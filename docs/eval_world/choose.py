@@ -14,9 +14,20 @@ issue's goals, each divided by the goal's size:
 then the winner: the candidate with colourfulness 0.8-1.2 whose smallest margin is
 largest (ties within 0.02 to the higher recognition). --norecognition leaves that
 margin out (the screening of decodings).
+
+Where the runs wrote per_photo.csv beside metrics.json (evaluate does since
+2026-12-07), a second table compares photo by photo: each candidate against its own
+run's gray and against the winner, PSNR, cast and recognition, as mean +- one
+standard error of the paired differences over the photos both scored (rebalanced AuC
+is pooled over all pixels and has no per-photo value).
 """
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from colorize_tf.evaluation.reports import PER_PHOTO_NAME, read_per_photo  # noqa: E402
+from colorize_tf.evaluation.statistics import paired_difference  # noqa: E402
 
 PSNR_GOAL_DB = 0.5  # PSNR >= gray - 0.5 dB
 AUC_GOAL = 0.06  # rebalanced AuC >= gray + 6 points
@@ -56,13 +67,56 @@ def choose(rows):
     return max(tied, key=lambda r: (r[1].get("recognition", 0.0), min(r[2].values())))
 
 
+def per_photo_scores(paths):
+    """{name: metrics.json path} -> {"NAME METHOD": {file: scores}} for the runs whose
+    per_photo.csv lies beside their metrics.json (gray as "NAME gray")."""
+    out = {}
+    for name, path in paths.items():
+        csv_path = os.path.join(os.path.dirname(path), PER_PHOTO_NAME)
+        if os.path.isfile(csv_path):
+            for method, files in read_per_photo(csv_path).items():
+                out[f"{name} {method}"] = files
+    return out
+
+
+def paired(a, b, key, scale=1.0):
+    """'+d +- se' of a - b (per-photo {file: scores}) on key, times scale."""
+    d = paired_difference({f: s[key] for f, s in a.items() if key in s},
+                          {f: s[key] for f, s in b.items() if key in s})
+    if d["n"] < 2:
+        return "-"
+    return f"{scale * d['mean']:+.2f} +- {scale * d['standard_error']:.2f}"
+
+
+def print_paired(rows, winner, scores):
+    """The photo-by-photo table (module doc) for the candidates with per-photo scores."""
+    rows = [r for r in rows if r[0] in scores]
+    if not rows:
+        return
+    print("\nPhoto by photo (paired differences, mean +- one standard error):\n")
+    print("| candidate | photos | PSNR - gray | cast - gray | rec. - gray (points) "
+          "| PSNR - winner | cast - winner | rec. - winner (points) |")
+    print("|---|---|---|---|---|---|---|---|")
+    best = scores.get(winner[0]) if winner else None
+    for cand, _, _ in rows:
+        mine = scores[cand]
+        gray = scores.get(cand.rsplit(" ", 1)[0] + " gray", {})
+        cells = [paired(mine, gray, "psnr"), paired(mine, gray, "colour_cast"),
+                 paired(mine, gray, "recognised", 100)]
+        cells += ([paired(mine, best, "psnr"), paired(mine, best, "colour_cast"),
+                   paired(mine, best, "recognised", 100)] if best and cand != winner[0]
+                  else ["-"] * 3)
+        print(f"| {cand} | {len(mine)} | " + " | ".join(cells) + " |")
+
+
 def main(argv):
     recognition = "--norecognition" not in argv
-    named = {}
+    named, paths = {}, {}
     for arg in argv:
         if arg.startswith("--"):
             continue
         name, _, path = arg.partition("=")
+        paths[name] = path
         with open(path) as f:
             named[name] = json.load(f)
     rows = candidates(named, recognition)
@@ -85,6 +139,7 @@ def main(argv):
               + f" | {min(marg.values()):+.2f} |")
     winner = choose(rows)
     print(f"\nwinner: {winner[0] if winner else 'none (no colourfulness within 0.8-1.2)'}")
+    print_paired(rows, winner, per_photo_scores(paths))
 
 
 if __name__ == "__main__":
