@@ -254,7 +254,7 @@ def test_per_photo_csv_holds_each_photos_own_scores(luma_saved_model, tmp_path):
     out = tmp_path / "eval"
     result = reports.evaluate_to(str(out), inference.Colorizer(luma_saved_model), paths,
                                  [0.38], num_figures=0, batch_size=2)
-    scores = reports.read_per_photo(str(out))
+    scores = statistics.read_per_photo(str(out))
     assert sorted(scores) == ["T=0.38", "gray", "mean chroma"]
     for path, truth in zip(paths, truths):
         row = scores["gray"][path]

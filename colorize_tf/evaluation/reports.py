@@ -1,7 +1,5 @@
 """An evaluation's outputs: metrics.json, per_photo.csv, report.md, the group and
 comparison tables (markdown) and the figures, written by evaluate_to."""
-import csv
-import io
 import os
 import re
 import time
@@ -30,8 +28,8 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
                 gray_threshold=color.GRAY_SPREAD, max_pixels=image_files.DEFAULT_MAX_PIXELS,
                 batch_size=photos.BATCH_SIZE, groups=None, label_notes=None, judge=None):
     """Evaluates colorizer on the photos at paths (groups, judge: as scoring.evaluate's);
-    writes metrics.json, per_photo.csv (write_per_photo), report.md and figures/ to
-    output_dir; -> the metrics.json dict."""
+    writes metrics.json, per_photo.csv (statistics.write_per_photo), report.md and
+    figures/ to output_dir; -> the metrics.json dict."""
     figure_dir = os.path.join(output_dir, "figures")
     os.makedirs(figure_dir, exist_ok=True)
     names = scoring.method_names(temperatures)
@@ -69,47 +67,10 @@ def evaluate_to(output_dir, colorizer, paths, temperatures, num_figures=6,
          totals.groups.items()})
     _save_summary_figures(figure_dir, totals, default)
     safe_write.write_json(os.path.join(output_dir, "metrics.json"), result)
-    write_per_photo(os.path.join(output_dir, PER_PHOTO_NAME), totals.per_photo_rows())
+    statistics.write_per_photo(os.path.join(output_dir, statistics.PER_PHOTO_NAME),
+                               totals.per_photo_rows())
     safe_write.write_bytes(os.path.join(output_dir, "report.md"), report_markdown(result).encode())
     return result
-
-
-PER_PHOTO_NAME = "per_photo.csv"
-PER_PHOTO_SCORES = ("psnr", "ssim", "mse_ab", "colourfulness", "colour_cast", "recognised")
-
-
-def write_per_photo(path, rows):
-    """rows: scoring.Totals.per_photo_rows() -> a CSV, one line per photo and method
-    (file, method, then PER_PHOTO_SCORES; recognised empty without a judge): what two
-    evaluations of the same photos are compared by, photo by photo (read_per_photo,
-    statistics.paired_difference)."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, ["file", "method", *PER_PHOTO_SCORES], restval="",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    safe_write.write_bytes(path, text.getvalue().encode())
-
-
-def read_per_photo(path):
-    """An evaluation's per_photo.csv (or its output folder) -> {method: {file: {score:
-    float}}}; empty scores left out. A file named twice under one method (two names
-    that differ only in bytes that are not UTF-8 print alike) is left out of that
-    method: it cannot be paired."""
-    if os.path.isdir(path):
-        path = os.path.join(path, PER_PHOTO_NAME)
-    out, twice = {}, set()
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            method, file = row.pop("method"), row.pop("file")
-            scores = {k: float(v) for k, v in row.items() if v not in ("", None)}
-            if file in out.setdefault(method, {}):
-                twice.add((method, file))
-            out[method][file] = scores
-    for method, file in twice:
-        del out[method][file]
-    return out
 
 
 def _group_order(name):

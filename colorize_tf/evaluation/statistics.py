@@ -1,7 +1,15 @@
 """Statistics over the photos of evaluations: the PSNR spread between groups (e.g.
 skin-tone groups) and how often chance alone gives a spread that large; the difference
-between two evaluations of the same photos, photo by photo, and its standard error."""
+between two evaluations of the same photos, photo by photo, and its standard error,
+from the per-photo scores each evaluation writes (per_photo.csv). numpy only: the
+scripts that compare evaluations do not load TensorFlow."""
+import csv
+import io
+import os
+
 import numpy as np
+
+from colorize_tf import safe_write
 
 
 CHANCE_SHUFFLES = 2000  # permutations behind a group spread's chance figures
@@ -51,6 +59,44 @@ def group_spreads(scores, shuffles=CHANCE_SHUFFLES, seed=0):
                      "chance_median": float(np.median(chance)),
                      "chance_95": float(np.percentile(chance, 95)),
                      "p_value": (1 + count) / (1 + shuffles), "shuffles": shuffles}
+    return out
+
+
+PER_PHOTO_NAME = "per_photo.csv"
+PER_PHOTO_SCORES = ("psnr", "ssim", "mse_ab", "colourfulness", "colour_cast", "recognised")
+
+
+def write_per_photo(path, rows):
+    """rows: scoring.Totals.per_photo_rows() -> a CSV, one line per photo and method
+    (file, method, then PER_PHOTO_SCORES; recognised empty without a judge): what two
+    evaluations of the same photos are compared by, photo by photo (read_per_photo,
+    paired_difference)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["file", "method", *PER_PHOTO_SCORES], restval="",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    safe_write.write_bytes(path, text.getvalue().encode())
+
+
+def read_per_photo(path):
+    """An evaluation's per_photo.csv (or its output folder) -> {method: {file: {score:
+    float}}}; empty scores left out. A file named twice under one method (two names
+    that differ only in bytes that are not UTF-8 print alike) is left out of that
+    method: it cannot be paired."""
+    if os.path.isdir(path):
+        path = os.path.join(path, PER_PHOTO_NAME)
+    out, twice = {}, set()
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            method, file = row.pop("method"), row.pop("file")
+            scores = {k: float(v) for k, v in row.items() if v not in ("", None)}
+            if file in out.setdefault(method, {}):
+                twice.add((method, file))
+            out[method][file] = scores
+    for method, file in twice:
+        del out[method][file]
     return out
 
 

@@ -26,8 +26,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from colorize_tf.evaluation.reports import PER_PHOTO_NAME, read_per_photo  # noqa: E402
-from colorize_tf.evaluation.statistics import paired_difference  # noqa: E402
+from colorize_tf.evaluation.statistics import (  # noqa: E402
+    PER_PHOTO_NAME, paired_difference, read_per_photo)
 
 PSNR_GOAL_DB = 0.5  # PSNR >= gray - 0.5 dB
 AUC_GOAL = 0.06  # rebalanced AuC >= gray + 6 points
