@@ -117,8 +117,11 @@ def main(argv):
             continue
         name, _, path = arg.partition("=")
         paths[name] = path
-        with open(path) as f:
-            named[name] = json.load(f)
+        try:
+            with open(path) as f:
+                named[name] = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit(f"choose.py: {arg}: cannot read an evaluation's metrics.json: {e}")
     rows = candidates(named, recognition)
     print("| candidate | PSNR | AuC r. | col. | cast | rec. (gap) | FD | margins "
           "(PSNR, AuC, cast" + (", rec." if recognition else "") + ") | smallest |")
